@@ -1,0 +1,3 @@
+"""hived: the Hive daemon."""
+
+__version__ = "0.1.0"

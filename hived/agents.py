@@ -1,0 +1,413 @@
+"""The agent registry and supervisor: spawned agents are started, watched, restarted with backoff
+and stopped; external agents register over the API; heartbeats are checked here."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hived import paths
+from hived.api.schemas import (
+    Agent,
+    AgentSpec,
+    Incarnation,
+)
+from hived.core.backoff import backoff_delay
+from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.dispatch import Dispatcher
+from hived.errors import Conflict, NotFound
+from hived.store import agents as agent_store
+from hived.store.db import Database
+from hived.supervisor.process import Exit, exit_of, signal_group, spawn_agent, stop_process
+
+log = logging.getLogger("hived.agents")
+S = AgentStatus
+SHUTDOWN_REASON = "hived shut down"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LiveAgent:
+    id: str
+    name: str
+    type: str
+    kind: str
+    spec: AgentSpec
+    created_at: datetime
+    status: AgentStatus = S.STARTING
+    status_reason: str | None = None
+    incarnation: int = 0
+    pid: int | None = None
+    restarts: int = 0
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    rss_bytes: int | None = None
+    cpu_percent: float | None = None
+    last_heartbeat: datetime | None = None
+    heartbeat_mono: float = 0.0
+    started_mono: float = 0.0
+    proc: asyncio.subprocess.Process | None = None
+    watcher: asyncio.Task[None] | None = None
+    pending_restart: asyncio.Task[None] | None = None
+    restart_times: collections.deque[float] = field(default_factory=collections.deque)
+    consecutive_failures: int = 0
+    stopping: bool = False
+    dirty: bool = True
+
+
+class AgentManager:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        state_dir: Path,
+        socket_path: Path | None,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.state_dir = state_dir
+        self.socket_path = socket_path
+        self.stop_grace = stop_grace
+        self.agents: dict[str, LiveAgent] = {}
+        self.by_name: dict[str, str] = {}
+        dispatcher.on_finished.append(self._count_result)
+
+    # --- lookup and views -------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> LiveAgent:
+        """An agent by id, name or unique id prefix."""
+        if ref in self.agents:
+            return self.agents[ref]
+        if ref in self.by_name:
+            return self.agents[self.by_name[ref]]
+        matches = [a for a in self.agents.values() if a.id.startswith(ref)] if len(ref) >= 4 else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict(f"agent id prefix {ref!r} is ambiguous ({len(matches)} agents)")
+        raise NotFound(f"agent {ref!r} not found")
+
+    def shown_status(self, agent: LiveAgent) -> AgentStatus:
+        if agent.status in ROUTABLE_AGENT_STATES:
+            return S.BUSY if self.dispatcher.held_by(agent.id) else S.ACTIVE
+        return agent.status
+
+    def view(self, agent: LiveAgent) -> Agent:
+        spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
+        return Agent(
+            id=agent.id,
+            name=agent.name,
+            type=agent.type,
+            kind=agent.kind,  # type: ignore[arg-type]
+            status=self.shown_status(agent),
+            status_reason=agent.status_reason,
+            capabilities=agent.spec.capabilities,
+            max_concurrency=agent.spec.max_concurrency,
+            pid=agent.pid,
+            incarnation=agent.incarnation,
+            restarts=agent.restarts,
+            current_tasks=self.dispatcher.held_by(agent.id),
+            tasks_done=agent.tasks_done,
+            tasks_failed=agent.tasks_failed,
+            rss_bytes=agent.rss_bytes,
+            cpu_percent=agent.cpu_percent,
+            last_heartbeat=agent.last_heartbeat,
+            created_at=agent.created_at,
+            config=spec,
+        )
+
+    async def incarnations(self, agent: LiveAgent) -> list[Incarnation]:
+        async with self.db.reader.connect() as conn:
+            rows = await agent_store.get_incarnations(conn, agent.id)
+        return [Incarnation.model_validate(r) for r in rows]
+
+    def log_path(self, agent: LiveAgent) -> Path:
+        return paths.agent_dir(self.state_dir, agent.name) / "agent.log"
+
+    def workdir(self, agent: LiveAgent) -> str:
+        return agent.spec.workdir or str(paths.agent_dir(self.state_dir, agent.name) / "work")
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Agents of the last run: spawned ones are started again; external ones wait to re-register."""
+        async with self.db.reader.connect() as conn:
+            rows = await agent_store.all_agents(conn)
+        for row in rows:
+            spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
+            agent = LiveAgent(
+                id=row["id"],
+                name=row["name"],
+                type=row["type"],
+                kind=row["kind"],
+                spec=spec,
+                created_at=row["created_at"],
+                status=S(row["status"]),
+                status_reason=row["status_reason"],
+                incarnation=row["incarnation"],
+                pid=row["pid"],
+                restarts=row["restarts"],
+                tasks_done=row["tasks_done"],
+                tasks_failed=row["tasks_failed"],
+                last_heartbeat=row["last_heartbeat"],
+            )
+            self._add(agent)
+            if agent.kind == "external":
+                agent.status, agent.pid = (S.LOST if agent.status != S.STOPPED else S.STOPPED), None
+                continue
+            if agent.pid and agent.status not in (S.STOPPED, S.FAILED):
+                # A hive-agent of the last run may still be up: it would re-register; stop it cleanly.
+                signal_group(agent.pid, signal.SIGTERM)
+                await self._end_incarnation(agent, Exit(None, None), "hived restarted")
+            if agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON:
+                await self.start(agent)
+
+    def _add(self, agent: LiveAgent) -> None:
+        self.agents[agent.id] = agent
+        self.by_name[agent.name] = agent.id
+
+    async def create(self, spec: AgentSpec, kind: str = "spawned") -> LiveAgent:
+        if spec.name in self.by_name:
+            raise Conflict(f"agent {spec.name!r} already exists")
+        if kind == "spawned" and spec.handler is None:
+            raise Conflict("a spawned agent needs a handler (exec or python)")
+        agent = LiveAgent(
+            id=str(uuid.uuid4()),
+            name=spec.name,
+            type=spec.type or spec.name,
+            kind=kind,
+            spec=spec,
+            created_at=now(),
+        )
+        self._add(agent)
+        row = {
+            "id": agent.id,
+            "name": agent.name,
+            "type": agent.type,
+            "kind": kind,
+            "status": agent.status,
+            "capabilities": spec.capabilities,
+            "max_concurrency": spec.max_concurrency,
+            "config": spec.model_dump(mode="json", exclude={"name", "replicas"}),
+            "created_at": agent.created_at,
+            "updated_at": agent.created_at,
+        }
+        try:
+            await self.db.write(lambda c: agent_store.insert_agent(c, row))
+        except Exception:
+            self.agents.pop(agent.id, None)
+            self.by_name.pop(agent.name, None)
+            raise
+        if kind == "spawned":
+            await self.start(agent)
+        return agent
+
+    async def apply(self, spec: AgentSpec) -> tuple[LiveAgent, str]:
+        """Create the agent, or bring an existing one to `spec` (restarting it when it changed)."""
+        if spec.name not in self.by_name:
+            return await self.create(spec), "created"
+        agent = self.agents[self.by_name[spec.name]]
+        if agent.spec == spec:
+            return agent, "unchanged"
+        if agent.kind != "spawned":
+            raise Conflict(f"agent {spec.name!r} is external: it is configured where it runs")
+        agent.spec, agent.type = spec, spec.type or spec.name
+        config = spec.model_dump(mode="json", exclude={"name", "replicas"})
+        await self.db.write(
+            lambda c: agent_store.update_agent(
+                c,
+                agent.id,
+                type=agent.type,
+                capabilities=spec.capabilities,
+                max_concurrency=spec.max_concurrency,
+                config=config,
+            )
+        )
+        await self.restart(agent, reason="configuration changed")
+        return agent, "configured"
+
+    async def start(self, agent: LiveAgent) -> None:
+        agent.incarnation += 1
+        agent.stopping = False
+        agent.status, agent.status_reason = S.STARTING, None
+        agent.started_mono = time.monotonic()
+        number = agent.incarnation
+        started = now()
+        await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
+        proc = await spawn_agent(agent.id, number, self.log_path(agent), {}, self.socket_path)
+        agent.proc, agent.pid = proc, proc.pid
+        await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
+        agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
+        log.info("agent %s: started incarnation %d, pid %d", agent.name, number, proc.pid)
+
+    async def _record_start(self, conn: Any, agent: LiveAgent, number: int, pid: int) -> None:
+        await agent_store.set_incarnation_pid(conn, agent.id, number, pid)
+        await agent_store.update_agent(
+            conn,
+            agent.id,
+            pid=pid,
+            incarnation=number,
+            status=S.STARTING,
+            status_reason=None,
+            restarts=agent.restarts,
+        )
+
+    async def _watch(self, agent: LiveAgent, proc: asyncio.subprocess.Process, number: int) -> None:
+        returncode = await proc.wait()
+        if agent.incarnation != number:
+            return
+        outcome = exit_of(returncode)
+        agent.proc, agent.pid = None, None
+        reason = agent.status_reason if agent.status == S.UNHEALTHY else outcome.describe()
+        log.info("agent %s: incarnation %d %s", agent.name, number, outcome.describe())
+        await self._end_incarnation(agent, outcome, reason or outcome.describe())
+        await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} {reason}")
+        if agent.stopping or agent.id not in self.agents:
+            agent.status = S.STOPPED
+            agent.dirty = True
+            return
+        self._after_crash(agent, outcome, reason or "")
+
+    async def _end_incarnation(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
+        ended, number = now(), agent.incarnation
+        await self.db.write(
+            lambda c: agent_store.end_incarnation(
+                c, agent.id, number, ended, outcome.code, outcome.signal, reason
+            )
+        )
+
+    def _after_crash(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
+        policy = agent.spec.restart
+        if policy.policy == "never" or (
+            policy.policy == "on-failure" and outcome.clean and agent.status != S.UNHEALTHY
+        ):
+            agent.status, agent.status_reason = (S.STOPPED if outcome.clean else S.FAILED), reason
+            agent.dirty = True
+            return
+        mono = time.monotonic()
+        if mono - agent.started_mono >= policy.stable_after:
+            agent.consecutive_failures = 0
+        agent.consecutive_failures += 1
+        while agent.restart_times and mono - agent.restart_times[0] > policy.window:
+            agent.restart_times.popleft()
+        if len(agent.restart_times) >= policy.max_restarts:
+            agent.status = S.FAILED
+            agent.status_reason = (
+                f"restart limit reached: {len(agent.restart_times)} restarts within "
+                f"{policy.window:g}s; last: {reason}"
+            )
+            agent.dirty = True
+            log.warning("agent %s: failed (%s)", agent.name, agent.status_reason)
+            return
+        delay = backoff_delay(agent.consecutive_failures, policy.initial_delay, 2.0, policy.max_delay, 0.1)
+        agent.restart_times.append(mono)
+        agent.status, agent.status_reason = S.STARTING, f"restarting in {delay:.1f}s after: {reason}"
+        agent.dirty = True
+        agent.pending_restart = asyncio.create_task(self._restart_later(agent, delay))
+
+    async def _restart_later(self, agent: LiveAgent, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if agent.stopping or agent.id not in self.agents:
+            return
+        agent.restarts += 1
+        await self.start(agent)
+
+    async def drain(self, agent: LiveAgent, timeout: float) -> bool:
+        """Stop giving the agent work and wait (up to `timeout`) for what it runs; True if it emptied."""
+        agent.status, agent.status_reason = S.DRAINING, None
+        agent.dirty = True
+        self.dispatcher.set_routable(agent.id, False)
+        deadline = time.monotonic() + timeout
+        while self.dispatcher.held_by(agent.id) and time.monotonic() < deadline and agent.proc:
+            await asyncio.sleep(0.05)
+        return not self.dispatcher.held_by(agent.id)
+
+    async def stop(self, agent: LiveAgent, drain: bool = False, timeout: float = 60.0) -> None:
+        if drain and agent.status in ROUTABLE_AGENT_STATES:
+            await self.drain(agent, timeout)
+        agent.stopping = True
+        if agent.pending_restart:
+            agent.pending_restart.cancel()
+        self.dispatcher.set_routable(agent.id, False)
+        if agent.proc is not None:
+            await stop_process(agent.proc, self.stop_grace)
+            if agent.watcher:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await agent.watcher
+        elif agent.kind == "external":
+            await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} was stopped")
+        agent.status, agent.status_reason, agent.pid = S.STOPPED, "stopped by operator", None
+        agent.dirty = True
+
+    async def restart(self, agent: LiveAgent, reason: str = "restarted by operator") -> None:
+        if agent.kind != "spawned":
+            raise Conflict(f"agent {agent.name!r} is external: restart it where it runs")
+        await self.stop(agent, drain=agent.status in ROUTABLE_AGENT_STATES, timeout=30.0)
+        agent.restart_times.clear()
+        agent.consecutive_failures = 0
+        agent.restarts += 1
+        await self.start(agent)
+        agent.status_reason = reason
+
+    async def delete(self, agent: LiveAgent, drain: bool, timeout: float) -> Agent:
+        await self.stop(agent, drain=drain, timeout=timeout)
+        view = self.view(agent)
+        self.agents.pop(agent.id, None)
+        self.by_name.pop(agent.name, None)
+        self.dispatcher.channels.pop(agent.id, None)
+        await self.db.write(lambda c: agent_store.delete_agent(c, agent.id))
+        return view
+
+    async def shutdown(self) -> None:
+        running = [a for a in self.agents.values() if a.proc is not None or a.pending_restart]
+        await asyncio.gather(*(self.stop(a) for a in running), return_exceptions=True)
+        for agent in running:
+            agent.status_reason = SHUTDOWN_REASON
+        await self.flush()
+
+    # --- persistence of the fast-changing fields ---------------------------------------------------
+
+    def _count_result(self, task_id: str, status: str, row: dict[str, Any]) -> None:
+        agent = self.agents.get(row.get("agent_id") or "")
+        if agent is not None:
+            if status == "completed":
+                agent.tasks_done += 1
+            elif status == "failed":
+                agent.tasks_failed += 1
+            agent.dirty = True
+
+    async def flush(self) -> None:
+        """Write status, heartbeat, resources and counters of agents that changed, in one batch."""
+        stamp = now()
+        rows = []
+        for agent in self.agents.values():
+            if agent.dirty:
+                agent.dirty = False
+                rows.append(
+                    {
+                        "b_id": agent.id,
+                        "b_status": str(self.shown_status(agent)),
+                        "b_reason": agent.status_reason,
+                        "b_hb": agent.last_heartbeat,
+                        "b_rss": agent.rss_bytes,
+                        "b_cpu": agent.cpu_percent,
+                        "b_done": agent.tasks_done,
+                        "b_failed": agent.tasks_failed,
+                        "b_now": stamp,
+                    }
+                )
+        if rows:
+            await self.db.write(lambda c: agent_store.flush_live(c, rows))

@@ -1,0 +1,57 @@
+"""The FastAPI application: create_app(orchestrator) wires the routers, errors and life cycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hived import __version__
+from hived.api import agents, health, protocol, tasks
+from hived.errors import HiveError
+from hived.orchestrator import AgentOrchestrator
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One line naming each bad field: `priority: Input should be less than or equal to 9`."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(loc) or 'body'}: {msg}")
+    return "; ".join(parts)
+
+
+def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await orchestrator.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await orchestrator.shutdown()
+
+    app = FastAPI(
+        title="hived",
+        version=__version__,
+        lifespan=lifespan,
+        description="Hive daemon API: agents, tasks, the agent protocol.",
+    )
+    app.state.orchestrator = orchestrator
+
+    @app.exception_handler(HiveError)
+    async def hive_error(_request: Request, exc: HiveError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    for module in (health, agents, tasks, protocol):
+        app.include_router(module.router)
+    return app

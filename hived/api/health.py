@@ -1,0 +1,29 @@
+"""Liveness, readiness and the daemon summary."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from hived import __version__
+from hived.api.deps import Orch
+from hived.api.schemas import Health, Status
+
+router = APIRouter(tags=["daemon"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    return Health(status="ok", version=__version__)
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(orch: Orch) -> Health | JSONResponse:
+    ok = orch.started and await orch.db.migrations_current()
+    health = Health(status="ready" if ok else "not ready", version=__version__)
+    return health if ok else JSONResponse(health.model_dump(), status_code=503)
+
+
+@router.get("/status", response_model=Status)
+async def status(orch: Orch) -> Status:
+    return await orch.status()

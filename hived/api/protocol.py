@@ -1,0 +1,76 @@
+"""The agent protocol: register, heartbeat, long-poll for work (carrying results), complete, fail."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from hived.api.deps import Orch
+from hived.api.schemas import (
+    AttemptResult,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+    ResultAck,
+    WorkRequest,
+    WorkResponse,
+)
+from hived.errors import Conflict
+
+router = APIRouter(tags=["agent protocol"])
+
+
+class Completion(BaseModel):
+    agent_id: str
+    attempt: int
+    lease: int
+    result: dict | None = None
+    error: str | None = None
+    reason: str | None = None
+    output: str | None = None
+
+
+@router.post("/agents/register", response_model=RegisterResponse)
+async def register(req: RegisterRequest, orch: Orch) -> RegisterResponse:
+    return await orch.protocol.register(req)
+
+
+@router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatResponse)
+async def heartbeat(agent_id: str, req: HeartbeatRequest, orch: Orch) -> HeartbeatResponse:
+    return await orch.protocol.heartbeat(agent_id, req)
+
+
+@router.post("/agents/{agent_id}/work", response_model=WorkResponse)
+async def work(agent_id: str, req: WorkRequest, orch: Orch) -> WorkResponse:
+    """Report finished attempts, then wait up to `wait` seconds for new leases."""
+    return await orch.protocol.work(agent_id, req)
+
+
+async def _finish(orch: Orch, task_id: str, body: Completion, ok: bool) -> ResultAck:
+    result = AttemptResult(
+        task_id=task_id,
+        attempt=body.attempt,
+        lease=body.lease,
+        ok=ok,
+        result=body.result,
+        error=body.error,
+        reason=body.reason,
+        output=body.output,
+    )
+    [ack] = await orch.dispatcher.report(body.agent_id, [result])
+    if not ack.accepted:
+        raise Conflict(f"task {task_id}: result refused ({ack.reason})")
+    return ack
+
+
+@router.post("/tasks/{task_id}/complete", response_model=ResultAck, responses={409: {}})
+async def complete(task_id: str, body: Completion, orch: Orch) -> ResultAck:
+    """Record a successful attempt; 409 when the attempt or lease is stale (fencing)."""
+    return await _finish(orch, task_id, body, ok=True)
+
+
+@router.post("/tasks/{task_id}/fail", response_model=ResultAck, responses={409: {}})
+async def fail(task_id: str, body: Completion, orch: Orch) -> ResultAck:
+    """Record a failed attempt (it is retried per the task's policy); 409 when stale."""
+    return await _finish(orch, task_id, body, ok=False)

@@ -1,0 +1,296 @@
+"""Wire schemas of hived's API: what the daemon returns and accepts. Clients import these."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from hived.core.durations import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- agents ---------------------------------------------------------------------------------------
+
+
+class Handler(Strict):
+    """How an agent runs a task: one process per task (`exec`), or a function in the agent (`python`)."""
+
+    exec: list[str] | None = Field(default=None, min_length=1)
+    python: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Handler:
+        if (self.exec is None) == (self.python is None):
+            raise ValueError("give exactly one of exec or python")
+        if self.python is not None and not re.match(r"^[\w.]+:[\w.]+$", self.python):
+            raise ValueError("python must look like package.module:function")
+        return self
+
+
+class RestartPolicy(Strict):
+    policy: Literal["always", "on-failure", "never"] = "on-failure"
+    max_restarts: int = Field(default=5, ge=0, le=1000)
+    window: Duration = 60.0
+    initial_delay: Duration = 1.0
+    max_delay: Duration = 60.0
+    stable_after: Duration = 600.0
+
+
+class AgentSpec(Strict):
+    """An Agent document (`kind: Agent`) or the body of `POST /agents`."""
+
+    name: str
+    type: str | None = None
+    capabilities: list[str] = Field(default_factory=list)
+    max_concurrency: int = Field(default=1, ge=1, le=1024)
+    handler: Handler | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = None
+    heartbeat_interval: Duration = 5.0
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    replicas: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError("must be 1-63 lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("capabilities")
+    @classmethod
+    def _caps(cls, value: list[str]) -> list[str]:
+        for cap in value:
+            if not cap or len(cap) > 100:
+                raise ValueError("each capability must be 1-100 characters")
+        return sorted(set(value))
+
+    @field_validator("heartbeat_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not 0.1 <= value <= 3600:
+            raise ValueError("must be between 100ms and 1h")
+        return value
+
+
+class Incarnation(BaseModel):
+    number: int
+    pid: int | None
+    hostname: str | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+
+
+class Agent(BaseModel):
+    id: str
+    name: str
+    type: str
+    kind: Literal["spawned", "external"]
+    status: str
+    status_reason: str | None = None
+    capabilities: list[str]
+    max_concurrency: int
+    pid: int | None
+    incarnation: int
+    restarts: int
+    current_tasks: list[str]
+    tasks_done: int
+    tasks_failed: int
+    rss_bytes: int | None = None
+    cpu_percent: float | None = None
+    last_heartbeat: datetime | None
+    created_at: datetime
+    config: dict[str, Any]
+
+
+class AgentDetail(Agent):
+    incarnations: list[Incarnation]
+
+
+class AgentList(BaseModel):
+    items: list[Agent]
+    total: int
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+class RetryPolicy(Strict):
+    initial: Duration = 1.0
+    multiplier: float = Field(default=2.0, ge=1.0, le=10.0)
+    max: Duration = 60.0
+    jitter: float = Field(default=0.1, ge=0.0, le=1.0)
+
+
+class TaskSubmit(Strict):
+    type: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    priority: int = Field(default=5, ge=0, le=9)
+    requires: list[str] = Field(default_factory=list)
+    max_attempts: int = Field(default=3, ge=1, le=100)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout: Duration | None = None
+    stall_timeout: Duration | None = None
+    success_when: str | None = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not TYPE_RE.match(value):
+            raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
+        return value
+
+    @field_validator("requires")
+    @classmethod
+    def _requires(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+
+class Attempt(BaseModel):
+    number: int
+    agent_id: str | None
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+class Task(BaseModel):
+    id: str
+    type: str
+    status: str
+    priority: int
+    requires: list[str]
+    payload: dict[str, Any]
+    agent_id: str | None
+    attempts: int
+    max_attempts: int
+    result: dict[str, Any] | None
+    error: str | None
+    idempotency_key: str | None = None
+    timeout: float | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class TaskDetail(Task):
+    attempt_history: list[Attempt]
+
+
+class TaskList(BaseModel):
+    items: list[Task]
+    total: int
+
+
+# --- the agent protocol ---------------------------------------------------------------------------
+
+
+class RegisterRequest(Strict):
+    """Sent by hive-agent on start. A spawned agent names its `agent_id`; an external one its spec."""
+
+    agent_id: str | None = None
+    incarnation: int | None = None
+    spec: AgentSpec | None = None
+    pid: int
+    hostname: str
+
+
+class RegisterResponse(BaseModel):
+    agent: Agent
+    incarnation: int
+    heartbeat_interval: float
+    handler: Handler | None
+    env: dict[str, str]
+    workdir: str | None
+
+
+class AttemptResult(Strict):
+    """The end of one attempt, fenced by its attempt number and lease token."""
+
+    task_id: str
+    attempt: int
+    lease: int
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None
+    output: str | None = Field(default=None, description="captured stdout/stderr (tail)")
+
+
+class WorkRequest(Strict):
+    """Long-poll: report finished attempts, then wait up to `wait` s for at most `slots` new leases."""
+
+    incarnation: int
+    slots: int = Field(ge=0, le=1024)
+    wait: float = Field(default=20.0, ge=0.0, le=60.0)
+    results: list[AttemptResult] = Field(default_factory=list)
+
+
+class Lease(BaseModel):
+    task_id: str
+    attempt: int
+    lease: int
+    type: str
+    payload: dict[str, Any]
+    timeout: float | None = None
+    stall_timeout: float | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ResultAck(BaseModel):
+    task_id: str
+    accepted: bool
+    reason: str | None = None
+
+
+class WorkResponse(BaseModel):
+    tasks: list[Lease]
+    acks: list[ResultAck]
+    cancel: list[str] = Field(default_factory=list)
+    status: str
+
+
+class HeartbeatRequest(Strict):
+    incarnation: int
+    running: list[str] = Field(default_factory=list)
+    rss_bytes: int | None = None
+    cpu_percent: float | None = None
+
+
+class HeartbeatResponse(BaseModel):
+    status: str
+    cancel: list[str] = Field(default_factory=list)
+    heartbeat_interval: float
+
+
+# --- daemon ---------------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class Status(BaseModel):
+    version: str
+    database: str
+    agents: dict[str, int]
+    tasks: dict[str, int]
+    queue_depth: int

@@ -1,0 +1,60 @@
+"""Task routes (the PRD's) plus retry and logs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+
+from hived.api.deps import Orch
+from hived.api.schemas import Task, TaskDetail, TaskList, TaskSubmit
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+@router.post("", response_model=Task, status_code=201)
+async def submit_task(task: TaskSubmit, orch: Orch) -> Task:
+    return await orch.submit(task)
+
+
+@router.get("", response_model=TaskList)
+async def list_tasks(
+    orch: Orch,
+    status: str | None = None,
+    type: str | None = None,
+    agent: str | None = None,
+    limit: int = Query(100, ge=1, le=5000),
+    offset: int = Query(0, ge=0),
+) -> TaskList:
+    items, total = await orch.list_tasks(status=status, type=type, agent=agent, limit=limit, offset=offset)
+    return TaskList(items=items, total=total)
+
+
+@router.get("/{ref}", response_model=TaskDetail)
+async def get_task(ref: str, orch: Orch) -> TaskDetail:
+    return await orch.get_task(ref)
+
+
+@router.put("/{ref}/cancel", response_model=Task)
+async def cancel_task(ref: str, orch: Orch) -> Task:
+    return await orch.cancel_task(ref)
+
+
+@router.post("/{ref}/retry", response_model=Task)
+async def retry_task(ref: str, orch: Orch) -> Task:
+    return await orch.retry_task(ref)
+
+
+@router.get(
+    "/{ref}/logs",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "attempt output"}},
+)
+async def task_logs(ref: str, orch: Orch, offset: int = Query(0, ge=0)) -> Response:
+    """Captured output of the task's attempts, oldest first, from byte `offset`."""
+    task = await orch.get_task(ref)
+    text = await orch.task_output(task.id)
+    data = text.encode()[offset:]
+    return Response(
+        data.decode("utf-8", "replace"),
+        media_type="text/plain",
+        headers={"X-Log-Offset": str(offset + len(data))},
+    )

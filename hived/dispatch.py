@@ -1,0 +1,418 @@
+"""The task queue and dispatcher: ready tasks in memory (a cache of the tasks table), assignment to
+agents, leases with fencing tokens, long-poll delivery, results, retries and cancellation.
+
+One instance of this class assigns work. The database stays the truth: every state change is
+committed (in group commits) before anyone is told about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hived.api.schemas import AttemptResult, Lease, ResultAck
+from hived.core.backoff import backoff_delay
+from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
+from hived.core.states import TaskStatus
+from hived.store import tasks as task_store
+from hived.store.db import Database
+
+log = logging.getLogger("hived.dispatch")
+
+
+@dataclass
+class ReadyTask:
+    id: str
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    seq: int
+    requires: frozenset[str]
+    options: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    run_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ReadyTask:
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            payload=row["payload"],
+            priority=row["priority"],
+            seq=row["seq"],
+            requires=frozenset(row["requires"] or ()),
+            options=row["options"] or {},
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            run_id=row.get("run_id"),
+        )
+
+
+@dataclass
+class InFlight:
+    task: ReadyTask
+    agent_id: str
+    lease: int
+    attempt: int
+    delivered: bool = False
+    cancelled: bool = False
+
+
+@dataclass
+class AgentChannel:
+    """An agent's side of dispatch: its routing slot, its undelivered leases, its wake-up."""
+
+    slot: AgentSlot
+    routable: bool = True
+    inbox: list[InFlight] = field(default_factory=list)
+    cancels: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    held: set[str] = field(default_factory=set)  # task ids in flight on this agent
+
+
+class Dispatcher:
+    def __init__(
+        self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC), fifo_share: int = 10
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.queue = ReadyQueue()
+        self.ready: dict[str, ReadyTask] = {}
+        self.in_flight: dict[str, InFlight] = {}
+        self.channels: dict[str, AgentChannel] = {}
+        self.assigner = Assigner(fifo_share=fifo_share)
+        self._retry_heap: list[tuple[float, str]] = []
+        self._retry_tasks: dict[str, ReadyTask] = {}
+        self._seq = itertools.count(1)
+        self._lease = itertools.count(1)
+        self._kick = asyncio.Event()
+        self.closing = False
+        self._loops: list[asyncio.Task[None]] = []
+        self.on_finished: list[Callable[[str, str, dict[str, Any]], None]] = []  # (task_id, status, row)
+        self.stats = {"assigned": 0, "completed": 0, "failed": 0, "retried": 0}
+
+    # --- start-up ---------------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Load what the last run left: ready tasks back in the queue; attempts that were in flight
+        end with reason `daemon_restart` and follow the retry policy. Returns tasks recovered."""
+        async with self.db.reader.connect() as conn:
+            seq, lease = await task_store.max_seq_and_lease(conn)
+            rows = await task_store.load_unfinished(conn)
+        self._seq = itertools.count(seq + 1)
+        self._lease = itertools.count(lease + 1)
+        orphans = []
+        for row in rows:
+            task = ReadyTask.from_row(row)
+            if row["status"] == "pending":
+                self._enqueue(task)
+            elif row["status"] == "retrying":
+                due = row["next_attempt_at"] or self.clock()
+                self._schedule_retry(task, max(0.0, (due - self.clock()).total_seconds()))
+            else:
+                orphans.append(InFlight(task, row["agent_id"] or "", row["lease"] or 0, row["attempts"]))
+        for entry in orphans:
+            await self._end_attempt(
+                entry, ok=False, error="hived restarted while the attempt ran", reason="daemon_restart"
+            )
+        return len(rows)
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._dispatch_loop(), name="dispatch"),
+            asyncio.create_task(self._retry_loop(), name="retries"),
+        ]
+
+    async def stop(self) -> None:
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            try:
+                await loop
+            except asyncio.CancelledError:
+                pass
+        for channel in self.channels.values():
+            channel.wake.set()
+
+    # --- submissions ------------------------------------------------------------------------------
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def enqueue(self, task: ReadyTask) -> None:
+        """A committed pending task enters the queue."""
+        self._enqueue(task)
+        self._kick.set()
+
+    def _enqueue(self, task: ReadyTask) -> None:
+        self.ready[task.id] = task
+        self.queue.push(task.id, task.priority, task.seq, task.requires)
+
+    def queue_depth(self) -> int:
+        return len(self.queue) + len(self._retry_tasks)
+
+    # --- agents -----------------------------------------------------------------------------------
+
+    def attach(self, agent_id: str, capabilities: list[str], max_concurrency: int) -> AgentChannel:
+        channel = self.channels.get(agent_id)
+        if channel is None:
+            channel = AgentChannel(AgentSlot(agent_id, frozenset(capabilities), max_concurrency))
+            self.channels[agent_id] = channel
+        channel.slot.capabilities = frozenset(capabilities)
+        channel.slot.max_concurrency = max_concurrency
+        channel.routable = True
+        self._kick.set()
+        return channel
+
+    def set_routable(self, agent_id: str, routable: bool) -> None:
+        if channel := self.channels.get(agent_id):
+            channel.routable = routable
+            if routable:
+                self._kick.set()
+
+    def held_by(self, agent_id: str) -> list[str]:
+        channel = self.channels.get(agent_id)
+        return sorted(channel.held) if channel else []
+
+    async def agent_gone(
+        self, agent_id: str, reason: str = "agent_lost", error: str = "the agent was lost"
+    ) -> int:
+        """Every attempt the agent held fails with `reason` and follows its retry policy."""
+        channel = self.channels.pop(agent_id, None)
+        if channel is None:
+            return 0
+        channel.wake.set()
+        entries = [self.in_flight[t] for t in list(channel.held) if t in self.in_flight]
+        for entry in entries:
+            await self._end_attempt(entry, ok=False, error=error, reason=reason)
+        self._kick.set()
+        return len(entries)
+
+    # --- the agent protocol -----------------------------------------------------------------------
+
+    async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
+        acks = []
+        for res in results:
+            entry = self.in_flight.get(res.task_id)
+            if entry is None or entry.lease != res.lease or entry.agent_id != agent_id:
+                acks.append(
+                    ResultAck(
+                        task_id=res.task_id,
+                        accepted=False,
+                        reason="stale: this attempt's lease is no longer valid",
+                    )
+                )
+                continue
+            if entry.cancelled:
+                self._release(entry)
+                acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="cancelled"))
+                continue
+            await self._end_attempt(
+                entry, ok=res.ok, result=res.result, error=res.error, reason=res.reason, output=res.output
+            )
+            acks.append(ResultAck(task_id=res.task_id, accepted=True))
+        return acks
+
+    async def take(self, agent_id: str, slots: int, wait: float) -> tuple[list[Lease], list[str]]:
+        """Leases for this agent (waiting up to `wait` s for one), and tasks it must cancel."""
+        channel = self.channels.get(agent_id)
+        if channel is None:
+            return [], []
+        if slots > 0 and not channel.inbox and not channel.cancels and wait > 0 and not self.closing:
+            channel.wake.clear()
+            self._kick.set()
+            try:
+                await asyncio.wait_for(channel.wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+        entries = channel.inbox if slots > 0 else []
+        if slots > 0:
+            channel.inbox = []
+        cancels = sorted(channel.cancels)
+        channel.cancels.clear()
+        leases = []
+        for entry in entries:
+            entry.delivered = True
+            env = {"HIVE_RUN_ID": entry.task.run_id} if entry.task.run_id else {}
+            leases.append(
+                Lease(
+                    task_id=entry.task.id,
+                    attempt=entry.attempt,
+                    lease=entry.lease,
+                    type=entry.task.type,
+                    payload=entry.task.payload,
+                    timeout=entry.task.options.get("timeout"),
+                    stall_timeout=entry.task.options.get("stall_timeout"),
+                    env=env,
+                )
+            )
+        if leases:
+            marks = [(e.task.id, e.lease) for e in entries]
+            now = self.clock()
+            asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
+        return leases, cancels
+
+    # --- cancellation and resubmission ------------------------------------------------------------
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
+        now = self.clock()
+        if task_id in self.ready or task_id in self._retry_tasks:
+            changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
+            if changed:
+                self.queue.discard(task_id)
+                self.ready.pop(task_id, None)
+                self._retry_tasks.pop(task_id, None)
+                self._finished(task_id, TaskStatus.CANCELLED, {})
+            return bool(changed)
+        entry = self.in_flight.get(task_id)
+        if entry is None or entry.cancelled:
+            return False
+        row = {
+            "task_id": task_id,
+            "lease": entry.lease,
+            "status": "cancelled",
+            "outcome": "cancelled",
+            "reason": "cancelled",
+            "error": "cancelled by operator",
+        }
+        if not await self.db.write(lambda c: task_store.finish(c, [row], now)):
+            return False
+        entry.cancelled = True
+        if channel := self.channels.get(entry.agent_id):
+            if entry in channel.inbox:  # never delivered: nothing runs, the slot frees now
+                channel.inbox.remove(entry)
+                self._release(entry)
+            else:
+                channel.cancels.add(task_id)
+                channel.wake.set()
+        else:
+            self._release(entry)
+        self._finished(task_id, TaskStatus.CANCELLED, {})
+        return True
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _release(self, entry: InFlight) -> None:
+        self.in_flight.pop(entry.task.id, None)
+        if channel := self.channels.get(entry.agent_id):
+            channel.held.discard(entry.task.id)
+            channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
+            self._kick.set()
+
+    async def _end_attempt(
+        self,
+        entry: InFlight,
+        ok: bool,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        reason: str | None = None,
+        output: str | None = None,
+    ) -> None:
+        task = entry.task
+        now = self.clock()
+        row: dict[str, Any] = {
+            "task_id": task.id,
+            "agent_id": entry.agent_id,
+            "lease": entry.lease,
+            "result": result,
+            "error": error,
+            "reason": reason,
+            "output": output,
+        }
+        retry_in: float | None = None
+        if ok:
+            row.update(status="completed", outcome="completed", error=None)
+        elif reason == "cancelled":
+            row.update(status="cancelled", outcome="cancelled")
+        elif entry.attempt < task.max_attempts:
+            policy = task.options.get("retry") or {}
+            retry_in = backoff_delay(
+                entry.attempt,
+                policy.get("initial", 1.0),
+                policy.get("multiplier", 2.0),
+                policy.get("max", 60.0),
+                policy.get("jitter", 0.1),
+            )
+            row.update(status="retrying", outcome="failed", next_attempt_at=now + timedelta(seconds=retry_in))
+        else:
+            row.update(status="failed", outcome="failed")
+        await self.db.write(lambda c: task_store.finish(c, [row], now))
+        self._release(entry)
+        task.attempts = entry.attempt
+        if retry_in is not None:
+            self.stats["retried"] += 1
+            self._schedule_retry(task, retry_in)
+        else:
+            self.stats["completed" if ok else "failed"] += 1
+            self._finished(task.id, TaskStatus(row["status"]), row)
+
+    def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
+        for callback in self.on_finished:
+            callback(task_id, status, row)
+
+    def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
+        self._retry_tasks[task.id] = task
+        heapq.heappush(self._retry_heap, (time.monotonic() + delay, task.id))
+        self._kick.set()
+
+    async def _retry_loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            while self._retry_heap and self._retry_heap[0][0] <= now:
+                _, task_id = heapq.heappop(self._retry_heap)
+                task = self._retry_tasks.pop(task_id, None)
+                if task is not None:
+                    self.enqueue(task)
+            delay = self._retry_heap[0][0] - now if self._retry_heap else 1.0
+            await asyncio.sleep(min(max(delay, 0.005), 1.0))
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            try:
+                await self._dispatch_once()
+            except Exception:
+                log.exception("dispatch failed; retrying")
+                await asyncio.sleep(0.5)
+                self._kick.set()
+
+    async def _dispatch_once(self) -> None:
+        slots = [c.slot for c in self.channels.values() if c.routable and c.slot.free > 0]
+        if not slots or not len(self.queue):
+            return
+        pairs = self.assigner.assign(self.queue, slots)
+        if not pairs:
+            return
+        entries = []
+        for task_id, slot in pairs:
+            task = self.ready.pop(task_id)
+            entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
+            self.in_flight[task_id] = entry
+            self.channels[slot.agent_id].held.add(task_id)
+            entries.append(entry)
+        rows = [
+            {"task_id": e.task.id, "agent_id": e.agent_id, "lease": e.lease, "number": e.attempt}
+            for e in entries
+        ]
+        now = self.clock()
+        await self.db.write(lambda c: task_store.assign(c, rows, now))
+        self.stats["assigned"] += len(entries)
+        for entry in entries:
+            if self.in_flight.get(entry.task.id) is not entry:
+                continue  # ended while we committed (its agent was lost)
+            channel = self.channels.get(entry.agent_id)
+            if channel is None:
+                await self._end_attempt(entry, ok=False, error="the agent was lost", reason="agent_lost")
+                continue
+            channel.inbox.append(entry)
+            channel.wake.set()

@@ -1,0 +1,82 @@
+"""Health sweeps: agents that stop heartbeating are declared unhealthy (spawned: killed and restarted
+per policy) or lost (external), and live agent fields are flushed to the database in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+
+from hived.agents import AgentManager, LiveAgent
+from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.supervisor.process import signal_group
+
+log = logging.getLogger("hived.health")
+S = AgentStatus
+WATCHED = ROUTABLE_AGENT_STATES | {S.DRAINING}
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        agents: AgentManager,
+        tick: float = 0.2,
+        flush_every: float = 1.0,
+        start_timeout: float = 30.0,
+        missed_beats: int = 2,
+    ) -> None:
+        self.agents = agents
+        self.tick = tick
+        self.flush_every = flush_every
+        self.start_timeout = start_timeout
+        self.missed_beats = missed_beats
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="health")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                await self.sweep()
+                if time.monotonic() - last_flush >= self.flush_every:
+                    last_flush = time.monotonic()
+                    await self.agents.flush()
+            except Exception:
+                log.exception("health sweep failed")
+
+    async def sweep(self) -> None:
+        mono = time.monotonic()
+        for agent in list(self.agents.agents.values()):
+            if agent.status in WATCHED:
+                silence = mono - agent.heartbeat_mono
+                if silence > self.missed_beats * agent.spec.heartbeat_interval:
+                    await self._silent(agent, silence)
+            elif agent.status == S.STARTING and agent.proc is not None:
+                if mono - agent.started_mono > self.start_timeout:
+                    agent.status, agent.status_reason = S.UNHEALTHY, "did not register in time"
+                    signal_group(agent.proc.pid, signal.SIGKILL)
+
+    async def _silent(self, agent: LiveAgent, silence: float) -> None:
+        reason = f"no heartbeat for {silence:.1f}s"
+        self.agents.dispatcher.set_routable(agent.id, False)
+        agent.dirty = True
+        if agent.kind == "spawned" and agent.proc is not None:
+            agent.status, agent.status_reason = S.UNHEALTHY, reason
+            log.warning("agent %s: unhealthy (%s), killing pid %d", agent.name, reason, agent.proc.pid)
+            signal_group(agent.proc.pid, signal.SIGKILL)  # the watcher restarts it per policy
+        else:
+            agent.status, agent.status_reason = S.LOST, reason
+            log.warning("agent %s: lost (%s)", agent.name, reason)
+            await self.agents.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} lost: {reason}")

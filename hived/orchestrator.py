@@ -1,0 +1,263 @@
+"""AgentOrchestrator: the facade that ties storage, dispatch, supervision and health together (the
+PRD's AgentOrchestrator). The API and tests drive the daemon through it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from hived import __version__
+from hived.agents import AgentManager
+from hived.api.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
+from hived.core.states import AgentStatus, TaskStatus
+from hived.dispatch import Dispatcher, ReadyTask
+from hived.errors import Conflict, NotFound
+from hived.health import HealthMonitor
+from hived.protocol import AgentProtocol
+from hived.store import tasks as task_store
+from hived.store.db import Database
+
+log = logging.getLogger("hived")
+
+
+def task_view(row: dict[str, Any]) -> Task:
+    return Task(
+        id=row["id"],
+        type=row["type"],
+        status=row["status"],
+        priority=row["priority"],
+        requires=row["requires"] or [],
+        payload=row["payload"] or {},
+        agent_id=row["agent_id"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        result=row["result"],
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        timeout=(row["options"] or {}).get("timeout"),
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+class AgentOrchestrator:
+    def __init__(
+        self, db_url: str, state_dir: Path, socket_path: Path | None = None, stop_grace: float = 10.0
+    ) -> None:
+        self.state_dir = state_dir
+        self.db = Database(db_url)
+        self.dispatcher = Dispatcher(self.db)
+        self.agents = AgentManager(self.db, self.dispatcher, state_dir, socket_path, stop_grace=stop_grace)
+        self.protocol = AgentProtocol(self.agents)
+        self.health = HealthMonitor(self.agents)
+        self.started = False
+
+    # --- life of the daemon -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.migrate()
+        self.db.start()
+        recovered = await self.dispatcher.recover()
+        self.dispatcher.start()
+        await self.agents.load()
+        self.health.start()
+        self.started = True
+        log.info("hived ready: database %s, %d unfinished tasks recovered", self.db.describe(), recovered)
+
+    async def shutdown(self) -> None:
+        await self.health.stop()
+        await self.agents.shutdown()
+        await self.dispatcher.stop()
+        await self.db.close()
+        self.started = False
+
+    # --- agents -----------------------------------------------------------------------------------
+
+    async def register_agent(self, config: dict[str, Any] | AgentSpec, wait: float = 30.0) -> str:
+        """Spawn an agent from its spec and wait (up to `wait` s) until it is active; returns its id."""
+        spec = config if isinstance(config, AgentSpec) else AgentSpec.model_validate(config)
+        agent = await self.agents.create(spec)
+        deadline = time.monotonic() + wait
+        while agent.status not in (AgentStatus.ACTIVE, AgentStatus.BUSY) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return agent.id
+
+    async def get_agent(self, ref: str) -> AgentDetail:
+        agent = self.agents.resolve(ref)
+        return AgentDetail(
+            **self.agents.view(agent).model_dump(), incarnations=await self.agents.incarnations(agent)
+        )
+
+    def list_agents(self, status: str | None = None, type: str | None = None) -> list[Agent]:
+        views = [self.agents.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
+        return [v for v in views if (not status or v.status == status) and (not type or v.type == type)]
+
+    # --- tasks ------------------------------------------------------------------------------------
+
+    async def submit_task(self, task: TaskSubmit | dict[str, Any]) -> str:
+        return (await self.submit(task)).id
+
+    async def submit(self, task: TaskSubmit | dict[str, Any]) -> Task:
+        sub = task if isinstance(task, TaskSubmit) else TaskSubmit.model_validate(task)
+        if sub.idempotency_key:
+            async with self.db.reader.connect() as conn:
+                existing = await task_store.find_by_idempotency_key(conn, sub.idempotency_key)
+            if existing is not None:
+                return self._same_submission(existing, sub)
+        options = {
+            "retry": sub.retry.model_dump(),
+            "timeout": sub.timeout,
+            "stall_timeout": sub.stall_timeout,
+            "success_when": sub.success_when,
+        }
+        row = {
+            "id": str(uuid.uuid4()),
+            "seq": self.dispatcher.next_seq(),
+            "type": sub.type,
+            "priority": sub.priority,
+            "status": "pending",
+            "agent_id": None,
+            "requires": sub.requires,
+            "payload": sub.payload,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "max_attempts": sub.max_attempts,
+            "lease": None,
+            "options": options,
+            "idempotency_key": sub.idempotency_key,
+            "run_id": None,
+            "next_attempt_at": None,
+            "created_at": datetime.now(UTC),
+            "started_at": None,
+            "completed_at": None,
+        }
+        try:
+            await self.db.write(lambda c: task_store.insert_task(c, row))
+        except IntegrityError:
+            if sub.idempotency_key:  # a concurrent submit with the same key won
+                async with self.db.reader.connect() as conn:
+                    existing = await task_store.find_by_idempotency_key(conn, sub.idempotency_key)
+                if existing is not None:
+                    return self._same_submission(existing, sub)
+            raise
+        self.dispatcher.enqueue(ReadyTask.from_row(row))
+        return task_view(row)
+
+    def _same_submission(self, existing: dict[str, Any], sub: TaskSubmit) -> Task:
+        if existing["payload"] != sub.payload or existing["type"] != sub.type:
+            raise Conflict(
+                f"idempotency_key {sub.idempotency_key!r} was used by task {existing['id']} "
+                "with another type or payload"
+            )
+        return task_view(existing)
+
+    async def _resolve_task(self, conn: Any, ref: str) -> dict[str, Any]:
+        row = await task_store.get_task(conn, ref)
+        if row is not None:
+            return row
+        if len(ref) >= 4 and all(ch in "0123456789abcdef-" for ch in ref):
+            rows = (
+                (
+                    await conn.execute(
+                        select(task_store.tasks).where(task_store.tasks.c.id.like(f"{ref}%")).limit(2)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            if len(rows) == 1:
+                return dict(rows[0])
+            if len(rows) > 1:
+                raise Conflict(f"task id prefix {ref!r} is ambiguous")
+        raise NotFound(f"task {ref!r} not found")
+
+    async def get_task(self, ref: str) -> TaskDetail:
+        async with self.db.reader.connect() as conn:
+            row = await self._resolve_task(conn, ref)
+            attempts = await task_store.get_attempts(conn, row["id"])
+        return TaskDetail(
+            **task_view(row).model_dump(), attempt_history=[Attempt.model_validate(a) for a in attempts]
+        )
+
+    async def list_tasks(
+        self,
+        status: str | None = None,
+        type: str | None = None,
+        agent: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Task], int]:
+        t = task_store.tasks
+        query = select(t)
+        if status:
+            query = query.where(t.c.status == status)
+        if type:
+            query = query.where(t.c.type == type)
+        if agent:
+            query = query.where(t.c.agent_id == self.agents.resolve(agent).id)
+        async with self.db.reader.connect() as conn:
+            total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar() or 0
+            rows = await conn.execute(query.order_by(t.c.seq.desc()).limit(limit).offset(offset))
+            return [task_view(dict(r)) for r in rows.mappings()], int(total)
+
+    async def cancel_task(self, ref: str) -> Task:
+        async with self.db.reader.connect() as conn:
+            row = await self._resolve_task(conn, ref)
+        if TaskStatus(row["status"]) in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
+            raise Conflict(f"task {row['id']} is already {row['status']}")
+        if not await self.dispatcher.cancel(row["id"]):
+            raise Conflict(f"task {row['id']} ended before it could be cancelled")
+        return await self.get_task(row["id"])
+
+    async def retry_task(self, ref: str) -> Task:
+        async with self.db.reader.connect() as conn:
+            row = await self._resolve_task(conn, ref)
+        if row["status"] not in ("failed", "cancelled"):
+            raise Conflict(
+                f"task {row['id']} is {row['status']}: only failed or cancelled tasks can be retried"
+            )
+        seq = self.dispatcher.next_seq()
+        if not await self.db.write(lambda c: task_store.resubmit(c, row["id"], seq)):
+            raise Conflict(f"task {row['id']} changed meanwhile; try again")
+        async with self.db.reader.connect() as conn:
+            fresh = await task_store.get_task(conn, row["id"])
+        assert fresh is not None
+        self.dispatcher.enqueue(ReadyTask.from_row(fresh))
+        return task_view(fresh)
+
+    async def task_output(self, task_id: str) -> str:
+        async with self.db.reader.connect() as conn:
+            attempts = await task_store.get_attempts(conn, task_id)
+        parts = []
+        for a in attempts:
+            parts.append(f"--- attempt {a['number']} ({a['outcome'] or 'running'})\n")
+            parts.append(a["output"] or "")
+            if a["output"] and not a["output"].endswith("\n"):
+                parts.append("\n")
+        return "".join(parts)
+
+    async def status(self) -> Status:
+        async with self.db.reader.connect() as conn:
+            counts = await task_store.counts_by_status(conn)
+        by_status: dict[str, int] = {}
+        for view in self.list_agents():
+            by_status[view.status] = by_status.get(view.status, 0) + 1
+        return Status(
+            version=__version__,
+            database=self.db.describe(),
+            agents=by_status,
+            tasks=counts,
+            queue_depth=self.dispatcher.queue_depth(),
+        )

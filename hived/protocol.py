@@ -1,0 +1,120 @@
+"""The agent side of the API: register, heartbeat, and the long-poll that carries results and leases."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from hived.agents import AgentManager, LiveAgent
+from hived.api.schemas import (
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+    WorkRequest,
+    WorkResponse,
+)
+from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.errors import Conflict, Invalid, NotFound
+from hived.store import agents as agent_store
+
+log = logging.getLogger("hived.protocol")
+S = AgentStatus
+
+
+class AgentProtocol:
+    def __init__(self, agents: AgentManager) -> None:
+        self.agents = agents
+        self.dispatcher = agents.dispatcher
+
+    async def register(self, req: RegisterRequest) -> RegisterResponse:
+        if req.agent_id is not None:
+            agent = self.agents.agents.get(req.agent_id)
+            if agent is None:
+                raise NotFound(f"agent {req.agent_id} not found")
+            if agent.kind == "spawned" and req.incarnation != agent.incarnation:
+                raise Conflict(
+                    f"agent {agent.name}: incarnation {req.incarnation} is not the current one "
+                    f"({agent.incarnation})"
+                )
+        elif req.spec is not None:
+            agent = await self._register_external(req)
+        else:
+            raise Invalid("register needs agent_id (spawned agent) or spec (external agent)")
+        if agent.kind == "external":
+            agent.pid = req.pid
+        agent.status, agent.status_reason = S.ACTIVE, None
+        self._beat(agent)
+        self.dispatcher.attach(agent.id, agent.spec.capabilities, agent.spec.max_concurrency)
+        log.info("agent %s: registered (incarnation %d, pid %d)", agent.name, agent.incarnation, req.pid)
+        return RegisterResponse(
+            agent=self.agents.view(agent),
+            incarnation=agent.incarnation,
+            heartbeat_interval=agent.spec.heartbeat_interval,
+            handler=agent.spec.handler,
+            env=agent.spec.env,
+            workdir=self.agents.workdir(agent),
+        )
+
+    async def _register_external(self, req: RegisterRequest) -> LiveAgent:
+        assert req.spec is not None
+        spec = req.spec
+        if spec.name not in self.agents.by_name:
+            agent = await self.agents.create(spec, kind="external")
+        else:
+            agent = self.agents.agents[self.agents.by_name[spec.name]]
+            if agent.kind != "external":
+                raise Conflict(f"agent name {spec.name!r} belongs to an agent that hived spawns")
+            if agent.status in ROUTABLE_AGENT_STATES or agent.status == S.DRAINING:
+                raise Conflict(f"agent {spec.name!r} is already connected (pid {agent.pid})")
+            await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} re-registered")
+            agent.spec = spec
+        agent.incarnation += 1
+        number, stamp = agent.incarnation, datetime.now(UTC)
+        await self.agents.db.write(
+            lambda c: agent_store.start_incarnation(c, agent.id, number, req.pid, req.hostname, stamp)
+        )
+        return agent
+
+    def _current(self, agent_id: str, incarnation: int) -> LiveAgent:
+        agent = self.agents.agents.get(agent_id)
+        if agent is None:
+            raise NotFound(f"agent {agent_id} not found")
+        if incarnation != agent.incarnation:
+            raise Conflict(
+                f"agent {agent.name}: incarnation {incarnation} was replaced by {agent.incarnation}"
+            )
+        if agent.status in (S.STOPPED, S.FAILED) or agent.stopping:
+            raise Conflict(f"agent {agent.name} is {agent.status}")
+        return agent
+
+    def _beat(self, agent: LiveAgent) -> None:
+        agent.last_heartbeat = datetime.now(UTC)
+        agent.heartbeat_mono = time.monotonic()
+        agent.dirty = True
+
+    async def heartbeat(self, agent_id: str, req: HeartbeatRequest) -> HeartbeatResponse:
+        agent = self._current(agent_id, req.incarnation)
+        self._beat(agent)
+        agent.rss_bytes, agent.cpu_percent = req.rss_bytes, req.cpu_percent
+        if agent.status == S.UNHEALTHY:
+            agent.status, agent.status_reason = S.ACTIVE, "heartbeats resumed"
+            self.dispatcher.set_routable(agent.id, True)
+        channel = self.dispatcher.channels.get(agent.id)
+        cancels = sorted(channel.cancels) if channel else []
+        if channel:
+            channel.cancels.clear()
+        return HeartbeatResponse(
+            status=self.agents.shown_status(agent),
+            cancel=cancels,
+            heartbeat_interval=agent.spec.heartbeat_interval,
+        )
+
+    async def work(self, agent_id: str, req: WorkRequest) -> WorkResponse:
+        agent = self._current(agent_id, req.incarnation)
+        self._beat(agent)
+        acks = await self.dispatcher.report(agent.id, req.results) if req.results else []
+        slots = req.slots if agent.status in ROUTABLE_AGENT_STATES else 0
+        leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
+        return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=self.agents.shown_status(agent))

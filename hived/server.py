@@ -1,0 +1,98 @@
+"""Serving the API: hived binds its Unix socket itself (mode 0600 in a 0700 directory; uvicorn's
+own `uds=` would leave it world-writable) and hands it to uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from hived.api.app import create_app
+from hived.orchestrator import AgentOrchestrator
+
+log = logging.getLogger("hived")
+
+
+class SocketInUse(RuntimeError):
+    pass
+
+
+def bind_unix_socket(path: Path) -> socket.socket:
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, mode=0o700)
+    elif stat.S_IMODE(parent.stat().st_mode) & 0o077 and parent.stat().st_uid == os.getuid():
+        log.warning(
+            "socket directory %s is accessible to others (mode %o)",
+            parent,
+            stat.S_IMODE(parent.stat().st_mode),
+        )
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale socket of a hived that died
+        else:
+            raise SocketInUse(f"another hived is already serving {path}")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(str(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+class HiveServer(uvicorn.Server):
+    """uvicorn's server, which also ends the agents' long-polls when asked to exit."""
+
+    def __init__(self, config: uvicorn.Config, orchestrator: AgentOrchestrator) -> None:
+        super().__init__(config)
+        self.orchestrator = orchestrator
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        self.orchestrator.dispatcher.closing = True
+        for channel in self.orchestrator.dispatcher.channels.values():
+            channel.wake.set()
+        super().handle_exit(sig, frame)
+
+
+async def serve(orchestrator: AgentOrchestrator, socket_path: Path, access_log: bool = False) -> None:
+    sock = bind_unix_socket(socket_path)
+    try:
+        await orchestrator.start()
+        app = create_app(orchestrator, manage_lifecycle=False)
+        config = uvicorn.Config(
+            app,
+            loop="none",
+            http="httptools",
+            lifespan="off",
+            access_log=access_log,
+            log_config=None,
+            timeout_graceful_shutdown=2,
+            timeout_keep_alive=30,
+        )
+        server = HiveServer(config, orchestrator)
+        log.info("hived serving on unix:%s", socket_path)
+        await server.serve(sockets=[sock])
+    finally:
+        log.info("hived stopping: stopping agents")
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(orchestrator.shutdown(), timeout=orchestrator.agents.stop_grace + 15)
+        sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            socket_path.unlink()
+        log.info("hived stopped")

@@ -1,0 +1,98 @@
+"""Agent and incarnation statements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hived.store.models import AgentRow, IncarnationRow
+
+agents = AgentRow.__table__
+incarnations = IncarnationRow.__table__
+
+
+async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(agents), [row])
+
+
+async def update_agent(conn: AsyncConnection, agent_id: str, **values: Any) -> None:
+    await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+
+
+async def flush_live(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Batch update of the fast-changing fields (status, heartbeat, resources, counters)."""
+    if not rows:
+        return
+    await conn.execute(
+        update(agents)
+        .where(agents.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            status_reason=bindparam("b_reason"),
+            last_heartbeat=bindparam("b_hb"),
+            rss_bytes=bindparam("b_rss"),
+            cpu_percent=bindparam("b_cpu"),
+            tasks_done=bindparam("b_done"),
+            tasks_failed=bindparam("b_failed"),
+            updated_at=bindparam("b_now"),
+        ),
+        rows,
+    )
+
+
+async def delete_agent(conn: AsyncConnection, agent_id: str) -> None:
+    await conn.execute(delete(incarnations).where(incarnations.c.agent_id == agent_id))
+    await conn.execute(delete(agents).where(agents.c.id == agent_id))
+
+
+async def start_incarnation(
+    conn: AsyncConnection, agent_id: str, number: int, pid: int | None, hostname: str | None, now: datetime
+) -> None:
+    await conn.execute(
+        insert(incarnations),
+        [{"agent_id": agent_id, "number": number, "pid": pid, "hostname": hostname, "started_at": now}],
+    )
+
+
+async def set_incarnation_pid(conn: AsyncConnection, agent_id: str, number: int, pid: int) -> None:
+    await conn.execute(
+        update(incarnations)
+        .where(and_(incarnations.c.agent_id == agent_id, incarnations.c.number == number))
+        .values(pid=pid)
+    )
+
+
+async def end_incarnation(
+    conn: AsyncConnection,
+    agent_id: str,
+    number: int,
+    now: datetime,
+    exit_code: int | None,
+    signal: int | None,
+    reason: str,
+) -> None:
+    await conn.execute(
+        update(incarnations)
+        .where(
+            and_(
+                incarnations.c.agent_id == agent_id,
+                incarnations.c.number == number,
+                incarnations.c.ended_at.is_(None),
+            )
+        )
+        .values(ended_at=now, exit_code=exit_code, signal=signal, reason=reason)
+    )
+
+
+async def all_agents(conn: AsyncConnection) -> list[dict[str, Any]]:
+    return [dict(r) for r in (await conn.execute(select(agents).order_by(agents.c.name))).mappings()]
+
+
+async def get_incarnations(conn: AsyncConnection, agent_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(incarnations).where(incarnations.c.agent_id == agent_id).order_by(incarnations.c.number)
+    )
+    return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,204 @@
+"""Task and attempt statements. Each takes an open connection; callers batch them in one commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hived.store.models import AttemptRow, TaskRow
+
+tasks = TaskRow.__table__
+attempts = AttemptRow.__table__
+
+IN_FLIGHT = ("assigned", "running")
+
+
+async def insert_task(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(insert(tasks), [row])
+
+
+async def insert_tasks(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(insert(tasks), rows)
+
+
+async def max_seq_and_lease(conn: AsyncConnection) -> tuple[int, int]:
+    seq = (await conn.execute(select(func.max(tasks.c.seq)))).scalar() or 0
+    lease = (await conn.execute(select(func.max(attempts.c.lease)))).scalar() or 0
+    return int(seq), int(lease)
+
+
+async def assign(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Record new attempts: rows of {task_id, agent_id, lease, number}."""
+    if not rows:
+        return
+    await conn.execute(
+        update(tasks)
+        .where(tasks.c.id == bindparam("b_id"))
+        .values(
+            status="assigned",
+            agent_id=bindparam("b_agent"),
+            lease=bindparam("b_lease"),
+            attempts=bindparam("b_number"),
+            next_attempt_at=None,
+        ),
+        [
+            {"b_id": r["task_id"], "b_agent": r["agent_id"], "b_lease": r["lease"], "b_number": r["number"]}
+            for r in rows
+        ],
+    )
+    await conn.execute(
+        insert(attempts),
+        [
+            {
+                "lease": r["lease"],
+                "task_id": r["task_id"],
+                "number": r["number"],
+                "agent_id": r["agent_id"],
+                "started_at": now,
+            }
+            for r in rows
+        ],
+    )
+
+
+async def mark_running(conn: AsyncConnection, leases: Sequence[tuple[str, int]], now: datetime) -> None:
+    if not leases:
+        return
+    await conn.execute(
+        update(tasks)
+        .where(
+            and_(
+                tasks.c.id == bindparam("b_id"),
+                tasks.c.lease == bindparam("b_lease"),
+                tasks.c.status == "assigned",
+            )
+        )
+        .values(status="running", started_at=now),
+        [{"b_id": task_id, "b_lease": lease} for task_id, lease in leases],
+    )
+
+
+async def finish(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> int:
+    """End attempts. Each row: task_id, lease, status (completed|failed|retrying|pending|cancelled),
+    result, error, outcome, reason, next_attempt_at, output. Fenced by lease: returns rows updated."""
+    if not rows:
+        return 0
+    res = await conn.execute(
+        update(tasks)
+        .where(
+            and_(
+                tasks.c.id == bindparam("b_id"),
+                tasks.c.lease == bindparam("b_lease"),
+                tasks.c.status.in_(IN_FLIGHT),
+            )
+        )
+        .values(
+            status=bindparam("b_status"),
+            result=bindparam("b_result"),
+            error=bindparam("b_error"),
+            next_attempt_at=bindparam("b_next"),
+            completed_at=bindparam("b_completed"),
+        ),
+        [
+            {
+                "b_id": r["task_id"],
+                "b_lease": r["lease"],
+                "b_status": r["status"],
+                "b_result": r.get("result"),
+                "b_error": r.get("error"),
+                "b_next": r.get("next_attempt_at"),
+                "b_completed": now if r["status"] in ("completed", "failed", "cancelled") else None,
+            }
+            for r in rows
+        ],
+    )
+    await conn.execute(
+        update(attempts)
+        .where(attempts.c.lease == bindparam("b_lease"))
+        .values(
+            ended_at=now,
+            outcome=bindparam("b_outcome"),
+            reason=bindparam("b_reason"),
+            error=bindparam("b_error"),
+            output=bindparam("b_output"),
+        ),
+        [
+            {
+                "b_lease": r["lease"],
+                "b_outcome": r["outcome"],
+                "b_reason": r.get("reason"),
+                "b_error": r.get("error"),
+                "b_output": r.get("output"),
+            }
+            for r in rows
+        ],
+    )
+    return int(res.rowcount or 0)
+
+
+async def cancel_queued(conn: AsyncConnection, task_id: str, now: datetime) -> int:
+    res = await conn.execute(
+        update(tasks)
+        .where(and_(tasks.c.id == task_id, tasks.c.status.in_(("pending", "retrying"))))
+        .values(status="cancelled", completed_at=now, next_attempt_at=None, error="cancelled")
+    )
+    return int(res.rowcount or 0)
+
+
+async def resubmit(conn: AsyncConnection, task_id: str, seq: int) -> int:
+    res = await conn.execute(
+        update(tasks)
+        .where(and_(tasks.c.id == task_id, tasks.c.status.in_(("failed", "cancelled"))))
+        .values(
+            status="pending",
+            attempts=0,
+            error=None,
+            result=None,
+            completed_at=None,
+            seq=seq,
+            next_attempt_at=None,
+            agent_id=None,
+        )
+    )
+    return int(res.rowcount or 0)
+
+
+def select_tasks() -> Select[Any]:
+    return select(tasks)
+
+
+async def get_task(conn: AsyncConnection, task_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
+    return dict(row) if row else None
+
+
+async def get_attempts(conn: AsyncConnection, task_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
+    row = (await conn.execute(select(tasks).where(tasks.c.idempotency_key == key))).mappings().first()
+    return dict(row) if row else None
+
+
+async def load_unfinished(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """Every task not in a final state, in submission order (for recovery at start)."""
+    rows = await conn.execute(
+        select(tasks)
+        .where(tasks.c.status.in_(("pending", "retrying", "assigned", "running")))
+        .order_by(tasks.c.seq)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(select(tasks.c.status, func.count()).group_by(tasks.c.status))
+    return {status: int(n) for status, n in rows.all()}
