@@ -1,0 +1,118 @@
+"""Storage and queue on a real SQLite file and a real PostgreSQL server (each test runs on both)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from hived.api.schemas import AttemptResult
+from hived.orchestrator import AgentOrchestrator
+
+
+@pytest.fixture
+async def orch(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    orchestrator = AgentOrchestrator(db_url, tmp_path / "state")
+    await orchestrator.start()
+    yield orchestrator
+    await orchestrator.shutdown()
+
+
+async def test_migrations_create_the_schema(orch: AgentOrchestrator) -> None:
+    async with orch.db.reader.connect() as conn:
+        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        indexes = {i["name"] for i in await conn.run_sync(lambda c: inspect(c).get_indexes("tasks"))}
+    assert {"agents", "agent_incarnations", "tasks", "task_attempts", "workflows", "workflow_runs",
+            "alembic_version"} <= tables
+    assert {"idx_tasks_status", "idx_tasks_agent_id", "idx_tasks_created_at"} <= indexes
+    assert await orch.db.migrations_current()
+
+
+async def test_submit_is_durable_and_readable(orch: AgentOrchestrator) -> None:
+    task_id = await orch.submit_task({"type": "code_review", "payload": {"repo": "r", "pr": "123"},
+                                      "priority": 7, "requires": ["git", "python"]})
+    task = await orch.get_task(task_id)
+    assert task.status == "pending" and task.priority == 7
+    assert task.payload == {"repo": "r", "pr": "123"} and task.requires == ["git", "python"]
+    assert task.created_at.tzinfo is not None
+    assert (await orch.get_task(task_id[:8])).id == task_id  # unique prefix
+
+
+async def test_lease_complete_and_fencing(orch: AgentOrchestrator) -> None:
+    task_id = await orch.submit_task({"type": "t", "payload": {"n": 1}})
+    orch.dispatcher.attach("agent-a", [], 1)
+    leases, _ = await orch.dispatcher.take("agent-a", slots=1, wait=5)
+    assert [lease.task_id for lease in leases] == [task_id]
+    lease = leases[0]
+    assert (await orch.get_task(task_id)).agent_id == "agent-a"
+
+    stale = AttemptResult(task_id=task_id, attempt=1, lease=lease.lease + 1, ok=True, result={"x": 1})
+    [ack] = await orch.dispatcher.report("agent-a", [stale])
+    assert not ack.accepted and "stale" in (ack.reason or "")
+
+    good = AttemptResult(task_id=task_id, attempt=1, lease=lease.lease, ok=True, result={"x": 2})
+    [ack] = await orch.dispatcher.report("agent-a", [good])
+    assert ack.accepted
+    [again] = await orch.dispatcher.report("agent-a", [good])  # a duplicate is refused
+    assert not again.accepted
+    task = await orch.get_task(task_id)
+    assert task.status == "completed" and task.result == {"x": 2} and task.attempts == 1
+    assert [a.outcome for a in task.attempt_history] == ["completed"]
+
+
+async def test_failed_attempt_retries_then_fails(orch: AgentOrchestrator) -> None:
+    task_id = await orch.submit_task({"type": "t", "max_attempts": 2, "retry": {"initial": "10ms", "jitter": 0}})
+    orch.dispatcher.attach("a", [], 1)
+    for attempt in (1, 2):
+        [lease], _ = await orch.dispatcher.take("a", slots=1, wait=5)
+        assert lease.attempt == attempt
+        await orch.dispatcher.report("a", [AttemptResult(task_id=task_id, attempt=attempt, lease=lease.lease,
+                                                         ok=False, error=f"boom {attempt}", reason="error")])
+    task = await orch.get_task(task_id)
+    assert task.status == "failed" and task.error == "boom 2" and task.attempts == 2
+    assert [a.outcome for a in task.attempt_history] == ["failed", "failed"]
+
+
+async def test_unfinished_work_survives_a_restart(db_url: str, tmp_path: Path) -> None:
+    first = AgentOrchestrator(db_url, tmp_path / "state")
+    await first.start()
+    queued = await first.submit_task({"type": "t", "priority": 1})
+    running = await first.submit_task({"type": "t", "priority": 9})
+    first.dispatcher.attach("a", [], 1)
+    [lease], _ = await first.dispatcher.take("a", slots=1, wait=5)
+    assert lease.task_id == running
+    await first.db.close()  # like a crash: no orderly shutdown of the queue
+
+    second = AgentOrchestrator(db_url, tmp_path / "state")
+    await second.start()
+    try:
+        assert queued in second.dispatcher.queue
+        orphan = await second.get_task(running)
+        assert orphan.status == "retrying" and orphan.attempt_history[0].reason == "daemon_restart"
+        # the old lease is dead: its late completion is refused
+        [ack] = await second.dispatcher.report("a", [AttemptResult(task_id=running, attempt=1,
+                                                                   lease=lease.lease, ok=True)])
+        assert not ack.accepted
+    finally:
+        await second.shutdown()
+
+
+async def test_idempotency_key(orch: AgentOrchestrator) -> None:
+    from hived.errors import Conflict
+
+    first = await orch.submit_task({"type": "t", "payload": {"a": 1}, "idempotency_key": "k1"})
+    assert await orch.submit_task({"type": "t", "payload": {"a": 1}, "idempotency_key": "k1"}) == first
+    with pytest.raises(Conflict):
+        await orch.submit_task({"type": "t", "payload": {"a": 2}, "idempotency_key": "k1"})
+    tasks, total = await orch.list_tasks()
+    assert total == 1 and tasks[0].id == first
+
+
+async def test_cancel_queued_task(orch: AgentOrchestrator) -> None:
+    task_id = await orch.submit_task({"type": "t"})
+    task = await orch.cancel_task(task_id)
+    assert task.status == "cancelled"
+    orch.dispatcher.attach("a", [], 1)
+    leases, _ = await orch.dispatcher.take("a", slots=1, wait=0.2)
+    assert leases == []
