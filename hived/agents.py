@@ -7,7 +7,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,7 +26,14 @@ from hived.dispatch import Dispatcher
 from hived.errors import Conflict, NotFound
 from hived.store import agents as agent_store
 from hived.store.db import Database
-from hived.supervisor.process import Exit, exit_of, signal_group, spawn_agent, stop_process
+from hived.supervisor.process import (
+    AdoptedProcess,
+    Exit,
+    exit_of,
+    find_agent_process,
+    spawn_agent,
+    stop_any,
+)
 
 log = logging.getLogger("hived.agents")
 S = AgentStatus
@@ -58,7 +64,7 @@ class LiveAgent:
     last_heartbeat: datetime | None = None
     heartbeat_mono: float = 0.0
     started_mono: float = 0.0
-    proc: asyncio.subprocess.Process | None = None
+    proc: asyncio.subprocess.Process | AdoptedProcess | None = None
     watcher: asyncio.Task[None] | None = None
     pending_restart: asyncio.Task[None] | None = None
     restart_times: collections.deque[float] = field(default_factory=collections.deque)
@@ -142,8 +148,11 @@ class AgentManager:
 
     # --- lifecycle --------------------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Agents of the last run: spawned ones are started again; external ones wait to re-register."""
+    async def load(self) -> list[str]:
+        """Agents of the last run. Spawned agents whose process still runs are adopted (they reconnect
+        and keep their tasks); the others are started again; external ones wait to re-register.
+        Returns the ids of adopted agents."""
+        adopted = []
         async with self.db.reader.connect() as conn:
             rows = await agent_store.all_agents(conn)
         for row in rows:
@@ -168,12 +177,25 @@ class AgentManager:
             if agent.kind == "external":
                 agent.status, agent.pid = (S.LOST if agent.status != S.STOPPED else S.STOPPED), None
                 continue
+            wanted = agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON
             if agent.pid and agent.status not in (S.STOPPED, S.FAILED):
-                # A hive-agent of the last run may still be up: it would re-register; stop it cleanly.
-                signal_group(agent.pid, signal.SIGTERM)
-                await self._end_incarnation(agent, Exit(None, None), "hived restarted")
-            if agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON:
+                if find_agent_process(agent.pid, agent.id, agent.incarnation):
+                    self._adopt(agent, agent.pid)
+                    adopted.append(agent.id)
+                    continue
+                await self._end_incarnation(agent, Exit(None, None), "process gone while hived was down")
+            if wanted:
                 await self.start(agent)
+        return adopted
+
+    def _adopt(self, agent: LiveAgent, pid: int) -> None:
+        proc = AdoptedProcess(pid)
+        proc.watch()
+        agent.proc, agent.pid = proc, pid
+        agent.status, agent.status_reason = S.STARTING, "adopted after a hived restart; waiting for it"
+        agent.started_mono = time.monotonic()
+        agent.watcher = asyncio.create_task(self._watch(agent, proc, agent.incarnation))
+        log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, pid, agent.incarnation)
 
     def _add(self, agent: LiveAgent) -> None:
         self.agents[agent.id] = agent
@@ -265,11 +287,13 @@ class AgentManager:
             restarts=agent.restarts,
         )
 
-    async def _watch(self, agent: LiveAgent, proc: asyncio.subprocess.Process, number: int) -> None:
+    async def _watch(
+        self, agent: LiveAgent, proc: asyncio.subprocess.Process | AdoptedProcess, number: int
+    ) -> None:
         returncode = await proc.wait()
         if agent.incarnation != number:
             return
-        outcome = exit_of(returncode)
+        outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
         agent.proc, agent.pid = None, None
         reason = agent.status_reason if agent.status == S.UNHEALTHY else outcome.describe()
         log.info("agent %s: incarnation %d %s", agent.name, number, outcome.describe())
@@ -343,7 +367,7 @@ class AgentManager:
             agent.pending_restart.cancel()
         self.dispatcher.set_routable(agent.id, False)
         if agent.proc is not None:
-            await stop_process(agent.proc, self.stop_grace)
+            await stop_any(agent.proc, self.stop_grace)
             if agent.watcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await agent.watcher

@@ -64,6 +64,7 @@ class InFlight:
     attempt: int
     delivered: bool = False
     cancelled: bool = False
+    delivered_mono: float = 0.0
 
 
 @dataclass
@@ -101,9 +102,12 @@ class Dispatcher:
 
     # --- start-up ---------------------------------------------------------------------------------
 
-    async def recover(self) -> int:
-        """Load what the last run left: ready tasks back in the queue; attempts that were in flight
-        end with reason `daemon_restart` and follow the retry policy. Returns tasks recovered."""
+    async def recover(self, adopted: dict[str, tuple[list[str], int]] | None = None) -> int:
+        """Load what the last run left: ready tasks back in the queue. Attempts in flight on an
+        adopted agent (still running; {id: (capabilities, max_concurrency)}) stay its own until it
+        reconnects and reports; other in-flight attempts end with reason `daemon_restart` and follow
+        the retry policy. Returns the number of unfinished tasks found."""
+        adopted = adopted or {}
         async with self.db.reader.connect() as conn:
             seq, lease = await task_store.max_seq_and_lease(conn)
             rows = await task_store.load_unfinished(conn)
@@ -117,6 +121,21 @@ class Dispatcher:
             elif row["status"] == "retrying":
                 due = row["next_attempt_at"] or self.clock()
                 self._schedule_retry(task, max(0.0, (due - self.clock()).total_seconds()))
+            elif row["agent_id"] in adopted:
+                caps, max_concurrency = adopted[row["agent_id"]]
+                channel = self.attach(row["agent_id"], caps, max_concurrency)
+                channel.routable = False
+                entry = InFlight(
+                    task,
+                    row["agent_id"],
+                    row["lease"],
+                    row["attempts"],
+                    delivered=True,
+                    delivered_mono=time.monotonic(),
+                )
+                self.in_flight[task.id] = entry
+                channel.held.add(task.id)
+                channel.slot.in_flight += 1
             else:
                 orphans.append(InFlight(task, row["agent_id"] or "", row["lease"] or 0, row["attempts"]))
         for entry in orphans:
@@ -241,6 +260,7 @@ class Dispatcher:
         leases = []
         for entry in entries:
             entry.delivered = True
+            entry.delivered_mono = time.monotonic()
             env = {"HIVE_RUN_ID": entry.task.run_id} if entry.task.run_id else {}
             leases.append(
                 Lease(
@@ -259,6 +279,27 @@ class Dispatcher:
             now = self.clock()
             asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
         return leases, cancels
+
+    async def reconcile(self, agent_id: str, running: set[str], grace: float) -> int:
+        """Attempts this agent should hold (delivered over `grace` s ago) but does not report: the
+        lease never reached it, or it lost the task. They fail with reason `lease_lost`."""
+        channel = self.channels.get(agent_id)
+        if channel is None:
+            return 0
+        cutoff = time.monotonic() - grace
+        lost = [
+            self.in_flight[t]
+            for t in channel.held - running
+            if t in self.in_flight
+            and self.in_flight[t].delivered
+            and self.in_flight[t].delivered_mono < cutoff
+            and not self.in_flight[t].cancelled
+        ]
+        for entry in lost:
+            await self._end_attempt(
+                entry, ok=False, error="the agent does not hold this attempt", reason="lease_lost"
+            )
+        return len(lost)
 
     # --- cancellation and resubmission ------------------------------------------------------------
 

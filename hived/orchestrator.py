@@ -68,9 +68,14 @@ class AgentOrchestrator:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
         self.db.start()
-        recovered = await self.dispatcher.recover()
+        adopted = await self.agents.load()
+        recovered = await self.dispatcher.recover(
+            {
+                a: (self.agents.agents[a].spec.capabilities, self.agents.agents[a].spec.max_concurrency)
+                for a in adopted
+            }
+        )
         self.dispatcher.start()
-        await self.agents.load()
         self.health.start()
         self.started = True
         log.info("hived ready: database %s, %d unfinished tasks recovered", self.db.describe(), recovered)

@@ -87,6 +87,11 @@ class AgentProtocol:
             )
         if agent.status in (S.STOPPED, S.FAILED) or agent.stopping:
             raise Conflict(f"agent {agent.name} is {agent.status}")
+        if agent.status in (S.STARTING, S.LOST) or (agent.status == S.UNHEALTHY and agent.kind == "external"):
+            # Its process outlived a hived restart (adopted) or came back from a network split.
+            agent.status, agent.status_reason = S.ACTIVE, "reconnected"
+            self.dispatcher.attach(agent.id, agent.spec.capabilities, agent.spec.max_concurrency)
+            log.info("agent %s: reconnected (incarnation %d)", agent.name, agent.incarnation)
         return agent
 
     def _beat(self, agent: LiveAgent) -> None:
@@ -98,6 +103,7 @@ class AgentProtocol:
         agent = self._current(agent_id, req.incarnation)
         self._beat(agent)
         agent.rss_bytes, agent.cpu_percent = req.rss_bytes, req.cpu_percent
+        await self.dispatcher.reconcile(agent.id, set(req.running), grace=2 * agent.spec.heartbeat_interval)
         if agent.status == S.UNHEALTHY:
             agent.status, agent.status_reason = S.ACTIVE, "heartbeats resumed"
             self.dispatcher.set_routable(agent.id, True)

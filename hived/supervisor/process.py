@@ -18,6 +18,8 @@ class Exit:
     signal: int | None
 
     def describe(self) -> str:
+        if self.code is None and self.signal is None:
+            return "exited (exit status unknown: adopted after a hived restart)"
         if self.signal is not None:
             return f"killed by signal {self.signal} ({signal.Signals(self.signal).name})"
         return f"exited with code {self.code}"
@@ -77,3 +79,56 @@ async def stop_process(proc: asyncio.subprocess.Process, grace: float) -> Exit:
     with contextlib.suppress(Exception):
         signal_group(proc.pid, signal.SIGKILL)
     return exit_of(proc.returncode if proc.returncode is not None else 0)
+
+
+class AdoptedProcess:
+    """An agent process of an earlier hived run: not our child, so we watch it through a pidfd and
+    cannot learn its exit status."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self._exited = asyncio.Event()
+        self._fd: int | None = None
+
+    def watch(self) -> None:
+        try:
+            self._fd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self._exited.set()
+            return
+        asyncio.get_running_loop().add_reader(self._fd, self._on_exit)
+
+    def _on_exit(self) -> None:
+        if self._fd is not None:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        self._exited.set()
+
+    async def wait(self) -> int | None:
+        await self._exited.wait()
+        return None
+
+
+def find_agent_process(pid: int, agent_id: str, incarnation: int) -> bool:
+    """True when `pid` is still the hive-agent of this agent and incarnation (pids get reused)."""
+    import psutil
+
+    try:
+        env = psutil.Process(pid).environ()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return env.get("HIVE_AGENT_ID") == agent_id and env.get("HIVE_AGENT_INCARNATION") == str(incarnation)
+
+
+async def stop_any(proc: asyncio.subprocess.Process | AdoptedProcess, grace: float) -> Exit:
+    if isinstance(proc, AdoptedProcess):
+        signal_group(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=grace)
+        except TimeoutError:
+            signal_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+        return Exit(None, None)
+    return await stop_process(proc, grace)

@@ -1,0 +1,62 @@
+"""Shared pieces of the benchmarks: a throwaway hived, percentiles, process stats."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+class Daemon:
+    """hived on a fresh SQLite file (or `db_url`) in a temporary state dir."""
+
+    def __init__(self, db_url: str | None = None) -> None:
+        self.tmp = tempfile.TemporaryDirectory(prefix="hive-bench-")
+        self.state = Path(self.tmp.name)
+        self.socket = self.state / "hived.sock"
+        env = dict(os.environ, HIVE_STATE_DIR=str(self.state), HIVE_SOCKET=str(self.socket))
+        args = [sys.executable, "-m", "hived.main", "--state-dir", str(self.state), "--log-level", "warning"]
+        if db_url:
+            args += ["--db", db_url]
+        self.log = open(self.state / "hived.log", "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log, cwd=REPO)
+        self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://hived",
+                                   timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.client.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        raise RuntimeError(f"hived did not start; see {self.state / 'hived.log'}")
+
+    def async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.socket)),
+                                 base_url="http://hived", timeout=60)
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.client.close()
+        self.log.close()
+        self.tmp.cleanup()
