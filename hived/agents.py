@@ -26,6 +26,7 @@ from hived.dispatch import Dispatcher
 from hived.errors import Conflict, NotFound
 from hived.store import agents as agent_store
 from hived.store.db import Database
+from hived.supervisor import logs
 from hived.supervisor.process import (
     AdoptedProcess,
     Exit,
@@ -140,8 +141,8 @@ class AgentManager:
             rows = await agent_store.get_incarnations(conn, agent.id)
         return [Incarnation.model_validate(r) for r in rows]
 
-    def log_path(self, agent: LiveAgent) -> Path:
-        return paths.agent_dir(self.state_dir, agent.name) / "agent.log"
+    def log_path(self, agent: LiveAgent, incarnation: int | None = None) -> Path:
+        return logs.incarnation_log(self.state_dir, agent.name, incarnation or agent.incarnation)
 
     def workdir(self, agent: LiveAgent) -> str:
         return agent.spec.workdir or str(paths.agent_dir(self.state_dir, agent.name) / "work")
@@ -269,6 +270,7 @@ class AgentManager:
         number = agent.incarnation
         started = now()
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
+        logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
         proc = await spawn_agent(agent.id, number, self.log_path(agent), {}, self.socket_path)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
@@ -401,6 +403,11 @@ class AgentManager:
         for agent in running:
             agent.status_reason = SHUTDOWN_REASON
         await self.flush()
+
+    def rotate_logs(self) -> None:
+        for agent in self.agents.values():
+            if agent.kind == "spawned" and agent.incarnation:
+                logs.rotate_if_large(self.log_path(agent), self.log_max_bytes)
 
     # --- persistence of the fast-changing fields ---------------------------------------------------
 

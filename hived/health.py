@@ -53,6 +53,7 @@ class HealthMonitor:
                 if time.monotonic() - last_flush >= self.flush_every:
                     last_flush = time.monotonic()
                     await self.agents.flush()
+                    self.agents.rotate_logs()
             except Exception:
                 log.exception("health sweep failed")
 

@@ -71,7 +71,7 @@ async def agent_logs(
 ) -> Response:
     """The agent's log file from byte `offset` (negative: that many bytes from the end).
     `X-Log-Offset` tells where to continue (`-f`)."""
-    path = orch.agents.log_path(orch.agents.resolve(ref))
+    path = orch.agents.log_path(orch.agents.resolve(ref), incarnation)
     try:
         size = os.path.getsize(path)
     except FileNotFoundError:
