@@ -72,6 +72,8 @@ class LiveAgent:
     consecutive_failures: int = 0
     stopping: bool = False
     dirty: bool = True
+    incarnation_tasks: int = 0
+    recycling: bool = False
 
 
 class AgentManager:
@@ -111,6 +113,10 @@ class AgentManager:
         if agent.status in ROUTABLE_AGENT_STATES:
             return S.BUSY if self.dispatcher.held_by(agent.id) else S.ACTIVE
         return agent.status
+
+    def circuit(self, agent: LiveAgent) -> str:
+        channel = self.dispatcher.channels.get(agent.id)
+        return str(channel.breaker.state(time.monotonic())) if channel else "closed"
 
     def view(self, agent: LiveAgent) -> Agent:
         spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
@@ -264,6 +270,7 @@ class AgentManager:
 
     async def start(self, agent: LiveAgent) -> None:
         agent.incarnation += 1
+        agent.incarnation_tasks = 0
         agent.stopping = False
         agent.status, agent.status_reason = S.STARTING, None
         agent.started_mono = time.monotonic()
@@ -404,6 +411,22 @@ class AgentManager:
             agent.status_reason = SHUTDOWN_REASON
         await self.flush()
 
+    def recycle(self, agent: LiveAgent, reason: str) -> None:
+        """Drain and restart the agent in the background (periodic restarts against leaks)."""
+        if agent.recycling or agent.kind != "spawned":
+            return
+        agent.recycling = True
+        self.dispatcher.set_routable(agent.id, False)
+        log.info("agent %s: recycling (%s)", agent.name, reason)
+
+        async def run() -> None:
+            try:
+                await self.restart(agent, reason=f"recycled: {reason}")
+            finally:
+                agent.recycling = False
+
+        asyncio.create_task(run(), name=f"recycle-{agent.name}")
+
     def rotate_logs(self) -> None:
         for agent in self.agents.values():
             if agent.kind == "spawned" and agent.incarnation:
@@ -414,6 +437,7 @@ class AgentManager:
     def _count_result(self, task_id: str, status: str, row: dict[str, Any]) -> None:
         agent = self.agents.get(row.get("agent_id") or "")
         if agent is not None:
+            agent.incarnation_tasks += 1
             if status == "completed":
                 agent.tasks_done += 1
             elif status == "failed":

@@ -19,12 +19,15 @@ from typing import Any
 
 from hived.api.schemas import AttemptResult, Lease, ResultAck
 from hived.core.backoff import backoff_delay
+from hived.core.breaker import Breaker
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
 from hived.store import tasks as task_store
 from hived.store.db import Database
 
 log = logging.getLogger("hived.dispatch")
+# Failures that speak about the agent (its circuit breaker counts them), unlike a lost lease.
+AGENT_FAULTS = frozenset({"error", "timeout", "stalled", "check_failed", None})
 
 
 @dataclass
@@ -77,6 +80,7 @@ class AgentChannel:
     cancels: set[str] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     held: set[str] = field(default_factory=set)  # task ids in flight on this agent
+    breaker: Breaker = field(default_factory=Breaker)
 
 
 class Dispatcher:
@@ -180,13 +184,21 @@ class Dispatcher:
 
     # --- agents -----------------------------------------------------------------------------------
 
-    def attach(self, agent_id: str, capabilities: list[str], max_concurrency: int) -> AgentChannel:
+    def attach(
+        self,
+        agent_id: str,
+        capabilities: list[str],
+        max_concurrency: int,
+        breaker: tuple[int, float] | None = None,
+    ) -> AgentChannel:
         channel = self.channels.get(agent_id)
         if channel is None:
             channel = AgentChannel(AgentSlot(agent_id, frozenset(capabilities), max_concurrency))
             self.channels[agent_id] = channel
         channel.slot.capabilities = frozenset(capabilities)
         channel.slot.max_concurrency = max_concurrency
+        if breaker is not None:
+            channel.breaker.threshold, channel.breaker.cooldown = breaker
         channel.routable = True
         self._kick.set()
         return channel
@@ -387,6 +399,9 @@ class Dispatcher:
         else:
             row.update(status="failed", outcome="failed")
         await self.db.write(lambda c: task_store.finish(c, [row], now))
+        channel = self.channels.get(entry.agent_id)
+        if channel is not None and (ok or reason in AGENT_FAULTS):
+            channel.breaker.record(ok, time.monotonic())
         self._release(entry)
         task.attempts = entry.attempt
         if retry_in is not None:
@@ -428,7 +443,12 @@ class Dispatcher:
                 self._kick.set()
 
     async def _dispatch_once(self) -> None:
-        slots = [c.slot for c in self.channels.values() if c.routable and c.slot.free > 0]
+        mono = time.monotonic()
+        slots = []
+        for channel in self.channels.values():
+            channel.slot.limit = channel.breaker.capacity(mono, channel.slot.max_concurrency)
+            if channel.routable and channel.slot.free > 0:
+                slots.append(channel.slot)
         if not slots or not len(self.queue):
             return
         pairs = self.assigner.assign(self.queue, slots)
@@ -440,6 +460,7 @@ class Dispatcher:
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
             self.channels[slot.agent_id].held.add(task_id)
+            self.channels[slot.agent_id].breaker.on_assigned(mono)
             entries.append(entry)
         rows = [
             {"task_id": e.task.id, "agent_id": e.agent_id, "lease": e.lease, "number": e.attempt}

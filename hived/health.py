@@ -64,10 +64,21 @@ class HealthMonitor:
                 silence = mono - agent.heartbeat_mono
                 if silence > self.missed_beats * agent.spec.heartbeat_interval:
                     await self._silent(agent, silence)
+                elif agent.status in ROUTABLE_AGENT_STATES and (reason := self._worn_out(agent)):
+                    self.agents.recycle(agent, reason)
             elif agent.status == S.STARTING and agent.proc is not None:
                 if mono - agent.started_mono > self.start_timeout:
                     agent.status, agent.status_reason = S.UNHEALTHY, "did not register in time"
                     signal_group(agent.proc.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _worn_out(agent: LiveAgent) -> str | None:
+        spec = agent.spec
+        if spec.max_tasks and agent.incarnation_tasks >= spec.max_tasks:
+            return f"ran {agent.incarnation_tasks} tasks (max_tasks {spec.max_tasks})"
+        if spec.max_memory and agent.rss_bytes and agent.rss_bytes > spec.max_memory:
+            return f"RSS {agent.rss_bytes} bytes over max_memory {spec.max_memory}"
+        return None
 
     async def _silent(self, agent: LiveAgent, silence: float) -> None:
         reason = f"no heartbeat for {silence:.1f}s"

@@ -46,7 +46,7 @@ class AgentProtocol:
             agent.pid = req.pid
         agent.status, agent.status_reason = S.ACTIVE, None
         self._beat(agent)
-        self.dispatcher.attach(agent.id, agent.spec.capabilities, agent.spec.max_concurrency)
+        self.attach(agent)
         log.info("agent %s: registered (incarnation %d, pid %d)", agent.name, agent.incarnation, req.pid)
         return RegisterResponse(
             agent=self.agents.view(agent),
@@ -90,9 +90,18 @@ class AgentProtocol:
         if agent.status in (S.STARTING, S.LOST) or (agent.status == S.UNHEALTHY and agent.kind == "external"):
             # Its process outlived a hived restart (adopted) or came back from a network split.
             agent.status, agent.status_reason = S.ACTIVE, "reconnected"
-            self.dispatcher.attach(agent.id, agent.spec.capabilities, agent.spec.max_concurrency)
+            self.attach(agent)
             log.info("agent %s: reconnected (incarnation %d)", agent.name, agent.incarnation)
         return agent
+
+    def attach(self, agent: LiveAgent) -> None:
+        policy = agent.spec.circuit_breaker
+        self.dispatcher.attach(
+            agent.id,
+            agent.spec.capabilities,
+            agent.spec.max_concurrency,
+            breaker=(policy.threshold, policy.cooldown),
+        )
 
     def _beat(self, agent: LiveAgent) -> None:
         agent.last_heartbeat = datetime.now(UTC)

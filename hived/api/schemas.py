@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from hived.core.durations import parse_duration
+from hived.core.durations import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
 
@@ -46,6 +47,13 @@ class RestartPolicy(Strict):
     stable_after: Duration = 600.0
 
 
+class BreakerPolicy(Strict):
+    """Failed tasks in a row that take the agent out of routing, and for how long (0 disables)."""
+
+    threshold: int = Field(default=5, ge=0, le=1000)
+    cooldown: Duration = 30.0
+
+
 class AgentSpec(Strict):
     """An Agent document (`kind: Agent`) or the body of `POST /agents`."""
 
@@ -59,6 +67,11 @@ class AgentSpec(Strict):
     heartbeat_interval: Duration = 5.0
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     replicas: int = Field(default=1, ge=1, le=1000)
+    max_tasks: int | None = Field(default=None, ge=1, description="recycle the agent after this many tasks")
+    max_memory: Size | None = Field(
+        default=None, description="recycle the agent above this RSS (e.g. 512MiB)"
+    )
+    circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
 
     @field_validator("name")
     @classmethod
@@ -111,6 +124,7 @@ class Agent(BaseModel):
     tasks_failed: int
     rss_bytes: int | None = None
     cpu_percent: float | None = None
+    circuit: str = "closed"
     last_heartbeat: datetime | None
     created_at: datetime
     config: dict[str, Any]

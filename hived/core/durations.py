@@ -21,3 +21,38 @@ def parse_duration(value: object) -> float:
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
     return seconds
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 10**3,
+    "kb": 10**3,
+    "kib": 2**10,
+    "m": 10**6,
+    "mb": 10**6,
+    "mib": 2**20,
+    "g": 10**9,
+    "gb": 10**9,
+    "gib": 2**30,
+}
+_SIZE_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_size(value: object) -> int:
+    """Bytes from "512MiB", "1G", "300mb" or a plain number of bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size like 512MiB or 1G")
+    if isinstance(value, int | float):
+        size = float(value)
+    elif (
+        isinstance(value, str)
+        and (match := _SIZE_PATTERN.match(value))
+        and match.group(2).lower() in _SIZE_UNITS
+    ):
+        size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    else:
+        raise ValueError(f"{value!r} is not a size (use 512MiB, 1G or bytes)")
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    return int(size)

@@ -23,10 +23,12 @@ class AgentSlot:
     max_concurrency: int
     in_flight: int = 0
     last_assigned: int = 0
+    limit: int | None = None  # a lower ceiling than max_concurrency (circuit breaker)
 
     @property
     def free(self) -> int:
-        return self.max_concurrency - self.in_flight
+        ceiling = self.max_concurrency if self.limit is None else min(self.limit, self.max_concurrency)
+        return ceiling - self.in_flight
 
 
 def pick_agent(requires: frozenset[str], agents: Iterable[AgentSlot]) -> AgentSlot | None:
@@ -34,7 +36,7 @@ def pick_agent(requires: frozenset[str], agents: Iterable[AgentSlot]) -> AgentSl
     best: AgentSlot | None = None
     best_key: tuple[float, int] = (2.0, 0)
     for agent in agents:
-        if agent.in_flight >= agent.max_concurrency or not requires <= agent.capabilities:
+        if agent.free <= 0 or not requires <= agent.capabilities:
             continue
         key = (agent.in_flight / agent.max_concurrency, agent.last_assigned)
         if best is None or key < best_key:
