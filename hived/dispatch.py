@@ -20,6 +20,7 @@ from typing import Any
 from hived.api.schemas import AttemptResult, Lease, ResultAck
 from hived.core.backoff import backoff_delay
 from hived.core.breaker import Breaker
+from hived.core.expressions import ExpressionError, is_true
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
 from hived.store import tasks as task_store
@@ -372,6 +373,8 @@ class Dispatcher:
     ) -> None:
         task = entry.task
         now = self.clock()
+        if ok and (check := task.options.get("success_when")):
+            ok, error, reason = self._check(check, result)
         row: dict[str, Any] = {
             "task_id": task.id,
             "agent_id": entry.agent_id,
@@ -410,6 +413,16 @@ class Dispatcher:
         else:
             self.stats["completed" if ok else "failed"] += 1
             self._finished(task.id, TaskStatus(row["status"]), row)
+
+    @staticmethod
+    def _check(expression: str, result: dict[str, Any] | None) -> tuple[bool, str | None, str | None]:
+        """`success_when` over the result: "exit 0 but did nothing" fails the attempt."""
+        try:
+            if is_true(expression, {"result": result or {}}):
+                return True, None, None
+            return False, f"success_when {expression!r} was false", "check_failed"
+        except ExpressionError as exc:
+            return False, f"success_when: {exc}", "check_failed"
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
         for callback in self.on_finished:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hived.core.durations import parse_duration, parse_size
+from hived.core.expressions import check_syntax
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -172,6 +173,13 @@ class TaskSubmit(Strict):
     @classmethod
     def _requires(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
+
+    @field_validator("success_when")
+    @classmethod
+    def _success_when(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_syntax(value)
+        return value
 
 
 class Attempt(BaseModel):

@@ -6,11 +6,18 @@ import pytest
 
 from hived.core.backoff import backoff_delay
 from hived.core.durations import parse_duration
-from hived.core.states import AgentStatus, IllegalTransition, TaskStatus, check_agent_transition, \
-    check_task_transition
+from hived.core.states import (
+    AgentStatus,
+    IllegalTransition,
+    TaskStatus,
+    check_agent_transition,
+    check_task_transition,
+)
 
 
-@pytest.mark.parametrize(("attempt", "expected"), [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (20, 60.0)])
+@pytest.mark.parametrize(
+    ("attempt", "expected"), [(1, 1.0), (2, 2.0), (3, 4.0), (6, 32.0), (7, 60.0), (20, 60.0)]
+)
 def test_backoff_grows_and_caps(attempt: int, expected: float) -> None:
     assert backoff_delay(attempt, 1.0, 2.0, 60.0) == expected
 
@@ -21,8 +28,10 @@ def test_backoff_jitter_stays_in_band(rand: float) -> None:
     assert 3.6 <= delay <= 4.4
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("2s", 2.0), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0),
-                                               (3, 3.0), ("1.5", 1.5), (0.25, 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("2s", 2.0), ("500ms", 0.5), ("5m", 300.0), ("1h", 3600.0), (3, 3.0), ("1.5", 1.5), (0.25, 0.25)],
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
@@ -33,17 +42,27 @@ def test_bad_durations(bad: object) -> None:
         parse_duration(bad)
 
 
-@pytest.mark.parametrize(("current", "new"), [(TaskStatus.PENDING, TaskStatus.ASSIGNED),
-                                              (TaskStatus.RUNNING, TaskStatus.RETRYING),
-                                              (TaskStatus.RETRYING, TaskStatus.ASSIGNED),
-                                              (TaskStatus.FAILED, TaskStatus.PENDING)])
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        (TaskStatus.PENDING, TaskStatus.ASSIGNED),
+        (TaskStatus.RUNNING, TaskStatus.RETRYING),
+        (TaskStatus.RETRYING, TaskStatus.ASSIGNED),
+        (TaskStatus.FAILED, TaskStatus.PENDING),
+    ],
+)
 def test_legal_task_transitions(current: TaskStatus, new: TaskStatus) -> None:
     assert check_task_transition(current, new) == new
 
 
-@pytest.mark.parametrize(("current", "new"), [(TaskStatus.COMPLETED, TaskStatus.PENDING),
-                                              (TaskStatus.PENDING, TaskStatus.COMPLETED),
-                                              (TaskStatus.CANCELLED, TaskStatus.RUNNING)])
+@pytest.mark.parametrize(
+    ("current", "new"),
+    [
+        (TaskStatus.COMPLETED, TaskStatus.PENDING),
+        (TaskStatus.PENDING, TaskStatus.COMPLETED),
+        (TaskStatus.CANCELLED, TaskStatus.RUNNING),
+    ],
+)
 def test_illegal_task_transitions(current: TaskStatus, new: TaskStatus) -> None:
     with pytest.raises(IllegalTransition):
         check_task_transition(current, new)

@@ -39,8 +39,10 @@ def fill(queue: ReadyQueue, items: list[tuple[str, int, set[str]]]) -> None:
 
 def test_priority_then_fifo() -> None:
     queue = ReadyQueue()
-    fill(queue, [("low1", 1, set()), ("high1", 9, set()), ("mid", 5, set()), ("high2", 9, set()),
-                 ("low2", 1, set())])
+    fill(
+        queue,
+        [("low1", 1, set()), ("high1", 9, set()), ("mid", 5, set()), ("high2", 9, set()), ("low2", 1, set())],
+    )
     agent = slot("a", set(), max_c=100)
     order = [task_id for task_id, _ in Assigner(fifo_share=0).assign(queue, [agent])]
     assert order == ["high1", "high2", "mid", "low1", "low2"]
