@@ -36,8 +36,9 @@ class Daemon:
             args += ["--db", db_url]
         self.log = open(self.state / "hived.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log, cwd=REPO)
-        self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://hived",
-                                   timeout=60)
+        self.client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://hived", timeout=60
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -48,8 +49,9 @@ class Daemon:
         raise RuntimeError(f"hived did not start; see {self.state / 'hived.log'}")
 
     def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(self.socket)),
-                                 base_url="http://hived", timeout=60)
+        return httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(self.socket)), base_url="http://hived", timeout=60
+        )
 
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

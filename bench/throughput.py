@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Daemon, percentile  # noqa: E402
 
 
-async def submit_all(daemon: Daemon, n: int, submitters: int, fail_rate: float,
-                     max_attempts: int) -> tuple[list[float], list[str]]:
+async def submit_all(
+    daemon: Daemon, n: int, submitters: int, fail_rate: float, max_attempts: int
+) -> tuple[list[float], list[str]]:
     latencies: list[float] = []
     ids: list[str] = []
     counter = iter(range(n))
@@ -30,9 +31,15 @@ async def submit_all(daemon: Daemon, n: int, submitters: int, fail_rate: float,
         async with daemon.async_client() as client:
             for _ in counter:
                 t0 = time.perf_counter()
-                resp = await client.post("/tasks", json={"type": "noop", "payload": payload,
-                                                         "max_attempts": max_attempts,
-                                                         "retry": {"initial": "10ms", "max": "50ms"}})
+                resp = await client.post(
+                    "/tasks",
+                    json={
+                        "type": "noop",
+                        "payload": payload,
+                        "max_attempts": max_attempts,
+                        "retry": {"initial": "10ms", "max": "50ms"},
+                    },
+                )
                 latencies.append(time.perf_counter() - t0)
                 resp.raise_for_status()
                 ids.append(resp.json()["id"])
@@ -63,7 +70,9 @@ def wait_done(daemon: Daemon, n: int, timeout: float) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", type=int, default=20000)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=32, help="max_concurrency of each agent")
@@ -76,10 +85,18 @@ def main() -> None:
     daemon = Daemon(args.db)
     try:
         for i in range(args.agents):
-            daemon.client.post("/agents", json={"name": f"bench-{i}", "handler": {"python": handler},
-                                                "max_concurrency": args.concurrency}).raise_for_status()
+            daemon.client.post(
+                "/agents",
+                json={
+                    "name": f"bench-{i}",
+                    "handler": {"python": handler},
+                    "max_concurrency": args.concurrency,
+                },
+            ).raise_for_status()
         deadline = time.monotonic() + 30
-        while sum(a["status"] == "active" for a in daemon.client.get("/agents").json()["items"]) < args.agents:
+        while (
+            sum(a["status"] == "active" for a in daemon.client.get("/agents").json()["items"]) < args.agents
+        ):
             if time.monotonic() > deadline:
                 raise SystemExit("agents did not become active")
             time.sleep(0.05)
@@ -92,15 +109,23 @@ def main() -> None:
         elapsed = time.perf_counter() - started
 
         done = counts.get("completed", 0) + counts.get("failed", 0)
-        print(f"tasks: {args.tasks} no-op ({handler.rsplit(':', 1)[1]}), agents: {args.agents} x "
-              f"max_concurrency {args.concurrency}, submitters: {args.submitters}, fail rate: {args.fail_rate}")
-        print(f"end to end: {done} finished in {elapsed:.2f}s = {done / elapsed * 60:,.0f} tasks/min "
-              f"(completed {counts.get('completed', 0)}, failed {counts.get('failed', 0)})")
+        print(
+            f"tasks: {args.tasks} no-op ({handler.rsplit(':', 1)[1]}), agents: {args.agents} x "
+            f"max_concurrency {args.concurrency}, submitters: {args.submitters}, fail rate: {args.fail_rate}"
+        )
+        print(
+            f"end to end: {done} finished in {elapsed:.2f}s = {done / elapsed * 60:,.0f} tasks/min "
+            f"(completed {counts.get('completed', 0)}, failed {counts.get('failed', 0)})"
+        )
         print(f"submit phase: {args.tasks / (submitted - started):,.0f} submits/s")
-        print(f"submit latency: p50 {percentile(submit_lat, 50) * 1000:.2f} ms, "
-              f"p99 {percentile(submit_lat, 99) * 1000:.2f} ms")
-        print(f"get latency (under load): p50 {percentile(get_lat, 50) * 1000:.2f} ms, "
-              f"p99 {percentile(get_lat, 99) * 1000:.2f} ms")
+        print(
+            f"submit latency: p50 {percentile(submit_lat, 50) * 1000:.2f} ms, "
+            f"p99 {percentile(submit_lat, 99) * 1000:.2f} ms"
+        )
+        print(
+            f"get latency (under load): p50 {percentile(get_lat, 50) * 1000:.2f} ms, "
+            f"p99 {percentile(get_lat, 99) * 1000:.2f} ms"
+        )
     finally:
         daemon.close()
 

@@ -21,9 +21,10 @@ from hived.api.schemas import (
     Incarnation,
 )
 from hived.core.backoff import backoff_delay
-from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus, check_agent_transition
 from hived.dispatch import Dispatcher
 from hived.errors import Conflict, NotFound
+from hived.events import EventBus
 from hived.store import agents as agent_store
 from hived.store.db import Database
 from hived.supervisor import logs
@@ -84,7 +85,13 @@ class AgentManager:
         state_dir: Path,
         socket_path: Path | None,
         stop_grace: float = 10.0,
+        log_max_bytes: int = 10 * 2**20,
+        log_retention: int = 5,
+        events: EventBus | None = None,
     ) -> None:
+        self.events = events or EventBus()
+        self.log_max_bytes = log_max_bytes
+        self.log_retention = log_retention
         self.db = db
         self.dispatcher = dispatcher
         self.state_dir = state_dir
@@ -114,6 +121,21 @@ class AgentManager:
             return S.BUSY if self.dispatcher.held_by(agent.id) else S.ACTIVE
         return agent.status
 
+    def set_status(self, agent: LiveAgent, status: AgentStatus, reason: str | None) -> None:
+        """The one way an agent's status changes: checked against the transition table, published."""
+        previous = agent.status
+        check_agent_transition(previous, status)
+        agent.status, agent.status_reason, agent.dirty = status, reason, True
+        if previous != status or reason:
+            self.events.publish(
+                "agent.status",
+                agent=agent.name,
+                agent_id=agent.id,
+                status=str(status),
+                previous=str(previous),
+                reason=reason,
+            )
+
     def circuit(self, agent: LiveAgent) -> str:
         channel = self.dispatcher.channels.get(agent.id)
         return str(channel.breaker.state(time.monotonic())) if channel else "closed"
@@ -127,6 +149,7 @@ class AgentManager:
             kind=agent.kind,  # type: ignore[arg-type]
             status=self.shown_status(agent),
             status_reason=agent.status_reason,
+            circuit=self.circuit(agent),
             capabilities=agent.spec.capabilities,
             max_concurrency=agent.spec.max_concurrency,
             pid=agent.pid,
@@ -182,7 +205,9 @@ class AgentManager:
             )
             self._add(agent)
             if agent.kind == "external":
-                agent.status, agent.pid = (S.LOST if agent.status != S.STOPPED else S.STOPPED), None
+                agent.pid = None
+                if agent.status != S.STOPPED:
+                    self.set_status(agent, S.LOST, "waiting for it to register again")
                 continue
             wanted = agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON
             if agent.pid and agent.status not in (S.STOPPED, S.FAILED):
@@ -199,7 +224,7 @@ class AgentManager:
         proc = AdoptedProcess(pid)
         proc.watch()
         agent.proc, agent.pid = proc, pid
-        agent.status, agent.status_reason = S.STARTING, "adopted after a hived restart; waiting for it"
+        self.set_status(agent, S.STARTING, "adopted after a hived restart; waiting for it")
         agent.started_mono = time.monotonic()
         agent.watcher = asyncio.create_task(self._watch(agent, proc, agent.incarnation))
         log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, pid, agent.incarnation)
@@ -272,7 +297,7 @@ class AgentManager:
         agent.incarnation += 1
         agent.incarnation_tasks = 0
         agent.stopping = False
-        agent.status, agent.status_reason = S.STARTING, None
+        self.set_status(agent, S.STARTING, None)
         agent.started_mono = time.monotonic()
         number = agent.incarnation
         started = now()
@@ -309,8 +334,7 @@ class AgentManager:
         await self._end_incarnation(agent, outcome, reason or outcome.describe())
         await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} {reason}")
         if agent.stopping or agent.id not in self.agents:
-            agent.status = S.STOPPED
-            agent.dirty = True
+            self.set_status(agent, S.STOPPED, agent.status_reason or reason)
             return
         self._after_crash(agent, outcome, reason or "")
 
@@ -327,8 +351,7 @@ class AgentManager:
         if policy.policy == "never" or (
             policy.policy == "on-failure" and outcome.clean and agent.status != S.UNHEALTHY
         ):
-            agent.status, agent.status_reason = (S.STOPPED if outcome.clean else S.FAILED), reason
-            agent.dirty = True
+            self.set_status(agent, S.STOPPED if outcome.clean else S.FAILED, reason)
             return
         mono = time.monotonic()
         if mono - agent.started_mono >= policy.stable_after:
@@ -337,18 +360,17 @@ class AgentManager:
         while agent.restart_times and mono - agent.restart_times[0] > policy.window:
             agent.restart_times.popleft()
         if len(agent.restart_times) >= policy.max_restarts:
-            agent.status = S.FAILED
-            agent.status_reason = (
+            self.set_status(
+                agent,
+                S.FAILED,
                 f"restart limit reached: {len(agent.restart_times)} restarts within "
-                f"{policy.window:g}s; last: {reason}"
+                f"{policy.window:g}s; last: {reason}",
             )
-            agent.dirty = True
             log.warning("agent %s: failed (%s)", agent.name, agent.status_reason)
             return
         delay = backoff_delay(agent.consecutive_failures, policy.initial_delay, 2.0, policy.max_delay, 0.1)
         agent.restart_times.append(mono)
-        agent.status, agent.status_reason = S.STARTING, f"restarting in {delay:.1f}s after: {reason}"
-        agent.dirty = True
+        self.set_status(agent, S.STARTING, f"restarting in {delay:.1f}s after: {reason}")
         agent.pending_restart = asyncio.create_task(self._restart_later(agent, delay))
 
     async def _restart_later(self, agent: LiveAgent, delay: float) -> None:
@@ -360,8 +382,7 @@ class AgentManager:
 
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:
         """Stop giving the agent work and wait (up to `timeout`) for what it runs; True if it emptied."""
-        agent.status, agent.status_reason = S.DRAINING, None
-        agent.dirty = True
+        self.set_status(agent, S.DRAINING, None)
         self.dispatcher.set_routable(agent.id, False)
         deadline = time.monotonic() + timeout
         while self.dispatcher.held_by(agent.id) and time.monotonic() < deadline and agent.proc:
@@ -382,8 +403,8 @@ class AgentManager:
                     await agent.watcher
         elif agent.kind == "external":
             await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} was stopped")
-        agent.status, agent.status_reason, agent.pid = S.STOPPED, "stopped by operator", None
-        agent.dirty = True
+        agent.pid = None
+        self.set_status(agent, S.STOPPED, "stopped by operator")
 
     async def restart(self, agent: LiveAgent, reason: str = "restarted by operator") -> None:
         if agent.kind != "spawned":

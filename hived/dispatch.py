@@ -23,6 +23,7 @@ from hived.core.breaker import Breaker
 from hived.core.expressions import ExpressionError, is_true
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
+from hived.events import EventBus
 from hived.store import tasks as task_store
 from hived.store.db import Database
 
@@ -86,9 +87,14 @@ class AgentChannel:
 
 class Dispatcher:
     def __init__(
-        self, db: Database, clock: Callable[[], datetime] = lambda: datetime.now(UTC), fifo_share: int = 10
+        self,
+        db: Database,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fifo_share: int = 10,
+        events: EventBus | None = None,
     ) -> None:
         self.db = db
+        self.events = events or EventBus()
         self.clock = clock
         self.queue = ReadyQueue()
         self.ready: dict[str, ReadyTask] = {}
@@ -409,6 +415,15 @@ class Dispatcher:
         task.attempts = entry.attempt
         if retry_in is not None:
             self.stats["retried"] += 1
+            self.events.publish(
+                "task.retrying",
+                task_id=task.id,
+                agent_id=entry.agent_id,
+                error=row["error"],
+                reason=reason,
+                attempt=entry.attempt,
+                retry_in=round(retry_in, 3),
+            )
             self._schedule_retry(task, retry_in)
         else:
             self.stats["completed" if ok else "failed"] += 1
@@ -425,6 +440,9 @@ class Dispatcher:
             return False, f"success_when: {exc}", "check_failed"
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
+        self.events.publish(
+            f"task.{status}", task_id=task_id, agent_id=row.get("agent_id"), error=row.get("error")
+        )
         for callback in self.on_finished:
             callback(task_id, status, row)
 

@@ -68,7 +68,7 @@ class HealthMonitor:
                     self.agents.recycle(agent, reason)
             elif agent.status == S.STARTING and agent.proc is not None:
                 if mono - agent.started_mono > self.start_timeout:
-                    agent.status, agent.status_reason = S.UNHEALTHY, "did not register in time"
+                    self.agents.set_status(agent, S.UNHEALTHY, "did not register in time")
                     signal_group(agent.proc.pid, signal.SIGKILL)
 
     @staticmethod
@@ -85,10 +85,10 @@ class HealthMonitor:
         self.agents.dispatcher.set_routable(agent.id, False)
         agent.dirty = True
         if agent.kind == "spawned" and agent.proc is not None:
-            agent.status, agent.status_reason = S.UNHEALTHY, reason
+            self.agents.set_status(agent, S.UNHEALTHY, reason)
             log.warning("agent %s: unhealthy (%s), killing pid %d", agent.name, reason, agent.proc.pid)
             signal_group(agent.proc.pid, signal.SIGKILL)  # the watcher restarts it per policy
         else:
-            agent.status, agent.status_reason = S.LOST, reason
+            self.agents.set_status(agent, S.LOST, reason)
             log.warning("agent %s: lost (%s)", agent.name, reason)
             await self.agents.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} lost: {reason}")

@@ -20,6 +20,7 @@ from hived.api.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Ta
 from hived.core.states import AgentStatus, TaskStatus
 from hived.dispatch import Dispatcher, ReadyTask
 from hived.errors import Conflict, NotFound
+from hived.events import EventBus
 from hived.health import HealthMonitor
 from hived.protocol import AgentProtocol
 from hived.store import tasks as task_store
@@ -56,8 +57,11 @@ class AgentOrchestrator:
     ) -> None:
         self.state_dir = state_dir
         self.db = Database(db_url)
-        self.dispatcher = Dispatcher(self.db)
-        self.agents = AgentManager(self.db, self.dispatcher, state_dir, socket_path, stop_grace=stop_grace)
+        self.events = EventBus()
+        self.dispatcher = Dispatcher(self.db, events=self.events)
+        self.agents = AgentManager(
+            self.db, self.dispatcher, state_dir, socket_path, stop_grace=stop_grace, events=self.events
+        )
         self.protocol = AgentProtocol(self.agents)
         self.health = HealthMonitor(self.agents)
         self.started = False
@@ -158,6 +162,7 @@ class AgentOrchestrator:
                     return self._same_submission(existing, sub)
             raise
         self.dispatcher.enqueue(ReadyTask.from_row(row))
+        self.events.publish("task.submitted", task_id=row["id"], type=sub.type, priority=sub.priority)
         return task_view(row)
 
     def _same_submission(self, existing: dict[str, Any], sub: TaskSubmit) -> Task:

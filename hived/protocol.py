@@ -44,7 +44,7 @@ class AgentProtocol:
             raise Invalid("register needs agent_id (spawned agent) or spec (external agent)")
         if agent.kind == "external":
             agent.pid = req.pid
-        agent.status, agent.status_reason = S.ACTIVE, None
+        self.agents.set_status(agent, S.ACTIVE, None)
         self._beat(agent)
         self.attach(agent)
         log.info("agent %s: registered (incarnation %d, pid %d)", agent.name, agent.incarnation, req.pid)
@@ -89,7 +89,7 @@ class AgentProtocol:
             raise Conflict(f"agent {agent.name} is {agent.status}")
         if agent.status in (S.STARTING, S.LOST) or (agent.status == S.UNHEALTHY and agent.kind == "external"):
             # Its process outlived a hived restart (adopted) or came back from a network split.
-            agent.status, agent.status_reason = S.ACTIVE, "reconnected"
+            self.agents.set_status(agent, S.ACTIVE, "reconnected")
             self.attach(agent)
             log.info("agent %s: reconnected (incarnation %d)", agent.name, agent.incarnation)
         return agent
@@ -114,7 +114,7 @@ class AgentProtocol:
         agent.rss_bytes, agent.cpu_percent = req.rss_bytes, req.cpu_percent
         await self.dispatcher.reconcile(agent.id, set(req.running), grace=2 * agent.spec.heartbeat_interval)
         if agent.status == S.UNHEALTHY:
-            agent.status, agent.status_reason = S.ACTIVE, "heartbeats resumed"
+            self.agents.set_status(agent, S.ACTIVE, "heartbeats resumed")
             self.dispatcher.set_routable(agent.id, True)
         channel = self.dispatcher.channels.get(agent.id)
         cancels = sorted(channel.cancels) if channel else []

@@ -64,8 +64,9 @@ def hived_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable
     """Start real hived daemons; every one (and its agents) is stopped after the test."""
     started: list[Hived] = []
 
-    def make(db_url: str | None = None, state_dir: os.PathLike[str] | None = None, start: bool = True,
-             **kw: object) -> Hived:
+    def make(
+        db_url: str | None = None, state_dir: os.PathLike[str] | None = None, start: bool = True, **kw: object
+    ) -> Hived:
         # Short paths: a Unix socket path must stay under ~100 bytes.
         state = state_dir or tmp_path_factory.mktemp("hive")
         daemon = Hived(state, db_url=db_url, **kw)  # type: ignore[arg-type]

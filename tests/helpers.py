@@ -18,8 +18,9 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02,
-             what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02, what: str = "condition"
+) -> T:
     """Poll `predicate` until it returns something truthy; fail the test at the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -34,8 +35,13 @@ def wait_for(predicate: Callable[[], T], timeout: float = 15.0, interval: float 
 class Hived:
     """A real `hived` process in its own state dir, with an HTTP client on its socket."""
 
-    def __init__(self, state_dir: Path, db_url: str | None = None, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        db_url: str | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.socket = state_dir / "hived.sock"
         self.db_url = db_url
@@ -48,13 +54,24 @@ class Hived:
         self.env.update(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = state_dir / "hived.log"
-        self.client = httpx.Client(transport=httpx.HTTPTransport(uds=str(self.socket)),
-                                   base_url="http://hived", timeout=30)
+        self.client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://hived", timeout=30
+        )
 
     def start(self, timeout: float = 30.0) -> Hived:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, "-m", "hived.main", "--state-dir", str(self.state_dir),
-                "--socket", str(self.socket), "--stop-grace", "5", *self.extra_args]
+        args = [
+            sys.executable,
+            "-m",
+            "hived.main",
+            "--state-dir",
+            str(self.state_dir),
+            "--socket",
+            str(self.socket),
+            "--stop-grace",
+            "5",
+            *self.extra_args,
+        ]
         if self.db_url:
             args += ["--db", self.db_url]
         with open(self.log_path, "ab") as log:
@@ -78,8 +95,9 @@ class Hived:
         pids = []
         for proc in psutil.process_iter(["cmdline"]):
             try:
-                if "hivectl.agent.main" in " ".join(proc.info["cmdline"] or []) and \
-                        proc.environ().get("HIVE_SOCKET") == str(self.socket):
+                if "hivectl.agent.main" in " ".join(proc.info["cmdline"] or []) and proc.environ().get(
+                    "HIVE_SOCKET"
+                ) == str(self.socket):
                     pids.append(proc.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
@@ -117,13 +135,19 @@ class Hived:
         resp = self.client.request(method, path, **kw)
         expected = (expect,) if isinstance(expect, int) else expect
         assert resp.status_code in expected, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+        return (
+            resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
+        )
 
-    def spawn(self, name: str, handler: dict[str, Any], wait_active: bool = True, **spec: Any) -> dict[str, Any]:
+    def spawn(
+        self, name: str, handler: dict[str, Any], wait_active: bool = True, **spec: Any
+    ) -> dict[str, Any]:
         agent = self.api("POST", "/agents", json={"name": name, "handler": handler, **spec})
         if wait_active:
-            wait_for(lambda: self.api("GET", f"/agents/{name}")["status"] in ("active", "busy"),
-                     what=f"agent {name} active")
+            wait_for(
+                lambda: self.api("GET", f"/agents/{name}")["status"] in ("active", "busy"),
+                what=f"agent {name} active",
+            )
         return agent
 
     def submit(self, type: str = "noop", **fields: Any) -> dict[str, Any]:
@@ -132,7 +156,15 @@ class Hived:
     def task(self, task_id: str) -> dict[str, Any]:
         return self.api("GET", f"/tasks/{task_id}")
 
-    def wait_task(self, task_id: str, timeout: float = 30.0,
-                  states: tuple[str, ...] = ("completed", "failed", "cancelled")) -> dict[str, Any]:
-        return wait_for(lambda: (t := self.task(task_id))["status"] in states and t, timeout,
-                        interval=0.05, what=f"task {task_id} in {states}")
+    def wait_task(
+        self,
+        task_id: str,
+        timeout: float = 30.0,
+        states: tuple[str, ...] = ("completed", "failed", "cancelled"),
+    ) -> dict[str, Any]:
+        return wait_for(
+            lambda: (t := self.task(task_id))["status"] in states and t,
+            timeout,
+            interval=0.05,
+            what=f"task {task_id} in {states}",
+        )

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hived import __version__
-from hived.api import agents, health, protocol, tasks
+from hived.api import agents, events, health, protocol, tasks
 from hived.errors import HiveError
 from hived.orchestrator import AgentOrchestrator
 
@@ -52,6 +52,6 @@ def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    for module in (health, agents, tasks, protocol):
+    for module in (health, agents, tasks, protocol, events):
         app.include_router(module.router)
     return app

@@ -23,15 +23,28 @@ async def test_migrations_create_the_schema(orch: AgentOrchestrator) -> None:
     async with orch.db.reader.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         indexes = {i["name"] for i in await conn.run_sync(lambda c: inspect(c).get_indexes("tasks"))}
-    assert {"agents", "agent_incarnations", "tasks", "task_attempts", "workflows", "workflow_runs",
-            "alembic_version"} <= tables
+    assert {
+        "agents",
+        "agent_incarnations",
+        "tasks",
+        "task_attempts",
+        "workflows",
+        "workflow_runs",
+        "alembic_version",
+    } <= tables
     assert {"idx_tasks_status", "idx_tasks_agent_id", "idx_tasks_created_at"} <= indexes
     assert await orch.db.migrations_current()
 
 
 async def test_submit_is_durable_and_readable(orch: AgentOrchestrator) -> None:
-    task_id = await orch.submit_task({"type": "code_review", "payload": {"repo": "r", "pr": "123"},
-                                      "priority": 7, "requires": ["git", "python"]})
+    task_id = await orch.submit_task(
+        {
+            "type": "code_review",
+            "payload": {"repo": "r", "pr": "123"},
+            "priority": 7,
+            "requires": ["git", "python"],
+        }
+    )
     task = await orch.get_task(task_id)
     assert task.status == "pending" and task.priority == 7
     assert task.payload == {"repo": "r", "pr": "123"} and task.requires == ["git", "python"]
@@ -62,13 +75,26 @@ async def test_lease_complete_and_fencing(orch: AgentOrchestrator) -> None:
 
 
 async def test_failed_attempt_retries_then_fails(orch: AgentOrchestrator) -> None:
-    task_id = await orch.submit_task({"type": "t", "max_attempts": 2, "retry": {"initial": "10ms", "jitter": 0}})
+    task_id = await orch.submit_task(
+        {"type": "t", "max_attempts": 2, "retry": {"initial": "10ms", "jitter": 0}}
+    )
     orch.dispatcher.attach("a", [], 1)
     for attempt in (1, 2):
         [lease], _ = await orch.dispatcher.take("a", slots=1, wait=5)
         assert lease.attempt == attempt
-        await orch.dispatcher.report("a", [AttemptResult(task_id=task_id, attempt=attempt, lease=lease.lease,
-                                                         ok=False, error=f"boom {attempt}", reason="error")])
+        await orch.dispatcher.report(
+            "a",
+            [
+                AttemptResult(
+                    task_id=task_id,
+                    attempt=attempt,
+                    lease=lease.lease,
+                    ok=False,
+                    error=f"boom {attempt}",
+                    reason="error",
+                )
+            ],
+        )
     task = await orch.get_task(task_id)
     assert task.status == "failed" and task.error == "boom 2" and task.attempts == 2
     assert [a.outcome for a in task.attempt_history] == ["failed", "failed"]
@@ -91,8 +117,9 @@ async def test_unfinished_work_survives_a_restart(db_url: str, tmp_path: Path) -
         orphan = await second.get_task(running)
         assert orphan.status == "retrying" and orphan.attempt_history[0].reason == "daemon_restart"
         # the old lease is dead: its late completion is refused
-        [ack] = await second.dispatcher.report("a", [AttemptResult(task_id=running, attempt=1,
-                                                                   lease=lease.lease, ok=True)])
+        [ack] = await second.dispatcher.report(
+            "a", [AttemptResult(task_id=running, attempt=1, lease=lease.lease, ok=True)]
+        )
         assert not ack.accepted
     finally:
         await second.shutdown()
