@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 
 from hived.api.app import create_app
+from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 
 log = logging.getLogger("hived")
@@ -59,15 +60,27 @@ def bind_unix_socket(path: Path) -> socket.socket:
 class HiveServer(uvicorn.Server):
     """uvicorn's server, which also ends the agents' long-polls when asked to exit."""
 
-    def __init__(self, config: uvicorn.Config, orchestrator: AgentOrchestrator) -> None:
+    def __init__(self, config: uvicorn.Config, orchestrator: AgentOrchestrator, notifier: Notifier) -> None:
         super().__init__(config)
         self.orchestrator = orchestrator
+        self.notifier = notifier
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.notifier.ready()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.notifier.stopping()
+        await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.orchestrator.dispatcher.closing = True
         for channel in self.orchestrator.dispatcher.channels.values():
             channel.wake.set()
         super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after serving, which would kill us before agents are stopped.
+        self._captured_signals.clear()
 
 
 async def serve(orchestrator: AgentOrchestrator, socket_path: Path, access_log: bool = False) -> None:
@@ -85,7 +98,7 @@ async def serve(orchestrator: AgentOrchestrator, socket_path: Path, access_log: 
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )
-        server = HiveServer(config, orchestrator)
+        server = HiveServer(config, orchestrator, Notifier())
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
     finally:

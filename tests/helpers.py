@@ -82,6 +82,8 @@ class Hived:
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"hived exited with {self.proc.returncode}:\n{self.log()}")
+        if not self.socket.exists():  # (a failed connect in httpcore leaks its socket)
+            return False
         try:
             return self.client.get("/healthz").status_code == 200
         except httpx.TransportError:
