@@ -378,6 +378,7 @@ class AgentManager:
         if agent.stopping or agent.id not in self.agents:
             return
         agent.restarts += 1
+        self.dispatcher.metrics.restarts.inc()
         await self.start(agent)
 
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:

@@ -24,6 +24,7 @@ from hived.core.expressions import ExpressionError, is_true
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
 from hived.events import EventBus
+from hived.metrics import Metrics
 from hived.store import tasks as task_store
 from hived.store.db import Database
 
@@ -44,6 +45,7 @@ class ReadyTask:
     attempts: int
     max_attempts: int
     run_id: str | None = None
+    created_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ReadyTask:
@@ -58,6 +60,7 @@ class ReadyTask:
             attempts=row["attempts"],
             max_attempts=row["max_attempts"],
             run_id=row.get("run_id"),
+            created_at=row.get("created_at"),
         )
 
 
@@ -92,8 +95,10 @@ class Dispatcher:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fifo_share: int = 10,
         events: EventBus | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics or Metrics()
         self.events = events or EventBus()
         self.clock = clock
         self.queue = ReadyQueue()
@@ -185,6 +190,13 @@ class Dispatcher:
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
         self.queue.push(task.id, task.priority, task.seq, task.requires)
+
+    def depth_by_priority(self) -> dict[tuple[str, int], int]:
+        depth: dict[tuple[str, int], int] = {}
+        for state, tasks in (("pending", self.ready.values()), ("retrying", self._retry_tasks.values())):
+            for task in tasks:
+                depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
+        return depth
 
     def queue_depth(self) -> int:
         return len(self.queue) + len(self._retry_tasks)
@@ -408,6 +420,9 @@ class Dispatcher:
         else:
             row.update(status="failed", outcome="failed")
         await self.db.write(lambda c: task_store.finish(c, [row], now))
+        self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
+        if entry.delivered:
+            self.metrics.task_run.labels(row["outcome"]).observe(time.monotonic() - entry.delivered_mono)
         channel = self.channels.get(entry.agent_id)
         if channel is not None and (ok or reason in AGENT_FAULTS):
             channel.breaker.record(ok, time.monotonic())
@@ -415,6 +430,7 @@ class Dispatcher:
         task.attempts = entry.attempt
         if retry_in is not None:
             self.stats["retried"] += 1
+            self.metrics.retries.inc()
             self.events.publish(
                 "task.retrying",
                 task_id=task.id,
@@ -500,6 +516,9 @@ class Dispatcher:
         now = self.clock()
         await self.db.write(lambda c: task_store.assign(c, rows, now))
         self.stats["assigned"] += len(entries)
+        for entry in entries:
+            if entry.attempt == 1 and entry.task.created_at is not None:
+                self.metrics.task_wait.observe(max(0.0, (now - entry.task.created_at).total_seconds()))
         for entry in entries:
             if self.in_flight.get(entry.task.id) is not entry:
                 continue  # ended while we committed (its agent was lost)

@@ -22,6 +22,7 @@ from hived.dispatch import Dispatcher, ReadyTask
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
 from hived.health import HealthMonitor
+from hived.metrics import Metrics
 from hived.protocol import AgentProtocol
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -58,12 +59,14 @@ class AgentOrchestrator:
         self.state_dir = state_dir
         self.db = Database(db_url)
         self.events = EventBus()
-        self.dispatcher = Dispatcher(self.db, events=self.events)
+        self.metrics = Metrics()
+        self.dispatcher = Dispatcher(self.db, events=self.events, metrics=self.metrics)
         self.agents = AgentManager(
             self.db, self.dispatcher, state_dir, socket_path, stop_grace=stop_grace, events=self.events
         )
         self.protocol = AgentProtocol(self.agents)
         self.health = HealthMonitor(self.agents)
+        self.metrics.add_state(self._metric_state)
         self.started = False
 
     # --- life of the daemon -----------------------------------------------------------------------
@@ -162,6 +165,7 @@ class AgentOrchestrator:
                     return self._same_submission(existing, sub)
             raise
         self.dispatcher.enqueue(ReadyTask.from_row(row))
+        self.metrics.submitted.inc()
         self.events.publish("task.submitted", task_id=row["id"], type=sub.type, priority=sub.priority)
         return task_view(row)
 
@@ -257,6 +261,16 @@ class AgentOrchestrator:
             if a["output"] and not a["output"].endswith("\n"):
                 parts.append("\n")
         return "".join(parts)
+
+    def _metric_state(self) -> dict[str, Any]:
+        by_status = {str(s): 0 for s in AgentStatus}
+        for view in self.list_agents():
+            by_status[view.status] += 1
+        return {
+            "agents": by_status,
+            "queue": self.dispatcher.depth_by_priority(),
+            "in_flight": len(self.dispatcher.in_flight),
+        }
 
     async def status(self) -> Status:
         async with self.db.reader.connect() as conn:

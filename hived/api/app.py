@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from hived import __version__
 from hived.api import agents, events, health, protocol, tasks
 from hived.errors import HiveError
+from hived.metrics import LatencyMiddleware
 from hived.orchestrator import AgentOrchestrator
 
 
@@ -54,4 +55,5 @@ def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -
 
     for module in (health, agents, tasks, protocol, events):
         app.include_router(module.router)
+    app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
     return app

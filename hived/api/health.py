@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hived import __version__
 from hived.api.deps import Orch
@@ -22,6 +23,15 @@ async def readyz(orch: Orch) -> Health | JSONResponse:
     ok = orch.started and await orch.db.migrations_current()
     health = Health(status="ready" if ok else "not ready", version=__version__)
     return health if ok else JSONResponse(health.model_dump(), status_code=503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+async def metrics(orch: Orch) -> Response:
+    return Response(orch.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/status", response_model=Status)
