@@ -8,7 +8,11 @@ from hived.core.expressions import ExpressionError, check_syntax, evaluate, is_t
     [
         ("result.files_changed > 0", {"result": {"files_changed": 2}}, True),
         ("result.files_changed > 0", {"result": {"files_changed": 0}}, False),
-        ("result.passed == true && result.coverage >= 0.8", {"result": {"passed": True, "coverage": 0.9}}, True),
+        (
+            "result.passed == true && result.coverage >= 0.8",
+            {"result": {"passed": True, "coverage": 0.9}},
+            True,
+        ),
         ("size(result.items) == 2", {"result": {"items": [1, 2]}}, True),
         ("'ok' in result.tags", {"result": {"tags": ["ok"]}}, True),
     ],
