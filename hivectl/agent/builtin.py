@@ -1,0 +1,31 @@
+"""Built-in python handlers, for tests, benchmarks and examples (`hivectl.agent.builtin:echo`)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+
+def noop(payload: dict[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def echo(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload
+
+
+async def sleep(payload: dict[str, Any]) -> dict[str, Any]:
+    await asyncio.sleep(float(payload.get("seconds", 1)))
+    return {"slept": payload.get("seconds", 1)}
+
+
+def fail(payload: dict[str, Any]) -> dict[str, Any]:
+    raise RuntimeError(payload.get("message", "failed"))
+
+
+def flaky(payload: dict[str, Any]) -> dict[str, Any]:
+    """Fails with probability `fail_rate` (benchmarks of retries)."""
+    if random.random() < float(payload.get("fail_rate", 0.1)):
+        raise RuntimeError("flaky failure")
+    return {}
