@@ -166,8 +166,7 @@ class AgentManager:
         )
 
     async def incarnations(self, agent: LiveAgent) -> list[Incarnation]:
-        async with self.db.reader.connect() as conn:
-            rows = await agent_store.get_incarnations(conn, agent.id)
+        rows = await self.db.read(lambda c: agent_store.get_incarnations(c, agent.id))
         return [Incarnation.model_validate(r) for r in rows]
 
     def log_path(self, agent: LiveAgent, incarnation: int | None = None) -> Path:
@@ -183,8 +182,7 @@ class AgentManager:
         and keep their tasks); the others are started again; external ones wait to re-register.
         Returns the ids of adopted agents."""
         adopted = []
-        async with self.db.reader.connect() as conn:
-            rows = await agent_store.all_agents(conn)
+        rows = await self.db.read(agent_store.all_agents)
         for row in rows:
             spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
             agent = LiveAgent(
@@ -309,9 +307,9 @@ class AgentManager:
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
         log.info("agent %s: started incarnation %d, pid %d", agent.name, number, proc.pid)
 
-    async def _record_start(self, conn: Any, agent: LiveAgent, number: int, pid: int) -> None:
-        await agent_store.set_incarnation_pid(conn, agent.id, number, pid)
-        await agent_store.update_agent(
+    def _record_start(self, conn: Any, agent: LiveAgent, number: int, pid: int) -> None:
+        agent_store.set_incarnation_pid(conn, agent.id, number, pid)
+        agent_store.update_agent(
             conn,
             agent.id,
             pid=pid,

@@ -124,9 +124,8 @@ class Dispatcher:
         reconnects and reports; other in-flight attempts end with reason `daemon_restart` and follow
         the retry policy. Returns the number of unfinished tasks found."""
         adopted = adopted or {}
-        async with self.db.reader.connect() as conn:
-            seq, lease = await task_store.max_seq_and_lease(conn)
-            rows = await task_store.load_unfinished(conn)
+        seq, lease = await self.db.read(task_store.max_seq_and_lease)
+        rows = await self.db.read(task_store.load_unfinished)
         self._seq = itertools.count(seq + 1)
         self._lease = itertools.count(lease + 1)
         orphans = []

@@ -123,8 +123,8 @@ class AgentOrchestrator:
     async def submit(self, task: TaskSubmit | dict[str, Any]) -> Task:
         sub = task if isinstance(task, TaskSubmit) else TaskSubmit.model_validate(task)
         if sub.idempotency_key:
-            async with self.db.reader.connect() as conn:
-                existing = await task_store.find_by_idempotency_key(conn, sub.idempotency_key)
+            key = sub.idempotency_key
+            existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
             if existing is not None:
                 return self._same_submission(existing, sub)
         options = {
@@ -159,8 +159,8 @@ class AgentOrchestrator:
             await self.db.write(lambda c: task_store.insert_task(c, row))
         except IntegrityError:
             if sub.idempotency_key:  # a concurrent submit with the same key won
-                async with self.db.reader.connect() as conn:
-                    existing = await task_store.find_by_idempotency_key(conn, sub.idempotency_key)
+                key = sub.idempotency_key
+                existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
                 if existing is not None:
                     return self._same_submission(existing, sub)
             raise
@@ -177,20 +177,13 @@ class AgentOrchestrator:
             )
         return task_view(existing)
 
-    async def _resolve_task(self, conn: Any, ref: str) -> dict[str, Any]:
-        row = await task_store.get_task(conn, ref)
+    def _resolve_task(self, conn: Any, ref: str) -> dict[str, Any]:
+        row = task_store.get_task(conn, ref)
         if row is not None:
             return row
         if len(ref) >= 4 and all(ch in "0123456789abcdef-" for ch in ref):
-            rows = (
-                (
-                    await conn.execute(
-                        select(task_store.tasks).where(task_store.tasks.c.id.like(f"{ref}%")).limit(2)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            query = select(task_store.tasks).where(task_store.tasks.c.id.like(f"{ref}%")).limit(2)
+            rows = conn.execute(query).mappings().all()
             if len(rows) == 1:
                 return dict(rows[0])
             if len(rows) > 1:
@@ -198,9 +191,11 @@ class AgentOrchestrator:
         raise NotFound(f"task {ref!r} not found")
 
     async def get_task(self, ref: str) -> TaskDetail:
-        async with self.db.reader.connect() as conn:
-            row = await self._resolve_task(conn, ref)
-            attempts = await task_store.get_attempts(conn, row["id"])
+        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            row = self._resolve_task(conn, ref)
+            return row, task_store.get_attempts(conn, row["id"])
+
+        row, attempts = await self.db.read(read)
         return TaskDetail(
             **task_view(row).model_dump(), attempt_history=[Attempt.model_validate(a) for a in attempts]
         )
@@ -221,14 +216,15 @@ class AgentOrchestrator:
             query = query.where(t.c.type == type)
         if agent:
             query = query.where(t.c.agent_id == self.agents.resolve(agent).id)
-        async with self.db.reader.connect() as conn:
-            total = (await conn.execute(select(func.count()).select_from(query.subquery()))).scalar() or 0
-            rows = await conn.execute(query.order_by(t.c.seq.desc()).limit(limit).offset(offset))
+        def read(conn: Any) -> tuple[list[Task], int]:
+            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+            rows = conn.execute(query.order_by(t.c.seq.desc()).limit(limit).offset(offset))
             return [task_view(dict(r)) for r in rows.mappings()], int(total)
 
+        return await self.db.read(read)
+
     async def cancel_task(self, ref: str) -> Task:
-        async with self.db.reader.connect() as conn:
-            row = await self._resolve_task(conn, ref)
+        row = await self.db.read(lambda c: self._resolve_task(c, ref))
         if TaskStatus(row["status"]) in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
             raise Conflict(f"task {row['id']} is already {row['status']}")
         if not await self.dispatcher.cancel(row["id"]):
@@ -236,8 +232,7 @@ class AgentOrchestrator:
         return await self.get_task(row["id"])
 
     async def retry_task(self, ref: str) -> Task:
-        async with self.db.reader.connect() as conn:
-            row = await self._resolve_task(conn, ref)
+        row = await self.db.read(lambda c: self._resolve_task(c, ref))
         if row["status"] not in ("failed", "cancelled"):
             raise Conflict(
                 f"task {row['id']} is {row['status']}: only failed or cancelled tasks can be retried"
@@ -245,15 +240,13 @@ class AgentOrchestrator:
         seq = self.dispatcher.next_seq()
         if not await self.db.write(lambda c: task_store.resubmit(c, row["id"], seq)):
             raise Conflict(f"task {row['id']} changed meanwhile; try again")
-        async with self.db.reader.connect() as conn:
-            fresh = await task_store.get_task(conn, row["id"])
+        fresh = await self.db.read(lambda c: task_store.get_task(c, row["id"]))
         assert fresh is not None
         self.dispatcher.enqueue(ReadyTask.from_row(fresh))
         return task_view(fresh)
 
     async def task_output(self, task_id: str) -> str:
-        async with self.db.reader.connect() as conn:
-            attempts = await task_store.get_attempts(conn, task_id)
+        attempts = await self.db.read(lambda c: task_store.get_attempts(c, task_id))
         parts = []
         for a in attempts:
             parts.append(f"--- attempt {a['number']} ({a['outcome'] or 'running'})\n")
@@ -273,8 +266,7 @@ class AgentOrchestrator:
         }
 
     async def status(self) -> Status:
-        async with self.db.reader.connect() as conn:
-            counts = await task_store.counts_by_status(conn)
+        counts = await self.db.read(task_store.counts_by_status)
         by_status: dict[str, int] = {}
         for view in self.list_agents():
             by_status[view.status] = by_status.get(view.status, 0) + 1

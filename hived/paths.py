@@ -30,7 +30,7 @@ def database_url(state: Path | None = None) -> str:
     """`HIVE_DB`, else the embedded SQLite file `hive.db` in the state dir."""
     if env := os.environ.get("HIVE_DB"):
         return env
-    return f"sqlite+aiosqlite:///{(state or state_dir()) / 'hive.db'}"
+    return f"sqlite:///{(state or state_dir()) / 'hive.db'}"
 
 
 def agent_dir(state: Path, name: str) -> Path:

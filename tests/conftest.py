@@ -55,7 +55,7 @@ def pg_database() -> Iterator[str]:
 def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
     """Each storage test runs on the embedded SQLite file and on a real PostgreSQL server."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path}/hive.db"
+        return f"sqlite:///{tmp_path}/hive.db"
     return str(request.getfixturevalue("pg_database"))
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from hived.store.models import AgentRow, IncarnationRow
 
@@ -14,19 +14,19 @@ agents = AgentRow.__table__
 incarnations = IncarnationRow.__table__
 
 
-async def insert_agent(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(agents), [row])
+def insert_agent(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(agents), [row])
 
 
-async def update_agent(conn: AsyncConnection, agent_id: str, **values: Any) -> None:
-    await conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
+def update_agent(conn: Connection, agent_id: str, **values: Any) -> None:
+    conn.execute(update(agents).where(agents.c.id == agent_id).values(**values))
 
 
-async def flush_live(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def flush_live(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Batch update of the fast-changing fields (status, heartbeat, resources, counters)."""
     if not rows:
         return
-    await conn.execute(
+    conn.execute(
         update(agents)
         .where(agents.c.id == bindparam("b_id"))
         .values(
@@ -43,30 +43,30 @@ async def flush_live(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
     )
 
 
-async def delete_agent(conn: AsyncConnection, agent_id: str) -> None:
-    await conn.execute(delete(incarnations).where(incarnations.c.agent_id == agent_id))
-    await conn.execute(delete(agents).where(agents.c.id == agent_id))
+def delete_agent(conn: Connection, agent_id: str) -> None:
+    conn.execute(delete(incarnations).where(incarnations.c.agent_id == agent_id))
+    conn.execute(delete(agents).where(agents.c.id == agent_id))
 
 
-async def start_incarnation(
-    conn: AsyncConnection, agent_id: str, number: int, pid: int | None, hostname: str | None, now: datetime
+def start_incarnation(
+    conn: Connection, agent_id: str, number: int, pid: int | None, hostname: str | None, now: datetime
 ) -> None:
-    await conn.execute(
+    conn.execute(
         insert(incarnations),
         [{"agent_id": agent_id, "number": number, "pid": pid, "hostname": hostname, "started_at": now}],
     )
 
 
-async def set_incarnation_pid(conn: AsyncConnection, agent_id: str, number: int, pid: int) -> None:
-    await conn.execute(
+def set_incarnation_pid(conn: Connection, agent_id: str, number: int, pid: int) -> None:
+    conn.execute(
         update(incarnations)
         .where(and_(incarnations.c.agent_id == agent_id, incarnations.c.number == number))
         .values(pid=pid)
     )
 
 
-async def end_incarnation(
-    conn: AsyncConnection,
+def end_incarnation(
+    conn: Connection,
     agent_id: str,
     number: int,
     now: datetime,
@@ -74,7 +74,7 @@ async def end_incarnation(
     signal: int | None,
     reason: str,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         update(incarnations)
         .where(
             and_(
@@ -87,12 +87,12 @@ async def end_incarnation(
     )
 
 
-async def all_agents(conn: AsyncConnection) -> list[dict[str, Any]]:
-    return [dict(r) for r in (await conn.execute(select(agents).order_by(agents.c.name))).mappings()]
+def all_agents(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(r) for r in (conn.execute(select(agents).order_by(agents.c.name))).mappings()]
 
 
-async def get_incarnations(conn: AsyncConnection, agent_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
+def get_incarnations(conn: Connection, agent_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
         select(incarnations).where(incarnations.c.agent_id == agent_id).order_by(incarnations.c.number)
     )
     return [dict(r) for r in rows.mappings()]

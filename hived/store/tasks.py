@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
 
@@ -17,26 +17,26 @@ attempts = AttemptRow.__table__
 IN_FLIGHT = ("assigned", "running")
 
 
-async def insert_task(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(tasks), [row])
+def insert_task(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(tasks), [row])
 
 
-async def insert_tasks(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(tasks), rows)
+        conn.execute(insert(tasks), rows)
 
 
-async def max_seq_and_lease(conn: AsyncConnection) -> tuple[int, int]:
-    seq = (await conn.execute(select(func.max(tasks.c.seq)))).scalar() or 0
-    lease = (await conn.execute(select(func.max(attempts.c.lease)))).scalar() or 0
+def max_seq_and_lease(conn: Connection) -> tuple[int, int]:
+    seq = (conn.execute(select(func.max(tasks.c.seq)))).scalar() or 0
+    lease = (conn.execute(select(func.max(attempts.c.lease)))).scalar() or 0
     return int(seq), int(lease)
 
 
-async def assign(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> None:
+def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """Record new attempts: rows of {task_id, agent_id, lease, number}."""
     if not rows:
         return
-    await conn.execute(
+    conn.execute(
         update(tasks)
         .where(tasks.c.id == bindparam("b_id"))
         .values(
@@ -51,7 +51,7 @@ async def assign(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetim
             for r in rows
         ],
     )
-    await conn.execute(
+    conn.execute(
         insert(attempts),
         [
             {
@@ -66,10 +66,10 @@ async def assign(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetim
     )
 
 
-async def mark_running(conn: AsyncConnection, leases: Sequence[tuple[str, int]], now: datetime) -> None:
+def mark_running(conn: Connection, leases: Sequence[tuple[str, int]], now: datetime) -> None:
     if not leases:
         return
-    await conn.execute(
+    conn.execute(
         update(tasks)
         .where(
             and_(
@@ -83,12 +83,12 @@ async def mark_running(conn: AsyncConnection, leases: Sequence[tuple[str, int]],
     )
 
 
-async def finish(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> int:
+def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     """End attempts. Each row: task_id, lease, status (completed|failed|retrying|pending|cancelled),
     result, error, outcome, reason, next_attempt_at, output. Fenced by lease: returns rows updated."""
     if not rows:
         return 0
-    res = await conn.execute(
+    res = conn.execute(
         update(tasks)
         .where(
             and_(
@@ -117,7 +117,7 @@ async def finish(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetim
             for r in rows
         ],
     )
-    await conn.execute(
+    conn.execute(
         update(attempts)
         .where(attempts.c.lease == bindparam("b_lease"))
         .values(
@@ -141,8 +141,8 @@ async def finish(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetim
     return int(res.rowcount or 0)
 
 
-async def cancel_queued(conn: AsyncConnection, task_id: str, now: datetime) -> int:
-    res = await conn.execute(
+def cancel_queued(conn: Connection, task_id: str, now: datetime) -> int:
+    res = conn.execute(
         update(tasks)
         .where(and_(tasks.c.id == task_id, tasks.c.status.in_(("pending", "retrying"))))
         .values(status="cancelled", completed_at=now, next_attempt_at=None, error="cancelled")
@@ -150,8 +150,8 @@ async def cancel_queued(conn: AsyncConnection, task_id: str, now: datetime) -> i
     return int(res.rowcount or 0)
 
 
-async def resubmit(conn: AsyncConnection, task_id: str, seq: int) -> int:
-    res = await conn.execute(
+def resubmit(conn: Connection, task_id: str, seq: int) -> int:
+    res = conn.execute(
         update(tasks)
         .where(and_(tasks.c.id == task_id, tasks.c.status.in_(("failed", "cancelled"))))
         .values(
@@ -172,26 +172,26 @@ def select_tasks() -> Select[Any]:
     return select(tasks)
 
 
-async def get_task(conn: AsyncConnection, task_id: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
+def get_task(conn: Connection, task_id: str) -> dict[str, Any] | None:
+    row = (conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
     return dict(row) if row else None
 
 
-async def get_attempts(conn: AsyncConnection, task_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
+def get_attempts(conn: Connection, task_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(
         select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)
     )
     return [dict(r) for r in rows.mappings()]
 
 
-async def find_by_idempotency_key(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
-    row = (await conn.execute(select(tasks).where(tasks.c.idempotency_key == key))).mappings().first()
+def find_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None:
+    row = (conn.execute(select(tasks).where(tasks.c.idempotency_key == key))).mappings().first()
     return dict(row) if row else None
 
 
-async def load_unfinished(conn: AsyncConnection) -> list[dict[str, Any]]:
+def load_unfinished(conn: Connection) -> list[dict[str, Any]]:
     """Every task not in a final state, in submission order (for recovery at start)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         select(tasks)
         .where(tasks.c.status.in_(("pending", "retrying", "assigned", "running")))
         .order_by(tasks.c.seq)
@@ -199,6 +199,6 @@ async def load_unfinished(conn: AsyncConnection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows.mappings()]
 
 
-async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(select(tasks.c.status, func.count()).group_by(tasks.c.status))
+def counts_by_status(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(tasks.c.status, func.count()).group_by(tasks.c.status))
     return {status: int(n) for status, n in rows.all()}

@@ -20,9 +20,8 @@ async def orch(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 async def test_migrations_create_the_schema(orch: AgentOrchestrator) -> None:
-    async with orch.db.reader.connect() as conn:
-        tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        indexes = {i["name"] for i in await conn.run_sync(lambda c: inspect(c).get_indexes("tasks"))}
+    tables = set(await orch.db.read(lambda c: inspect(c).get_table_names()))
+    indexes = {i["name"] for i in await orch.db.read(lambda c: inspect(c).get_indexes("tasks"))}
     assert {
         "agents",
         "agent_incarnations",
