@@ -73,6 +73,21 @@ class InFlight:
     delivered: bool = False
     cancelled: bool = False
     delivered_mono: float = 0.0
+    ending: bool = False
+
+
+@dataclass
+class Ending:
+    """One attempt to end: what the agent said, then what hived decided (row, retry delay)."""
+
+    entry: InFlight
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None
+    output: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    retry_in: float | None = None
 
 
 @dataclass
@@ -153,10 +168,8 @@ class Dispatcher:
                 channel.slot.in_flight += 1
             else:
                 orphans.append(InFlight(task, row["agent_id"] or "", row["lease"] or 0, row["attempts"]))
-        for entry in orphans:
-            await self._end_attempt(
-                entry, ok=False, error="hived restarted while the attempt ran", reason="daemon_restart"
-            )
+        error = "hived restarted while the attempt ran"
+        await self._end_attempts([Ending(e, False, error=error, reason="daemon_restart") for e in orphans])
         return len(rows)
 
     def start(self) -> None:
@@ -240,8 +253,7 @@ class Dispatcher:
             return 0
         channel.wake.set()
         entries = [self.in_flight[t] for t in list(channel.held) if t in self.in_flight]
-        for entry in entries:
-            await self._end_attempt(entry, ok=False, error=error, reason=reason)
+        await self._end_attempts([Ending(e, False, error=error, reason=reason) for e in entries])
         self._kick.set()
         return len(entries)
 
@@ -249,6 +261,7 @@ class Dispatcher:
 
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
         acks = []
+        endings: list[Ending] = []
         for res in results:
             entry = self.in_flight.get(res.task_id)
             if entry is None or entry.lease != res.lease or entry.agent_id != agent_id:
@@ -264,10 +277,9 @@ class Dispatcher:
                 self._release(entry)
                 acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="cancelled"))
                 continue
-            await self._end_attempt(
-                entry, ok=res.ok, result=res.result, error=res.error, reason=res.reason, output=res.output
-            )
+            endings.append(Ending(entry, res.ok, res.result, res.error, res.reason, res.output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
+        await self._end_attempts(endings)
         return acks
 
     async def take(self, agent_id: str, slots: int, wait: float) -> tuple[list[Lease], list[str]]:
@@ -325,10 +337,8 @@ class Dispatcher:
             and self.in_flight[t].delivered_mono < cutoff
             and not self.in_flight[t].cancelled
         ]
-        for entry in lost:
-            await self._end_attempt(
-                entry, ok=False, error="the agent does not hold this attempt", reason="lease_lost"
-            )
+        error = "the agent does not hold this attempt"
+        await self._end_attempts([Ending(e, False, error=error, reason="lease_lost") for e in lost])
         return len(lost)
 
     # --- cancellation and resubmission ------------------------------------------------------------
@@ -388,37 +398,56 @@ class Dispatcher:
         reason: str | None = None,
         output: str | None = None,
     ) -> None:
-        task = entry.task
+        await self._end_attempts([Ending(entry, ok, result, error, reason, output)])
+
+    async def _end_attempts(self, endings: list[Ending]) -> None:
+        """End several attempts in one commit, then release their agents and retry or finish them."""
+        endings = [e for e in endings if not e.entry.ending]
+        if not endings:
+            return
         now = self.clock()
-        if ok and (check := task.options.get("success_when")):
-            ok, error, reason = self._check(check, result)
-        row: dict[str, Any] = {
+        for ending in endings:
+            ending.entry.ending = True
+            self._decide(ending, now)
+        rows = [e.row for e in endings]
+        await self.db.write(lambda c: task_store.finish(c, rows, now))
+        for ending in endings:
+            self._after_end(ending)
+
+    def _decide(self, e: Ending, now: datetime) -> None:
+        task, entry = e.entry.task, e.entry
+        if e.ok and (check := task.options.get("success_when")):
+            e.ok, e.error, e.reason = self._check(check, e.result)
+        e.row = {
             "task_id": task.id,
             "agent_id": entry.agent_id,
             "lease": entry.lease,
-            "result": result,
-            "error": error,
-            "reason": reason,
-            "output": output,
+            "result": e.result,
+            "error": e.error,
+            "reason": e.reason,
+            "output": e.output,
         }
-        retry_in: float | None = None
-        if ok:
-            row.update(status="completed", outcome="completed", error=None)
-        elif reason == "cancelled":
-            row.update(status="cancelled", outcome="cancelled")
+        if e.ok:
+            e.row.update(status="completed", outcome="completed", error=None)
+        elif e.reason == "cancelled":
+            e.row.update(status="cancelled", outcome="cancelled")
         elif entry.attempt < task.max_attempts:
             policy = task.options.get("retry") or {}
-            retry_in = backoff_delay(
+            e.retry_in = backoff_delay(
                 entry.attempt,
                 policy.get("initial", 1.0),
                 policy.get("multiplier", 2.0),
                 policy.get("max", 60.0),
                 policy.get("jitter", 0.1),
             )
-            row.update(status="retrying", outcome="failed", next_attempt_at=now + timedelta(seconds=retry_in))
+            e.row.update(
+                status="retrying", outcome="failed", next_attempt_at=now + timedelta(seconds=e.retry_in)
+            )
         else:
-            row.update(status="failed", outcome="failed")
-        await self.db.write(lambda c: task_store.finish(c, [row], now))
+            e.row.update(status="failed", outcome="failed")
+
+    def _after_end(self, e: Ending) -> None:
+        entry, task, ok, reason, row = e.entry, e.entry.task, e.ok, e.reason, e.row
         self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
         if entry.delivered:
             self.metrics.task_run.labels(row["outcome"]).observe(time.monotonic() - entry.delivered_mono)
@@ -427,6 +456,7 @@ class Dispatcher:
             channel.breaker.record(ok, time.monotonic())
         self._release(entry)
         task.attempts = entry.attempt
+        retry_in = e.retry_in
         if retry_in is not None:
             self.stats["retried"] += 1
             self.metrics.retries.inc()

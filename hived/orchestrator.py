@@ -127,6 +127,35 @@ class AgentOrchestrator:
             existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
             if existing is not None:
                 return self._same_submission(existing, sub)
+        row = self._new_row(sub)
+        try:
+            await self.db.write(lambda c: task_store.insert_task(c, row))
+        except IntegrityError:
+            if sub.idempotency_key:  # a concurrent submit with the same key won
+                key = sub.idempotency_key
+                existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
+                if existing is not None:
+                    return self._same_submission(existing, sub)
+            raise
+        self._accepted(row)
+        return task_view(row)
+
+    async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
+        """Submit several tasks in one transaction (all or none); keyed ones go one by one."""
+        if any(sub.idempotency_key for sub in subs):
+            return [await self.submit(sub) for sub in subs]
+        rows = [self._new_row(sub) for sub in subs]
+        await self.db.write(lambda c: task_store.insert_tasks(c, rows))
+        for row in rows:
+            self._accepted(row)
+        return [task_view(row) for row in rows]
+
+    def _accepted(self, row: dict[str, Any]) -> None:
+        self.dispatcher.enqueue(ReadyTask.from_row(row))
+        self.metrics.submitted.inc()
+        self.events.publish("task.submitted", task_id=row["id"], type=row["type"], priority=row["priority"])
+
+    def _new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
         options = {
             "retry": sub.retry.model_dump(),
             "timeout": sub.timeout,
@@ -149,25 +178,13 @@ class AgentOrchestrator:
             "lease": None,
             "options": options,
             "idempotency_key": sub.idempotency_key,
-            "run_id": None,
+            "run_id": run_id,
             "next_attempt_at": None,
             "created_at": datetime.now(UTC),
             "started_at": None,
             "completed_at": None,
         }
-        try:
-            await self.db.write(lambda c: task_store.insert_task(c, row))
-        except IntegrityError:
-            if sub.idempotency_key:  # a concurrent submit with the same key won
-                key = sub.idempotency_key
-                existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
-                if existing is not None:
-                    return self._same_submission(existing, sub)
-            raise
-        self.dispatcher.enqueue(ReadyTask.from_row(row))
-        self.metrics.submitted.inc()
-        self.events.publish("task.submitted", task_id=row["id"], type=sub.type, priority=sub.priority)
-        return task_view(row)
+        return row
 
     def _same_submission(self, existing: dict[str, Any], sub: TaskSubmit) -> Task:
         if existing["payload"] != sub.payload or existing["type"] != sub.type:
@@ -216,6 +233,7 @@ class AgentOrchestrator:
             query = query.where(t.c.type == type)
         if agent:
             query = query.where(t.c.agent_id == self.agents.resolve(agent).id)
+
         def read(conn: Any) -> tuple[list[Task], int]:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
             rows = conn.execute(query.order_by(t.c.seq.desc()).limit(limit).offset(offset))

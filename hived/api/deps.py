@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from hived.orchestrator import AgentOrchestrator
 
 
-def get_orchestrator(request: Request) -> AgentOrchestrator:
+async def get_orchestrator(request: Request) -> AgentOrchestrator:
     return request.app.state.orchestrator  # type: ignore[no-any-return]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
 
 from hived.api.deps import Orch
 from hived.api.schemas import Task, TaskDetail, TaskList, TaskSubmit
@@ -13,6 +14,17 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 @router.post("", response_model=Task, status_code=201)
 async def submit_task(task: TaskSubmit, orch: Orch) -> Task:
     return await orch.submit(task)
+
+
+class TaskBatch(BaseModel):
+    tasks: list[TaskSubmit] = Field(min_length=1, max_length=1000)
+
+
+@router.post("/batch", response_model=TaskList, status_code=201)
+async def submit_tasks(batch: TaskBatch, orch: Orch) -> TaskList:
+    """Submit up to 1,000 tasks in one transaction: all are accepted, or none."""
+    items = await orch.submit_many(batch.tasks)
+    return TaskList(items=items, total=len(items))
 
 
 @router.get("", response_model=TaskList)

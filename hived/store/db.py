@@ -44,8 +44,9 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
     synchronous = os.environ.get("HIVE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
     if synchronous not in ("NORMAL", "FULL"):
         synchronous = "NORMAL"
-    engine = create_engine(url, pool_size=1 if writer else 4, max_overflow=0 if writer else 4,
-                           pool_reset_on_return=None)
+    engine = create_engine(
+        url, pool_size=1 if writer else 4, max_overflow=0 if writer else 4, pool_reset_on_return=None
+    )
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -86,8 +87,10 @@ class Database:
                 parsed = parsed.set(drivername="postgresql+asyncpg")
             self._async = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
         else:
-            raise DatabaseError(f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
-                                "postgresql+asyncpg://USER:PASSWORD@HOST/DB")
+            raise DatabaseError(
+                f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+                "postgresql+asyncpg://USER:PASSWORD@HOST/DB"
+            )
         self._queue: asyncio.Queue[tuple[Statement, asyncio.Future[Any]]] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
 
@@ -107,6 +110,7 @@ class Database:
     async def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in a write transaction right now, outside the batching (start-up only)."""
         if self._sync_writer is not None:
+
             def run() -> T:
                 assert self._sync_writer is not None
                 with self._sync_writer.begin() as conn:

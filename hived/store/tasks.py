@@ -178,9 +178,7 @@ def get_task(conn: Connection, task_id: str) -> dict[str, Any] | None:
 
 
 def get_attempts(conn: Connection, task_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number)
-    )
+    rows = conn.execute(select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number))
     return [dict(r) for r in rows.mappings()]
 
 
