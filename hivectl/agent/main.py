@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s hive-agent[%(process)d]: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def usage_error(message: str) -> None:
         print(f"hive-agent: error: {message}", file=sys.stderr)

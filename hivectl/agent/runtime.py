@@ -74,6 +74,17 @@ class AgentRuntime:
                 continue
             if resp.status_code in (404, 409) and path != "/agents/register":
                 raise Fatal(resp.json().get("detail", resp.text))
+            if resp.status_code >= 500 and retry and not self.stopping.is_set():
+                log.error(
+                    "hived answered %s on %s: %s; retrying in %.1fs",
+                    resp.status_code,
+                    path,
+                    resp.text[:200],
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             if resp.status_code >= 400:
                 raise Fatal(f"{path}: HTTP {resp.status_code}: {resp.text}")
             return resp.json()

@@ -6,15 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
 
 tasks = TaskRow.__table__
 attempts = AttemptRow.__table__
-
-IN_FLIGHT = ("assigned", "running")
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
@@ -94,7 +92,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             and_(
                 tasks.c.id == bindparam("b_id"),
                 tasks.c.lease == bindparam("b_lease"),
-                tasks.c.status.in_(IN_FLIGHT),
+                or_(tasks.c.status == "assigned", tasks.c.status == "running"),  # no IN with executemany
             )
         )
         .values(

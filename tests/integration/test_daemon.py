@@ -211,3 +211,29 @@ def test_kill_of_an_agent_is_noticed_and_it_restarts(hived: Hived) -> None:
     assert again["restarts"] == 1
     first = again["incarnations"][0]
     assert first["signal"] == signal.SIGKILL and first["ended_at"] is not None
+
+
+def test_a_burst_of_tasks_through_concurrent_agents(hived: Hived) -> None:
+    """Many short tasks, batched submit, agents with several slots: results come back in batches."""
+    hived.spawn("wide-1", {"python": "hivectl.agent.builtin:echo"}, max_concurrency=8)
+    hived.spawn("wide-2", {"python": "hivectl.agent.builtin:echo"}, max_concurrency=8)
+    batch = hived.api(
+        "POST", "/tasks/batch", json={"tasks": [{"type": "t", "payload": {"i": i}} for i in range(300)]}
+    )
+    assert batch["total"] == 300
+    wait_for(
+        lambda: hived.api("GET", "/status")["tasks"].get("completed") == 300, timeout=60, what="300 completed"
+    )
+    done = hived.api("GET", "/tasks", params={"status": "completed", "limit": 300})["items"]
+    assert sorted(t["result"]["i"] for t in done) == list(range(300))
+    assert all(t["attempts"] == 1 for t in done)
+    per_agent = Counter(t["agent_id"] for t in done)
+    assert len(per_agent) == 2 and min(per_agent.values()) > 50
+
+
+def test_batch_submit_is_all_or_nothing(hived: Hived) -> None:
+    resp = hived.client.post(
+        "/tasks/batch", json={"tasks": [{"type": "ok"}, {"type": "bad", "priority": 11}]}
+    )
+    assert resp.status_code == 422 and "tasks.1.priority" in resp.json()["detail"]
+    assert hived.api("GET", "/tasks")["total"] == 0
