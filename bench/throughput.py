@@ -138,15 +138,16 @@ def main() -> None:
             f"fail rate {args.fail_rate}, database {args.db or 'SQLite'}"
         )
         print(
-            f"single submits ({single}, {args.submitters} clients): p50 {percentile(submit_lat, 50) * 1000:.2f} ms,"
-            f" p99 {percentile(submit_lat, 99) * 1000:.2f} ms"
+            f"single submits ({single}, {args.submitters} clients): "
+            f"p50 {percentile(submit_lat, 50) * 1000:.2f} ms, p99 {percentile(submit_lat, 99) * 1000:.2f} ms"
         )
         print(
             f"get latency (under load): p50 {percentile(get_lat, 50) * 1000:.2f} ms, "
             f"p99 {percentile(get_lat, 99) * 1000:.2f} ms"
         )
         print(
-            f"batched submits ({args.batch}/request): {args.tasks / (submitted - started):,.0f} tasks/s accepted, "
+            f"batched submits ({args.batch}/request): "
+            f"{args.tasks / (submitted - started):,.0f} tasks/s accepted, "
             f"request p50 {percentile(batch_lat, 50) * 1000:.1f} ms"
         )
         print(

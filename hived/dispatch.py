@@ -101,6 +101,7 @@ class AgentChannel:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     held: set[str] = field(default_factory=set)  # task ids in flight on this agent
     breaker: Breaker = field(default_factory=Breaker)
+    budget: int | None = None  # tasks this incarnation may still be given (max_tasks)
 
 
 class Dispatcher:
@@ -221,6 +222,7 @@ class Dispatcher:
         capabilities: list[str],
         max_concurrency: int,
         breaker: tuple[int, float] | None = None,
+        budget: int | None = None,
     ) -> AgentChannel:
         channel = self.channels.get(agent_id)
         if channel is None:
@@ -230,6 +232,7 @@ class Dispatcher:
         channel.slot.max_concurrency = max_concurrency
         if breaker is not None:
             channel.breaker.threshold, channel.breaker.cooldown = breaker
+        channel.budget = budget
         channel.routable = True
         self._kick.set()
         return channel
@@ -523,6 +526,8 @@ class Dispatcher:
         slots = []
         for channel in self.channels.values():
             channel.slot.limit = channel.breaker.capacity(mono, channel.slot.max_concurrency)
+            if channel.budget is not None:
+                channel.slot.limit = min(channel.slot.limit, channel.slot.in_flight + channel.budget)
             if channel.routable and channel.slot.free > 0:
                 slots.append(channel.slot)
         if not slots or not len(self.queue):
@@ -536,7 +541,10 @@ class Dispatcher:
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
             self.channels[slot.agent_id].held.add(task_id)
-            self.channels[slot.agent_id].breaker.on_assigned(mono)
+            channel = self.channels[slot.agent_id]
+            channel.breaker.on_assigned(mono)
+            if channel.budget is not None:
+                channel.budget -= 1
             entries.append(entry)
         rows = [
             {"task_id": e.task.id, "agent_id": e.agent_id, "lease": e.lease, "number": e.attempt}

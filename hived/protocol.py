@@ -101,6 +101,9 @@ class AgentProtocol:
             agent.spec.capabilities,
             agent.spec.max_concurrency,
             breaker=(policy.threshold, policy.cooldown),
+            budget=None
+            if agent.spec.max_tasks is None
+            else max(0, agent.spec.max_tasks - agent.incarnation_tasks),
         )
 
     def _beat(self, agent: LiveAgent) -> None:

@@ -74,6 +74,8 @@ class Hived:
         ]
         if self.db_url:
             args += ["--db", self.db_url]
+        if self.socket.exists():  # left by a daemon this test killed; hived would replace it too
+            self.socket.unlink()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log, cwd=REPO)
         wait_for(self._healthy, timeout, interval=0.05, what=f"hived healthz (log: {self.log_path})")
