@@ -283,6 +283,8 @@ class Dispatcher:
             endings.append(Ending(entry, res.ok, res.result, res.error, res.reason, res.output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
         await self._end_attempts(endings)
+        if results and (channel := self.channels.get(agent_id)):
+            channel.wake.set()  # a poll the agent left open for slots it no longer has returns now
         return acks
 
     async def take(self, agent_id: str, slots: int, wait: float) -> tuple[list[Lease], list[str]]:
@@ -290,7 +292,8 @@ class Dispatcher:
         channel = self.channels.get(agent_id)
         if channel is None:
             return [], []
-        if slots > 0 and not channel.inbox and not channel.cancels and wait > 0 and not self.closing:
+        # An agent that is full still keeps a poll open (slots=0): it hears of cancels at once.
+        if not (slots > 0 and channel.inbox) and not channel.cancels and wait > 0 and not self.closing:
             channel.wake.clear()
             self._kick.set()
             try:
