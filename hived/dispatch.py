@@ -128,6 +128,7 @@ class Dispatcher:
         self._lease = itertools.count(1)
         self._kick = asyncio.Event()
         self.closing = False
+        self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
         self.on_finished: list[Callable[[str, str, dict[str, Any]], None]] = []  # (task_id, status, row)
         self.stats = {"assigned": 0, "completed": 0, "failed": 0, "retried": 0}
@@ -525,6 +526,8 @@ class Dispatcher:
                 self._kick.set()
 
     async def _dispatch_once(self) -> None:
+        if self.paused:
+            return
         mono = time.monotonic()
         slots = []
         for channel in self.channels.values():

@@ -30,6 +30,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=10.0,
         help="seconds agents get between SIGTERM and SIGKILL at shutdown (default 10)",
     )
+    parser.add_argument(
+        "--drain-grace",
+        type=float,
+        default=10.0,
+        help="on SIGTERM, seconds running tasks get to finish before agents stop (default 10)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--access-log", action="store_true", help="log every API request")
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
@@ -53,9 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.run(serve(orchestrator, socket_path, access_log=args.access_log))
+        uvloop.run(serve(orchestrator, socket_path, access_log=args.access_log, drain_grace=args.drain_grace))
     except ImportError:
-        asyncio.run(serve(orchestrator, socket_path, access_log=args.access_log))
+        asyncio.run(
+            serve(orchestrator, socket_path, access_log=args.access_log, drain_grace=args.drain_grace)
+        )
     except (SocketInUse, DatabaseError) as exc:
         print(f"hived: {exc}", file=sys.stderr)
         return 1

@@ -60,10 +60,18 @@ def bind_unix_socket(path: Path) -> socket.socket:
 class HiveServer(uvicorn.Server):
     """uvicorn's server, which also ends the agents' long-polls when asked to exit."""
 
-    def __init__(self, config: uvicorn.Config, orchestrator: AgentOrchestrator, notifier: Notifier) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        orchestrator: AgentOrchestrator,
+        notifier: Notifier,
+        drain_grace: float = 10.0,
+    ) -> None:
         super().__init__(config)
         self.orchestrator = orchestrator
         self.notifier = notifier
+        self.drain_grace = drain_grace
+        self._draining = False
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -75,6 +83,29 @@ class HiveServer(uvicorn.Server):
         await super().shutdown(sockets)
 
     def handle_exit(self, sig: int, frame: Any) -> None:
+        """First signal: drain (no new work; running tasks get `drain_grace` to finish while the API
+        still serves their results), then stop. A second signal stops at once."""
+        if not self._draining and self.drain_grace > 0 and self.started:
+            self._draining = True
+            loop = asyncio.get_event_loop()
+            loop.call_soon_threadsafe(lambda: loop.create_task(self._drain_then_exit(sig, frame)))
+            return
+        self._exit_now(sig, frame)
+
+    async def _drain_then_exit(self, sig: int, frame: Any) -> None:
+        self.notifier.stopping()
+        dispatcher = self.orchestrator.dispatcher
+        running = len(dispatcher.in_flight)
+        log.info("hived stopping: draining %d running tasks (grace %gs)", running, self.drain_grace)
+        dispatcher.paused = True
+        deadline = asyncio.get_running_loop().time() + self.drain_grace
+        while dispatcher.in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if dispatcher.in_flight:
+            log.warning("hived stopping: %d tasks still running after the grace", len(dispatcher.in_flight))
+        self._exit_now(sig, frame)
+
+    def _exit_now(self, sig: int, frame: Any) -> None:
         self.orchestrator.dispatcher.closing = True
         for channel in self.orchestrator.dispatcher.channels.values():
             channel.wake.set()
@@ -83,7 +114,9 @@ class HiveServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-async def serve(orchestrator: AgentOrchestrator, socket_path: Path, access_log: bool = False) -> None:
+async def serve(
+    orchestrator: AgentOrchestrator, socket_path: Path, access_log: bool = False, drain_grace: float = 10.0
+) -> None:
     sock = bind_unix_socket(socket_path)
     try:
         await orchestrator.start()
@@ -98,7 +131,7 @@ async def serve(orchestrator: AgentOrchestrator, socket_path: Path, access_log: 
             timeout_graceful_shutdown=2,
             timeout_keep_alive=30,
         )
-        server = HiveServer(config, orchestrator, Notifier())
+        server = HiveServer(config, orchestrator, Notifier(), drain_grace=drain_grace)
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
     finally:

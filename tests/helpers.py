@@ -70,6 +70,8 @@ class Hived:
             str(self.socket),
             "--stop-grace",
             "5",
+            "--drain-grace",
+            "2",
             *self.extra_args,
         ]
         if self.db_url:

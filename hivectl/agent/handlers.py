@@ -124,11 +124,13 @@ class ExecHandler:
         started = time.monotonic()
         killed_for: str | None = None
         try:
-            while not waiter.done():
+            # proc.returncode, not proc.wait(): asyncio's wait() also waits for the pipes, which a
+            # grandchild left behind would hold open.
+            while proc.returncode is None and not waiter.done():
                 await asyncio.wait({waiter, cancelled}, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
-                now = time.monotonic()
-                if waiter.done():
+                if proc.returncode is not None or waiter.done():
                     break
+                now = time.monotonic()
                 if cancel.is_set():
                     killed_for = "cancelled"
                 elif timeout is not None and now - started > timeout:
@@ -136,14 +138,12 @@ class ExecHandler:
                 elif stall_timeout is not None and now - output.last_activity > stall_timeout:
                     killed_for = "stalled"
                 if killed_for:
-                    kill_group(proc.pid)
-                    await waiter
+                    break
         finally:
             cancelled.cancel()
-            if not waiter.done():  # the agent itself is stopping
-                kill_group(proc.pid)
-                await waiter
-            kill_group(proc.pid)  # grandchildren that outlived the handler
+            kill_group(proc.pid)  # the handler if it still runs, and whatever it left behind
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*pumps, return_exceptions=True), timeout=2)
         out, err = "".join(stdout), "".join(stderr)

@@ -170,18 +170,13 @@ class AgentRuntime:
             await asyncio.sleep(self.interval)
 
     async def poll_loop(self) -> None:
+        """Always one long-poll open: it brings leases for free slots, and cancels even when full."""
         while True:
-            free = self.max_concurrency - len(self.running)
-            if free <= 0 or not self.accepting:
-                self.wake.clear()
-                if self.unacked and not self.in_poll:
-                    await self.send_results()
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=1.0)
-                continue
+            free = self.max_concurrency - len(self.running) if self.accepting else 0
             results = self.take_results()
-            body = WorkRequest(incarnation=self.incarnation, slots=free, wait=POLL_WAIT, results=results)
+            body = WorkRequest(
+                incarnation=self.incarnation, slots=max(0, free), wait=POLL_WAIT, results=results
+            )
             self.in_poll = True
             try:
                 reply = await self.call(f"/agents/{self.agent_id}/work", body.model_dump(mode="json"))

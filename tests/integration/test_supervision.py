@@ -148,3 +148,18 @@ def test_max_tasks_recycles_the_agent(hived: Hived) -> None:
         "recycled" in (agent["incarnations"][0]["reason"] or agent["status_reason"] or "")
         or agent["restarts"] >= 2
     )
+
+
+def test_sigterm_drains_running_tasks_first(hived_factory: Callable[..., Hived]) -> None:
+    daemon = hived_factory(extra_args=["--drain-grace", "10"])
+    daemon.spawn("finisher", SLEEP)
+    task = daemon.submit("sleep", payload={"seconds": 1})
+    queued = daemon.submit("sleep", payload={"seconds": 1})
+    wait_for(lambda: daemon.task(task["id"])["status"] == "running", what="task running")
+    pids = daemon.agent_pids()
+    assert daemon.stop() == 0
+    assert "draining 1 running tasks" in daemon.log()
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    again = hived_factory(state_dir=daemon.state_dir, start=True)
+    assert again.task(task["id"])["status"] == "completed"  # it finished during the drain
+    assert again.task(queued["id"])["attempts"] == 0  # and nothing new was started
