@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from hived.core.durations import parse_duration, parse_size
-from hived.core.expressions import check_syntax
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -178,6 +177,10 @@ class TaskSubmit(Strict):
     @classmethod
     def _success_when(cls, value: str | None) -> str | None:
         if value is not None:
+            # Imported here: the CEL library is big, and hive-agent (which shares these schemas)
+            # never validates a submission.
+            from hived.core.expressions import check_syntax
+
             check_syntax(value)
         return value
 
