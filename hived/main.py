@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
-from pathlib import Path
 
-from hived import __version__, paths
+from hived import __version__
+from hived.config import resolve
+from hived.core.documents import DocumentError
 from hived.orchestrator import AgentOrchestrator
 from hived.server import SocketInUse, serve
 from hived.store.db import DatabaseError
@@ -18,25 +18,23 @@ from hived.store.db import DatabaseError
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="hived",
-        description="The Hive daemon: supervises agents and "
-        "feeds them tasks. Serves its API on a Unix socket.",
+        description="The Hive daemon: supervises agents and feeds them tasks. Serves its API on a Unix "
+        "socket. Settings: flags, then environment variables, then --config, then defaults.",
     )
+    parser.add_argument("--config", help="hived.yaml: a kind: Daemon document and the Agents to keep running")
+    parser.add_argument("--check-config", action="store_true", help="validate --config and exit")
     parser.add_argument("--db", help="database URL (env HIVE_DB; default: SQLite hive.db in the state dir)")
     parser.add_argument("--socket", help="API socket path (env HIVE_SOCKET)")
     parser.add_argument("--state-dir", help="state directory (env HIVE_STATE_DIR)")
     parser.add_argument(
-        "--stop-grace",
-        type=float,
-        default=10.0,
-        help="seconds agents get between SIGTERM and SIGKILL at shutdown (default 10)",
+        "--stop-grace", type=float, help="seconds agents get between SIGTERM and SIGKILL (10)"
     )
     parser.add_argument(
         "--drain-grace",
         type=float,
-        default=10.0,
-        help="on SIGTERM, seconds running tasks get to finish before agents stop (default 10)",
+        help="on SIGTERM, seconds running tasks get to finish before agents stop (10)",
     )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--access-log", action="store_true", help="log every API request")
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
     return parser.parse_args(argv)
@@ -44,26 +42,41 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        settings = resolve(args.config, vars(args))
+    except DocumentError as exc:
+        print(f"hived: {exc}", file=sys.stderr)
+        return 1
+    if args.check_config:
+        print(
+            f"{args.config or '(no config file)'}: ok: database {settings.database}, "
+            f"socket {settings.socket}, "
+            f"{len(settings.agents)} declared agents"
+        )
+        return 0
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=settings.log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    state = Path(args.state_dir).expanduser() if args.state_dir else paths.state_dir()
-    socket_path = Path(args.socket).expanduser() if args.socket else paths.socket_path()
-    if args.state_dir and not args.socket and "HIVE_SOCKET" not in os.environ:
-        socket_path = state / "hived.sock"
-    db_url = args.db or paths.database_url(state)
-    state.mkdir(parents=True, exist_ok=True, mode=0o700)
-    orchestrator = AgentOrchestrator(db_url, state, socket_path=socket_path, stop_grace=args.stop_grace)
+    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    orchestrator = AgentOrchestrator(
+        settings.database,
+        settings.state_dir,
+        socket_path=settings.socket,
+        stop_grace=settings.stop_grace,
+        declared=settings.agents,
+        log_max_bytes=settings.agent_log_max_bytes,
+        log_retention=settings.agent_log_retention,
+    )
+    run = serve(orchestrator, settings.socket, access_log=args.access_log, drain_grace=settings.drain_grace)
     try:
-        import uvloop
-
-        uvloop.run(serve(orchestrator, socket_path, access_log=args.access_log, drain_grace=args.drain_grace))
-    except ImportError:
-        asyncio.run(
-            serve(orchestrator, socket_path, access_log=args.access_log, drain_grace=args.drain_grace)
-        )
+        try:
+            import uvloop
+        except ImportError:
+            asyncio.run(run)
+        else:
+            uvloop.run(run)
     except (SocketInUse, DatabaseError) as exc:
         print(f"hived: {exc}", file=sys.stderr)
         return 1

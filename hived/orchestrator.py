@@ -54,15 +54,30 @@ def task_view(row: dict[str, Any]) -> Task:
 
 class AgentOrchestrator:
     def __init__(
-        self, db_url: str, state_dir: Path, socket_path: Path | None = None, stop_grace: float = 10.0
+        self,
+        db_url: str,
+        state_dir: Path,
+        socket_path: Path | None = None,
+        stop_grace: float = 10.0,
+        declared: list[AgentSpec] | None = None,
+        log_max_bytes: int = 10 * 2**20,
+        log_retention: int = 5,
     ) -> None:
+        self.declared = declared or []
         self.state_dir = state_dir
         self.db = Database(db_url)
         self.events = EventBus()
         self.metrics = Metrics()
         self.dispatcher = Dispatcher(self.db, events=self.events, metrics=self.metrics)
         self.agents = AgentManager(
-            self.db, self.dispatcher, state_dir, socket_path, stop_grace=stop_grace, events=self.events
+            self.db,
+            self.dispatcher,
+            state_dir,
+            socket_path,
+            stop_grace=stop_grace,
+            events=self.events,
+            log_max_bytes=log_max_bytes,
+            log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
         self.health = HealthMonitor(self.agents)
@@ -84,6 +99,10 @@ class AgentOrchestrator:
         )
         self.dispatcher.start()
         self.health.start()
+        for spec in self.declared:  # the desired state of hived.yaml
+            _, action = await self.agents.apply(spec)
+            if action != "unchanged":
+                log.info("agent %s %s from the config file", spec.name, action)
         self.started = True
         log.info("hived ready: database %s, %d unfinished tasks recovered", self.db.describe(), recovered)
 
