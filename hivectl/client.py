@@ -1,122 +1,404 @@
-"""The API client shared by hivectl (and later the TUI): one method per route, errors as exceptions."""
+"""The API client of hived, shared by hivectl, the TUI and scripts: one method per route, returning the
+wire schemas of `hived.api.schemas`, and failures as exceptions (never an HTTP status to check).
+
+The route table (`Routes`) describes each request once; `Client` (sync) and `AsyncClient` send the
+same descriptions, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
 from hivectl.endpoint import Endpoint
+from hived.api.schemas import (
+    Agent,
+    AgentDetail,
+    AgentList,
+    AgentSpec,
+    Health,
+    Status,
+    Task,
+    TaskDetail,
+    TaskList,
+    TaskSubmit,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+# --- errors ---------------------------------------------------------------------------------------
 
 
 class ClientError(Exception):
-    exit_code = 1
+    """Any failure to get an answer from hived; the message is one line, fit for a user."""
 
 
 class DaemonUnreachable(ClientError):
-    exit_code = 3
+    """Nothing answers at the endpoint (no socket, connection refused, connection dropped)."""
 
 
 class NotAuthorized(ClientError):
-    exit_code = 4
+    """hived refused the token (HTTP 401 or 403)."""
+
+
+class RequestTimeout(ClientError):
+    """hived accepted the connection but did not answer in time."""
 
 
 class ApiError(ClientError):
+    """hived answered with an error (4xx, 5xx): `status` and its one-line `detail`."""
+
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(detail if status < 500 else f"hived failed (HTTP {status}): {detail}")
         self.status = status
+        self.detail = detail
 
 
-def detail_of(resp: httpx.Response) -> str:
+def error_detail(resp: httpx.Response) -> str:
+    """The daemon's `{"detail": ...}` on one line; FastAPI's list of errors becomes `field: msg; ...`."""
     try:
-        detail = resp.json().get("detail", resp.text)
-    except ValueError:
-        return resp.text.strip() or f"HTTP {resp.status_code}"
-    if isinstance(detail, list):  # FastAPI's own shape
-        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail)
-    return str(detail)
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            loc = [str(p) for p in item.get("loc", [])]
+            if loc and loc[0] in ("body", "query", "path", "header"):
+                loc = loc[1:]
+            msg = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+            parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+        detail = "; ".join(parts)
+    if not detail:
+        detail = resp.text.strip() or resp.reason_phrase or f"HTTP {resp.status_code}"
+    return " ".join(str(detail).split())
+
+
+def check_response(resp: httpx.Response) -> httpx.Response:
+    if resp.status_code in (401, 403):
+        hint = "" if resp.request.headers.get("Authorization") else " (no token: set HIVE_TOKEN or --token)"
+        raise NotAuthorized(f"not authorized: {error_detail(resp)}{hint}")
+    if resp.status_code >= 400:
+        raise ApiError(resp.status_code, error_detail(resp))
+    return resp
+
+
+def unreachable(endpoint: Endpoint, reason: str) -> DaemonUnreachable:
+    hint = (
+        "start it with: hivectl daemon start" if endpoint.socket else "is hived listening there (--listen)?"
+    )
+    return DaemonUnreachable(f"cannot reach hived at {endpoint.describe()} ({reason}); {hint}")
+
+
+# --- the route table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The answer to `PUT /agents/{name}`."""
+
+    agent: Agent
+    action: str  # created | configured | unchanged
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Log text from the asked offset, and the offset to ask for next (`X-Log-Offset`)."""
+
+    text: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request, and how to read its answer."""
+
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+    timeout: float | None = None  # None: the client's default
+
+
+def _model(model: type[M]) -> Callable[[httpx.Response], M]:
+    return lambda resp: model.model_validate(resp.json())
+
+
+def _applied(resp: httpx.Response) -> Applied:
+    data = resp.json()
+    return Applied(agent=Agent.model_validate(data["agent"]), action=str(data["action"]))
+
+
+def _log_chunk(offset: int) -> Callable[[httpx.Response], LogChunk]:
+    return lambda resp: LogChunk(resp.text, int(resp.headers.get("X-Log-Offset", max(offset, 0))))
+
+
+def _ref(ref: str) -> str:
+    """A path segment: an id, an id prefix or an agent name, quoted so it stays one segment."""
+    if not ref.strip():
+        raise ClientError("an empty id or name")
+    return quote(ref, safe="")
+
+
+def _params(**params: Any) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+class Routes:
+    """Every route of hived the clients use, as `Call` descriptions."""
+
+    @staticmethod
+    def health() -> Call[Health]:
+        return Call("GET", "/healthz", _model(Health))
+
+    @staticmethod
+    def status() -> Call[Status]:
+        return Call("GET", "/status", _model(Status))
+
+    @staticmethod
+    def spawn_agent(spec: AgentSpec) -> Call[Agent]:
+        return Call(
+            "POST", "/agents", _model(Agent), body=spec.model_dump(mode="json", exclude_defaults=True)
+        )
+
+    @staticmethod
+    def apply_agent(spec: AgentSpec) -> Call[Applied]:
+        body = {**spec.model_dump(mode="json", exclude_defaults=True), "name": spec.name}
+        return Call("PUT", f"/agents/{_ref(spec.name)}", _applied, body=body)
+
+    @staticmethod
+    def list_agents(
+        status: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Call[AgentList]:
+        params = _params(status=status, type=type, limit=limit, offset=offset)
+        return Call("GET", "/agents", _model(AgentList), params=params)
+
+    @staticmethod
+    def get_agent(ref: str) -> Call[AgentDetail]:
+        return Call("GET", f"/agents/{_ref(ref)}", _model(AgentDetail))
+
+    @staticmethod
+    def delete_agent(ref: str, drain: bool = False, timeout: float = 60.0) -> Call[Agent]:
+        params = {"drain": "true" if drain else "false", "timeout": timeout}
+        return Call("DELETE", f"/agents/{_ref(ref)}", _model(Agent), params=params, timeout=timeout + 30)
+
+    @staticmethod
+    def restart_agent(ref: str) -> Call[Agent]:
+        return Call("POST", f"/agents/{_ref(ref)}/restart", _model(Agent), timeout=120.0)
+
+    @staticmethod
+    def agent_logs(ref: str, offset: int = 0, incarnation: int | None = None) -> Call[LogChunk]:
+        params = _params(offset=offset, incarnation=incarnation)
+        return Call("GET", f"/agents/{_ref(ref)}/logs", _log_chunk(offset), params=params)
+
+    @staticmethod
+    def submit_task(task: TaskSubmit) -> Call[Task]:
+        return Call("POST", "/tasks", _model(Task), body=task.model_dump(mode="json", exclude_defaults=True))
+
+    @staticmethod
+    def list_tasks(
+        status: str | None = None,
+        type: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Call[TaskList]:
+        params = _params(status=status, type=type, agent=agent, limit=limit, offset=offset)
+        return Call("GET", "/tasks", _model(TaskList), params=params)
+
+    @staticmethod
+    def get_task(ref: str) -> Call[TaskDetail]:
+        return Call("GET", f"/tasks/{_ref(ref)}", _model(TaskDetail))
+
+    @staticmethod
+    def cancel_task(ref: str) -> Call[Task]:
+        return Call("PUT", f"/tasks/{_ref(ref)}/cancel", _model(Task))
+
+    @staticmethod
+    def retry_task(ref: str) -> Call[Task]:
+        return Call("POST", f"/tasks/{_ref(ref)}/retry", _model(Task))
+
+    @staticmethod
+    def task_logs(ref: str, offset: int = 0) -> Call[LogChunk]:
+        return Call("GET", f"/tasks/{_ref(ref)}/logs", _log_chunk(offset), params={"offset": offset})
+
+
+def _request_kwargs(call: Call[Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"params": call.params}
+    if call.body is not None:
+        kwargs["json"] = call.body
+    if call.timeout is not None:
+        kwargs["timeout"] = call.timeout
+    return kwargs
+
+
+# --- the clients ----------------------------------------------------------------------------------
 
 
 class Client:
-    def __init__(self, endpoint: Endpoint, timeout: float = 30.0) -> None:
-        self.endpoint = endpoint
-        self.http = httpx.Client(**endpoint.client_kwargs(timeout))
+    """Synchronous client; a context manager. `Client()` reaches the default endpoint."""
+
+    def __init__(self, endpoint: Endpoint | None = None, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint or Endpoint.from_env()
+        self.http = httpx.Client(**self.endpoint.client_kwargs(timeout))
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.http.close()
 
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+    def send(self, call: Call[T]) -> T:
+        # A missing socket is the common case of "not running": say so without a connect attempt.
         if self.endpoint.socket is not None and not self.endpoint.socket.exists():
-            raise DaemonUnreachable(
-                f"hived is not running (no socket at {self.endpoint.socket}); "
-                "start it with: hivectl daemon start"
-            )
+            raise unreachable(self.endpoint, "no socket")
         try:
-            resp = self.http.request(method, path, **kw)
+            resp = self.http.request(call.method, call.path, **_request_kwargs(call))
+        except httpx.ConnectTimeout:
+            raise unreachable(self.endpoint, "connection timed out") from None
+        except httpx.TimeoutException:
+            raise RequestTimeout(f"hived at {self.endpoint.describe()} did not answer in time") from None
         except httpx.TransportError as exc:
-            raise DaemonUnreachable(
-                f"cannot reach hived at {self.endpoint.describe()} ({exc}); "
-                "start it with: hivectl daemon start"
-            ) from None
-        if resp.status_code in (401, 403):
-            raise NotAuthorized(detail_of(resp))
-        if resp.status_code >= 400:
-            raise ApiError(resp.status_code, detail_of(resp))
-        return resp
+            raise unreachable(self.endpoint, str(exc) or type(exc).__name__) from None
+        return call.parse(check_response(resp))
 
-    def json(self, method: str, path: str, **kw: Any) -> Any:
-        return self.request(method, path, **kw).json()
+    def health(self) -> Health:
+        return self.send(Routes.health())
 
-    # --- routes -----------------------------------------------------------------------------------
+    def status(self) -> Status:
+        return self.send(Routes.status())
 
-    def health(self) -> dict[str, Any]:
-        return self.json("GET", "/healthz")
+    def spawn_agent(self, spec: AgentSpec) -> Agent:
+        return self.send(Routes.spawn_agent(spec))
 
-    def status(self) -> dict[str, Any]:
-        return self.json("GET", "/status")
+    def apply_agent(self, spec: AgentSpec) -> Applied:
+        return self.send(Routes.apply_agent(spec))
 
-    def agents(self, **filters: Any) -> list[dict[str, Any]]:
-        return self.json("GET", "/agents", params={k: v for k, v in filters.items() if v})["items"]
+    def list_agents(self, status: str | None = None, type: str | None = None, **page: int) -> AgentList:
+        return self.send(Routes.list_agents(status, type, **page))
 
-    def agent(self, ref: str) -> dict[str, Any]:
-        return self.json("GET", f"/agents/{ref}")
+    def get_agent(self, ref: str) -> AgentDetail:
+        return self.send(Routes.get_agent(ref))
 
-    def spawn(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self.json("POST", "/agents", json=spec)
+    def delete_agent(self, ref: str, drain: bool = False, timeout: float = 60.0) -> Agent:
+        return self.send(Routes.delete_agent(ref, drain, timeout))
 
-    def apply_agent(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return self.json("PUT", f"/agents/{spec['name']}", json=spec)
+    def restart_agent(self, ref: str) -> Agent:
+        return self.send(Routes.restart_agent(ref))
 
-    def restart_agent(self, ref: str) -> dict[str, Any]:
-        return self.json("POST", f"/agents/{ref}/restart", timeout=120)
+    def agent_logs(self, ref: str, offset: int = 0, incarnation: int | None = None) -> LogChunk:
+        return self.send(Routes.agent_logs(ref, offset, incarnation))
 
-    def delete_agent(self, ref: str, drain: bool, timeout: float) -> dict[str, Any]:
-        return self.json(
-            "DELETE", f"/agents/{ref}", params={"drain": drain, "timeout": timeout}, timeout=timeout + 60
-        )
+    def submit_task(self, task: TaskSubmit) -> Task:
+        return self.send(Routes.submit_task(task))
 
-    def agent_logs(self, ref: str, offset: int, incarnation: int | None = None) -> tuple[str, int]:
-        params: dict[str, Any] = {"offset": offset}
-        if incarnation is not None:
-            params["incarnation"] = incarnation
-        resp = self.request("GET", f"/agents/{ref}/logs", params=params)
-        return resp.text, int(resp.headers.get("X-Log-Offset", offset))
+    def list_tasks(
+        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: int
+    ) -> TaskList:
+        return self.send(Routes.list_tasks(status, type, agent, **page))
 
-    def submit(self, task: dict[str, Any]) -> dict[str, Any]:
-        return self.json("POST", "/tasks", json=task)
+    def get_task(self, ref: str) -> TaskDetail:
+        return self.send(Routes.get_task(ref))
 
-    def tasks(self, **filters: Any) -> list[dict[str, Any]]:
-        return self.json("GET", "/tasks", params={k: v for k, v in filters.items() if v})["items"]
+    def cancel_task(self, ref: str) -> Task:
+        return self.send(Routes.cancel_task(ref))
 
-    def task(self, ref: str) -> dict[str, Any]:
-        return self.json("GET", f"/tasks/{ref}")
+    def retry_task(self, ref: str) -> Task:
+        return self.send(Routes.retry_task(ref))
 
-    def cancel_task(self, ref: str) -> dict[str, Any]:
-        return self.json("PUT", f"/tasks/{ref}/cancel")
+    def task_logs(self, ref: str, offset: int = 0) -> LogChunk:
+        return self.send(Routes.task_logs(ref, offset))
 
-    def retry_task(self, ref: str) -> dict[str, Any]:
-        return self.json("POST", f"/tasks/{ref}/retry")
 
-    def task_logs(self, ref: str, offset: int) -> tuple[str, int]:
-        resp = self.request("GET", f"/tasks/{ref}/logs", params={"offset": offset})
-        return resp.text, int(resp.headers.get("X-Log-Offset", offset))
+class AsyncClient:
+    """The asyncio twin of `Client` (for the TUI): the same methods, awaited."""
+
+    def __init__(self, endpoint: Endpoint | None = None, timeout: float = 30.0) -> None:
+        self.endpoint = endpoint or Endpoint.from_env()
+        self.http = httpx.AsyncClient(**self.endpoint.async_client_kwargs(timeout))
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        if self.endpoint.socket is not None and not self.endpoint.socket.exists():
+            raise unreachable(self.endpoint, "no socket")
+        try:
+            resp = await self.http.request(call.method, call.path, **_request_kwargs(call))
+        except httpx.ConnectTimeout:
+            raise unreachable(self.endpoint, "connection timed out") from None
+        except httpx.TimeoutException:
+            raise RequestTimeout(f"hived at {self.endpoint.describe()} did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise unreachable(self.endpoint, str(exc) or type(exc).__name__) from None
+        return call.parse(check_response(resp))
+
+    async def health(self) -> Health:
+        return await self.send(Routes.health())
+
+    async def status(self) -> Status:
+        return await self.send(Routes.status())
+
+    async def spawn_agent(self, spec: AgentSpec) -> Agent:
+        return await self.send(Routes.spawn_agent(spec))
+
+    async def apply_agent(self, spec: AgentSpec) -> Applied:
+        return await self.send(Routes.apply_agent(spec))
+
+    async def list_agents(self, status: str | None = None, type: str | None = None, **page: int) -> AgentList:
+        return await self.send(Routes.list_agents(status, type, **page))
+
+    async def get_agent(self, ref: str) -> AgentDetail:
+        return await self.send(Routes.get_agent(ref))
+
+    async def delete_agent(self, ref: str, drain: bool = False, timeout: float = 60.0) -> Agent:
+        return await self.send(Routes.delete_agent(ref, drain, timeout))
+
+    async def restart_agent(self, ref: str) -> Agent:
+        return await self.send(Routes.restart_agent(ref))
+
+    async def agent_logs(self, ref: str, offset: int = 0, incarnation: int | None = None) -> LogChunk:
+        return await self.send(Routes.agent_logs(ref, offset, incarnation))
+
+    async def submit_task(self, task: TaskSubmit) -> Task:
+        return await self.send(Routes.submit_task(task))
+
+    async def list_tasks(
+        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: int
+    ) -> TaskList:
+        return await self.send(Routes.list_tasks(status, type, agent, **page))
+
+    async def get_task(self, ref: str) -> TaskDetail:
+        return await self.send(Routes.get_task(ref))
+
+    async def cancel_task(self, ref: str) -> Task:
+        return await self.send(Routes.cancel_task(ref))
+
+    async def retry_task(self, ref: str) -> Task:
+        return await self.send(Routes.retry_task(ref))
+
+    async def task_logs(self, ref: str, offset: int = 0) -> LogChunk:
+        return await self.send(Routes.task_logs(ref, offset))

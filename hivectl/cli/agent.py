@@ -1,140 +1,203 @@
-"""`hivectl agent ...`: spawn, list, show, restart, remove, logs."""
+"""`hivectl agent spawn|list|show|restart|rm|logs`."""
 
 from __future__ import annotations
 
+import shlex
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
 from hivectl.cli import render
-from hivectl.cli.apply import agent_body, read_documents
-from hivectl.cli.common import OutputOpt, client, fail
+from hivectl.cli.apply import agent_specs, load_files
+from hivectl.cli.common import CliError, OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
+from hivectl.client import Client
 from hived.api.schemas import AgentSpec
 
-app = typer.Typer(help="Agents: supervised workers.", no_args_is_help=True)
+app = typer.Typer(help="Agents: supervised, long-lived workers.", no_args_is_help=True)
+
+REF_HELP = "agent name, id or unique id prefix"
+FOLLOW_INTERVAL = 0.5
+SPEC_FLAGS = {
+    "name": "--name",
+    "type": "--type",
+    "capabilities": "--cap",
+    "max_concurrency": "--max-concurrency",
+    "workdir": "--workdir",
+    "env": "--env",
+    "handler": "--exec/--python",
+}
+
+
+def spec_from_flags(
+    name: str | None,
+    type: str | None,
+    caps: list[str],
+    max_concurrency: int | None,
+    workdir: str | None,
+    env: list[str],
+    exec_: list[str],
+    python: str | None,
+) -> AgentSpec:
+    """An AgentSpec from command-line flags; bad values are usage errors naming the flag."""
+    if not name:
+        raise usage_error("give --name (or -f FILE)")
+    if bool(exec_) == bool(python):
+        raise usage_error("give a handler: --exec CMD or --python MODULE:FUNCTION (one of them)")
+    try:
+        # One --exec is a command line ("python3 worker.py --fast"); several are the argv items.
+        argv = shlex.split(exec_[0]) if len(exec_) == 1 else exec_
+    except ValueError as exc:
+        raise usage_error(f"--exec: {exc}") from None
+    pairs = [item.partition("=") for item in env]
+    if bad := [item for item, (key, sep, _) in zip(env, pairs, strict=True) if not key or not sep]:
+        raise usage_error(f"--env: {bad[0]!r} is not KEY=VALUE")
+    body: dict[str, Any] = {
+        "name": name,
+        "capabilities": caps,
+        "env": {key: value for key, _, value in pairs},
+        "handler": {"exec": argv} if exec_ else {"python": python},
+    }
+    for key, value in (("type", type), ("max_concurrency", max_concurrency), ("workdir", workdir)):
+        if value is not None:
+            body[key] = value
+    try:
+        return AgentSpec.model_validate(body)
+    except ValidationError as exc:
+        raise flag_error(exc, SPEC_FLAGS) from None
 
 
 @app.command()
 def spawn(
     ctx: typer.Context,
-    file: Annotated[str | None, typer.Option("--file", "-f", help="an Agent document")] = None,
+    file: Annotated[
+        list[str] | None, typer.Option("--file", "-f", help="Agent documents (YAML; - for stdin)")
+    ] = None,
     name: Annotated[str | None, typer.Option(help="unique name")] = None,
     type: Annotated[str | None, typer.Option(help="agent type (default: the name)")] = None,
-    cap: Annotated[list[str] | None, typer.Option(help="a capability (repeatable)")] = None,
-    max_concurrency: Annotated[int, typer.Option(help="tasks at once")] = 1,
+    cap: Annotated[list[str] | None, typer.Option("--cap", help="a capability; repeatable")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="tasks at once (default 1)")] = None,
     workdir: Annotated[str | None, typer.Option(help="working directory of its handlers")] = None,
-    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeatable)")] = None,
-    python: Annotated[str | None, typer.Option(help="handler: package.module:function")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE for the agent; repeatable")] = None,
     exec_: Annotated[
         list[str] | None,
-        typer.Option(
-            "--exec", help="handler: a program and its arguments (repeat --exec per argument, or quote)"
-        ),
+        typer.Option("--exec", help="handler: a command line, or repeat --exec once per argument"),
     ] = None,
+    python: Annotated[str | None, typer.Option(help="handler: package.module:function")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Spawn an agent from -f FILE or from flags (--name, --cap, --exec/--python)."""
-    cli = client(ctx)
+    """Spawn agents from -f FILE, or one from flags (--name, --cap..., --exec CMD | --python MOD:FN).
+
+    With -o json: the agent, or with -f an array of agents.
+    """
+    flags_given = any(v is not None for v in (name, type, cap, max_concurrency, workdir, env, exec_, python))
+    if file and flags_given:
+        raise usage_error("give either -f FILE or flags (--name ...), not both")
     if file:
-        bodies = [agent_body(s, base) for base, doc in read_documents([file]) for s in [doc.spec]]
+        specs = []
+        for doc in load_files(file):
+            if doc.kind != "Agent":
+                raise CliError(f"{doc.filename}:{doc.line}: kind: {doc.kind} is not an Agent")
+            specs += agent_specs(doc)
     else:
-        if not name:
-            raise fail("give --name (or -f FILE)", 2)
-        argv = [part for item in exec_ or [] for part in item.split()] if exec_ and len(exec_) == 1 else exec_
-        handler = {"exec": argv} if argv else {"python": python} if python else None
-        if handler is None:
-            raise fail("give a handler: --exec CMD or --python MOD:FN", 2)
-        pairs = dict(item.split("=", 1) for item in env or [] if "=" in item)
-        if env and len(pairs) != len(env):
-            raise fail("--env: use KEY=VALUE", 2)
-        try:
-            spec = AgentSpec(
-                name=name,
-                type=type,
-                capabilities=cap or [],
-                max_concurrency=max_concurrency,
-                workdir=workdir,
-                env=pairs,
-                handler=handler,
-            )  # type: ignore[arg-type]
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise fail(f"{'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-        bodies = [agent_body(spec, None)]
-    agents = [cli.spawn(body) for body in bodies]
-    if output is Output.table:
-        for agent in agents:
-            typer.echo(f"agent/{agent['name']} spawned ({agent['id']})")
-    else:
-        render.dump(agents if len(agents) > 1 else agents[0], output)
+        specs = [
+            spec_from_flags(name, type, cap or [], max_concurrency, workdir, env or [], exec_ or [], python)
+        ]
+    cli = client(ctx)
+    agents = []
+    for spec in specs:
+        agent = cli.spawn_agent(spec)
+        if output is Output.table:
+            print(f"agent/{agent.name} spawned", flush=True)
+        agents.append(agent)
+    if output is not Output.table:
+        render.emit(agents if file else agents[0], output, lambda: "")
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="only this status")] = None,
-    type: Annotated[str | None, typer.Option(help="only this type")] = None,
+    status: Annotated[str | None, typer.Option(help="only agents in this status")] = None,
+    type: Annotated[str | None, typer.Option(help="only agents of this type")] = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """List agents."""
-    render.agents(client(ctx).agents(status=status, type=type), output)
+    """List agents (-o json: an array of agents)."""
+    agents = client(ctx).list_agents(status=status, type=type).items
+    render.emit(agents, output, lambda: render.agents_table(agents))
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="name or id (prefix)")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
     output: OutputOpt = Output.table,
 ) -> None:
-    """An agent with its incarnations."""
-    render.agent_detail(client(ctx).agent(ref), output)
+    """An agent, with its incarnations (pid, start, exit code, reason)."""
+    agent = client(ctx).get_agent(ref)
+    render.emit(agent, output, lambda: render.agent_view(agent))
 
 
 @app.command()
 def restart(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="name or id (prefix)")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
     output: OutputOpt = Output.table,
 ) -> None:
-    """Drain and restart an agent (also clears `failed`)."""
+    """Restart an agent's process (also brings a `failed` agent back)."""
     agent = client(ctx).restart_agent(ref)
-    if output is Output.table:
-        typer.echo(f"agent/{agent['name']} restarted (pid {agent['pid']})")
-    else:
-        render.dump(agent, output)
+    render.emit(agent, output, lambda: f"agent/{agent.name} restarted")
 
 
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="name or id (prefix)")],
-    drain: Annotated[bool, typer.Option(help="let running tasks finish first")] = False,
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    drain: Annotated[bool, typer.Option("--drain", help="let its running tasks finish first")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the drain")] = 60.0,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Stop an agent (after draining it with --drain) and remove it."""
-    agent = client(ctx).delete_agent(ref, drain, timeout)
-    if output is Output.table:
-        typer.echo(f"agent/{agent['name']} removed")
-    else:
-        render.dump(agent, output)
+    """Stop an agent and remove it (-o json: the stopped agent)."""
+    agent = client(ctx).delete_agent(ref, drain=drain, timeout=timeout)
+    render.emit(agent, output, lambda: f"agent/{agent.name} removed")
+
+
+def print_agent_log(
+    cli: Client, ref: str, incarnation: int | None, follow: bool, output: Output, interval: float
+) -> None:
+    """Print the log of one incarnation; following, move on to the next incarnation's log when the
+    agent restarts (after the old one is read to its end)."""
+    agent = cli.get_agent(ref)
+    ref = agent.id  # the full id: a name could be reused by a new agent meanwhile
+    current = incarnation if incarnation is not None else agent.incarnation
+    offset = 0
+    while True:
+        chunk = cli.agent_logs(ref, offset, current)
+        if chunk.text:
+            render.log_chunk(chunk, output)
+        if chunk.offset != offset:
+            offset = chunk.offset
+            continue
+        if not follow:
+            return
+        if incarnation is None and (latest := cli.get_agent(ref).incarnation) > current:
+            current, offset = latest, 0
+            continue
+        time.sleep(interval)
 
 
 @app.command()
 def logs(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="name or id (prefix)")],
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
-    incarnation: Annotated[int | None, typer.Option(help="an earlier incarnation's log")] = None,
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing new output (Ctrl-C ends)")
+    ] = False,
+    incarnation: Annotated[
+        int | None, typer.Option(help="an earlier incarnation's log (default: the current one)")
+    ] = None,
+    output: OutputOpt = Output.table,
 ) -> None:
-    """The agent's log (its stdout and stderr)."""
-    cli = client(ctx)
-    text, offset = cli.agent_logs(ref, -16384, incarnation)
-    typer.echo(text, nl=False)
-    while follow:
-        time.sleep(0.5)
-        text, offset = cli.agent_logs(ref, offset, incarnation)
-        typer.echo(text, nl=False)
+    """The agent's log: its stdout and stderr (-o json: one {text, offset} object per line)."""
+    print_agent_log(client(ctx), ref, incarnation, follow, output, FOLLOW_INTERVAL)

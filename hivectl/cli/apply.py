@@ -1,58 +1,97 @@
-"""`hivectl apply -f FILE`: validate every document first, then create or update each."""
+"""`hivectl apply -f FILE...`: validate every document of every file first, then create or update each.
+
+A bad document anywhere means nothing is sent.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from hivectl.cli.common import OutputOpt, client, fail
-from hivectl.cli.render import Output, dump
+from hivectl.cli import render
+from hivectl.cli.common import CliError, OutputOpt, client
+from hivectl.cli.render import Output
+from hivectl.client import Applied, Client
 from hived.api.schemas import AgentSpec
-from hived.core.documents import DocumentError, expand_replicas, load_documents
+from hived.core.documents import Document, DocumentError, check_unique_names, expand_replicas, load_documents
 
 
-def read_documents(files: list[str]) -> list[tuple[Path | None, Any]]:
-    docs = []
-    for name in files:
-        try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text()
-        except OSError as exc:
-            raise fail(f"{name}: {exc.strerror}") from None
-        try:
-            docs += [
-                (None if name == "-" else Path(name).resolve().parent, d) for d in load_documents(text, name)
-            ]
-        except DocumentError as exc:
-            raise fail(str(exc)) from None
-    return docs
+def read_text(name: str) -> str:
+    """A file's text, or stdin's for `-`."""
+    try:
+        return sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{name}: not UTF-8 text") from None
 
 
-def agent_body(spec: AgentSpec, base: Path | None) -> dict[str, Any]:
-    """The API body; a relative `workdir` is taken from the document's folder (as docker-compose does)."""
-    body = spec.model_dump(mode="json", exclude_defaults=True)
-    body["name"] = spec.name
-    if spec.workdir and base is not None and not Path(spec.workdir).is_absolute():
-        body["workdir"] = str((base / spec.workdir).resolve())
-    return body
+def load_files(files: list[str]) -> list[Document]:
+    """Every document of every file, validated, names unique across the files."""
+    documents: list[Document] = []
+    try:
+        for name in files:
+            documents += load_documents(read_text(name), "<stdin>" if name == "-" else name)
+        check_unique_names(documents)
+    except DocumentError as exc:
+        raise CliError(str(exc)) from None
+    return documents
+
+
+def agent_specs(doc: Document) -> list[AgentSpec]:
+    """The agents of an Agent document, replicas expanded; a relative `workdir` is taken from the
+    document's folder (as docker-compose does), since hived's working directory is not the user's."""
+    if not isinstance(doc.spec, AgentSpec):
+        raise TypeError(f"not an Agent document: {doc.kind}")
+    base = Path.cwd() if doc.filename == "<stdin>" else Path(doc.filename).resolve().parent
+    specs = []
+    for spec in expand_replicas(doc.spec):
+        if spec.workdir:
+            workdir = Path(spec.workdir).expanduser()
+            if not workdir.is_absolute():
+                workdir = (base / workdir).resolve()
+            spec = spec.model_copy(update={"workdir": str(workdir)})
+        specs.append(spec)
+    return specs
+
+
+def _apply_agents(cli: Client, doc: Document, output: Output) -> list[Applied]:
+    results = []
+    for spec in agent_specs(doc):
+        applied = cli.apply_agent(spec)
+        if output is Output.table:
+            print(render.applied_line(applied), flush=True)
+        results.append(applied)
+    return results
+
+
+# kind -> how `apply` sends it; `kind: Workflow` adds its own here.
+APPLIERS: dict[str, Callable[[Client, Document, Output], list[Applied]]] = {"Agent": _apply_agents}
 
 
 def apply(
     ctx: typer.Context,
-    files: Annotated[list[str], typer.Option("--file", "-f", help="YAML file (- for stdin), repeatable")],
+    files: Annotated[
+        list[str],
+        typer.Option(
+            "--file", "-f", help="a YAML file of documents (- for stdin); repeatable", show_default=False
+        ),
+    ],
     output: OutputOpt = Output.table,
 ) -> None:
-    """Create or update the Agent documents of FILE (multi-document YAML)."""
-    docs = read_documents(files)
+    """Create or update what the YAML documents describe (kind: Agent), like kubectl apply.
+
+    Prints `agent/NAME created|configured|unchanged` for each agent (replicas: NAME-1..NAME-N).
+    """
+    documents = load_files(files)
+    for doc in documents:
+        if doc.kind not in APPLIERS:
+            raise CliError(f"{doc.filename}:{doc.line}: kind: {doc.kind} cannot be applied yet")
     cli = client(ctx)
-    results = []
-    for base, doc in docs:
-        for spec in expand_replicas(doc.spec):
-            reply = cli.apply_agent(agent_body(spec, base))
-            results.append(reply)
-            if output is Output.table:
-                typer.echo(f"agent/{spec.name} {reply['action']}")
+    results = [applied for doc in documents for applied in APPLIERS[doc.kind](cli, doc, output)]
     if output is not Output.table:
-        dump(results, output)
+        render.emit(results, output, lambda: "")

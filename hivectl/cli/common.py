@@ -1,23 +1,80 @@
-"""What every hivectl command shares: the client from the global options, and the -o option."""
+"""What every hivectl command shares: the global options, the client built from them, the -o option,
+and `CliError`, the one way a command fails (main.py turns it into `error: ...` and an exit code)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from hivectl.cli import exitcodes
 from hivectl.cli.render import Output
 from hivectl.client import Client
 from hivectl.endpoint import Endpoint
+from hived import paths
 
-OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml")]
+OutputOpt = Annotated[
+    Output, typer.Option("--output", "-o", help="table (for people), json or yaml (for scripts)")
+]
+
+
+class CliError(Exception):
+    """A failure to report on one line, with its exit code."""
+
+    def __init__(self, message: str, code: int = exitcodes.FAILURE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def usage_error(message: str) -> CliError:
+    return CliError(message, exitcodes.USAGE)
+
+
+@dataclass
+class GlobalOptions:
+    socket: str | None = None
+    url: str | None = None
+    token: str | None = None
+    client: Client | None = None
+
+
+def options(ctx: typer.Context) -> GlobalOptions:
+    root = ctx.find_root()
+    if not isinstance(root.obj, GlobalOptions):
+        root.obj = GlobalOptions()
+    return root.obj
+
+
+def endpoint(ctx: typer.Context) -> Endpoint:
+    opts = options(ctx)
+    return Endpoint.from_env(socket=opts.socket, url=opts.url, token=opts.token)
+
+
+def local_endpoint(ctx: typer.Context) -> Endpoint:
+    """The socket of the hived on this host (for `daemon ...`), whatever HIVE_URL says."""
+    socket = options(ctx).socket
+    return Endpoint(socket=Path(socket) if socket else paths.socket_path(), token=options(ctx).token)
 
 
 def client(ctx: typer.Context) -> Client:
-    obj = ctx.find_root().obj or {}
-    return Client(Endpoint.from_env(socket=obj.get("socket"), url=obj.get("url"), token=obj.get("token")))
+    """The client for this invocation, closed when the command ends."""
+    opts = options(ctx)
+    if opts.client is None:
+        opts.client = Client(endpoint(ctx))
+        ctx.find_root().call_on_close(opts.client.close)
+    return opts.client
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def flag_error(exc: ValidationError, flags: dict[str, str]) -> CliError:
+    """A value the API schema refuses, named by the flag the user typed. Checked here so that nothing
+    is sent; the exit code is the one hived's own refusal (422) would give."""
+    err = exc.errors()[0]
+    loc = [str(part) for part in err["loc"]]
+    field = flags.get(loc[0], loc[0]) if loc else "value"
+    rest = ".".join(loc[1:])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return CliError(f"{field}{'.' + rest if rest else ''}: {msg}")

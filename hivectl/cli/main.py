@@ -1,7 +1,12 @@
-"""`hivectl`: the command line of Hive, in kubectl's habits."""
+"""`hivectl`: the command line of Hive, in kubectl's habits (nouns, verbs, `-o json` for scripts).
+
+Commands are thin (parse, call the client, render); every failure ends here, in `main`, as one
+line on stderr and an exit code from `exitcodes`.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -12,21 +17,16 @@ try:  # typer >= 0.20 vendors click
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from hivectl.cli import agent, apply, daemon, task
-from hivectl.cli.common import OutputOpt, client
-from hivectl.cli.render import Output, details, dump
+from hivectl.cli import agent, apply, daemon, exitcodes, render, task
+from hivectl.cli.common import CliError, GlobalOptions, OutputOpt, client
+from hivectl.cli.render import Output
 from hivectl.client import ClientError
 from hived import __version__
-
-EPILOG = (
-    "Exit codes: 0 success, 1 failure (a failed task with --wait included), 2 usage error, "
-    "3 daemon not reachable, 4 not authorized."
-)
 
 app = typer.Typer(
     name="hivectl",
     help="Drive the Hive daemon (hived): agents, tasks, workflows.",
-    epilog=EPILOG,
+    epilog=exitcodes.EPILOG,
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -39,56 +39,79 @@ app.command("apply")(apply.apply)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"hivectl {__version__}")
+        print(f"hivectl {__version__}")
         raise typer.Exit()
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    socket: Annotated[str | None, typer.Option(envvar="HIVE_SOCKET", help="hived's Unix socket")] = None,
-    url: Annotated[str | None, typer.Option(envvar="HIVE_URL", help="hived's URL over TCP")] = None,
-    token: Annotated[str | None, typer.Option(envvar="HIVE_TOKEN", help="API token (TCP)")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    socket: Annotated[
+        str | None, typer.Option(envvar="HIVE_SOCKET", help="hived's Unix socket", show_default=False)
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(envvar="HIVE_URL", help="hived over TCP: http://host:port", show_default=False),
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(envvar="HIVE_TOKEN", help="API token (for --url)", show_default=False)
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
 ) -> None:
-    ctx.obj = {"socket": socket, "url": url, "token": token}
+    ctx.obj = GlobalOptions(socket=socket, url=url, token=token)
 
 
 @app.command("status")
 def status(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
     """Health, agents by status, tasks by status, queue depth."""
-    data = client(ctx).status()
-    if output is not Output.table:
-        return dump(data, output)
-    details(
-        {
-            "version": data["version"],
-            "database": data["database"],
-            "queue depth": data["queue_depth"],
-            "agents": ", ".join(f"{k} {v}" for k, v in sorted(data["agents"].items())) or "none",
-            "tasks": ", ".join(f"{k} {v}" for k, v in sorted(data["tasks"].items())) or "none",
-        },
-        output,
-    )
+    cli = client(ctx)
+    health = cli.health()
+    data = cli.status()
+    render.emit(data, output, lambda: render.status_view(data, health.status))
+
+
+def _usage_line(exc: click_exceptions.UsageError) -> str:
+    hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    message = exc.format_message().replace("Value error, ", "")
+    return f"error: {message}{hint}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run hivectl; returns the exit code (never raises, never prints a traceback)."""
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="hivectl", standalone_mode=False)
+    except click_exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # the help text of the group
+        return exitcodes.USAGE
     except click_exceptions.UsageError as exc:
-        exc.show()
-        return 2
-    except typer.Abort:
-        return 1
+        print(_usage_line(exc), file=sys.stderr)
+        return exitcodes.USAGE
+    except click_exceptions.ClickException as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
+        return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
+    except typer.Abort:
+        return exitcodes.INTERRUPTED
+    except CliError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return exc.code
     except ClientError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return exc.exit_code
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.for_error(exc)
     except KeyboardInterrupt:
-        return 130
-    return result if isinstance(result, int) else 0
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        # `hivectl task list | head`: the reader left; quiet the flush at exit too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return exitcodes.OK
+    except Exception as exc:  # a bug: still one line, never a traceback
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
+    return result if isinstance(result, int) else exitcodes.OK
 
 
 if __name__ == "__main__":

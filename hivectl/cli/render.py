@@ -1,17 +1,28 @@
-"""All output of hivectl: rich tables for people, JSON and YAML (the API objects) for scripts."""
+"""All output of hivectl: rich tables for people, JSON and YAML (the API objects) for scripts.
+
+Table builders are pure (models in, a `rich` renderable out, the clock passed in) so they can be
+tested; `emit` and friends write to stdout. Values that come from users (names, errors, reasons)
+are always wrapped in `Text`, so that brackets in them are never read as markup.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import yaml
-from rich.console import Console
+from pydantic import BaseModel
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
+
+from hivectl.client import Applied, LogChunk
+from hived.api.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
 
 
 class Output(StrEnum):
@@ -20,7 +31,7 @@ class Output(StrEnum):
     yaml = "yaml"
 
 
-STATUS_COLOURS = {
+STATUS_STYLES = {
     "active": "green",
     "busy": "cyan",
     "starting": "yellow",
@@ -35,137 +46,249 @@ STATUS_COLOURS = {
     "retrying": "magenta",
     "completed": "green",
     "cancelled": "dim",
+    "ok": "green",
 }
+AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
+TASK_ORDER = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
 
 
-def console() -> Console:
-    return Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+# --- values ---------------------------------------------------------------------------------------
 
 
-def age(value: str | None, now: datetime | None = None) -> str:
-    """A compact age like kubectl's: 5s, 3m, 2h, 4d."""
-    if not value:
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def age(when: datetime | None, now: datetime | None = None) -> str:
+    """A compact age in kubectl's manner: 5s, 3m, 2h, 4d; `-` for never."""
+    if when is None:
         return "-"
-    then = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    seconds = max(0, int(((now or datetime.now(UTC)) - then).total_seconds()))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = max(0, int(((now or now_utc()) - when).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
 
 
-def coloured(status: str) -> str:
-    colour = STATUS_COLOURS.get(status)
-    return f"[{colour}]{status}[/]" if colour else status
+def status_text(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def dump(data: Any, output: Output) -> None:
+def counts(by_status: Mapping[str, int], order: Sequence[str]) -> str:
+    """`active 2, busy 1` in lifecycle order (unknown states last, alphabetically)."""
+    rank = {name: i for i, name in enumerate(order)}
+    keys = sorted(by_status, key=lambda k: (rank.get(k, len(order)), k))
+    return ", ".join(f"{key} {by_status[key]}" for key in keys if by_status[key]) or "none"
+
+
+def to_data(obj: Any) -> Any:
+    """The JSON-able shape of what the API returned: models as the API sends them, lists as arrays."""
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list | tuple):
+        return [to_data(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: to_data(value) for key, value in obj.items()}
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    return obj
+
+
+def serialize(obj: Any, output: Output) -> str:
+    data = to_data(obj)
     if output is Output.json:
-        print(json.dumps(data, indent=2, default=str))
+        return json.dumps(data, indent=2)
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+
+def grid(headers: Sequence[str]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for header in headers:
+        table.add_column(header, no_wrap=True, overflow="fold")
+    return table
+
+
+def agents_table(agents: Sequence[Agent], now: datetime | None = None) -> Table:
+    headers = ["NAME", "TYPE", "STATUS", "CAPABILITIES", "TASKS", "DONE", "FAILED", "RESTARTS", "PID"]
+    table = grid([*headers, "HEARTBEAT", "AGE"])
+    for agent in agents:
+        table.add_row(
+            Text(agent.name),
+            Text(agent.type),
+            status_text(agent.status),
+            Text(",".join(agent.capabilities) or "-"),
+            f"{len(agent.current_tasks)}/{agent.max_concurrency}",
+            str(agent.tasks_done),
+            str(agent.tasks_failed),
+            str(agent.restarts),
+            str(agent.pid) if agent.pid else "-",
+            age(agent.last_heartbeat, now),
+            age(agent.created_at, now),
+        )
+    return table
+
+
+def agent_name(agent_id: str | None, names: Mapping[str, str]) -> str:
+    if not agent_id:
+        return "-"
+    return names.get(agent_id, agent_id[:8])
+
+
+def tasks_table(tasks: Sequence[Task], names: Mapping[str, str], now: datetime | None = None) -> Table:
+    table = grid(["ID", "TYPE", "STATUS", "PRIORITY", "AGENT", "ATTEMPTS", "AGE"])
+    for task in tasks:
+        table.add_row(
+            task.id[:8],
+            Text(task.type),
+            status_text(task.status),
+            str(task.priority),
+            Text(agent_name(task.agent_id, names)),
+            f"{task.attempts}/{task.max_attempts}",
+            age(task.created_at, now),
+        )
+    return table
+
+
+def _value(key: str, value: Any, now: datetime | None) -> RenderableType:
+    if value is None or value == [] or value == {}:
+        return Text("-")
+    if key == "status":
+        return status_text(str(value))
+    if isinstance(value, datetime):
+        return Text(f"{value.isoformat()} ({age(value, now)} ago)")
+    if isinstance(value, dict | list):
+        return Text(json.dumps(to_data(value), separators=(", ", ": ")))
+    return Text(str(value))
+
+
+def details_table(
+    obj: BaseModel | Mapping[str, Any], now: datetime | None = None, skip: Sequence[str] = ()
+) -> Table:
+    """A key/value view of one object (its fields in the API's order)."""
+    items = dict(obj)  # a model iterates as (field, value) pairs
+    table = Table(box=None, show_header=False, pad_edge=False, show_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in items.items():
+        if key not in skip:
+            table.add_row(key, _value(key, value, now))
+    return table
+
+
+def incarnations_table(incarnations: Sequence[Incarnation], now: datetime | None = None) -> Table:
+    table = grid(["INCARNATION", "PID", "HOST", "STARTED", "ENDED", "EXIT", "REASON"])
+    for inc in incarnations:
+        if inc.signal:
+            exit_text = f"signal {inc.signal}"
+        else:
+            exit_text = "-" if inc.exit_code is None else str(inc.exit_code)
+        table.add_row(
+            str(inc.number),
+            str(inc.pid) if inc.pid else "-",
+            Text(inc.hostname or "-"),
+            f"{age(inc.started_at, now)} ago",
+            f"{age(inc.ended_at, now)} ago" if inc.ended_at else "running",
+            exit_text,
+            Text(inc.reason or "-"),
+        )
+    return table
+
+
+def attempts_table(
+    attempts: Sequence[Attempt], names: Mapping[str, str], now: datetime | None = None
+) -> Table:
+    table = grid(["ATTEMPT", "AGENT", "STARTED", "DURATION", "OUTCOME", "REASON", "ERROR"])
+    for attempt in attempts:
+        if attempt.ended_at is not None:
+            duration = f"{(attempt.ended_at - attempt.started_at).total_seconds():.1f}s"
+        else:
+            duration = "-"
+        error = attempt.error or "-"
+        table.add_row(
+            str(attempt.number),
+            Text(agent_name(attempt.agent_id, names)),
+            f"{age(attempt.started_at, now)} ago",
+            duration,
+            status_text(attempt.outcome or "running"),
+            Text(attempt.reason or "-"),
+            Text(error if len(error) <= 100 else error[:99] + "…"),
+        )
+    return table
+
+
+def agent_view(agent: AgentDetail, now: datetime | None = None) -> RenderableType:
+    parts: list[RenderableType] = [details_table(agent, now, skip=("incarnations",))]
+    if agent.incarnations:
+        parts += [Text(""), incarnations_table(agent.incarnations, now)]
+    return Group(*parts)
+
+
+def task_view(task: Task, names: Mapping[str, str], now: datetime | None = None) -> RenderableType:
+    parts: list[RenderableType] = [details_table(task, now, skip=("attempt_history",))]
+    if isinstance(task, TaskDetail) and task.attempt_history:
+        parts += [Text(""), attempts_table(task.attempt_history, names, now)]
+    return Group(*parts)
+
+
+def status_view(status: Status, health: str | None = None) -> Table:
+    table = details_table({})
+    if health:
+        table.add_row("health", status_text(health))
+    table.add_row("version", Text(status.version))
+    table.add_row("database", Text(status.database))
+    table.add_row("agents", Text(counts(status.agents, AGENT_ORDER)))
+    table.add_row("tasks", Text(counts(status.tasks, TASK_ORDER)))
+    table.add_row("queue depth", str(status.queue_depth))
+    return table
+
+
+def applied_line(applied: Applied) -> str:
+    return f"agent/{applied.agent.name} {applied.action}"
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def console(file: Any = None) -> Console:
+    """stdout for people; when piped, wide enough that tables are never cut."""
+    out = file or sys.stdout
+    width = None if out.isatty() else 1000
+    return Console(file=out, width=width, highlight=False, soft_wrap=False)
+
+
+def emit(obj: Any, output: Output, table: Callable[[], RenderableType | str], file: Any = None) -> None:
+    """`table()` for people, else `obj` as JSON or YAML."""
+    out = file or sys.stdout
+    if output is Output.table:
+        view = table()
+        if isinstance(view, str):
+            print(view, file=out, flush=True)
+        elif out.isatty():
+            console(out).print(view)
+        else:  # piped: plain text without the padding that ends a table's lines
+            con = console(out)
+            with con.capture() as captured:
+                con.print(view)
+            out.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
+            out.flush()
     else:
-        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+        print(serialize(obj, output), file=out, flush=True)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: list[tuple[str, Callable[[dict[str, Any]], str]]]) -> None:
-    grid = Table(box=None, pad_edge=False, header_style="bold")
-    for title, _ in columns:
-        grid.add_column(title, no_wrap=True)
-    for row in rows:
-        grid.add_row(*(fn(row) for _, fn in columns))
-    console().print(grid)
-
-
-def agents(items: list[dict[str, Any]], output: Output) -> None:
-    if output is not Output.table:
-        return dump(items, output)
-    table(
-        items,
-        [
-            ("NAME", lambda a: a["name"]),
-            ("TYPE", lambda a: a["type"]),
-            ("STATUS", lambda a: coloured(a["status"])),
-            ("CAPABILITIES", lambda a: ",".join(a["capabilities"]) or "-"),
-            ("TASKS", lambda a: f"{len(a['current_tasks'])}/{a['max_concurrency']}"),
-            ("DONE", lambda a: str(a["tasks_done"])),
-            ("FAILED", lambda a: str(a["tasks_failed"])),
-            ("RESTARTS", lambda a: str(a["restarts"])),
-            ("PID", lambda a: str(a["pid"] or "-")),
-            ("HEARTBEAT", lambda a: age(a["last_heartbeat"])),
-            ("AGE", lambda a: age(a["created_at"])),
-        ],
-    )
-
-
-def tasks(items: list[dict[str, Any]], output: Output, agent_names: dict[str, str]) -> None:
-    if output is not Output.table:
-        return dump(items, output)
-    table(
-        items,
-        [
-            ("ID", lambda t: t["id"][:8]),
-            ("TYPE", lambda t: t["type"]),
-            ("STATUS", lambda t: coloured(t["status"])),
-            ("PRIORITY", lambda t: str(t["priority"])),
-            ("AGENT", lambda t: agent_names.get(t["agent_id"] or "", (t["agent_id"] or "-")[:8])),
-            ("ATTEMPTS", lambda t: f"{t['attempts']}/{t['max_attempts']}"),
-            ("AGE", lambda t: age(t["created_at"])),
-        ],
-    )
-
-
-def details(obj: dict[str, Any], output: Output, skip: Sequence[str] = ()) -> None:
-    if output is not Output.table:
-        return dump(obj, output)
-    grid = Table(box=None, show_header=False, pad_edge=False)
-    grid.add_column(style="bold")
-    grid.add_column()
-    for key, value in obj.items():
-        if key in skip:
-            continue
-        if key == "status":
-            value = coloured(str(value))
-        elif isinstance(value, dict | list):
-            value = json.dumps(value, default=str)
-        grid.add_row(key, "-" if value is None else str(value))
-    console().print(grid)
-
-
-def agent_detail(agent: dict[str, Any], output: Output) -> None:
-    details(agent, output, skip=("incarnations",))
-    if output is Output.table and agent.get("incarnations"):
-        print()
-        table(
-            agent["incarnations"],
-            [
-                ("INCARNATION", lambda i: str(i["number"])),
-                ("PID", lambda i: str(i["pid"] or "-")),
-                ("STARTED", lambda i: age(i["started_at"]) + " ago"),
-                ("ENDED", lambda i: age(i["ended_at"]) + " ago" if i["ended_at"] else "running"),
-                (
-                    "EXIT",
-                    lambda i: (
-                        f"signal {i['signal']}"
-                        if i["signal"]
-                        else str(i["exit_code"] if i["exit_code"] is not None else "-")
-                    ),
-                ),
-                ("REASON", lambda i: i["reason"] or "-"),
-            ],
-        )
-
-
-def task_detail(task: dict[str, Any], output: Output) -> None:
-    details(task, output, skip=("attempt_history",))
-    if output is Output.table and task.get("attempt_history"):
-        print()
-        table(
-            task["attempt_history"],
-            [
-                ("ATTEMPT", lambda a: str(a["number"])),
-                ("AGENT", lambda a: (a["agent_id"] or "-")[:8]),
-                ("STARTED", lambda a: age(a["started_at"]) + " ago"),
-                ("OUTCOME", lambda a: a["outcome"] or "running"),
-                ("REASON", lambda a: a["reason"] or "-"),
-                ("ERROR", lambda a: (a["error"] or "-")[:80]),
-            ],
-        )
+def log_chunk(chunk: LogChunk, output: Output, file: Any = None) -> None:
+    """Log text as is; with -o json one JSON line per chunk (`text`, `offset`), with yaml a document."""
+    out = file or sys.stdout
+    if output is Output.table:
+        out.write(chunk.text)
+    elif output is Output.json:
+        out.write(json.dumps({"text": chunk.text, "offset": chunk.offset}) + "\n")
+    else:
+        out.write("---\n" + serialize(chunk, output) + "\n")
+    out.flush()

@@ -1,4 +1,4 @@
-"""`hivectl task ...`: submit, list, show, cancel, retry, logs."""
+"""`hivectl task submit|list|show|cancel|retry|logs`."""
 
 from __future__ import annotations
 
@@ -8,55 +8,85 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
-from hivectl.cli import render
-from hivectl.cli.common import OutputOpt, client, fail
+from hivectl.cli import exitcodes, render
+from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
+from hivectl.client import Client
+from hived.api.schemas import TaskSubmit
 
-app = typer.Typer(help="Tasks: units of work routed to agents.", no_args_is_help=True)
-FINAL = ("completed", "failed", "cancelled")
+app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
+
+REF_HELP = "task id or unique id prefix"
+FINAL = frozenset({"completed", "failed", "cancelled"})
+WAIT_INTERVAL = 0.2
+FOLLOW_INTERVAL = 0.5
+SUBMIT_FLAGS = {
+    "type": "TYPE",
+    "payload": "--payload",
+    "priority": "--priority",
+    "requires": "--requires",
+    "max_attempts": "--max-attempts",
+    "timeout": "--timeout",
+    "stall_timeout": "--stall-timeout",
+    "success_when": "--success-when",
+    "idempotency_key": "--idempotency-key",
+}
 
 
 def parse_payload(raw: str | None) -> dict[str, Any]:
+    """`--payload`: a JSON object, or `@file` holding one (`@-`: stdin)."""
     if raw is None:
         return {}
     text = raw
     if raw.startswith("@"):
+        source = raw[1:]
         try:
-            text = Path(raw[1:]).read_text()
-        except OSError as exc:
-            raise fail(f"--payload: {raw[1:]}: {exc.strerror}", 2) from None
+            text = typer.get_text_stream("stdin").read() if source == "-" else Path(source).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise usage_error(f"--payload: {source}: {reason}") from None
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise fail(f"--payload: not JSON ({exc})", 2) from None
+        raise usage_error(f"--payload: not JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise fail('--payload: must be a JSON object, like \'{"key": "value"}\'', 2)
+        raise usage_error(
+            f'--payload: must be a JSON object like \'{{"key": "value"}}\', not {type(value).__name__}'
+        )
     return value
+
+
+def agent_names(cli: Client) -> dict[str, str]:
+    """id -> name of every agent, fetched once per command, for the AGENT columns."""
+    return {agent.id: agent.name for agent in cli.list_agents().items}
 
 
 @app.command()
 def submit(
     ctx: typer.Context,
-    type: Annotated[str, typer.Argument(help="task type")],
-    payload: Annotated[str | None, typer.Option(help="JSON object, or @file")] = None,
+    type: Annotated[str, typer.Argument(help="task type", metavar="TYPE", show_default=False)],
+    payload: Annotated[str | None, typer.Option(help="a JSON object, or @FILE holding one")] = None,
     priority: Annotated[int, typer.Option(help="0-9, higher runs first")] = 5,
-    requires: Annotated[list[str] | None, typer.Option(help="a needed capability (repeatable)")] = None,
+    requires: Annotated[
+        list[str] | None, typer.Option(help="a capability the agent must have; repeatable")
+    ] = None,
     max_attempts: Annotated[int, typer.Option(help="attempts before the task fails")] = 3,
-    timeout: Annotated[str | None, typer.Option(help="per attempt, e.g. 30s or 5m")] = None,
-    stall_timeout: Annotated[str | None, typer.Option(help="kill an attempt silent this long")] = None,
+    timeout: Annotated[str | None, typer.Option(help="per attempt, like 30s or 5m")] = None,
+    stall_timeout: Annotated[str | None, typer.Option(help="end an attempt silent for this long")] = None,
     success_when: Annotated[
-        str | None, typer.Option(help="CEL over result, e.g. 'result.ok == true'")
+        str | None, typer.Option(help="CEL over result, like 'result.ok == true'")
     ] = None,
     idempotency_key: Annotated[
-        str | None, typer.Option(help="a second submit returns the first task")
+        str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
     wait: Annotated[
-        bool, typer.Option(help="follow the task to its end; exit 0 only if it completed")
+        bool, typer.Option("--wait", help="follow the task to its end; exit 0 only if it completed")
     ] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Submit a task; prints its id (or the task with -o json)."""
+    """Queue a task; prints its id (-o json: the task; with --wait: the finished task)."""
     body: dict[str, Any] = {
         "type": type,
         "payload": parse_payload(payload),
@@ -64,25 +94,30 @@ def submit(
         "requires": requires or [],
         "max_attempts": max_attempts,
     }
-    for key, value in (
-        ("timeout", timeout),
-        ("stall_timeout", stall_timeout),
-        ("success_when", success_when),
-        ("idempotency_key", idempotency_key),
-    ):
-        if value is not None:
-            body[key] = value
+    optional = {
+        "timeout": timeout,
+        "stall_timeout": stall_timeout,
+        "success_when": success_when,
+        "idempotency_key": idempotency_key,
+    }
+    body |= {key: value for key, value in optional.items() if value is not None}
+    try:
+        spec = TaskSubmit.model_validate(body)
+    except ValidationError as exc:
+        raise flag_error(exc, SUBMIT_FLAGS) from None
     cli = client(ctx)
-    task = cli.submit(body)
+    task = cli.submit_task(spec)
     if not wait:
-        typer.echo(task["id"]) if output is Output.table else render.dump(task, output)
+        render.emit(task, output, lambda: task.id)
         return
-    while task["status"] not in FINAL:
-        time.sleep(0.2)
-        task = cli.task(task["id"])
-    render.task_detail(task, output)
-    if task["status"] != "completed":
-        raise typer.Exit(1)
+    detail = cli.get_task(task.id)
+    while detail.status not in FINAL:
+        time.sleep(WAIT_INTERVAL)
+        detail = cli.get_task(task.id)
+    names = agent_names(cli) if output is Output.table else {}
+    render.emit(detail, output, lambda: render.task_view(detail, names))
+    if detail.status != "completed":
+        raise typer.Exit(exitcodes.FAILURE)
 
 
 @app.command("list")
@@ -90,63 +125,71 @@ def list_(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(help="only this status (failed: the dead letters)")] = None,
     type: Annotated[str | None, typer.Option(help="only this type")] = None,
-    agent: Annotated[str | None, typer.Option(help="only this agent (name or id)")] = None,
-    limit: Annotated[int, typer.Option(help="at most this many, newest first")] = 100,
+    agent: Annotated[str | None, typer.Option(help="only tasks of this agent (name or id)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
     output: OutputOpt = Output.table,
 ) -> None:
-    """List tasks, newest first."""
+    """List tasks, newest first (-o json: an array of tasks)."""
     cli = client(ctx)
-    items = cli.tasks(status=status, type=type, agent=agent, limit=limit)
-    names = {a["id"]: a["name"] for a in cli.agents()} if output is Output.table else {}
-    render.tasks(items, output, names)
+    tasks = cli.list_tasks(status=status, type=type, agent=agent, limit=limit).items
+    names = agent_names(cli) if output is Output.table and tasks else {}
+    render.emit(tasks, output, lambda: render.tasks_table(tasks, names))
 
 
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="task id (prefix)")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
     output: OutputOpt = Output.table,
 ) -> None:
-    """A task with its attempts."""
-    render.task_detail(client(ctx).task(ref), output)
+    """A task, with its result or error and the history of its attempts."""
+    cli = client(ctx)
+    task = cli.get_task(ref)
+    names = agent_names(cli) if output is Output.table else {}
+    render.emit(task, output, lambda: render.task_view(task, names))
 
 
 @app.command()
 def cancel(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="task id (prefix)")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
     output: OutputOpt = Output.table,
 ) -> None:
     """Cancel a queued or running task."""
     task = client(ctx).cancel_task(ref)
-    typer.echo(f"task/{task['id']} {task['status']}") if output is Output.table else render.dump(task, output)
+    render.emit(task, output, lambda: f"task/{task.id} {task.status}")
 
 
 @app.command()
 def retry(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="task id (prefix)")],
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
     output: OutputOpt = Output.table,
 ) -> None:
-    """Resubmit a failed or cancelled task."""
+    """Queue a failed or cancelled task again."""
     task = client(ctx).retry_task(ref)
-    typer.echo(f"task/{task['id']} {task['status']}") if output is Output.table else render.dump(task, output)
+    render.emit(task, output, lambda: f"task/{task.id} {task.status}")
 
 
 @app.command()
 def logs(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="task id (prefix)")],
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="until the task ends")] = False,
+    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until the task ends")] = False,
+    output: OutputOpt = Output.table,
 ) -> None:
-    """Captured output of the task's attempts."""
+    """Captured output of the task's attempts (-o json: one {text, offset} object per line)."""
     cli = client(ctx)
-    task_id = cli.task(ref)["id"]
-    text, offset = cli.task_logs(task_id, 0)
-    typer.echo(text, nl=False)
-    while follow and cli.task(task_id)["status"] not in FINAL:
-        time.sleep(0.5)
-        text, offset = cli.task_logs(task_id, offset)
-        typer.echo(text, nl=False)
-    if follow:
-        typer.echo(cli.task_logs(task_id, offset)[0], nl=False)
+    task_id = cli.get_task(ref).id  # the full id, so that a follow never becomes ambiguous
+    offset = 0
+    while True:
+        # Read the status before the log: output written before the end is then never missed.
+        final = not follow or cli.get_task(task_id).status in FINAL
+        chunk = cli.task_logs(task_id, offset)
+        if chunk.text:
+            render.log_chunk(chunk, output)
+        if chunk.offset == offset:
+            if final:
+                return
+            time.sleep(FOLLOW_INTERVAL)
+        offset = chunk.offset

@@ -1,157 +1,315 @@
-"""YAML documents (`kind: Agent`, ...) loaded safely and validated strictly, with errors that name
-the file, the line and the field: `agents.yaml:7: unknown key 'capabilites'`."""
+"""YAML documents (`kind: Agent`, ...) loaded safely and validated strictly, with errors that name the
+file, the line and the field: `agents.yaml:7: unknown key 'capabilites'`.
+
+Pure: the caller reads the file and passes its text. Only `yaml.SafeLoader` is used; documents are
+composed to nodes first so that every pydantic error `loc` can be mapped back to a line.
+
+A new kind registers a validator in `KINDS`: a function from the document's mapping (without `kind`)
+to a model. It may raise `pydantic.ValidationError`, or `FieldError` for rules pydantic cannot express
+(a cycle in workflow steps, a name too long once expanded); both are reported at the offending line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hived.api.schemas import AgentSpec
+from hived.api.schemas import NAME_RE, AgentSpec
 
 MAX_YAML_BYTES = 1_000_000
 MAX_ALIASES = 100
 
+Loc = tuple[str | int, ...]
+
 
 class DocumentError(ValueError):
-    """One line: FILE:LINE: message."""
+    """A document that cannot be used; the message is one line, `FILE:LINE: field.path: message`."""
 
 
-@dataclass
+class FieldError(ValueError):
+    """Raised by a kind's validator: `loc` is the path of the offending field inside the document."""
+
+    def __init__(self, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+@dataclass(frozen=True)
 class Document:
+    """One validated document: its kind, the model its validator built, and where it came from."""
+
     kind: str
     spec: BaseModel
+    filename: str
     line: int
-    node: yaml.Node
+    node: yaml.Node = field(repr=False, compare=False)
 
-
-# kind -> validator of the document body (without `kind`); more kinds register here.
-KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {"Agent": AgentSpec.model_validate}
-
-
-def _line_of(node: yaml.Node, path: tuple[Any, ...]) -> tuple[int, bool]:
-    """The 1-based line of `path` inside `node`; False when the path ends at a missing key."""
-    current = node
-    for part in path:
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                if key.value == str(part):
-                    current = value
-                    break
-            else:
-                return current.start_mark.line + 1, False
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and part < len(current.value):
-            current = current.value[part]
-        else:
-            break
-    return current.start_mark.line + 1, True
-
-
-def _key_line(node: yaml.Node, path: tuple[Any, ...]) -> int:
-    parent_line, _ = _line_of(node, path[:-1])
-    parent = node
-    for part in path[:-1]:
-        if isinstance(parent, yaml.MappingNode):
-            parent = next((v for k, v in parent.value if k.value == str(part)), parent)
-        elif isinstance(parent, yaml.SequenceNode) and isinstance(part, int) and part < len(parent.value):
-            parent = parent.value[part]
-    if isinstance(parent, yaml.MappingNode):
-        for key, _value in parent.value:
-            if key.value == str(path[-1]):
-                return key.start_mark.line + 1
-    return parent_line
-
-
-def validation_error(
-    filename: str, node: yaml.Node, exc: ValidationError, prefix: tuple[Any, ...] = ()
-) -> DocumentError:
-    err = exc.errors()[0]
-    loc = tuple(p for p in (*prefix, *err["loc"]) if p != "__root__")
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        return DocumentError(
-            f"{filename}:{_key_line(node, loc)}: unknown key {loc[-1]!r}"
-            + (f" in {'.'.join(map(str, loc[:-1]))}" if len(loc) > 1 else "")
-        )
-    line, found = _line_of(node, loc)
-    field = ".".join(str(p) for p in loc) or "document"
-    if not found and err["type"] == "missing":
-        return DocumentError(f"{filename}:{line}: {field}: required")
-    return DocumentError(f"{filename}:{line}: {field}: {msg}")
-
-
-class _CountingLoader(yaml.SafeLoader):
-    """SafeLoader that refuses documents with too many aliases (no billion laughs)."""
-
-    aliases = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self.aliases += 1
-            if self.aliases > MAX_ALIASES:
-                raise yaml.YAMLError(f"more than {MAX_ALIASES} aliases")
-        return super().compose_node(parent, index)
-
-
-def compose(text: str, filename: str) -> list[yaml.Node]:
-    if len(text.encode()) > MAX_YAML_BYTES:
-        raise DocumentError(f"{filename}: larger than {MAX_YAML_BYTES} bytes")
-    loader = _CountingLoader(text)
-    try:
-        nodes = []
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                nodes.append(node)
-        return nodes
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        raise DocumentError(f"{filename}:{line}: YAML syntax error: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"{filename}: YAML error: {exc}") from None
-    finally:
-        loader.dispose()
-
-
-def construct(node: yaml.Node) -> Any:
-    return yaml.SafeLoader("").construct_document(node)
-
-
-def load_documents(text: str, filename: str) -> list[Document]:
-    """Every document of a multi-document YAML text, validated by its `kind`."""
-    documents = []
-    for node in compose(text, filename):
-        line = node.start_mark.line + 1
-        data = construct(node)
-        if not isinstance(data, dict):
-            raise DocumentError(f"{filename}:{line}: a document must be a mapping with a 'kind'")
-        kind = data.pop("kind", None)
-        if kind not in KINDS:
-            known = ", ".join(sorted(KINDS))
-            where = _key_line(node, ("kind",)) if kind is not None else line
-            raise DocumentError(
-                f"{filename}:{where}: kind: {'missing' if kind is None else repr(kind)}"
-                f" (known kinds: {known})"
-            )
-        try:
-            spec = KINDS[kind](data)
-        except ValidationError as exc:
-            raise validation_error(filename, node, exc) from None
-        documents.append(Document(kind, spec, line, node))
-    if not documents:
-        raise DocumentError(f"{filename}: no documents")
-    return documents
+    @property
+    def names(self) -> list[str]:
+        """The names this document defines (an Agent with replicas defines several)."""
+        if isinstance(self.spec, AgentSpec):
+            return [spec.name for spec in expand_replicas(self.spec)]
+        name = getattr(self.spec, "name", None)
+        return [name] if isinstance(name, str) else []
 
 
 def expand_replicas(spec: AgentSpec) -> list[AgentSpec]:
-    """`replicas: N` is N agents NAME-1..NAME-N, each a single replica."""
+    """`replicas: N` (N > 1) is N agents NAME-1..NAME-N, each a single replica sharing one type."""
     if spec.replicas <= 1:
         return [spec]
     return [
         spec.model_copy(update={"name": f"{spec.name}-{i}", "replicas": 1, "type": spec.type or spec.name})
         for i in range(1, spec.replicas + 1)
     ]
+
+
+def _validate_agent(data: dict[str, Any]) -> AgentSpec:
+    spec = AgentSpec.model_validate(data)
+    if spec.replicas > 1 and not NAME_RE.match(longest := f"{spec.name}-{spec.replicas}"):
+        raise FieldError(("replicas",), f"replica name {longest!r} would be longer than 63 characters")
+    return spec
+
+
+# The extension point: kind -> validator of the document body (without `kind`).
+# `kind: Workflow` registers here.
+KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {"Agent": _validate_agent}
+
+
+def load_documents(text: str, filename: str) -> list[Document]:
+    """Every document of a multi-document YAML text, validated by its `kind`.
+
+    Raises `DocumentError` at the first problem; a file with no document at all is an error too.
+    """
+    documents = []
+    for start, node in _compose(text, filename):
+        documents.append(_load_document(node, filename, start))
+    if not documents:
+        raise DocumentError(f"{filename}:1: no documents (expected a mapping with 'kind')")
+    check_unique_names(documents)
+    return documents
+
+
+def check_unique_names(documents: Iterable[Document]) -> None:
+    """Two documents of one kind must not define the same name (also across files)."""
+    seen: dict[tuple[str, str], Document] = {}
+    for doc in documents:
+        for name in doc.names:
+            first = seen.setdefault((doc.kind, name), doc)
+            if first is not doc:
+                line = _value_line(doc.node, ("name",))
+                raise DocumentError(
+                    f"{doc.filename}:{line}: name: {doc.kind} {name!r} is also defined at "
+                    f"{first.filename}:{first.line}"
+                )
+
+
+def _load_document(node: yaml.Node, filename: str, start: int) -> Document:
+    line = node.start_mark.line + 1
+    if _is_empty(node):
+        raise DocumentError(f"{filename}:{start}: empty document (expected a mapping with 'kind')")
+    if not isinstance(node, yaml.MappingNode):
+        raise DocumentError(
+            f"{filename}:{line}: a document must be a mapping with 'kind', not a {_what(node)}"
+        )
+    _check_duplicate_keys(node, filename, ())
+    data = _construct(node, filename)
+    known = ", ".join(sorted(KINDS))
+    if "kind" not in data:
+        raise DocumentError(f"{filename}:{line}: kind: required (known kinds: {known})")
+    kind = data.pop("kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise DocumentError(
+            f"{filename}:{_value_line(node, ('kind',))}: kind: unknown kind {kind!r} (known kinds: {known})"
+        )
+    try:
+        spec = KINDS[kind](data)
+    except ValidationError as exc:
+        raise _validation_error(filename, node, exc) from None
+    except FieldError as exc:
+        raise field_error(filename, node, exc.loc, exc.message) from None
+    return Document(kind=kind, spec=spec, filename=filename, line=line, node=node)
+
+
+# --- YAML -----------------------------------------------------------------------------------------
+
+
+class _SafeComposer(yaml.SafeLoader):
+    """The safe loader, refusing documents with many aliases (no "billion laughs")."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_count = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_ALIASES:
+                mark = self.peek_event().start_mark
+                raise DocumentError(f"{self.name}:{mark.line + 1}: more than {MAX_ALIASES} YAML aliases")
+        return super().compose_node(parent, index)
+
+
+def _compose(text: str, filename: str) -> list[tuple[int, yaml.Node]]:
+    """Each document's node, with the line where the document starts (its `---`, if any)."""
+    if len(text.encode(errors="replace")) > MAX_YAML_BYTES:
+        raise DocumentError(f"{filename}:1: larger than {MAX_YAML_BYTES} bytes")
+    loader = _SafeComposer(text)
+    loader.name = filename
+    nodes: list[tuple[int, yaml.Node]] = []
+    try:
+        while loader.check_node():
+            start = loader.peek_event().start_mark.line + 1
+            nodes.append((start, loader.get_node()))
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(filename, exc) from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{filename}:1: YAML syntax error: {exc}") from None
+    finally:
+        loader.dispose()
+    # A trailing `---` leaves an empty last document: harmless, as in kubectl.
+    if nodes and _is_empty(nodes[-1][1]):
+        nodes.pop()
+    return nodes
+
+
+def _construct(node: yaml.Node, filename: str) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise _yaml_error(filename, exc) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_error(filename: str, exc: yaml.MarkedYAMLError) -> DocumentError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    problem = exc.problem or exc.context or "invalid YAML"
+    return DocumentError(f"{filename}:{line}: YAML syntax error: {problem}")
+
+
+def _is_empty(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and node.value == ""
+
+
+def _what(node: yaml.Node) -> str:
+    return "list" if isinstance(node, yaml.SequenceNode) else "scalar value"
+
+
+def _check_duplicate_keys(node: yaml.Node, filename: str, loc: Loc) -> None:
+    """PyYAML keeps the last of two equal keys silently; an operator's typo deserves an error."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in seen:
+                    raise DocumentError(
+                        f"{filename}:{key.start_mark.line + 1}: {_prefix(loc)}duplicate key {key.value!r}"
+                    )
+                seen.add(key.value)
+            _check_duplicate_keys(
+                value, filename, (*loc, key.value if isinstance(key, yaml.ScalarNode) else "?")
+            )
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_duplicate_keys(item, filename, (*loc, index))
+
+
+# --- mapping pydantic errors to lines -------------------------------------------------------------
+
+
+@dataclass
+class _Found:
+    node: yaml.Node  # the deepest node reached
+    key: yaml.Node | None  # the key node that led to it (None for the root and list items)
+    loc: Loc  # the parts of the path that were found
+
+
+def _walk(root: yaml.Node, loc: Loc) -> _Found:
+    """Follow `loc` as far as the YAML goes; parts that are not there (union tags, `[key]`) stop it."""
+    found = _Found(root, None, ())
+    for part in loc:
+        current = found.node
+        if isinstance(current, yaml.MappingNode):
+            match = next(
+                ((k, v) for k, v in current.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
+                None,
+            )
+            if match is None:
+                break
+            found = _Found(match[1], match[0], (*found.loc, part))
+        elif (
+            isinstance(current, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(current.value)
+        ):
+            found = _Found(current.value[part], None, (*found.loc, part))
+        else:
+            break
+    return found
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _value_line(root: yaml.Node, loc: Loc) -> int:
+    """The line to blame for the value at `loc`: a scalar's own line, a mapping's or list's key line."""
+    found = _walk(root, loc)
+    if isinstance(found.node, yaml.ScalarNode) or found.key is None:
+        return _line(found.node)
+    return _line(found.key)
+
+
+def _path(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _prefix(loc: Loc) -> str:
+    return f"{_path(loc)}: " if loc else ""
+
+
+def field_error(filename: str, root: yaml.Node, loc: Loc, message: str) -> DocumentError:
+    """`FILE:LINE: field.path: message` for the field at `loc` (as far as the document has it)."""
+    found = _walk(root, loc)
+    return DocumentError(f"{filename}:{_value_line(root, found.loc)}: {_prefix(found.loc)}{message}")
+
+
+def _validation_error(filename: str, root: yaml.Node, exc: ValidationError) -> DocumentError:
+    """The error that comes first in the file, on one line."""
+    errors = [_one_error(filename, root, err) for err in exc.errors()]
+    return min(errors, key=lambda item: item[0])[1]
+
+
+def _one_error(filename: str, root: yaml.Node, err: Any) -> tuple[int, DocumentError]:
+    loc: Loc = tuple(err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if err["type"] in ("extra_forbidden", "invalid_key") and loc:
+        parent = _walk(root, loc[:-1])
+        key = next(
+            (k for k, _ in getattr(parent.node, "value", []) if getattr(k, "value", None) == str(loc[-1])),
+            None,
+        )
+        line = _line(key) if isinstance(key, yaml.Node) else _value_line(root, parent.loc)
+        what = "unknown key" if err["type"] == "extra_forbidden" else "invalid key"
+        text = f"{filename}:{line}: {_prefix(parent.loc)}{what} {str(loc[-1])!r}"
+        return line, DocumentError(text)
+    if err["type"] == "missing" and loc:
+        parent = _walk(root, loc[:-1])
+        line = _value_line(root, parent.loc)
+        return line, DocumentError(f"{filename}:{line}: {_path((*parent.loc, loc[-1]))}: required")
+    found = _walk(root, loc)
+    if found.loc != loc and len(loc) > len(found.loc) and loc[len(found.loc)] == "[key]":
+        line = _line(found.key) if found.key is not None else _line(found.node)  # a bad mapping key
+    else:
+        line = _value_line(root, found.loc)
+    return line, DocumentError(f"{filename}:{line}: {_prefix(found.loc)}{message}")

@@ -47,7 +47,10 @@ def test_check_config_ok(tmp_path: Path) -> None:
         ("kind: Daemon\nstop_grace: forever\n", "hived.yaml:2: stop_grace: 'forever' is not a duration"),
         ("kind: Daemon\nlisten: 0.0.0.0\n", "hived.yaml:2: unknown key 'listen'"),
         ("kind: Daemon\n---\nkind: Daemon\n", "hived.yaml:3: a second kind: Daemon document"),
-        ("kind: Agent\nname: a\n---\nkind: Agent\nname: a\n", "agent names declared twice: a"),
+        (
+            "kind: Agent\nname: a\n---\nkind: Agent\nname: a\n",
+            "hived.yaml:5: name: Agent 'a' is also defined at",
+        ),
     ],
 )
 def test_bad_config_is_refused(tmp_path: Path, text: str, message: str) -> None:
