@@ -33,7 +33,7 @@ def test_kill_9_of_a_busy_agent_its_task_still_completes(hived: Hived) -> None:
         timeout=10,
         what="agent back with a new pid",
     )
-    assert again["incarnations"][0]["signal"] == signal.SIGKILL
+    assert again["incarnations"][0]["signal"] == signal.SIGKILL, again["incarnations"]
     done = hived.wait_task(task["id"])
     assert done["status"] == "completed" and done["attempts"] == 2
     assert done["attempt_history"][0]["reason"] == "agent_lost"
