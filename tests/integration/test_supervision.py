@@ -163,3 +163,19 @@ def test_sigterm_drains_running_tasks_first(hived_factory: Callable[..., Hived])
     again = hived_factory(state_dir=daemon.state_dir, start=True)
     assert again.task(task["id"])["status"] == "completed"  # it finished during the drain
     assert again.task(queued["id"])["attempts"] == 0  # and nothing new was started
+
+
+def test_circuit_breaker_takes_a_failing_agent_out_then_probes(hived: Hived) -> None:
+    hived.spawn(
+        "shaky",
+        {"python": "hivectl.agent.builtin:fail"},
+        capabilities=["cb"],
+        circuit_breaker={"threshold": 2, "cooldown": "2s"},
+    )
+    ids = [hived.submit("x", requires=["cb"], max_attempts=1)["id"] for _ in range(3)]
+    assert [hived.wait_task(t)["status"] for t in ids[:2]] == ["failed", "failed"]
+    assert hived.api("GET", "/agents/shaky")["circuit"] == "open"
+    assert hived.task(ids[2])["status"] == "pending"  # no work while the circuit is open
+    probe = hived.wait_task(ids[2])  # after the cool-down, one probe task
+    assert probe["status"] == "failed"
+    assert hived.api("GET", "/agents/shaky")["circuit"] == "open"  # the failed probe opened it again
