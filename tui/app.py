@@ -6,8 +6,10 @@ import sys
 
 
 def main() -> int:
-    print("hive-tui: the dashboard is not built yet; use 'hivectl status' and 'hivectl agent list'",
-          file=sys.stderr)
+    print(
+        "hive-tui: the dashboard is not built yet; use 'hivectl status' and 'hivectl agent list'",
+        file=sys.stderr,
+    )
     return 1
 
 

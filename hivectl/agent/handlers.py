@@ -1,235 +1,206 @@
-"""Running one attempt with the agent's handler, as DESIGN.md says.
+"""What a handler is, what one attempt produces, and the pure rules that turn a process's exit or a
+function's return value into that outcome (DESIGN.md, "Concepts").
 
-exec: one process per task in its own process group, never through a shell; the payload is JSON
-on stdin; a JSON object on stdout is the result, else the tails of stdout and stderr. python: a
-function called with the payload in the agent process (sync ones in a thread)."""
+The two handlers live next door: `exec_handler` (one process per task) and `python_handler` (a
+function in the agent process). `make_handler` picks one from the agent's handler spec.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import importlib
-import inspect
 import json
-import os
 import signal
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-TAIL = 4096
-OUTPUT_LIMIT = 64 * 1024
+from hived.api.schemas import Lease
+
+TAIL_CHARS = 4096  # stdout/stderr tails in a result
+OUTPUT_CHARS = 64 * 1024  # the attempt's captured output
+ERROR_LINE_CHARS = 300
+
+# Why an attempt failed, as the daemon records it.
+ERROR, TIMEOUT, STALLED, CANCELLED, INTERRUPTED = "error", "timeout", "stalled", "cancelled", "interrupted"
+
+
+def stop_message(reason: str) -> str:
+    """The error of an attempt the agent stopped on request."""
+    return "interrupted: the agent is stopping" if reason == INTERRUPTED else reason
 
 
 @dataclass
-class Outcome:
+class AttemptOutcome:
+    """The end of one attempt as the handler saw it. `output` is the captured stdout+stderr (the newest
+    `OUTPUT_CHARS` characters) and travels next to the result, never inside it."""
+
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = None
     reason: str | None = None
     output: str = ""
 
-
-@dataclass
-class OutputBuffer:
-    """Interleaved stdout+stderr of an attempt, keeping the newest `limit` characters."""
-
-    limit: int = OUTPUT_LIMIT
-    parts: list[str] = field(default_factory=list)
-    size: int = 0
-    last_activity: float = field(default_factory=time.monotonic)
-
-    def add(self, text: str) -> None:
-        self.last_activity = time.monotonic()
-        self.parts.append(text)
-        self.size += len(text)
-        if self.size > 2 * self.limit:
-            self.parts = [self.text()]
-            self.size = len(self.parts[0])
-
-    def text(self) -> str:
-        return "".join(self.parts)[-self.limit :]
+    @classmethod
+    def failed(
+        cls, reason: str, error: str, result: dict[str, Any] | None = None, output: str = ""
+    ) -> AttemptOutcome:
+        return cls(ok=False, result=result, error=error, reason=reason, output=output)
 
 
-def tail(text: str, limit: int = TAIL) -> str:
-    return text[-limit:]
+class StopRequest:
+    """Asks a running attempt to end early: `cancelled` (hived said so) or `interrupted` (the agent is
+    stopping). The first reason given wins."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
 
 
-class ExecHandler:
-    def __init__(self, argv: list[str], workdir: str, env: dict[str, str]) -> None:
-        self.argv = argv
-        self.workdir = workdir
-        self.env = env
-
-    async def run(
-        self,
-        task_id: str,
-        task_type: str,
-        attempt: int,
-        payload: dict[str, Any],
-        timeout: float | None,
-        stall_timeout: float | None,
-        extra_env: dict[str, str],
-        cancel: asyncio.Event,
-    ) -> Outcome:
-        env = {
-            **os.environ,
-            **self.env,
-            **extra_env,
-            "HIVE_TASK_ID": task_id,
-            "HIVE_TASK_TYPE": task_type,
-            "HIVE_ATTEMPT": str(attempt),
-        }
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self.workdir,
-                env=env,
-                start_new_session=True,
-            )
-        except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-            return Outcome(
-                False, error=f"cannot start {self.argv[0]!r}: {exc.strerror or exc}", reason="error"
-            )
-        output = OutputBuffer()
-        stdout: list[str] = []
-        stderr: list[str] = []
-
-        async def pump(stream: asyncio.StreamReader, sink: list[str]) -> None:
-            while chunk := await stream.read(65536):
-                text = chunk.decode("utf-8", "replace")
-                sink.append(text)
-                output.add(text)
-
-        async def feed() -> None:
-            assert proc.stdin is not None
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                proc.stdin.write(json.dumps(payload).encode())
-                await proc.stdin.drain()
-                proc.stdin.close()
-
-        assert proc.stdout is not None and proc.stderr is not None
-        pumps = [
-            asyncio.create_task(pump(proc.stdout, stdout)),
-            asyncio.create_task(pump(proc.stderr, stderr)),
-            asyncio.create_task(feed()),
-        ]
-        waiter = asyncio.create_task(proc.wait())
-        cancelled = asyncio.create_task(cancel.wait())
-        started = time.monotonic()
-        killed_for: str | None = None
-        try:
-            # proc.returncode, not proc.wait(): asyncio's wait() also waits for the pipes, which a
-            # grandchild left behind would hold open.
-            while proc.returncode is None and not waiter.done():
-                await asyncio.wait({waiter, cancelled}, timeout=0.1, return_when=asyncio.FIRST_COMPLETED)
-                if proc.returncode is not None or waiter.done():
-                    break
-                now = time.monotonic()
-                if cancel.is_set():
-                    killed_for = "cancelled"
-                elif timeout is not None and now - started > timeout:
-                    killed_for = "timeout"
-                elif stall_timeout is not None and now - output.last_activity > stall_timeout:
-                    killed_for = "stalled"
-                if killed_for:
-                    break
-        finally:
-            cancelled.cancel()
-            kill_group(proc.pid)  # the handler if it still runs, and whatever it left behind
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiter), timeout=5)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*pumps, return_exceptions=True), timeout=2)
-        out, err = "".join(stdout), "".join(stderr)
-        tails = {"exit_code": proc.returncode, "stdout": tail(out), "stderr": tail(err)}
-        if killed_for == "timeout":
-            return Outcome(False, tails, f"timed out after {timeout:g}s", "timeout", output.text())
-        if killed_for == "stalled":
-            return Outcome(False, tails, f"no output for {stall_timeout:g}s", "stalled", output.text())
-        if killed_for == "cancelled":
-            return Outcome(False, tails, "cancelled", "cancelled", output.text())
-        code = proc.returncode or 0
-        if code != 0:
-            if code < 0:
-                message = f"killed by signal {-code} ({signal.Signals(-code).name})"
-            else:
-                last = next((line for line in reversed(err.splitlines()) if line.strip()), "")
-                message = f"exit code {code}" + (f": {last.strip()[:300]}" if last else "")
-            return Outcome(False, tails, message, "error", output.text())
-        try:
-            parsed = json.loads(out.strip()) if out.strip() else None
-        except ValueError:
-            parsed = None
-        return Outcome(True, parsed if isinstance(parsed, dict) else tails, output=output.text())
-
-
-def kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-class PythonHandler:
-    def __init__(self, target: str, workdir: str) -> None:
-        if workdir not in sys.path:
-            sys.path.insert(0, workdir)
-        module_name, _, attr = target.partition(":")
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-        if not callable(obj):
-            raise TypeError(f"{target} is not callable")
-        self.func: Callable[..., Any] = obj
-        self.target = target
-
-    async def run(
-        self,
-        task_id: str,
-        task_type: str,
-        attempt: int,
-        payload: dict[str, Any],
-        timeout: float | None,
-        stall_timeout: float | None,
-        extra_env: dict[str, str],
-        cancel: asyncio.Event,
-    ) -> Outcome:
-        if inspect.iscoroutinefunction(self.func):
-            call: asyncio.Future[Any] = asyncio.ensure_future(self.func(payload))
-        else:
-            call = asyncio.ensure_future(asyncio.to_thread(self.func, payload))
-        cancelled = asyncio.create_task(cancel.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {call, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            cancelled.cancel()
-        if call not in done:
-            call.cancel()  # a sync function in its thread runs on; its result is dropped
-            if cancel.is_set():
-                return Outcome(False, error="cancelled", reason="cancelled")
-            return Outcome(False, error=f"timed out after {timeout:g}s", reason="timeout")
-        try:
-            value = call.result()
-        except Exception as exc:
-            return Outcome(False, error=f"{type(exc).__name__}: {exc}", reason="error")
-        result = {} if value is None else value if isinstance(value, dict) else {"value": value}
-        try:
-            json.dumps(result)
-        except (TypeError, ValueError) as exc:
-            return Outcome(False, error=f"result is not JSON: {exc}", reason="error")
-        return Outcome(True, result)
-
-
-Handler = ExecHandler | PythonHandler
+class Handler(Protocol):
+    async def run(self, lease: Lease, stop: StopRequest) -> AttemptOutcome: ...
 
 
 def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Handler:
+    """The handler for an agent's `handler:` spec (`{"exec": [...]}` or `{"python": "mod:fn"}`).
+    Raises (ImportError, AttributeError, TypeError, ValueError) when it cannot be used."""
+    from hivectl.agent.exec_handler import ExecHandler
+    from hivectl.agent.python_handler import PythonHandler
+
     if spec.get("exec"):
-        return ExecHandler(list(spec["exec"]), workdir, env)
-    return PythonHandler(str(spec["python"]), workdir)
+        return ExecHandler([str(arg) for arg in spec["exec"]], workdir, env)
+    if spec.get("python"):
+        return PythonHandler(str(spec["python"]), workdir)
+    raise ValueError("the handler needs exec: [argv...] or python: module:function")
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+class TailBuffer:
+    """Text that keeps only its newest `limit` characters; `truncated` says whether any were dropped."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._parts: list[str] = []
+        self._size = 0
+        self.truncated = False
+
+    def add(self, text: str) -> None:
+        if not text:
+            return
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size > 2 * self.limit:  # compact now and then, not on every chunk
+            self._compact()
+
+    def _compact(self) -> None:
+        joined = "".join(self._parts)
+        if len(joined) > self.limit:
+            self.truncated = True
+            joined = joined[-self.limit :]
+        self._parts, self._size = [joined], len(joined)
+
+    def text(self) -> str:
+        self._compact()
+        return self._parts[0] if self._parts else ""
+
+
+def tail(text: str, limit: int = TAIL_CHARS) -> str:
+    return text[-limit:]
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line, stripped and cut to one line's worth."""
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            return line.strip()[:ERROR_LINE_CHARS]
+    return ""
+
+
+# --- exec: from a process's exit to an outcome ----------------------------------------------------
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """`text` as a JSON object, or None when it is anything else (strict JSON: no NaN/Infinity)."""
+    text = text.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def exit_message(returncode: int, stderr: str) -> str:
+    """`exit code 3: <last stderr line>` or `killed by signal 9 (SIGKILL)`."""
+    if returncode < 0:
+        try:
+            name = f" ({signal.Signals(-returncode).name})"
+        except ValueError:
+            name = ""
+        return f"killed by signal {-returncode}{name}"
+    line = last_line(stderr)
+    return f"exit code {returncode}" + (f": {line}" if line else "")
+
+
+def exec_outcome(
+    returncode: int,
+    stdout: str,
+    stderr: str,
+    *,
+    stopped_for: str | None = None,
+    stop_detail: str = "",
+    stdout_complete: bool = True,
+    output: str = "",
+) -> AttemptOutcome:
+    """The outcome of an exec attempt. `stopped_for` is why the agent killed the process (timeout,
+    stalled, cancelled, interrupted), None when it ended by itself. A JSON object on a complete stdout
+    is the result of a successful run; otherwise the result is the tails of stdout and stderr."""
+    tails = {"exit_code": returncode, "stdout": tail(stdout), "stderr": tail(stderr)}
+    if stopped_for is not None:
+        return AttemptOutcome.failed(stopped_for, stop_detail or stopped_for, tails, output)
+    if returncode != 0:
+        return AttemptOutcome.failed(ERROR, exit_message(returncode, stderr), tails, output)
+    parsed = parse_json_object(stdout) if stdout_complete else None
+    return AttemptOutcome(ok=True, result=parsed if parsed is not None else tails, output=output)
+
+
+# --- python: from a return value to an outcome ----------------------------------------------------
+
+
+def python_outcome(value: Any) -> AttemptOutcome:
+    """A dict is the result, None is `{}`, anything else `{"value": x}`; the result must be JSON (it is
+    normalised through JSON, so tuples become lists and keys strings)."""
+    result = {} if value is None else value if isinstance(value, dict) else {"value": value}
+    try:
+        normalised = json.loads(json.dumps(result, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        return AttemptOutcome.failed(
+            ERROR, f"the handler returned a value that is not JSON-serialisable: {one_line(str(exc))}"
+        )
+    return AttemptOutcome(ok=True, result=normalised)
+
+
+def exception_message(exc: BaseException) -> str:
+    """`ExcType: message` on one line."""
+    text = one_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def one_line(text: str, limit: int = 2 * ERROR_LINE_CHARS) -> str:
+    return " ".join(text.split())[:limit]

@@ -1,5 +1,12 @@
-"""`hive-agent`: the agent process. Spawned by hived (HIVE_AGENT_ID in the environment), or
-started by hand as an external agent that registers with its own definition."""
+"""`hive-agent`: the agent process.
+
+Spawned by hived (HIVE_AGENT_ID and HIVE_AGENT_INCARNATION in the environment), it registers under
+that id and gets its handler, env and workdir from hived. Started by hand, it is an external agent
+that registers with its own definition: flags, or an Agent document (`-f agent.yaml`).
+
+Exit status: 0 after SIGTERM/SIGINT or when hived disowns the agent (deleted, superseded), 1 when it
+cannot run (handler does not load, hived refuses it), 2 for a usage error.
+"""
 
 from __future__ import annotations
 
@@ -10,115 +17,270 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import Any, NoReturn
 
-import yaml
 from pydantic import ValidationError
 
-from hivectl.agent.runtime import AgentRuntime
+from hivectl.agent.connection import AgentGone, Connection, Refused
+from hivectl.agent.handlers import Handler, make_handler
+from hivectl.agent.runtime import (
+    POLL_TIMEOUT_MARGIN,
+    POLL_WAIT,
+    AgentRuntime,
+    Session,
+    prepare_workdir,
+    register,
+)
 from hivectl.endpoint import Endpoint
 from hived.api.schemas import AgentSpec, RegisterRequest
+from hived.core.documents import DocumentError, load_documents
+
+log = logging.getLogger("hive-agent")
+
+# Where a field of AgentSpec comes from on the command line, for error messages.
+FLAG_OF = {
+    "name": "--name",
+    "type": "--type",
+    "capabilities": "--cap",
+    "max_concurrency": "--max-concurrency",
+    "workdir": "--workdir",
+    "heartbeat_interval": "--heartbeat-interval",
+    "handler": "--exec/--python",
+}
+SPEC_FLAGS = (
+    "name",
+    "type",
+    "cap",
+    "max_concurrency",
+    "workdir",
+    "heartbeat_interval",
+    "python",
+    "exec_argv",
+)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="hive-agent",
-        description="A Hive agent. Spawned by hived, or started by hand as an external agent: "
-        "hive-agent --name N --cap C --exec CMD ARGS... | --python MOD:FN | -f agent.yaml",
+        description="A Hive agent. hived spawns it (HIVE_AGENT_ID set); started by hand it registers as "
+        "an external agent: hive-agent --name N [--cap C]... (--exec CMD ARG... | --python MOD:FN), "
+        "or hive-agent -f agent.yaml.",
     )
-    parser.add_argument("-f", "--file", help="an Agent document (YAML)")
-    parser.add_argument("--name")
-    parser.add_argument("--type")
-    parser.add_argument("--cap", action="append", default=[], help="a capability (repeat)")
-    parser.add_argument("--max-concurrency", type=int, default=1)
-    parser.add_argument("--workdir")
-    parser.add_argument("--heartbeat-interval", default="5s")
-    parser.add_argument("--python", help="handler: package.module:function")
-    parser.add_argument("--socket", help="hived's socket (env HIVE_SOCKET)")
-    parser.add_argument("--url", help="hived's URL over TCP (env HIVE_URL)")
-    parser.add_argument("--token-file", help="file holding the agent token")
-    parser.add_argument(
+    spec = parser.add_argument_group("external agent")
+    spec.add_argument("-f", "--file", help="an Agent document (YAML, kind: Agent)")
+    spec.add_argument("--name", help="the agent's unique name")
+    spec.add_argument("--type", help="the agent's type (default: its name)")
+    spec.add_argument("--cap", action="append", help="a capability (repeat for more)")
+    spec.add_argument("--max-concurrency", type=int, help="tasks at once (default 1)")
+    spec.add_argument("--workdir", help="where handlers run (default: the current directory)")
+    spec.add_argument("--heartbeat-interval", help="e.g. 2s (default 5s)")
+    spec.add_argument("--python", metavar="MOD:FN", help="handler: a function called with the payload")
+    spec.add_argument(
         "--exec",
-        nargs=argparse.REMAINDER,
         dest="exec_argv",
-        help="handler: the command and its arguments (must come last)",
+        nargs=argparse.REMAINDER,
+        metavar="CMD",
+        help="handler: a program and its arguments, one process per task (must come last)",
     )
-    return parser.parse_args(argv)
+    conn = parser.add_argument_group("connection")
+    conn.add_argument("--socket", help="hived's Unix socket (env HIVE_SOCKET)")
+    conn.add_argument("--url", help="hived over TCP, http://host:port (env HIVE_URL)")
+    conn.add_argument("--token-file", help="a file holding the API token (env HIVE_TOKEN)")
+    return parser
 
 
-def external_spec(args: argparse.Namespace, parser_error: callable) -> AgentSpec:  # type: ignore[valid-type]
+def external_spec(args: argparse.Namespace) -> AgentSpec:
+    """The AgentSpec of an external agent, from `-f` or the flags. Raises UsageError."""
+    given = [name for name in SPEC_FLAGS if getattr(args, name) is not None]
+    if args.file:
+        if given:
+            flags = ", ".join(FLAG_OF.get(n, "--" + n.replace("_", "-")) for n in given)
+            raise UsageError(f"-f cannot be combined with {flags}")
+        return spec_from_file(args.file)
+    if not args.name:
+        raise UsageError("give --name (or -f agent.yaml) to start an external agent")
+    if args.exec_argv is not None and args.python:
+        raise UsageError("give one handler: --exec or --python")
+    if args.exec_argv is not None and not args.exec_argv:
+        raise UsageError("--exec needs a program")
+    if args.exec_argv is None and not args.python:
+        raise UsageError("give a handler: --exec CMD [ARG]... or --python MOD:FN")
+    data: dict[str, object] = {
+        "name": args.name,
+        "handler": {"exec": args.exec_argv} if args.exec_argv else {"python": args.python},
+    }
+    if args.type is not None:
+        data["type"] = args.type
+    if args.cap:
+        data["capabilities"] = args.cap
+    if args.max_concurrency is not None:
+        data["max_concurrency"] = args.max_concurrency
+    if args.workdir is not None:
+        data["workdir"] = os.path.abspath(args.workdir)
+    if args.heartbeat_interval is not None:
+        data["heartbeat_interval"] = args.heartbeat_interval
     try:
-        if args.file:
-            data = yaml.safe_load(Path(args.file).read_text())
-            if not isinstance(data, dict):
-                parser_error(f"{args.file}: not an Agent document")
-            data.pop("kind", None)
-            return AgentSpec.model_validate(data)
-        if not args.name:
-            parser_error("give --name (or -f agent.yaml)")
-        handler = (
-            {"exec": args.exec_argv} if args.exec_argv else {"python": args.python} if args.python else None
-        )
-        if handler is None:
-            parser_error("give a handler: --exec CMD... or --python MOD:FN")
-        return AgentSpec(
-            name=args.name,
-            type=args.type,
-            capabilities=args.cap,
-            max_concurrency=args.max_concurrency,
-            workdir=args.workdir,
-            heartbeat_interval=args.heartbeat_interval,
-            handler=handler,
-        )  # type: ignore[arg-type]
+        return AgentSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        parser_error(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
-    except (OSError, yaml.YAMLError) as exc:
-        parser_error(str(exc))
-    raise AssertionError("unreachable")
+        where = FLAG_OF.get(str(err["loc"][0]), ".".join(str(p) for p in err["loc"])) if err["loc"] else ""
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise UsageError(f"{where}: {message}" if where else message) from None
+
+
+def spec_from_file(filename: str) -> AgentSpec:
+    """One `kind: Agent` document; a relative workdir is taken from the file's folder."""
+    try:
+        text = Path(filename).read_text()
+    except OSError as exc:
+        raise UsageError(f"{filename}: {exc.strerror or exc}") from None
+    try:
+        documents = load_documents(text, filename)
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
+    if len(documents) != 1 or documents[0].kind != "Agent":
+        raise UsageError(f"{filename}: expected exactly one document, of kind: Agent")
+    spec = documents[0].spec
+    assert isinstance(spec, AgentSpec)
+    if spec.replicas > 1:
+        raise UsageError(f"{filename}: replicas: an external agent is one process; start one per replica")
+    if spec.handler is None:
+        raise UsageError(f"{filename}: handler: required (exec: [...] or python: module:function)")
+    if spec.workdir and not os.path.isabs(spec.workdir):
+        base = Path(filename).resolve().parent
+        spec = spec.model_copy(update={"workdir": str((base / spec.workdir).resolve())})
+    return spec
+
+
+def registration(args: argparse.Namespace) -> RegisterRequest:
+    """An external agent when a definition is given; else the agent hived spawned. Raises UsageError."""
+    host, pid = socket.gethostname(), os.getpid()
+    if args.file or any(getattr(args, name) is not None for name in SPEC_FLAGS):
+        return RegisterRequest(spec=external_spec(args), pid=pid, hostname=host)
+    agent_id = os.environ.get("HIVE_AGENT_ID")
+    if not agent_id:
+        raise UsageError("give --name ... (or -f agent.yaml); only hived starts hive-agent without one")
+    try:
+        incarnation = int(os.environ.get("HIVE_AGENT_INCARNATION", ""))
+    except ValueError:
+        raise UsageError("HIVE_AGENT_INCARNATION must be an integer") from None
+    return RegisterRequest(agent_id=agent_id, incarnation=incarnation, pid=pid, hostname=host)
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    formatter = logging.Formatter(
+        "%(asctime)s.%(msecs)03dZ %(levelname)s hive-agent[%(process)d]: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s hive-agent[%(process)d]: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-
-    def usage_error(message: str) -> None:
-        print(f"hive-agent: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-    token = None
-    if args.token_file:
-        try:
-            token = Path(args.token_file).read_text().strip()
-        except OSError as exc:
-            usage_error(f"--token-file: {exc}")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        token = Path(args.token_file).read_text().strip() if args.token_file else None
+        request = registration(args)
+    except OSError as exc:
+        parser.error(f"--token-file: {exc.strerror or exc}")
+    except UsageError as exc:
+        parser.error(str(exc))
+    configure_logging()
     endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=token)
-    agent_id = os.environ.get("HIVE_AGENT_ID")
-    if agent_id:
-        request = RegisterRequest(
-            agent_id=agent_id,
-            incarnation=int(os.environ.get("HIVE_AGENT_INCARNATION", "0")),
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-        )
-    else:
-        request = RegisterRequest(
-            spec=external_spec(args, usage_error), pid=os.getpid(), hostname=socket.gethostname()
-        )
-    return asyncio.run(_run(endpoint, request))
+    return asyncio.run(run_agent(endpoint, request))
 
 
-async def _run(endpoint: Endpoint, request: RegisterRequest) -> int:
-    runtime = AgentRuntime(endpoint, request)
+async def run_agent(endpoint: Endpoint, request: RegisterRequest) -> int:
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runtime.stopping.set)
+        loop.add_signal_handler(sig, _on_signal, sig, stopping)
+    conn = Connection(endpoint, timeout=POLL_WAIT + POLL_TIMEOUT_MARGIN)
+    try:
+        return await _register_and_run(conn, request, stopping)
+    finally:
+        await conn.aclose()
+
+
+async def _register_and_run(conn: Connection, request: RegisterRequest, stopping: asyncio.Event) -> int:
+    handler: Handler | None = None
+    if request.spec is not None:  # our own handler: check that it loads before bothering hived
+        spec = request.spec
+        assert spec.handler is not None
+        handler = _load_handler(spec.handler.model_dump(exclude_none=True), spec.workdir, spec.env)
+        if handler is None:
+            return 1
+    try:
+        reply = await register(conn, request, stopping)
+    except AgentGone as exc:
+        if request.spec is not None:
+            log.error("registration refused: %s", exc)
+            return 1
+        log.info("hived does not expect this agent (%s): exiting", exc)
+        return 0
+    except Refused as exc:
+        log.error("registration refused: %s", exc)
+        return 1
+    if reply is None:
+        return 0
+    if handler is None:
+        if reply.handler is None:
+            log.error("agent %s has no handler (exec or python)", reply.agent.name)
+            return 1
+        handler = _load_handler(reply.handler.model_dump(exclude_none=True), reply.workdir, reply.env)
+        if handler is None:
+            return 1
+    log.info(
+        "registered as %s (id %s, incarnation %d, max_concurrency %d, workdir %s, hived %s)",
+        reply.agent.name,
+        reply.agent.id,
+        reply.incarnation,
+        reply.agent.max_concurrency,
+        os.getcwd(),
+        conn.endpoint.describe(),
+    )
+    runtime = AgentRuntime(conn, Session.from_reply(reply, handler), stopping=stopping)
     return await runtime.run()
+
+
+def _load_handler(spec: dict[str, Any], workdir: str | None, env: dict[str, str]) -> Handler | None:
+    try:
+        path = prepare_workdir(workdir)
+    except OSError as exc:
+        log.error("workdir %s: %s", workdir, exc.strerror or exc)
+        return None
+    os.environ.update(env)  # the agent's env is the environment of a python handler too
+    try:
+        return make_handler(spec, path, env)
+    except Exception as exc:  # whatever importing the user's module raises
+        log.error("cannot load handler %s: %s: %s", spec, type(exc).__name__, exc)
+        return None
+
+
+def _on_signal(sig: signal.Signals, stopping: asyncio.Event) -> None:
+    if stopping.is_set():
+        log.info("%s: already stopping", sig.name)
+        return
+    log.info("%s: taking no more work, stopping running tasks", sig.name)
+    stopping.set()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""RSS and CPU of the agent's process tree (itself, its handlers and their children), via psutil."""
+"""RSS and CPU of the agent's process tree (itself, its handlers and their children), via psutil.
+
+The psutil.Process objects are kept between samples: `cpu_percent` measures since the previous call
+on the same object, so a fresh object per sample would always say 0.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import psutil
 class TreeStats:
     def __init__(self, pid: int | None = None) -> None:
         self.root = psutil.Process(pid or os.getpid())
-        self._procs: dict[int, psutil.Process] = {}
+        self._known: dict[int, psutil.Process] = {}
 
     def sample(self) -> tuple[int, float]:
-        """(RSS bytes, CPU percent since the last sample) of the whole tree."""
+        """(RSS bytes, CPU percent since the last sample) of the whole tree; 100 is one core."""
         try:
             tree = [self.root, *self.root.children(recursive=True)]
         except psutil.Error:
@@ -21,12 +25,15 @@ class TreeStats:
         live: dict[int, psutil.Process] = {}
         rss, cpu = 0, 0.0
         for proc in tree:
-            known = self._procs.get(proc.pid, proc)  # keep the object: cpu_percent needs its history
+            known = self._known.get(proc.pid)
+            if known is None or known != proc:  # new, or the pid was reused
+                known = proc
             try:
-                rss += known.memory_info().rss
-                cpu += known.cpu_percent(interval=None)
-                live[proc.pid] = known
+                with known.oneshot():
+                    rss += known.memory_info().rss
+                    cpu += known.cpu_percent(interval=None)
             except psutil.Error:
                 continue
-        self._procs = live
+            live[proc.pid] = known
+        self._known = live
         return rss, round(cpu, 1)

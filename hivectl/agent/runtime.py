@@ -1,5 +1,13 @@
 """The hive-agent runtime: register, heartbeat, long-poll for leases, run up to max_concurrency
-attempts at once, and hand every result in until hived acknowledges it (across hived restarts)."""
+attempts at once, and hand every result in until hived acknowledges it (across hived restarts).
+
+Three loops share one state:
+- heartbeats every `heartbeat_interval` with the tasks the agent answers for and its tree's RSS/CPU;
+- the work loop keeps one long-poll out (slots=0 when full, so cancels arrive at once), carrying the
+  results that wait;
+- the reporter sends results at once (slots=0, wait=0) when no long-poll will carry them soon: one is
+  already out, or the agent takes no work (all slots busy, draining).
+"""
 
 from __future__ import annotations
 
@@ -8,257 +16,275 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from hivectl.agent.handlers import Handler, Outcome, make_handler
+from hivectl.agent.connection import AgentGone, Connection, Refused
+from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
+from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
+from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
-from hivectl.endpoint import Endpoint
-from hived.api.schemas import AttemptResult, HeartbeatRequest, Lease, RegisterRequest, WorkRequest
+from hived.api.schemas import (
+    AttemptResult,
+    HeartbeatRequest,
+    Lease,
+    RegisterRequest,
+    RegisterResponse,
+    WorkRequest,
+    WorkResponse,
+)
 
 log = logging.getLogger("hive-agent")
-POLL_WAIT = 20.0
+
+POLL_WAIT = 20.0  # seconds hived may hold a long-poll
+POLL_TIMEOUT_MARGIN = 15.0  # the HTTP timeout of a long-poll is its wait plus this
+REPORT_WINDOW = 0.001  # results ending within this window go in one request
+FINAL_REPORT_GRACE = 2.0  # on stop, how long to try handing in the last results
+NOT_ACCEPTING = frozenset({"draining", "stopped", "failed"})
 
 
-class Fatal(Exception):
-    """hived no longer knows this agent (deleted, or a newer incarnation took over)."""
+@dataclass
+class Session:
+    """What registration established: who the agent is, and how it runs tasks."""
+
+    agent_id: str
+    name: str
+    incarnation: int
+    max_concurrency: int
+    heartbeat_interval: float
+    handler: Handler
+
+    @classmethod
+    def from_reply(cls, reply: RegisterResponse, handler: Handler) -> Session:
+        return cls(
+            agent_id=reply.agent.id,
+            name=reply.agent.name,
+            incarnation=reply.incarnation,
+            max_concurrency=reply.agent.max_concurrency,
+            heartbeat_interval=reply.heartbeat_interval,
+            handler=handler,
+        )
 
 
 @dataclass
 class Running:
     lease: Lease
-    task: asyncio.Task[None]
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: StopRequest = field(default_factory=StopRequest)
     started: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[None] | None = None
 
 
 class AgentRuntime:
-    def __init__(self, endpoint: Endpoint, request: RegisterRequest) -> None:
-        self.endpoint = endpoint
-        self.request = request
-        self.client = httpx.AsyncClient(**endpoint.async_client_kwargs(timeout=POLL_WAIT + 15))
+    """Runs one registered agent until `stopping` is set (SIGTERM, SIGINT) or hived disowns it."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        session: Session,
+        *,
+        poll_wait: float = POLL_WAIT,
+        stats: TreeStats | None = None,
+        stopping: asyncio.Event | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.conn = connection
+        self.session = session
+        self.poll_wait = poll_wait
+        self.stats = stats or TreeStats()
+        self.clock = clock
         self.running: dict[str, Running] = {}
-        self.unacked: dict[str, AttemptResult] = {}
-        self.sending: set[str] = set()
-        self.stopping = asyncio.Event()
-        self.wake = asyncio.Event()  # a slot freed or a result is waiting
-        self.in_poll = False
+        self.outbox = Outbox()
         self.accepting = True
-        self.stats = TreeStats()
-        self.agent_id = ""
-        self.incarnation = 0
-        self.max_concurrency = 1
-        self.interval = 5.0
-        self.handler: Handler | None = None
-
-    # --- HTTP with retries ------------------------------------------------------------------------
-
-    async def call(self, path: str, body: Any, retry: bool = True) -> Any:
-        delay = 0.1
-        while True:
-            try:
-                resp = await self.client.post(path, json=body)
-            except httpx.TransportError as exc:
-                if not retry or self.stopping.is_set():
-                    raise
-                log.warning(
-                    "hived unreachable at %s (%s); retrying in %.1fs",
-                    self.endpoint.describe(),
-                    type(exc).__name__,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if resp.status_code in (404, 409) and path != "/agents/register":
-                raise Fatal(resp.json().get("detail", resp.text))
-            if resp.status_code >= 500 and retry and not self.stopping.is_set():
-                log.error(
-                    "hived answered %s on %s: %s; retrying in %.1fs",
-                    resp.status_code,
-                    path,
-                    resp.text[:200],
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if resp.status_code >= 400:
-                raise Fatal(f"{path}: HTTP {resp.status_code}: {resp.text}")
-            return resp.json()
+        self.polling = False
+        self.slots_changed = asyncio.Event()  # a slot freed, or the agent takes work again
+        self.result_added = asyncio.Event()
+        self.stopping = stopping or asyncio.Event()  # set it to stop the agent (SIGTERM, SIGINT)
 
     # --- life cycle -------------------------------------------------------------------------------
 
     async def run(self) -> int:
-        try:
-            reg = await self.call("/agents/register", self.request.model_dump(mode="json"))
-        except Fatal as exc:
-            log.error("registration refused: %s", exc)
-            return 1
-        agent = reg["agent"]
-        self.agent_id, self.incarnation = agent["id"], reg["incarnation"]
-        self.max_concurrency, self.interval = agent["max_concurrency"], reg["heartbeat_interval"]
-        handler_spec = reg.get("handler") or (
-            self.request.spec.handler.model_dump()
-            if self.request.spec and self.request.spec.handler
-            else None
-        )
-        workdir = reg.get("workdir") or os.getcwd()
-        os.makedirs(workdir, exist_ok=True)
-        os.chdir(workdir)
-        if handler_spec is None:
-            log.error("no handler: give --exec or --python")
-            return 1
-        try:
-            self.handler = make_handler(handler_spec, workdir, reg.get("env") or {})
-        except Exception as exc:
-            log.error("cannot load handler %s: %s", handler_spec, exc)
-            return 1
-        log.info(
-            "registered as %s (id %s, incarnation %d, workdir %s, max_concurrency %d)",
-            agent["name"],
-            self.agent_id,
-            self.incarnation,
-            workdir,
-            self.max_concurrency,
-        )
+        """0 after a requested stop or when hived disowned the agent, 1 after an error."""
         loops = [
-            asyncio.create_task(self.heartbeat_loop()),
-            asyncio.create_task(self.poll_loop()),
-            asyncio.create_task(self.report_loop()),
+            asyncio.create_task(self.heartbeat_loop(), name="heartbeat"),
+            asyncio.create_task(self.work_loop(), name="work"),
+            asyncio.create_task(self.report_loop(), name="report"),
         ]
         stop = asyncio.create_task(self.stopping.wait())
         done, _ = await asyncio.wait([*loops, stop], return_when=asyncio.FIRST_COMPLETED)
-        code = 0
+        code, report = 0, True
         for task in done:
-            if task is not stop and (exc := task.exception()):
+            if task is stop or task.cancelled() or (exc := task.exception()) is None:
+                continue
+            if isinstance(exc, AgentGone):
+                log.info("hived no longer knows this agent (%s): stopping", exc)
+                report = False
+            elif isinstance(exc, Refused):
                 log.error("stopping: %s", exc)
-                code = 0 if isinstance(exc, Fatal) else 1
-        await self.shutdown(loops)
+                code = 1
+            else:
+                log.error("stopping after an internal error", exc_info=exc)
+                code = 1
+        stop.cancel()
+        await self.shutdown(loops, report=report)
         return code
 
-    async def shutdown(self, loops: list[asyncio.Task[Any]]) -> None:
+    async def shutdown(self, loops: list[asyncio.Task[Any]], report: bool) -> None:
         self.accepting = False
-        self.stopping.set()
-        for item in self.running.values():
-            item.cancel.set()
-        if self.running:
-            await asyncio.wait([r.task for r in self.running.values()], timeout=5)
         for loop in loops:
             loop.cancel()
-        if self.unacked and self.agent_id:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.send_results(), timeout=2)
-        await self.client.aclose()
+        await asyncio.gather(*loops, return_exceptions=True)
+        tasks = [item.task for item in self.running.values() if item.task is not None]
+        for item in self.running.values():
+            item.stop.set(INTERRUPTED)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=HANDLER_STOP_GRACE + 2)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if report and len(self.outbox):
+            await self.final_report()
+        log.info("stopped")
+
+    async def final_report(self) -> None:
+        results = self.outbox.take()
+        deadline = self.clock() + FINAL_REPORT_GRACE
+        body = WorkRequest(incarnation=self.session.incarnation, slots=0, wait=0, results=results)
+        try:
+            reply = await asyncio.wait_for(
+                self.conn.work(self.session.agent_id, body, deadline=deadline), FINAL_REPORT_GRACE
+            )
+        except Exception as exc:
+            log.warning(
+                "could not hand in %d result(s) before exiting: %s",
+                len(results),
+                str(exc) or type(exc).__name__,
+            )
+            return
+        self._settle(results, reply)
 
     # --- loops ------------------------------------------------------------------------------------
 
     async def heartbeat_loop(self) -> None:
         while True:
+            started = self.clock()
             rss, cpu = self.stats.sample()
             body = HeartbeatRequest(
-                incarnation=self.incarnation,
-                running=[*self.running, *self.unacked],
+                incarnation=self.session.incarnation,
+                running=sorted(self.held_task_ids()),
                 rss_bytes=rss,
                 cpu_percent=cpu,
             )
-            reply = await self.call(f"/agents/{self.agent_id}/heartbeat", body.model_dump(mode="json"))
-            self.cancel(reply.get("cancel") or [])
-            self.interval = reply.get("heartbeat_interval", self.interval)
-            await asyncio.sleep(self.interval)
+            interval = self.session.heartbeat_interval
+            reply = await self.conn.heartbeat(self.session.agent_id, body, timeout=max(10.0, 2 * interval))
+            self.cancel(reply.cancel)
+            self.set_status(reply.status)
+            self.session.heartbeat_interval = reply.heartbeat_interval
+            await asyncio.sleep(max(0.0, started + reply.heartbeat_interval - self.clock()))
 
-    async def poll_loop(self) -> None:
-        """Always one long-poll open: it brings leases for free slots, and cancels even when full."""
+    async def work_loop(self) -> None:
         while True:
-            free = self.max_concurrency - len(self.running) if self.accepting else 0
-            results = self.take_results()
+            # Always one long-poll out, even with every slot busy (slots=0): hived then answers it at
+            # once with a cancel, or when this agent's results free a slot.
+            slots = max(0, self.free_slots())
+            results = self.outbox.take()
             body = WorkRequest(
-                incarnation=self.incarnation, slots=max(0, free), wait=POLL_WAIT, results=results
+                incarnation=self.session.incarnation, slots=slots, wait=self.poll_wait, results=results
             )
-            self.in_poll = True
+            self.polling = True
             try:
-                reply = await self.call(f"/agents/{self.agent_id}/work", body.model_dump(mode="json"))
+                reply = await self.conn.work(
+                    self.session.agent_id, body, timeout=self.poll_wait + POLL_TIMEOUT_MARGIN
+                )
+            except BaseException:
+                self.outbox.release(results)
+                raise
             finally:
-                self.in_poll = False
-                self.sending.difference_update(r.task_id for r in results)
-            self.handle_reply(reply)
+                self.polling = False
+            self.apply(reply, results)
 
     async def report_loop(self) -> None:
-        """Results that finish while a long-poll is out go in at once, on a second request."""
         while True:
-            await self.wake.wait()
-            await asyncio.sleep(0.001)  # gather a burst into one request
-            if self.in_poll and self.unacked.keys() - self.sending:
-                await self.send_results()
-            else:
-                await asyncio.sleep(0.01)
+            await self.result_added.wait()
+            await asyncio.sleep(REPORT_WINDOW)
+            self.result_added.clear()
+            if not (self.polling or self.free_slots() <= 0) or not self.outbox.has_waiting():
+                continue  # the next long-poll, about to start, carries them
+            results = self.outbox.take()
+            body = WorkRequest(incarnation=self.session.incarnation, slots=0, wait=0, results=results)
+            try:
+                reply = await self.conn.work(self.session.agent_id, body)
+            except BaseException:
+                self.outbox.release(results)
+                raise
+            self.apply(reply, results)
 
-    async def send_results(self) -> None:
-        results = self.take_results()
-        if not results:
-            return
-        body = WorkRequest(incarnation=self.incarnation, slots=0, wait=0, results=results)
-        try:
-            reply = await self.call(f"/agents/{self.agent_id}/work", body.model_dump(mode="json"))
-        finally:
-            self.sending.difference_update(r.task_id for r in results)
-        self.handle_reply(reply)
+    # --- replies ----------------------------------------------------------------------------------
 
-    def take_results(self) -> list[AttemptResult]:
-        fresh = [r for task_id, r in self.unacked.items() if task_id not in self.sending]
-        self.sending.update(r.task_id for r in fresh)
-        return fresh
+    def apply(self, reply: WorkResponse, sent: list[AttemptResult]) -> None:
+        self._settle(sent, reply)
+        self.cancel(reply.cancel)
+        self.set_status(reply.status)
+        for lease in reply.tasks:
+            self.start(lease)
 
-    def handle_reply(self, reply: dict[str, Any]) -> None:
-        for ack in reply.get("acks", []):
-            self.unacked.pop(ack["task_id"], None)
-            if not ack["accepted"]:
-                log.info("task %s: result refused (%s)", ack["task_id"], ack.get("reason"))
-        self.cancel(reply.get("cancel") or [])
-        if reply.get("status") in ("draining", "stopped"):
-            self.accepting = False
-        elif reply.get("status") in ("active", "busy"):
-            self.accepting = True
-        for raw in reply.get("tasks", []):
-            self.start(Lease.model_validate(raw))
+    def _settle(self, sent: list[AttemptResult], reply: WorkResponse) -> None:
+        for ack in self.outbox.settle(sent, reply.acks):
+            level = logging.INFO if ack.reason == CANCELLED else logging.WARNING  # expected after a cancel
+            log.log(level, "task %s: hived refused the result (%s)", ack.task_id, ack.reason or "no reason")
+        if self.outbox.has_waiting():
+            self.result_added.set()
+
+    def set_status(self, status: str) -> None:
+        accepting = status not in NOT_ACCEPTING and not self.stopping.is_set()
+        if accepting != self.accepting:
+            log.info("hived says the agent is %s: %s work", status, "taking" if accepting else "taking no")
+            self.accepting = accepting
+            self.slots_changed.set()
+            self.result_added.set()
 
     def cancel(self, task_ids: list[str]) -> None:
         for task_id in task_ids:
             if item := self.running.get(task_id):
-                log.info("task %s: cancel requested", task_id)
-                item.cancel.set()
+                log.info("task %s: cancel requested by hived", task_id)
+                item.stop.set(CANCELLED)
+
+    def free_slots(self) -> int:
+        if not self.accepting or self.stopping.is_set():
+            return 0
+        return max(0, self.session.max_concurrency - len(self.running))
+
+    def held_task_ids(self) -> set[str]:
+        """The tasks this agent answers for: running, or ended with the result not yet acknowledged."""
+        return set(self.running) | self.outbox.task_ids()
 
     # --- attempts ---------------------------------------------------------------------------------
 
     def start(self, lease: Lease) -> None:
-        if lease.task_id in self.running:
-            return
-        log.info("task %s: attempt %d started (%s)", lease.task_id, lease.attempt, lease.type)
-        item = Running(lease, asyncio.create_task(asyncio.sleep(0)))
-        item.task = asyncio.create_task(self.execute(item))
+        current = self.running.get(lease.task_id)
+        if current is not None:
+            if current.lease.lease == lease.lease:
+                return  # the same lease twice
+            log.warning(
+                "task %s: lease %d replaces lease %d; stopping the older attempt",
+                lease.task_id,
+                lease.lease,
+                current.lease.lease,
+            )
+            current.stop.set(CANCELLED)
+        item = Running(lease, started=self.clock())
         self.running[lease.task_id] = item
+        item.task = asyncio.create_task(self.execute(item), name=f"task-{lease.task_id}")
 
     async def execute(self, item: Running) -> None:
         lease = item.lease
-        assert self.handler is not None
+        log.info("task %s: attempt %d started (type %s)", lease.task_id, lease.attempt, lease.type)
         try:
-            outcome = await self.handler.run(
-                lease.task_id,
-                lease.type,
-                lease.attempt,
-                lease.payload,
-                lease.timeout,
-                lease.stall_timeout,
-                lease.env,
-                item.cancel,
-            )
-        except Exception as exc:  # a bug in a handler wrapper must not kill the agent
-            outcome = Outcome(False, error=f"{type(exc).__name__}: {exc}", reason="error")
-        if self.stopping.is_set() and outcome.reason == "cancelled":
-            outcome.reason, outcome.error = "interrupted", "the agent was stopped"
-        took = time.monotonic() - item.started
+            outcome = await self.session.handler.run(lease, item.stop)
+        except Exception as exc:  # a bug in the agent must fail the attempt, not the agent
+            log.error("task %s: the handler raised", lease.task_id, exc_info=exc)
+            outcome = AttemptOutcome.failed(ERROR, f"hive-agent: {type(exc).__name__}: {exc}")
+        took = self.clock() - item.started
         log.info(
             "task %s: attempt %d %s in %.3fs%s",
             lease.task_id,
@@ -267,15 +293,43 @@ class AgentRuntime:
             took,
             f": {outcome.error}" if outcome.error else "",
         )
-        self.unacked[lease.task_id] = AttemptResult(
-            task_id=lease.task_id,
-            attempt=lease.attempt,
-            lease=lease.lease,
-            ok=outcome.ok,
-            result=outcome.result,
-            error=outcome.error,
-            reason=outcome.reason,
-            output=outcome.output or None,
+        self.outbox.add(
+            AttemptResult(
+                task_id=lease.task_id,
+                attempt=lease.attempt,
+                lease=lease.lease,
+                ok=outcome.ok,
+                result=outcome.result,
+                error=outcome.error,
+                reason=outcome.reason,
+                output=outcome.output or None,
+            )
         )
-        self.running.pop(lease.task_id, None)
-        self.wake.set()
+        if self.running.get(lease.task_id) is item:
+            del self.running[lease.task_id]
+        self.slots_changed.set()
+        self.result_added.set()
+
+
+def prepare_workdir(workdir: str | None) -> str:
+    """Create the workdir if needed and make it the current directory; handlers run there."""
+    path = os.path.abspath(workdir or os.getcwd())
+    os.makedirs(path, exist_ok=True)
+    os.chdir(path)
+    return path
+
+
+async def register(
+    conn: Connection, request: RegisterRequest, stopping: asyncio.Event
+) -> RegisterResponse | None:
+    """Register, retrying while hived is unreachable; None if a stop was requested meanwhile."""
+    call = asyncio.create_task(conn.register(request))
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({call, stop}, return_when=asyncio.FIRST_COMPLETED)
+    stop.cancel()
+    if not call.done():
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        return None
+    return call.result()

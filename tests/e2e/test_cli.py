@@ -163,3 +163,15 @@ def test_daemon_start_status_stop(tmp_path: Path) -> None:
     assert stopped.returncode == 0 and "hived stopped" in stopped.stdout
     wait_for(lambda: not (state / "hived.sock").exists(), what="socket removed")
     assert hivectl("daemon", "status", env=env).returncode == 3
+
+
+def test_events_lists_what_happened(env: dict[str, str], hived: Hived) -> None:
+    hived.spawn("evented", {"python": "hivectl.agent.builtin:echo"})
+    task = hived.wait_task(hived.submit("t")["id"])
+    result = hivectl("events", "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any(e["kind"] == "task.completed" and e["task_id"] == task["id"] for e in events)
+    assert any(e["kind"] == "agent.status" and e["agent"] == "evented" for e in events)
+    table = hivectl("events", env=env)
+    assert "task.completed" in table.stdout

@@ -1,0 +1,146 @@
+"""The agent's side of the agent protocol: register, heartbeat and work, over one `httpx.AsyncClient`.
+
+Every call is retried while hived is unreachable (socket missing, connection refused, a timeout) or
+answers 5xx/429, with a backoff from 0.1 s doubling to 5 s: a restart of hived costs the agent nothing,
+and results are never dropped on the way. 404 and 409 on the agent's own routes mean hived no longer
+knows this agent (deleted, or superseded by a newer incarnation): `AgentGone`. Any other 4xx is a
+`Refused` that retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from hivectl.endpoint import Endpoint
+from hived.api.schemas import (
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+    WorkRequest,
+    WorkResponse,
+)
+
+log = logging.getLogger("hive-agent")
+M = TypeVar("M", bound=BaseModel)
+
+BACKOFF_INITIAL = 0.1
+BACKOFF_MAX = 5.0
+RETRIED_STATUS = {429, 500, 502, 503, 504}
+STILL_DOWN_EVERY = 60.0  # how often to repeat "still unreachable" in the log
+
+
+class AgentGone(Exception):
+    """hived answered 404 or 409 for this agent: it was deleted, stopped, or another incarnation took
+    over."""
+
+
+class Refused(Exception):
+    """hived refused a request in a way that retrying cannot fix (bad request, not authorized)."""
+
+
+def next_backoff(delay: float) -> float:
+    return min(delay * 2, BACKOFF_MAX)
+
+
+class Connection:
+    def __init__(self, endpoint: Endpoint, timeout: float = 35.0) -> None:
+        self.endpoint = endpoint
+        self.client = httpx.AsyncClient(**endpoint.async_client_kwargs(timeout=timeout))
+        self._down_since: float | None = None
+        self._down_logged = 0.0
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def register(self, request: RegisterRequest) -> RegisterResponse:
+        return await self.post("/agents/register", request, RegisterResponse)
+
+    async def heartbeat(
+        self, agent_id: str, request: HeartbeatRequest, timeout: float | None = None
+    ) -> HeartbeatResponse:
+        return await self.post(f"/agents/{agent_id}/heartbeat", request, HeartbeatResponse, timeout=timeout)
+
+    async def work(
+        self,
+        agent_id: str,
+        request: WorkRequest,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> WorkResponse:
+        return await self.post(
+            f"/agents/{agent_id}/work", request, WorkResponse, timeout=timeout, deadline=deadline
+        )
+
+    async def post(
+        self,
+        path: str,
+        body: BaseModel,
+        reply_model: type[M],
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> M:
+        """POST `body` until hived answers for good. `deadline` (time.monotonic) bounds the retries:
+        past it the last error is raised."""
+        payload = body.model_dump(mode="json")
+        delay = BACKOFF_INITIAL
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        while True:
+            try:
+                resp = await self.client.post(path, json=payload, **extra)
+            except httpx.TransportError as exc:
+                self._note_down(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise
+            else:
+                self._note_up()
+                if resp.status_code < 400:
+                    return _parse(resp, reply_model, path)
+                detail = _detail(resp)
+                if resp.status_code in (404, 409):
+                    raise AgentGone(detail)
+                if resp.status_code not in RETRIED_STATUS:
+                    raise Refused(f"POST {path}: HTTP {resp.status_code}: {detail}")
+                log.warning("POST %s: HTTP %d: %s; retrying in %.1fs", path, resp.status_code, detail, delay)
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise Refused(f"POST {path}: HTTP {resp.status_code}: {detail}")
+            await asyncio.sleep(delay)
+            delay = next_backoff(delay)
+
+    def _note_down(self, error: str) -> None:
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = self._down_logged = now
+            log.warning("hived unreachable at %s (%s); retrying", self.endpoint.describe(), error)
+        elif now - self._down_logged >= STILL_DOWN_EVERY:
+            self._down_logged = now
+            log.warning("hived still unreachable after %.0fs (%s)", now - self._down_since, error)
+
+    def _note_up(self) -> None:
+        if self._down_since is not None:
+            log.info("hived reachable again after %.1fs", time.monotonic() - self._down_since)
+            self._down_since = None
+
+
+def _detail(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp.text[:300] or resp.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        detail = body["detail"]
+        return detail if isinstance(detail, str) else str(detail)[:300]
+    return str(body)[:300]
+
+
+def _parse(resp: httpx.Response, model: type[M], path: str) -> M:
+    try:
+        return model.model_validate(resp.json())
+    except (ValueError, ValidationError) as exc:
+        raise Refused(f"POST {path}: unexpected answer from hived: {str(exc)[:300]}") from None

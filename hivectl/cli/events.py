@@ -1,0 +1,41 @@
+"""`hivectl events [-f]`: hived's live events (server-sent events on /events)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from hivectl.cli.common import OutputOpt, client
+from hivectl.cli.render import Output
+from hivectl.client import check_response, unreachable
+
+
+def format_event(event: dict[str, Any]) -> str:
+    """One line: time, kind, then the interesting fields."""
+    skip = {"id", "kind", "time"}
+    rest = " ".join(f"{k}={v}" for k, v in event.items() if k not in skip and v is not None)
+    return f"{event.get('time', '')}  {event.get('kind', ''):<16} {rest}"
+
+
+def events(
+    ctx: typer.Context,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new events")] = False,
+    since: Annotated[int, typer.Option(help="only events after this id")] = 0,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Recent events (agent status changes, task ends); -f follows them live."""
+    cli = client(ctx)
+    params = {"follow": str(follow).lower(), "since": since}
+    try:
+        with cli.http.stream("GET", "/events", params=params, timeout=httpx.Timeout(10, read=None)) as resp:
+            check_response(resp)
+            for line in resp.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[6:])
+                typer.echo(json.dumps(event) if output is not Output.table else format_event(event))
+    except httpx.TransportError as exc:
+        raise unreachable(cli.endpoint, str(exc) or type(exc).__name__) from None
