@@ -34,7 +34,7 @@ from hived.supervisor.process import (
     exit_of,
     find_agent_process,
     spawn_agent,
-    stop_any,
+    stop_process,
 )
 
 log = logging.getLogger("hived.agents")
@@ -396,7 +396,7 @@ class AgentManager:
             agent.pending_restart.cancel()
         self.dispatcher.set_routable(agent.id, False)
         if agent.proc is not None:
-            await stop_any(agent.proc, self.stop_grace)
+            await stop_process(agent.proc, self.stop_grace)
             if agent.watcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await agent.watcher

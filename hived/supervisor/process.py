@@ -66,8 +66,9 @@ def signal_group(pid: int, sig: int) -> bool:
         return False
 
 
-async def stop_process(proc: asyncio.subprocess.Process, grace: float) -> Exit:
-    """SIGTERM to the group, `grace` seconds, then SIGKILL to the group."""
+async def stop_process(proc: asyncio.subprocess.Process | AdoptedProcess, grace: float) -> Exit:
+    """SIGTERM to the group, `grace` seconds, then SIGKILL to the group. An adopted process's exit
+    status cannot be known (it is not our child)."""
     if proc.returncode is None:
         signal_group(proc.pid, signal.SIGTERM)
         try:
@@ -78,7 +79,7 @@ async def stop_process(proc: asyncio.subprocess.Process, grace: float) -> Exit:
     # Handlers that outlived their agent (same group) get no second chance.
     with contextlib.suppress(Exception):
         signal_group(proc.pid, signal.SIGKILL)
-    return exit_of(proc.returncode if proc.returncode is not None else 0)
+    return exit_of(proc.returncode) if proc.returncode is not None else Exit(None, None)
 
 
 class AdoptedProcess:
@@ -120,15 +121,3 @@ def find_agent_process(pid: int, agent_id: str, incarnation: int) -> bool:
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
     return env.get("HIVE_AGENT_ID") == agent_id and env.get("HIVE_AGENT_INCARNATION") == str(incarnation)
-
-
-async def stop_any(proc: asyncio.subprocess.Process | AdoptedProcess, grace: float) -> Exit:
-    if isinstance(proc, AdoptedProcess):
-        signal_group(proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=grace)
-        except TimeoutError:
-            signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
-        return Exit(None, None)
-    return await stop_process(proc, grace)
