@@ -7,7 +7,8 @@ same descriptions, so the two cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -237,6 +238,22 @@ class Routes:
         return Call("GET", f"/tasks/{_ref(ref)}/logs", _log_chunk(offset), params={"offset": offset})
 
 
+@contextlib.contextmanager
+def transport_errors(endpoint: Endpoint) -> Iterator[None]:
+    """httpx's transport failures as the client's errors (exit 3, or 1 for a read timeout)."""
+    # A missing socket is the common case of "not running": say so without a connect attempt.
+    if endpoint.socket is not None and not endpoint.socket.exists():
+        raise unreachable(endpoint, "no socket")
+    try:
+        yield
+    except httpx.ConnectTimeout:
+        raise unreachable(endpoint, "connection timed out") from None
+    except httpx.TimeoutException:
+        raise RequestTimeout(f"hived at {endpoint.describe()} did not answer in time") from None
+    except httpx.TransportError as exc:
+        raise unreachable(endpoint, str(exc) or type(exc).__name__) from None
+
+
 def _request_kwargs(call: Call[Any]) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"params": call.params}
     if call.body is not None:
@@ -266,17 +283,8 @@ class Client:
         self.http.close()
 
     def send(self, call: Call[T]) -> T:
-        # A missing socket is the common case of "not running": say so without a connect attempt.
-        if self.endpoint.socket is not None and not self.endpoint.socket.exists():
-            raise unreachable(self.endpoint, "no socket")
-        try:
+        with transport_errors(self.endpoint):
             resp = self.http.request(call.method, call.path, **_request_kwargs(call))
-        except httpx.ConnectTimeout:
-            raise unreachable(self.endpoint, "connection timed out") from None
-        except httpx.TimeoutException:
-            raise RequestTimeout(f"hived at {self.endpoint.describe()} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise unreachable(self.endpoint, str(exc) or type(exc).__name__) from None
         return call.parse(check_response(resp))
 
     def health(self) -> Health:
@@ -344,16 +352,8 @@ class AsyncClient:
         await self.http.aclose()
 
     async def send(self, call: Call[T]) -> T:
-        if self.endpoint.socket is not None and not self.endpoint.socket.exists():
-            raise unreachable(self.endpoint, "no socket")
-        try:
+        with transport_errors(self.endpoint):
             resp = await self.http.request(call.method, call.path, **_request_kwargs(call))
-        except httpx.ConnectTimeout:
-            raise unreachable(self.endpoint, "connection timed out") from None
-        except httpx.TimeoutException:
-            raise RequestTimeout(f"hived at {self.endpoint.describe()} did not answer in time") from None
-        except httpx.TransportError as exc:
-            raise unreachable(self.endpoint, str(exc) or type(exc).__name__) from None
         return call.parse(check_response(resp))
 
     async def health(self) -> Health:

@@ -19,6 +19,7 @@ from hived.api.schemas import AgentSpec
 app = typer.Typer(help="Agents: supervised, long-lived workers.", no_args_is_help=True)
 
 REF_HELP = "agent name, id or unique id prefix"
+RefArg = Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)]
 FOLLOW_INTERVAL = 0.5
 SPEC_FLAGS = {
     "name": "--name",
@@ -131,7 +132,7 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """An agent, with its incarnations (pid, start, exit code, reason)."""
@@ -142,7 +143,7 @@ def show(
 @app.command()
 def restart(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """Restart an agent's process (also brings a `failed` agent back)."""
@@ -153,7 +154,7 @@ def restart(
 @app.command("rm")
 def remove(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     drain: Annotated[bool, typer.Option("--drain", help="let its running tasks finish first")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the drain")] = 60.0,
     output: OutputOpt = Output.table,
@@ -190,7 +191,7 @@ def print_agent_log(
 @app.command()
 def logs(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="keep printing new output (Ctrl-C ends)")
     ] = False,

@@ -10,7 +10,7 @@ import typer
 
 from hivectl.cli.common import OutputOpt, client
 from hivectl.cli.render import Output
-from hivectl.client import check_response, unreachable
+from hivectl.client import check_response, transport_errors
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -29,13 +29,12 @@ def events(
     """Recent events (agent status changes, task ends); -f follows them live."""
     cli = client(ctx)
     params = {"follow": str(follow).lower(), "since": since}
-    try:
-        with cli.http.stream("GET", "/events", params=params, timeout=httpx.Timeout(10, read=None)) as resp:
-            check_response(resp)
-            for line in resp.iter_lines():
-                if not line.startswith("data: "):
-                    continue
+    with (
+        transport_errors(cli.endpoint),
+        cli.http.stream("GET", "/events", params=params, timeout=httpx.Timeout(10, read=None)) as resp,
+    ):
+        check_response(resp)
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
                 event = json.loads(line[6:])
                 typer.echo(json.dumps(event) if output is not Output.table else format_event(event))
-    except httpx.TransportError as exc:
-        raise unreachable(cli.endpoint, str(exc) or type(exc).__name__) from None

@@ -19,6 +19,7 @@ from hived.api.schemas import TaskSubmit
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
 
 REF_HELP = "task id or unique id prefix"
+RefArg = Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)]
 FINAL = frozenset({"completed", "failed", "cancelled"})
 WAIT_INTERVAL = 0.2
 FOLLOW_INTERVAL = 0.5
@@ -139,7 +140,7 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """A task, with its result or error and the history of its attempts."""
@@ -152,7 +153,7 @@ def show(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """Cancel a queued or running task."""
@@ -163,7 +164,7 @@ def cancel(
 @app.command()
 def retry(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """Queue a failed or cancelled task again."""
@@ -174,7 +175,7 @@ def retry(
 @app.command()
 def logs(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)],
+    ref: RefArg,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing until the task ends")] = False,
     output: OutputOpt = Output.table,
 ) -> None:
