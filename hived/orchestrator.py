@@ -25,7 +25,10 @@ from hived.health import HealthMonitor
 from hived.metrics import Metrics
 from hived.protocol import AgentProtocol
 from hived.store import tasks as task_store
+from hived.store import workflows as workflow_store
 from hived.store.db import Database
+from hived.workflows.engine import WorkflowEngine
+from hived.workflows.service import WorkflowService
 
 log = logging.getLogger("hived")
 
@@ -80,6 +83,11 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
+        self.engine = WorkflowEngine(
+            self.db, self.events, self._new_row, self._accepted, self.dispatcher.cancel
+        )
+        self.dispatcher.on_finished.append(self.engine.task_finished)
+        self.workflows = WorkflowService(self.db, self.engine)
         self.health = HealthMonitor(self.agents)
         self.metrics.add_state(self._metric_state)
         self.started = False
@@ -97,17 +105,25 @@ class AgentOrchestrator:
                 for a in adopted
             }
         )
+        runs = await self.engine.load()
         self.dispatcher.start()
+        self.engine.start()
         self.health.start()
         for spec in self.declared:  # the desired state of hived.yaml
             _, action = await self.agents.apply(spec)
             if action != "unchanged":
                 log.info("agent %s %s from the config file", spec.name, action)
         self.started = True
-        log.info("hived ready: database %s, %d unfinished tasks recovered", self.db.describe(), recovered)
+        log.info(
+            "hived ready: database %s, %d unfinished tasks and %d active runs recovered",
+            self.db.describe(),
+            recovered,
+            runs,
+        )
 
     async def shutdown(self) -> None:
         await self.health.stop()
+        await self.engine.stop()
         await self.agents.shutdown()
         await self.dispatcher.stop()
         await self.db.close()
@@ -304,6 +320,7 @@ class AgentOrchestrator:
 
     async def status(self) -> Status:
         counts = await self.db.read(task_store.counts_by_status)
+        runs = await self.db.read(workflow_store.run_counts)
         by_status: dict[str, int] = {}
         for view in self.list_agents():
             by_status[view.status] = by_status.get(view.status, 0) + 1
@@ -313,4 +330,5 @@ class AgentOrchestrator:
             agents=by_status,
             tasks=counts,
             queue_depth=self.dispatcher.queue_depth(),
+            runs=runs,
         )

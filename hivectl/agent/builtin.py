@@ -29,3 +29,12 @@ def flaky(payload: dict[str, Any]) -> dict[str, Any]:
     if random.random() < float(payload.get("fail_rate", 0.1)):
         raise RuntimeError("flaky failure")
     return {}
+
+
+async def act(payload: dict[str, Any]) -> Any:
+    """Does what the payload says (tests and examples of workflows): waits `sleep` seconds, fails
+    with the message `fail`, then returns `result` (the payload itself when there is none)."""
+    await asyncio.sleep(float(payload.get("sleep", 0)))
+    if payload.get("fail"):
+        raise RuntimeError(str(payload["fail"]))
+    return payload.get("result", payload)

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hived import __version__
-from hived.api import agents, events, health, protocol, tasks
+from hived.api import agents, events, health, protocol, runs, tasks, workflows
 from hived.errors import HiveError
 from hived.metrics import LatencyMiddleware
 from hived.orchestrator import AgentOrchestrator
@@ -41,7 +41,7 @@ def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -
         title="hived",
         version=__version__,
         lifespan=lifespan,
-        description="Hive daemon API: agents, tasks, the agent protocol.",
+        description="Hive daemon API: agents, tasks, workflows and runs, the agent protocol.",
     )
     app.state.orchestrator = orchestrator
 
@@ -53,7 +53,7 @@ def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    for module in (health, agents, tasks, protocol, events):
+    for module in (health, agents, tasks, workflows, runs, protocol, events):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
     return app

@@ -319,3 +319,4 @@ class Status(BaseModel):
     agents: dict[str, int]
     tasks: dict[str, int]
     queue_depth: int
+    runs: dict[str, int] = Field(default_factory=dict)

@@ -173,9 +173,11 @@ def next_moves(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> tuple
 
 
 def run_outcome(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> str | None:
-    """`failed` as soon as a step failed that may not; `succeeded` when all are final; else None."""
+    """`failed` as soon as a step failed (or its task was cancelled) that may not; `succeeded` when
+    all are final; else None."""
     for node in nodes:
-        if status.get(node.id) == StepStatus.FAILED and not node.continue_on_failure:
+        failed = status.get(node.id) in (StepStatus.FAILED, StepStatus.CANCELLED)
+        if failed and not node.continue_on_failure:
             return "failed"
     if all(status.get(n.id) in FINAL_STEP for n in nodes):
         return "succeeded"

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hived.api.schemas import NAME_RE, AgentSpec
+from hived.workflows.spec import WorkflowSpec, graph_errors
 
 MAX_YAML_BYTES = 1_000_000
 MAX_ALIASES = 100
@@ -75,9 +76,18 @@ def _validate_agent(data: dict[str, Any]) -> AgentSpec:
     return spec
 
 
+def _validate_workflow(data: dict[str, Any]) -> WorkflowSpec:
+    spec = WorkflowSpec.model_validate(data)
+    if errors := graph_errors(spec):
+        raise FieldError(errors[0].path, errors[0].message)
+    return spec
+
+
 # The extension point: kind -> validator of the document body (without `kind`).
-# `kind: Workflow` registers here.
-KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {"Agent": _validate_agent}
+KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {
+    "Agent": _validate_agent,
+    "Workflow": _validate_workflow,
+}
 
 
 def load_documents(text: str, filename: str) -> list[Document]:

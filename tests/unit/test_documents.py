@@ -116,9 +116,9 @@ AGENT = "kind: Agent\nname: a\n"
         (AGENT + "name: b\n", "a.yaml:3: duplicate key 'name'"),
         (AGENT + "env:\n  A: x\n  A: y\n", "a.yaml:5: env: duplicate key 'A'"),
         # kinds and document shapes
-        ("kind: Robot\nname: a\n", "a.yaml:1: kind: unknown kind 'Robot' (known kinds: Agent)"),
+        ("kind: Robot\nname: a\n", "a.yaml:1: kind: unknown kind 'Robot' (known kinds: Agent, Workflow)"),
         ("name: a\nkind:\n  - Agent\n", "a.yaml:2: kind: unknown kind ['Agent']"),
-        ("name: a\n", "a.yaml:1: kind: required (known kinds: Agent)"),
+        ("name: a\n", "a.yaml:1: kind: required (known kinds: Agent, Workflow)"),
         ("- 1\n- 2\n", "a.yaml:1: a document must be a mapping with 'kind', not a list"),
         (AGENT + "---\njust text\n", "a.yaml:4: a document must be a mapping with 'kind', not a scalar"),
         (AGENT + "---\n# nothing\n---\n" + AGENT, "a.yaml:3: empty document"),

@@ -1,0 +1,36 @@
+"""Workflow template routes (the PRD's `POST /workflows`, `GET /workflows/{id}`,
+`POST /workflows/{id}/execute`) plus the list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from hived.api.deps import Orch
+from hived.workflows.schemas import AppliedWorkflow, ExecuteRequest, Run, WorkflowInfo, WorkflowList
+from hived.workflows.spec import WorkflowSpec
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+
+@router.post("", response_model=AppliedWorkflow, status_code=201)
+async def apply_workflow(spec: WorkflowSpec, orch: Orch) -> AppliedWorkflow:
+    """Store a template; a new version when its content changed (`action` says which)."""
+    return await orch.workflows.apply(spec)
+
+
+@router.get("", response_model=WorkflowList)
+async def list_workflows(orch: Orch) -> WorkflowList:
+    items = await orch.workflows.list()
+    return WorkflowList(items=items, total=len(items))
+
+
+@router.get("/{ref}", response_model=WorkflowInfo)
+async def get_workflow(ref: str, orch: Orch, version: int | None = Query(None, ge=1)) -> WorkflowInfo:
+    """A template by name (newest version unless `version`), id or id prefix."""
+    return await orch.workflows.get(ref, version)
+
+
+@router.post("/{ref}/execute", response_model=Run, status_code=201)
+async def execute_workflow(ref: str, orch: Orch, body: ExecuteRequest | None = None) -> Run:
+    """Start a run of the newest version with `params` (strings are parsed to the defaults' types)."""
+    return await orch.workflows.execute(ref, (body or ExecuteRequest()).params)

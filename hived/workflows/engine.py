@@ -1,0 +1,422 @@
+"""The workflow engine: runs steps as tasks when their needs are done, and keeps every decision in the
+database in the same commit as the tasks it creates, so a run resumes where it was after `kill -9`.
+
+Each active run lives in memory as a `LiveRun`. Everything that happens to a run (a step's task
+ended, an approval, a cancel, a timeout) goes through its inbox; one drain task per run applies what
+has arrived, decides the next moves (hived.core.dag), and writes steps, new tasks and the run status
+in one transaction. Completions of many steps therefore batch into few commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hived.api.schemas import TaskSubmit
+from hived.core.dag import FINAL_STEP, StepStatus, next_moves, run_outcome
+from hived.core.expressions import ExpressionError, is_true
+from hived.core.templates import render
+from hived.errors import Conflict
+from hived.events import EventBus
+from hived.store import tasks as task_store
+from hived.store import workflows as store
+from hived.store.db import Database
+from hived.workflows.spec import APPROVAL, StepSpec, WorkflowSpec
+
+log = logging.getLogger("hived.workflows")
+
+S = StepStatus
+TASK_TO_STEP = {"completed": S.SUCCEEDED, "failed": S.FAILED, "cancelled": S.CANCELLED}
+
+
+@dataclass
+class StepState:
+    id: str
+    status: StepStatus = S.PENDING
+    task_id: str | None = None
+    agent_id: str | None = None
+    result: Any = None
+    error: str | None = None
+    decided_by: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"step_id": self.id, **{name: getattr(self, name) for name in store.STEP_FIELDS}}
+
+    def finish(self, status: StepStatus, now: datetime, error: str | None = None) -> None:
+        self.status, self.finished_at = status, now
+        if error is not None:
+            self.error = error
+
+
+@dataclass
+class LiveRun:
+    id: str
+    workflow: str
+    spec: WorkflowSpec
+    params: dict[str, Any]
+    status: str
+    steps: dict[str, StepState]
+    deadline: datetime | None = None
+    inbox: list[Callable[[LiveRun, datetime], None]] = field(default_factory=list)
+    draining: asyncio.Task[None] | None = None
+    run_values: dict[str, Any] = field(default_factory=dict)  # run columns changed, to write
+    cancel_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status not in store.ACTIVE_RUN
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "steps": {s.id: {"status": str(s.status), "result": s.result} for s in self.steps.values()},
+        }
+
+
+class WorkflowEngine:
+    def __init__(
+        self,
+        db: Database,
+        events: EventBus,
+        new_task_row: Callable[[TaskSubmit, str], dict[str, Any]],
+        accepted: Callable[[dict[str, Any]], None],
+        cancel_task: Callable[[str], Any],
+    ) -> None:
+        self.db = db
+        self.events = events
+        self._new_task_row = new_task_row
+        self._accepted = accepted
+        self._cancel_task = cancel_task
+        self.runs: dict[str, LiveRun] = {}
+        self.by_task: dict[str, tuple[str, str]] = {}  # task id -> (run id, step id)
+        self._ticker: asyncio.Task[None] | None = None
+        self.clock = lambda: datetime.now(UTC)
+
+    # --- life -------------------------------------------------------------------------------------
+
+    async def load(self) -> int:
+        """Resume the runs the last daemon left active; tasks that ended meanwhile count now."""
+
+        def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
+            rows = store.active_runs(conn)
+            steps = store.run_steps(conn, [r["id"] for r in rows])
+            specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
+            task_ids = [s["task_id"] for ss in steps.values() for s in ss if s["status"] == "running"]
+            tasks = {tid: task_store.get_task(conn, tid) for tid in task_ids if tid}
+            return rows, steps, specs, tasks
+
+        rows, steps, specs, tasks = await self.db.read(read)
+        for row in rows:
+            spec = WorkflowSpec.model_validate(specs[row["workflow_id"]])
+            run = LiveRun(
+                id=row["id"],
+                workflow=row["workflow"],
+                spec=spec,
+                params=row["params"],
+                status=row["status"],
+                steps={s["step_id"]: _step_from_row(s) for s in steps[row["id"]]},
+                deadline=row["deadline"],
+            )
+            self.runs[run.id] = run
+            for step in run.steps.values():
+                if step.status == S.RUNNING and step.task_id:
+                    task = tasks.get(step.task_id)
+                    if task is not None and task["status"] in TASK_TO_STEP:
+                        run.inbox.append(_task_ended(step.id, step.task_id, task["status"], task))
+                    else:
+                        self.by_task[step.task_id] = (run.id, step.id)
+            self._kick(run)
+        return len(rows)
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._timeouts(), name="workflow-timeouts")
+
+    async def stop(self) -> None:
+        if self._ticker:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for run in list(self.runs.values()):
+            if run.draining:
+                with contextlib.suppress(Exception):
+                    await run.draining
+
+    async def idle(self) -> None:
+        """Wait until no run has work pending (tests and benchmarks)."""
+        while any(r.draining for r in self.runs.values()):
+            await asyncio.gather(*(r.draining for r in self.runs.values() if r.draining))
+
+    # --- starting, deciding, cancelling -----------------------------------------------------------
+
+    async def start_run(self, workflow: dict[str, Any], params: dict[str, Any]) -> str:
+        spec = WorkflowSpec.model_validate(workflow["definition"])
+        now = self.clock()
+        run_id = str(uuid.uuid4())
+        deadline = now + timedelta(seconds=spec.timeout) if spec.timeout else None
+        row = {
+            "id": run_id,
+            "workflow_id": workflow["id"],
+            "workflow": spec.name,
+            "version": workflow["version"],
+            "status": "pending",
+            "params": params,
+            "cancel_requested": False,
+            "error": None,
+            "deadline": deadline,
+            "created_at": now,
+            "started_at": None,
+            "finished_at": None,
+        }
+        step_rows = [
+            {"run_id": run_id, "position": i, **StepState(step.id).row()} for i, step in enumerate(spec.steps)
+        ]
+        await self.db.write(lambda c: store.insert_run(c, row, step_rows))
+        run = LiveRun(run_id, spec.name, spec, params, "pending", {s.id: StepState(s.id) for s in spec.steps})
+        run.deadline = deadline
+        self.runs[run_id] = run
+        self._kick(run)
+        return run_id
+
+    def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
+        """Dispatcher callback: a task reached a final state."""
+        found = self.by_task.pop(task_id, None)
+        if found is None or status not in TASK_TO_STEP:
+            return
+        run = self.runs.get(found[0])
+        if run is not None:
+            run.inbox.append(_task_ended(found[1], task_id, status, row))
+            self._kick(run)
+
+    async def decide(self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None) -> None:
+        run = self._active(run_id, "decide on")
+        step = run.steps.get(step_id)
+        if step is None:
+            raise Conflict(f"run {run_id} has no step {step_id!r}")
+        if step.status != S.WAITING or step.decided_by is not None:
+            raise Conflict(f"step {step_id!r} of run {run_id} is {step.status}, not waiting for approval")
+        step.decided_by = by  # claimed now, so a second decision in the same instant is refused
+
+        def apply(run: LiveRun, now: datetime) -> None:
+            if approve:
+                step.result = {"approved": True, "by": by, "comment": comment}
+                step.finish(S.SUCCEEDED, now)
+            else:
+                step.result = {"approved": False, "by": by, "comment": comment}
+                step.finish(S.FAILED, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
+
+        run.inbox.append(apply)
+        await self._kick_and_wait(run)
+
+    async def cancel(self, run_id: str) -> None:
+        run = self._active(run_id, "cancel")
+        run.inbox.append(lambda r, now: self._end(r, "cancelled", "cancelled by operator", now))
+        await self._kick_and_wait(run)
+
+    def _active(self, run_id: str, verb: str) -> LiveRun:
+        run = self.runs.get(run_id)
+        if run is None or run.done:
+            raise Conflict(f"cannot {verb} run {run_id}: it has finished")
+        return run
+
+    # --- the drain: apply what arrived, decide, write, then act -----------------------------------
+
+    def _kick(self, run: LiveRun) -> None:
+        if run.draining is None:
+            run.draining = asyncio.create_task(self._drain(run), name=f"run-{run.id[:8]}")
+
+    async def _kick_and_wait(self, run: LiveRun) -> None:
+        self._kick(run)
+        while run.draining is not None:
+            await asyncio.shield(run.draining)
+
+    async def _drain(self, run: LiveRun) -> None:
+        try:
+            while True:
+                await self._step(run)
+                if not run.inbox:
+                    break
+        except Exception:
+            log.exception("workflow run %s: the engine failed; the run resumes when hived restarts", run.id)
+        finally:
+            run.draining = None
+            if run.inbox and not run.done:
+                self._kick(run)
+        if run.done:
+            self.runs.pop(run.id, None)
+
+    async def _step(self, run: LiveRun) -> None:
+        now = self.clock()
+        before = {sid: (s.status, s.task_id) for sid, s in run.steps.items()}
+        inbox, run.inbox = run.inbox, []
+        for change in inbox:
+            if not run.done:
+                change(run, now)
+        new_tasks: list[tuple[str, dict[str, Any]]] = []
+        if not run.done:
+            if run.status == "pending":
+                run.status = "running"
+                run.run_values.update(status="running", started_at=now)
+            new_tasks = self._advance(run, now)
+        changed = [s for sid, s in run.steps.items() if (s.status, s.task_id) != before[sid]]
+        values, run.run_values = run.run_values, {}
+        cancels, run.cancel_tasks = run.cancel_tasks, []
+        rows = [s.row() for s in changed]
+        if rows or values or new_tasks:
+
+            def write(conn: Any) -> None:
+                task_store.insert_tasks(conn, [task for _, task in new_tasks])
+                store.update_steps(conn, run.id, rows)
+                if values:
+                    store.update_run(conn, run.id, values)
+
+            await self.db.write(write)
+        for step_id, task in new_tasks:
+            self.by_task[task["id"]] = (run.id, step_id)
+            self._accepted(task)
+        for step in changed:
+            self.events.publish(
+                f"step.{step.status}",
+                run_id=run.id,
+                step_id=step.id,
+                status=str(step.status),
+                task_id=step.task_id,
+                agent_id=step.agent_id,
+            )
+        if "status" in values:
+            self.events.publish(
+                f"run.{values['status']}", run_id=run.id, workflow=run.workflow, status=values["status"]
+            )
+        for task_id in cancels:
+            self.by_task.pop(task_id, None)
+            await self._cancel_task(task_id)
+
+    def _advance(self, run: LiveRun, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """Start or skip every step that can move, until nothing more can; then settle the run.
+        Returns the new tasks as (step id, task row)."""
+        new_tasks: list[tuple[str, dict[str, Any]]] = []
+        nodes = run.spec.nodes
+        while True:
+            status = {sid: s.status for sid, s in run.steps.items()}
+            start, skip = next_moves(nodes, status)
+            if not start and not skip:
+                break
+            for sid in skip:
+                run.steps[sid].finish(S.SKIPPED, now, "a step it needs did not succeed")
+            for sid in start:
+                if task := self._start_step(run, run.spec.step(sid), now):
+                    new_tasks.append((sid, task))
+        outcome = run_outcome(nodes, {sid: s.status for sid, s in run.steps.items()})
+        if outcome == "failed":
+            failed = next(
+                s for s in run.steps.values() if s.status in (S.FAILED, S.CANCELLED) and not _may_fail(run, s)
+            )
+            new_ids = {t["id"] for _, t in new_tasks}
+            new_tasks = []
+            for step in run.steps.values():  # tasks created in this pass are never submitted
+                if step.task_id in new_ids:
+                    step.task_id = None
+            self._end(run, "failed", f"step {failed.id!r} {failed.status}: {failed.error or ''}".strip(), now)
+        elif outcome == "succeeded":
+            self._end(run, "succeeded", None, now)
+        return new_tasks
+
+    def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
+        step = run.steps[spec.id]
+        step.started_at = now
+        variables = run.variables()
+        try:
+            if spec.when is not None and not is_true(spec.when, variables):
+                step.finish(S.SKIPPED, now, "when was false")
+                return None
+            payload = render(spec.payload, variables)
+        except ExpressionError as exc:
+            step.finish(S.FAILED, now, str(exc))
+            return None
+        if spec.type == APPROVAL:
+            step.status = S.WAITING
+            step.result = {"message": payload} if payload else None
+            return None
+        if not isinstance(payload, dict):
+            step.finish(S.FAILED, now, "payload must render to a mapping")
+            return None
+        submit = TaskSubmit(
+            type=spec.type,
+            payload=payload,
+            priority=spec.priority,
+            requires=spec.requires,
+            max_attempts=spec.retry.max_attempts,
+            retry=spec.retry.model_dump(exclude={"max_attempts"}),
+            timeout=spec.timeout,
+            stall_timeout=spec.stall_timeout,
+            success_when=spec.success_when,
+        )
+        task = self._new_task_row(submit, run.id)
+        step.status, step.task_id = S.RUNNING, task["id"]
+        return task
+
+    def _end(self, run: LiveRun, status: str, error: str | None, now: datetime) -> None:
+        for step in run.steps.values():
+            if step.status in FINAL_STEP:
+                continue
+            if step.status == S.RUNNING and step.task_id:
+                run.cancel_tasks.append(step.task_id)
+            step.finish(S.CANCELLED, now, f"run {status}")
+        run.status = status
+        run.run_values.update(status=status, error=error, finished_at=now)
+        if status == "cancelled":
+            run.run_values["cancel_requested"] = True
+
+    # --- run timeouts -----------------------------------------------------------------------------
+
+    async def _timeouts(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = self.clock()
+            for run in list(self.runs.values()):
+                if run.deadline and now >= run.deadline and not run.done:
+                    limit = run.spec.timeout or 0
+                    run.inbox.append(
+                        lambda r, t, s=limit: self._end(r, "failed", f"run timed out after {s:g}s", t)
+                    )
+                    run.deadline = None
+                    self._kick(run)
+
+
+def _may_fail(run: LiveRun, step: StepState) -> bool:
+    return run.spec.step(step.id).continue_on_failure
+
+
+def _task_ended(
+    step_id: str, task_id: str, status: str, row: dict[str, Any]
+) -> Callable[[LiveRun, datetime], None]:
+    def apply(run: LiveRun, now: datetime) -> None:
+        step = run.steps.get(step_id)
+        if step is None or step.status != S.RUNNING or step.task_id != task_id:
+            return  # a late report for a step the run has already settled
+        step.result = row.get("result")
+        step.agent_id = row.get("agent_id") or step.agent_id
+        step.finish(TASK_TO_STEP[status], now, row.get("error"))
+
+    return apply
+
+
+def _step_from_row(row: dict[str, Any]) -> StepState:
+    return StepState(
+        id=row["step_id"],
+        status=S(row["status"]),
+        task_id=row["task_id"],
+        agent_id=row["agent_id"],
+        result=row["result"],
+        error=row["error"],
+        decided_by=row["decided_by"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

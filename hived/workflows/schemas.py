@@ -1,0 +1,88 @@
+"""Wire schemas of the workflow and run routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from hived.api.schemas import Strict
+
+
+class WorkflowInfo(BaseModel):
+    id: str
+    name: str
+    version: int
+    description: str | None = None
+    params: dict[str, Any]
+    steps: list[dict[str, Any]]
+    timeout: float | None = None
+    created_at: datetime
+
+
+class AppliedWorkflow(WorkflowInfo):
+    action: str  # created | updated (a new version) | unchanged
+
+
+class WorkflowList(BaseModel):
+    items: list[WorkflowInfo]
+    total: int
+
+
+class ExecuteRequest(Strict):
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunStep(BaseModel):
+    id: str
+    type: str
+    needs: list[str]
+    status: str
+    task_id: str | None = None
+    agent_id: str | None = None
+    result: Any = None
+    error: str | None = None
+    decided_by: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Run(BaseModel):
+    id: str
+    workflow: str
+    workflow_id: str
+    version: int
+    status: str
+    params: dict[str, Any]
+    error: str | None = None
+    steps: list[RunStep]
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunList(BaseModel):
+    items: list[Run]
+    total: int
+
+
+class Decision(Strict):
+    """An operator's answer to an approval gate."""
+
+    by: str | None = Field(default=None, max_length=255)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ContextEntry(BaseModel):
+    key: str
+    value: Any
+    version: int
+    updated_at: datetime | None = None
+
+
+class ContextPut(Strict):
+    """Compare-and-set: `expected_version` 0 creates only, N replaces only version N, absent writes."""
+
+    value: Any
+    expected_version: int | None = Field(default=None, ge=0)

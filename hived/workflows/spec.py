@@ -1,0 +1,174 @@
+"""The `kind: Workflow` document: steps with needs, conditions, retries, timeouts; parameters with
+defaults. Validated strictly: pydantic for shapes, hived.core.dag for the graph (unknown needs,
+cycles, CEL syntax, unknown params, references to steps that are not needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from hived.api.schemas import NAME_RE, TYPE_RE, Duration, RetryPolicy, Strict
+from hived.core.dag import GraphError, Node, validate
+
+STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+APPROVAL = "approval"  # the step type of a gate that waits for `hivectl workflow approve`
+MAX_STEPS = 5000
+
+
+class StepRetry(RetryPolicy):
+    max_attempts: int = Field(default=3, ge=1, le=100)
+
+
+class StepSpec(Strict):
+    id: str
+    type: str
+    requires: list[str] = Field(default_factory=list)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    needs: list[str] = Field(default_factory=list)
+    when: str | None = None
+    retry: StepRetry = Field(default_factory=StepRetry)
+    timeout: Duration | None = None
+    stall_timeout: Duration | None = None
+    success_when: str | None = None
+    priority: int = Field(default=5, ge=0, le=9)
+    continue_on_failure: bool = False
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not STEP_ID_RE.match(value):
+            raise ValueError(
+                "must be 1-63 letters, digits or '_', starting with a letter or '_' "
+                "(it is a name in expressions: steps.<id>.result)"
+            )
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        if not TYPE_RE.match(value):
+            raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
+        return value
+
+    @field_validator("requires")
+    @classmethod
+    def _requires(cls, value: list[str]) -> list[str]:
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _approval(self) -> StepSpec:
+        if self.type == APPROVAL and (self.requires or self.success_when or self.timeout):
+            raise ValueError("an approval step waits for an operator: no requires, success_when or timeout")
+        return self
+
+    @property
+    def node(self) -> Node:
+        return Node(self.id, tuple(self.needs), self.continue_on_failure)
+
+
+class WorkflowSpec(Strict):
+    """A Workflow document (`kind: Workflow`) or the body of `POST /workflows`."""
+
+    name: str
+    description: str | None = Field(default=None, max_length=2000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout: Duration | None = Field(
+        default=None, description="the whole run; unfinished steps are cancelled"
+    )
+    steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError("must be 1-63 lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not PARAM_RE.match(key):
+                raise ValueError(f"param name {key!r} must be letters, digits or '_' (a name in expressions)")
+        return value
+
+    @property
+    def nodes(self) -> list[Node]:
+        return [step.node for step in self.steps]
+
+    def step(self, step_id: str) -> StepSpec:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def definition(self) -> dict[str, Any]:
+        """The canonical stored form: equal documents give equal definitions."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def graph_errors(spec: WorkflowSpec) -> list[GraphError]:
+    return validate([step.model_dump() for step in spec.steps], spec.params)
+
+
+def describe(error: GraphError) -> str:
+    """`steps[2].needs[0]: step 'b' needs unknown step 'x'`, for API errors (no file lines there)."""
+    path = ""
+    for part in error.path:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return f"{path}: {error.message}"
+
+
+class ParamError(ValueError):
+    pass
+
+
+def coerce_params(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The run's params: the defaults overridden by `given`. A string given for a param whose default
+    is a number, a boolean, a list or a map is parsed to that type (`-p n=3` is the number 3).
+    A param whose default is null is required."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        known = ", ".join(sorted(defaults)) or "none"
+        raise ParamError(f"unknown param {unknown[0]!r} (this workflow's params: {known})")
+    params = dict(defaults)
+    for key, value in given.items():
+        params[key] = _coerce(key, defaults[key], value)
+    missing = sorted(k for k, v in params.items() if v is None)
+    if missing:
+        raise ParamError(f"param {missing[0]!r} is required (give it with -p {missing[0]}=VALUE)")
+    return params
+
+
+def _coerce(key: str, default: Any, value: Any) -> Any:
+    if not isinstance(value, str) or default is None or isinstance(default, str):
+        return value
+    if isinstance(default, bool):
+        lowered = value.strip().lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise ParamError(f"param {key!r}: {value!r} is not a boolean (true or false)")
+    if isinstance(default, int):
+        try:
+            return int(value)
+        except ValueError:
+            raise ParamError(f"param {key!r}: {value!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except ValueError:
+            raise ParamError(f"param {key!r}: {value!r} is not a number") from None
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = None
+    expected = type(default)
+    if not isinstance(parsed, expected):
+        raise ParamError(f"param {key!r}: expected a JSON {expected.__name__}, got {value!r}")
+    return parsed

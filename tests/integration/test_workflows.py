@@ -1,0 +1,287 @@
+"""Workflow runs on a real hived with real agents: parallel branches, skips, outputs, failures,
+approval gates, the run context, cancel, timeout, and kill -9 of hived in the middle of a run."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+
+from tests.helpers import Hived, wait_for
+
+ACT = {"python": "hivectl.agent.builtin:act"}
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def apply(hived: Hived, name: str, steps: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    return hived.api("POST", "/workflows", json={"name": name, "steps": steps, **fields})
+
+
+def run(hived: Hived, name: str, **params: Any) -> str:
+    return str(hived.api("POST", f"/workflows/{name}/execute", json={"params": params})["id"])
+
+
+def wait_run(
+    hived: Hived, run_id: str, states: tuple[str, ...] = FINAL, timeout: float = 30
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (r := hived.api("GET", f"/runs/{run_id}"))["status"] in states and r,
+        timeout,
+        interval=0.05,
+        what=f"run {run_id} in {states}",
+    )
+
+
+def steps_of(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in run["steps"]}
+
+
+def test_parallel_branches_skips_and_outputs(hived: Hived) -> None:
+    hived.spawn("w", ACT, max_concurrency=4)
+    apply(
+        hived,
+        "fan",
+        params={"n": 1, "label": "x"},
+        steps=[
+            {"id": "a", "type": "t", "payload": {"result": {"x": "${{ params.n }}", "ok": True}}},
+            {"id": "left", "type": "t", "needs": ["a"], "payload": {"sleep": 0.5, "result": {"side": "l"}}},
+            {"id": "right", "type": "t", "needs": ["a"], "payload": {"sleep": 0.5, "result": {"side": "r"}}},
+            {"id": "never", "type": "t", "needs": ["a"], "when": "steps.a.result.ok == false"},
+            {"id": "after_never", "type": "t", "needs": ["never"]},
+            {
+                "id": "join",
+                "type": "t",
+                "needs": ["left", "right"],
+                "payload": {
+                    "result": {
+                        "sum": "${{ steps.a.result.x + 1 }}",
+                        "text": "${{ params.label }}-${{ steps.left.result.side }}"
+                        "${{ steps.right.result.side }}",
+                    }
+                },
+            },
+        ],
+    )
+    run_id = run(hived, "fan", n="41")  # a string for a numeric param is parsed as a number
+    done = wait_run(hived, run_id)
+    steps = steps_of(done)
+    assert done["status"] == "succeeded", done
+    assert done["params"] == {"n": 41, "label": "x"}
+    assert steps["never"]["status"] == "skipped" and steps["never"]["task_id"] is None
+    assert steps["after_never"]["status"] == "skipped"
+    assert steps["join"]["result"] == {"sum": 42, "text": "x-lr"}
+    # the two branches ran at the same time: each started before the other finished
+    left, right = steps["left"], steps["right"]
+    assert left["started_at"] < right["finished_at"] and right["started_at"] < left["finished_at"]
+    assert all(s["agent_id"] for s in (left, right, steps["join"]))
+    events = hived.api("GET", "/events", params={"follow": "false"})
+    assert '"kind":"run.succeeded"' in events.replace(" ", "") and run_id in events
+
+
+def test_failed_step_fails_the_run_and_cancels_running_steps(hived: Hived) -> None:
+    hived.spawn("w", ACT, max_concurrency=2)
+    apply(
+        hived,
+        "breaks",
+        steps=[
+            {"id": "slow", "type": "t", "payload": {"sleep": 30}},
+            {
+                "id": "bad",
+                "type": "t",
+                "payload": {"sleep": 0.2, "fail": "boom"},
+                "retry": {"max_attempts": 1},
+            },
+            {"id": "after", "type": "t", "needs": ["bad"]},
+        ],
+    )
+    run_id = run(hived, "breaks")
+    done = wait_run(hived, run_id)
+    steps = steps_of(done)
+    assert done["status"] == "failed"
+    assert "bad" in done["error"] and "boom" in done["error"]
+    assert steps["bad"]["status"] == "failed"
+    assert steps["slow"]["status"] == "cancelled"
+    assert steps["after"]["status"] in ("skipped", "cancelled")
+    assert hived.wait_task(steps["slow"]["task_id"])["status"] == "cancelled"
+
+
+def test_continue_on_failure_lets_the_run_go_on(hived: Hived) -> None:
+    hived.spawn("w", ACT)
+    apply(
+        hived,
+        "tolerant",
+        steps=[
+            {
+                "id": "lint",
+                "type": "t",
+                "payload": {"fail": "style"},
+                "retry": {"max_attempts": 1},
+                "continue_on_failure": True,
+            },
+            {
+                "id": "report",
+                "type": "t",
+                "needs": ["lint"],
+                "payload": {"result": {"lint": "${{ steps.lint.status }}"}},
+            },
+        ],
+    )
+    done = wait_run(hived, run(hived, "tolerant"))
+    steps = steps_of(done)
+    assert done["status"] == "succeeded"
+    assert steps["lint"]["status"] == "failed" and "style" in steps["lint"]["error"]
+    assert steps["report"]["result"] == {"lint": "failed"}
+
+
+def test_approval_gate(hived: Hived) -> None:
+    hived.spawn("w", ACT)
+    apply(
+        hived,
+        "release",
+        steps=[
+            {"id": "build", "type": "t"},
+            {"id": "ok", "type": "approval", "needs": ["build"], "payload": {"text": "ship it?"}},
+            {
+                "id": "ship",
+                "type": "t",
+                "needs": ["ok"],
+                "payload": {"result": {"by": "${{ steps.ok.result.by }}"}},
+            },
+        ],
+    )
+    run_id = run(hived, "release")
+    waiting = wait_for(
+        lambda: (r := hived.api("GET", f"/runs/{run_id}")) and steps_of(r)["ok"]["status"] == "waiting" and r,
+        what="the gate waiting",
+    )
+    assert waiting["status"] == "running" and steps_of(waiting)["ship"]["status"] == "pending"
+    hived.api("POST", f"/runs/{run_id}/steps/ship/approve", expect=409)  # not a waiting gate
+    hived.api("POST", f"/runs/{run_id}/steps/ok/approve", json={"by": "alice"})
+    hived.api("POST", f"/runs/{run_id}/steps/ok/approve", json={"by": "bob"}, expect=409)
+    done = wait_run(hived, run_id)
+    assert done["status"] == "succeeded"
+    assert steps_of(done)["ship"]["result"] == {"by": "alice"}
+    assert steps_of(done)["ok"]["decided_by"] == "alice"
+
+    rejected = run(hived, "release")
+    wait_for(lambda: steps_of(hived.api("GET", f"/runs/{rejected}"))["ok"]["status"] == "waiting")
+    hived.api("POST", f"/runs/{rejected}/steps/ok/reject", json={"by": "carol", "comment": "not today"})
+    done = wait_run(hived, rejected)
+    assert done["status"] == "failed" and "rejected by carol: not today" in done["error"]
+    assert steps_of(done)["ship"]["status"] in ("skipped", "cancelled")
+
+
+def test_run_context_compare_and_set(hived: Hived) -> None:
+    hived.spawn("w", ACT)
+    apply(hived, "ctx", steps=[{"id": "gate", "type": "approval"}])
+    run_id = run(hived, "ctx")
+    base = f"/runs/{run_id}/context"
+    hived.api("GET", f"{base}/lock", expect=404)
+    first = hived.api("PUT", f"{base}/lock", json={"value": {"owner": "a"}, "expected_version": 0})
+    assert first["version"] == 1
+    hived.api("PUT", f"{base}/lock", json={"value": {"owner": "b"}, "expected_version": 0}, expect=409)
+    second = hived.api("PUT", f"{base}/lock", json={"value": {"owner": "a", "n": 2}, "expected_version": 1})
+    assert second["version"] == 2
+    stale = hived.client.put(f"{base}/lock", json={"value": {"owner": "c"}, "expected_version": 1})
+    assert stale.status_code == 409 and "version 2" in stale.json()["detail"]
+    assert hived.api("GET", f"{base}/lock")["value"] == {"owner": "a", "n": 2}
+    hived.api("PUT", f"{base}/count", json={"value": 7})  # unconditional
+    assert [e["key"] for e in hived.api("GET", base)] == ["count", "lock"]
+    hived.api("GET", "/runs/00000000-0000-0000-0000-000000000000/context", expect=404)
+
+
+def test_run_id_reaches_the_task_environment(hived: Hived) -> None:
+    probe = "import json, os; print(json.dumps({'run': os.environ.get('HIVE_RUN_ID')}))"
+    hived.spawn("envy", {"exec": [sys.executable, "-c", probe]})
+    apply(hived, "env", steps=[{"id": "probe", "type": "t"}])
+    run_id = run(hived, "env")
+    done = wait_run(hived, run_id)
+    assert steps_of(done)["probe"]["result"] == {"run": run_id}
+
+
+def test_cancel_and_timeout(hived: Hived) -> None:
+    hived.spawn("w", ACT, max_concurrency=2)
+    apply(hived, "long", steps=[{"id": "wait", "type": "t", "payload": {"sleep": 60}}])
+    run_id = run(hived, "long")
+    wait_for(lambda: steps_of(hived.api("GET", f"/runs/{run_id}"))["wait"]["status"] == "running")
+    cancelled = hived.api("POST", f"/runs/{run_id}/cancel")
+    assert cancelled["status"] == "cancelled"
+    assert steps_of(cancelled)["wait"]["status"] == "cancelled"
+    assert hived.wait_task(steps_of(cancelled)["wait"]["task_id"])["status"] == "cancelled"
+    hived.api("POST", f"/runs/{run_id}/cancel", expect=409)
+
+    apply(hived, "late", timeout="1s", steps=[{"id": "wait", "type": "t", "payload": {"sleep": 60}}])
+    done = wait_run(hived, run(hived, "late"))
+    assert done["status"] == "failed" and "timed out after 1s" in done["error"]
+    assert hived.wait_task(steps_of(done)["wait"]["task_id"])["status"] == "cancelled"
+
+
+def test_versions_params_and_bad_requests(hived: Hived) -> None:
+    steps = [{"id": "a", "type": "t"}]
+    assert apply(hived, "v", steps=steps, params={"n": 1})["action"] == "created"
+    assert apply(hived, "v", steps=steps, params={"n": 1})["action"] == "unchanged"
+    changed = apply(hived, "v", steps=steps, params={"n": 2})
+    assert changed["action"] == "updated" and changed["version"] == 2
+    assert hived.api("GET", "/workflows/v", params={"version": 1})["params"] == {"n": 1}
+    assert [w["version"] for w in hived.api("GET", "/workflows")["items"]] == [2]
+    bad = hived.client.post("/workflows/v/execute", json={"params": {"m": 1}})
+    assert bad.status_code == 422 and "unknown param 'm'" in bad.json()["detail"]
+    bad = hived.client.post("/workflows/v/execute", json={"params": {"n": "three"}})
+    assert bad.status_code == 422 and "'three' is not an integer" in bad.json()["detail"]
+    cycle = hived.client.post(
+        "/workflows",
+        json={
+            "name": "c",
+            "steps": [{"id": "a", "type": "t", "needs": ["b"]}, {"id": "b", "type": "t", "needs": ["a"]}],
+        },
+    )
+    assert cycle.status_code == 422 and "dependency cycle: a -> b -> a" in cycle.json()["detail"]
+    hived.api("POST", "/workflows/nope/execute", expect=404)
+    assert hived.api("GET", "/runs")["total"] == 0  # nothing was started by the bad requests
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def test_kill9_of_hived_mid_run_resumes_without_rerunning_steps(
+    hived_factory: Any, request: Any, db: str
+) -> None:
+    db_url = None if db == "sqlite" else request.getfixturevalue("pg_database")
+    hived = hived_factory(db_url=db_url)
+    hived.spawn("w", ACT, max_concurrency=2)
+    apply(
+        hived,
+        "durable",
+        steps=[
+            {"id": "first", "type": "t", "payload": {"result": {"n": 1}}},
+            {"id": "middle", "type": "t", "needs": ["first"], "payload": {"sleep": 2}},
+            {"id": "gate", "type": "approval", "needs": ["first"]},
+            {
+                "id": "last",
+                "type": "t",
+                "needs": ["middle", "gate"],
+                "payload": {"result": {"n": "${{ steps.first.result.n + 1 }}"}},
+            },
+        ],
+    )
+    run_id = run(hived, "durable")
+    before = wait_for(
+        lambda: (
+            (r := hived.api("GET", f"/runs/{run_id}"))
+            and steps_of(r)["middle"]["status"] == "running"
+            and steps_of(r)["gate"]["status"] == "waiting"
+            and r
+        ),
+        what="middle running and the gate waiting",
+    )
+    first_task = steps_of(before)["first"]["task_id"]
+    hived.kill9()
+    hived.start()
+    hived.api("POST", f"/runs/{run_id}/steps/gate/approve")
+    done = wait_run(hived, run_id)
+    steps = steps_of(done)
+    assert done["status"] == "succeeded", done
+    assert steps["first"]["task_id"] == first_task
+    assert steps["last"]["result"] == {"n": 2}
+    tasks = hived.api("GET", "/tasks", params={"limit": 100})["items"]
+    assert len(tasks) == 3  # first, middle, last: none created twice
+    assert hived.task(first_task)["attempts"] == 1
