@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -69,8 +69,17 @@ def _apply_agents(cli: Client, doc: Document, output: Output) -> list[Applied]:
     return results
 
 
-# kind -> how `apply` sends it; `kind: Workflow` adds its own here.
-APPLIERS: dict[str, Callable[[Client, Document, Output], list[Applied]]] = {"Agent": _apply_agents}
+def _apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
+    from hivectl.cli.workflow import apply_workflow
+
+    return apply_workflow(cli, doc, output)
+
+
+# kind -> how `apply` sends it.
+APPLIERS: dict[str, Callable[[Client, Document, Output], list[Any]]] = {
+    "Agent": _apply_agents,
+    "Workflow": _apply_workflow,
+}
 
 
 def apply(
@@ -83,9 +92,10 @@ def apply(
     ],
     output: OutputOpt = Output.table,
 ) -> None:
-    """Create or update what the YAML documents describe (kind: Agent), like kubectl apply.
+    """Create or update what the YAML documents describe (kind: Agent, Workflow), like kubectl apply.
 
-    Prints `agent/NAME created|configured|unchanged` for each agent (replicas: NAME-1..NAME-N).
+    Prints `agent/NAME created|configured|unchanged` for each agent (replicas: NAME-1..NAME-N) and
+    `workflow/NAME created|updated|unchanged (version N)` for each workflow.
     """
     documents = load_files(files)
     for doc in documents:

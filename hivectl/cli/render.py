@@ -47,9 +47,13 @@ STATUS_STYLES = {
     "completed": "green",
     "cancelled": "dim",
     "ok": "green",
+    "succeeded": "green",
+    "waiting": "bold yellow",
+    "skipped": "dim",
 }
 AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
 TASK_ORDER = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
+RUN_ORDER = ["pending", "running", "succeeded", "failed", "cancelled"]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -246,6 +250,7 @@ def status_view(status: Status, health: str | None = None) -> Table:
     table.add_row("agents", Text(counts(status.agents, AGENT_ORDER)))
     table.add_row("tasks", Text(counts(status.tasks, TASK_ORDER)))
     table.add_row("queue depth", str(status.queue_depth))
+    table.add_row("runs", Text(counts(status.runs, RUN_ORDER)))
     return table
 
 

@@ -330,12 +330,12 @@ class WorkflowEngine:
 
     def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
         step = run.steps[spec.id]
-        step.started_at = now
         variables = run.variables()
         try:
             if spec.when is not None and not is_true(spec.when, variables):
                 step.finish(S.SKIPPED, now, "when was false")
                 return None
+            step.started_at = now
             payload = render(spec.payload, variables)
         except ExpressionError as exc:
             step.finish(S.FAILED, now, str(exc))

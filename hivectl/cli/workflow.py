@@ -1,0 +1,281 @@
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|context`."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.live import Live
+
+from hivectl.cli import exitcodes, render
+from hivectl.cli.apply import load_files
+from hivectl.cli.common import CliError, OutputOpt, client, usage_error
+from hivectl.cli.render import Output
+from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
+from hivectl.client import Client
+from hivectl.workflow_routes import WorkflowRoutes as R
+from hived.core.documents import Document
+from hived.workflows.schemas import AppliedWorkflow, Run
+from hived.workflows.spec import WorkflowSpec
+
+app = typer.Typer(help="Workflows: templates of steps (a DAG) and their runs.", no_args_is_help=True)
+
+FINAL = frozenset({"succeeded", "failed", "cancelled"})
+POLL = 0.25
+RunArg = Annotated[str, typer.Argument(help="run id or unique id prefix", metavar="RUN", show_default=False)]
+StepArg = Annotated[str, typer.Argument(help="the approval step's id", metavar="STEP", show_default=False)]
+FileArg = Annotated[
+    list[str], typer.Argument(help="YAML files (- for stdin)", metavar="FILE...", show_default=False)
+]
+
+
+def agent_names(cli: Client) -> dict[str, str]:
+    return {agent.id: agent.name for agent in cli.list_agents().items}
+
+
+def workflow_docs(documents: list[Document]) -> list[WorkflowSpec]:
+    return [doc.spec for doc in documents if isinstance(doc.spec, WorkflowSpec)]
+
+
+def applied_line(applied: AppliedWorkflow) -> str:
+    return f"workflow/{applied.name} {applied.action} (version {applied.version})"
+
+
+@app.command()
+def validate(files: FileArg, output: OutputOpt = Output.table) -> None:
+    """Check workflow files offline (no daemon): schema, unknown keys and refs, cycles, CEL syntax."""
+    documents = load_files(files)
+    specs = workflow_docs(documents)
+    if not specs:
+        raise CliError(f"{', '.join(files)}: no kind: Workflow document")
+    summary = [
+        {"workflow": s.name, "steps": len(s.steps), "params": sorted(s.params), "valid": True} for s in specs
+    ]
+    render.emit(
+        summary, output, lambda: "\n".join(f"workflow/{s.name} valid ({len(s.steps)} steps)" for s in specs)
+    )
+
+
+@app.command()
+def apply(ctx: typer.Context, files: FileArg, output: OutputOpt = Output.table) -> None:
+    """Store the workflows of the files (a new version when one changed); Agent documents in the
+    same files are applied too, like `hivectl apply -f`."""
+    results = apply_documents(client(ctx), load_files(files), output)
+    if output is not Output.table:
+        render.emit(results, output, lambda: "")
+
+
+def apply_documents(cli: Client, documents: list[Document], output: Output) -> list[Any]:
+    from hivectl.cli.apply import APPLIERS  # the one table of how each kind is sent
+
+    return [applied for doc in documents for applied in APPLIERS[doc.kind](cli, doc, output)]
+
+
+def apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
+    """The `kind: Workflow` entry of `hivectl apply`'s table."""
+    assert isinstance(doc.spec, WorkflowSpec)
+    applied = cli.send(R.apply(doc.spec))
+    if output is Output.table:
+        print(applied_line(applied), flush=True)
+    return [applied]
+
+
+@app.command("list")
+def list_(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
+    """Workflow templates (the newest version of each)."""
+    items = client(ctx).send(R.list()).items
+    render.emit(items, output, lambda: workflows_table(items))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="workflow name or id", show_default=False)],
+    version: Annotated[int | None, typer.Option(min=1, help="this version, not the newest")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """A workflow template: params and steps."""
+    wf = client(ctx).send(R.get(name, version))
+    render.emit(wf, output, lambda: workflow_view(wf))
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise usage_error(f"-p {pair!r}: expected key=value")
+        params[key.strip()] = value
+    return params
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    workflow: Annotated[
+        str, typer.Argument(help="a workflow name, or a YAML file to apply first", metavar="NAME|FILE")
+    ],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value; repeatable")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the run live; exit 0 only if it succeeded")
+    ] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Start a run; prints its id (-o json: the run). With --wait, follows it to its end."""
+    params = parse_params(param or [])
+    cli = client(ctx)
+    name = workflow
+    if Path(workflow).is_file() or workflow.endswith((".yaml", ".yml")) or workflow == "-":
+        documents = load_files([workflow])
+        specs = workflow_docs(documents)
+        if len(specs) != 1:
+            raise CliError(f"{workflow}: expected exactly one kind: Workflow document, found {len(specs)}")
+        apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
+        name = specs[0].name
+    started = cli.send(R.execute(name, params))
+    if not wait:
+        render.emit(started, output, lambda: started.id)
+        return
+    follow(cli, started.id, output)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="follow the run live until it ends")] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """A run and its steps (status, agent, duration). With --watch, exit 0 only if it succeeded."""
+    cli = client(ctx)
+    if watch:
+        follow(cli, cli.send(R.get_run(run_ref)).id, output)
+        return
+    current = cli.send(R.get_run(run_ref))
+    names = agent_names(cli) if output is Output.table else {}
+    render.emit(current, output, lambda: run_view(current, names))
+
+
+def follow(cli: Client, run_id: str, output: Output) -> None:
+    """Poll the run until it ends: a live table on a terminal, one line per step change when piped;
+    then the final run (-o json: only the run object). Exit 1 unless it succeeded."""
+    names: dict[str, str] = {}
+    current = cli.send(R.get_run(run_id))
+    if output is Output.table and sys.stdout.isatty():
+        with Live(run_view(current, names), auto_refresh=False, console=render.console()) as live:
+            while current.status not in FINAL:
+                time.sleep(POLL)
+                current = cli.send(R.get_run(run_id))
+                if any(s.agent_id and s.agent_id not in names for s in current.steps):
+                    names = agent_names(cli)
+                live.update(run_view(current, names), refresh=True)
+    else:
+        seen: dict[str, str] = {}
+        while True:
+            if output is Output.table:
+                for step in current.steps:
+                    if seen.get(step.id) != step.status:
+                        seen[step.id] = step.status
+                        if step.status != "pending":
+                            print(f"step/{step.id} {step.status}", flush=True)
+            if current.status in FINAL:
+                break
+            time.sleep(POLL)
+            current = cli.send(R.get_run(run_id))
+        names = agent_names(cli) if output is Output.table else {}
+        render.emit(current, output, lambda: run_view(current, names))
+    if current.status != "succeeded":
+        raise typer.Exit(exitcodes.FAILURE)
+
+
+@app.command()
+def runs(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="only runs in this status")] = None,
+    workflow: Annotated[str | None, typer.Option(help="only runs of this workflow")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="at most this many, newest first")] = 100,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Runs, newest first."""
+    items = client(ctx).send(R.list_runs(status, workflow, limit)).items
+    render.emit(items, output, lambda: runs_table(items))
+
+
+@app.command()
+def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table) -> None:
+    """Cancel a run: its running steps' tasks are cancelled."""
+    done = client(ctx).send(R.cancel_run(run_ref))
+    render.emit(done, output, lambda: f"run/{done.id} {done.status}")
+
+
+def _decide(
+    ctx: typer.Context, run_ref: str, step: str, approve: bool, comment: str | None, output: Output
+) -> None:
+    decided: Run = client(ctx).send(R.decide(run_ref, step, approve, getpass.getuser(), comment))
+    verb = "approved" if approve else "rejected"
+    render.emit(decided, output, lambda: f"run/{decided.id} step/{step} {verb}")
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    step: StepArg,
+    comment: Annotated[str | None, typer.Option(help="a note kept with the decision")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Let a run go past an approval gate."""
+    _decide(ctx, run_ref, step, True, comment, output)
+
+
+@app.command()
+def reject(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    step: StepArg,
+    comment: Annotated[str | None, typer.Option(help="why; kept as the step's error")] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Fail an approval gate (and with it the run, unless the step may fail)."""
+    _decide(ctx, run_ref, step, False, comment, output)
+
+
+@app.command()
+def context(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    key: Annotated[str | None, typer.Argument(help="one key (default: all)", show_default=False)] = None,
+    set_: Annotated[str | None, typer.Option("--set", help="write this JSON value to KEY")] = None,
+    expect_version: Annotated[
+        int | None, typer.Option(min=0, help="with --set: only if KEY is at this version (0: absent)")
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Read or compare-and-set the run's shared context (exit 1 on a version conflict)."""
+    cli = client(ctx)
+    if set_ is None:
+        if expect_version is not None:
+            raise usage_error("--expect-version needs --set")
+        if key is not None:  # one key: the entry itself, for scripts
+            entry = cli.send(R.get_context(run_ref, key))
+            render.emit(entry, output, lambda: json.dumps(entry.value))
+            return
+        entries = cli.send(R.context(run_ref))
+        table = render.grid(["KEY", "VERSION", "VALUE"])
+        for e in entries:
+            table.add_row(e.key, str(e.version), json.dumps(e.value))
+        render.emit(entries, output, lambda: table)
+        return
+    if key is None:
+        raise usage_error("--set needs a KEY")
+    try:
+        value = json.loads(set_)
+    except ValueError as exc:
+        raise usage_error(f"--set: not JSON ({exc}); quote strings: '\"text\"'") from None
+    entry = cli.send(R.put_context(run_ref, key, value, expect_version))
+    render.emit(entry, output, lambda: f"context/{entry.key} version {entry.version}")

@@ -1,0 +1,106 @@
+"""Tables of workflows and runs (pure: models in, rich renderables out, the clock passed in)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from hivectl.cli.render import age, agent_name, details_table, grid, now_utc, status_text
+from hived.workflows.schemas import Run, RunStep, WorkflowInfo
+
+
+def workflows_table(workflows: Sequence[WorkflowInfo], now: datetime | None = None) -> Table:
+    table = grid(["NAME", "VERSION", "STEPS", "PARAMS", "AGE"])
+    for wf in workflows:
+        table.add_row(
+            Text(wf.name),
+            str(wf.version),
+            str(len(wf.steps)),
+            Text(params_text(wf.params) or "-"),
+            age(wf.created_at, now),
+        )
+    return table
+
+
+def workflow_view(wf: WorkflowInfo, now: datetime | None = None) -> RenderableType:
+    table = grid(["STEP", "TYPE", "NEEDS", "WHEN"])
+    for step in wf.steps:
+        table.add_row(
+            Text(step["id"]),
+            Text(step["type"]),
+            Text(", ".join(step.get("needs", [])) or "-"),
+            Text(step.get("when") or "-"),
+        )
+    return Group(details_table(wf, now, skip=("steps",)), Text(""), table)
+
+
+def progress(run: Run) -> str:
+    done = sum(s.status in ("succeeded", "failed", "skipped", "cancelled") for s in run.steps)
+    return f"{done}/{len(run.steps)}"
+
+
+def runs_table(runs: Sequence[Run], now: datetime | None = None) -> Table:
+    table = grid(["ID", "WORKFLOW", "VERSION", "STATUS", "STEPS", "AGE", "DURATION"])
+    for run in runs:
+        table.add_row(
+            run.id[:8],
+            Text(run.workflow),
+            str(run.version),
+            status_text(run.status),
+            progress(run),
+            age(run.created_at, now),
+            duration(run.started_at, run.finished_at, now),
+        )
+    return table
+
+
+def duration(start: datetime | None, end: datetime | None, now: datetime | None = None) -> str:
+    if start is None:
+        return "-"
+    seconds = ((end or now or now_utc()) - start).total_seconds()
+    return f"{seconds:.1f}s" if seconds < 60 else age(start, end or now)
+
+
+def steps_table(steps: Sequence[RunStep], names: Mapping[str, str], now: datetime | None = None) -> Table:
+    table = grid(["STEP", "TYPE", "STATUS", "AGENT", "DURATION", "TASK", "NOTE"])
+    for step in steps:
+        table.add_row(
+            Text(step.id),
+            Text(step.type),
+            status_text(step.status),
+            Text(agent_name(step.agent_id, names)),
+            duration(step.started_at, step.finished_at, now),
+            step.task_id[:8] if step.task_id else "-",
+            Text(note(step)),
+        )
+    return table
+
+
+def note(step: RunStep) -> str:
+    if step.status == "waiting":
+        return "waiting for: hivectl workflow approve|reject RUN " + step.id
+    if step.decided_by:
+        return f"decided by {step.decided_by}"
+    return (step.error or "").splitlines()[0][:80] if step.error else ""
+
+
+def run_view(run: Run, names: Mapping[str, str], now: datetime | None = None) -> RenderableType:
+    head = details_table({}, now)
+    head.add_row("run", Text(run.id))
+    head.add_row("workflow", Text(f"{run.workflow} (version {run.version})"))
+    head.add_row("status", status_text(run.status))
+    head.add_row("params", Text(params_text(run.params) or "-"))
+    head.add_row("duration", duration(run.started_at, run.finished_at, now))
+    if run.error:
+        head.add_row("error", Text(run.error))
+    return Group(head, Text(""), steps_table(run.steps, names, now))
+
+
+def params_text(params: Mapping[str, object]) -> str:
+    """`n=3, env="prod", dry=false`: values as JSON, as they are given with -p."""
+    return ", ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
