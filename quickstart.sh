@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hive's quick start, in one command: install, start hived on the embedded SQLite default,
-# declare example agents, run work on them, and show the fleet.
+# declare example agents, run work on them, run an example workflow, and show the fleet.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./install.sh
@@ -12,5 +12,7 @@ $hivectl task submit greet --payload '{"name": "operator"}' --requires shell --w
 echo "==> a task for an in-process python agent:"
 $hivectl task submit echo --payload '{"hello": "hive"}' --requires python --wait
 $hivectl agent list
+echo "==> a workflow: three reviewers in parallel, then a verdict (workflows-examples/code-review.yaml):"
+$hivectl workflow run workflows-examples/code-review.yaml --wait
 echo
 echo "hived keeps running in the background: '$hivectl status', '$hivectl daemon stop'."

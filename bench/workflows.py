@@ -1,0 +1,104 @@
+"""Scheduling overhead of the workflow engine: a generated 500-step DAG of no-op steps.
+
+    .venv/bin/python bench/workflows.py [--steps 500] [--agents 4] [--concurrency 32] [--seed 1]
+
+Three shapes of `--steps` no-op steps on real agents (hivectl.agent.builtin:noop):
+  chain    each step needs the one before (every step pays a full round trip: the latency figure)
+  layered  layers of `--width` steps, each needing every step of the layer before
+  random   each step needs 1-3 random earlier steps (seeded)
+For each: the run's wall time (run started_at to finished_at, from hived), the handler time (the sum
+of the steps' attempt durations on the agents' side is not known to hived, so the no-op handler is
+taken as 0 s: the figure is an upper bound of the overhead), and overhead per step = wall / steps.
+A figure printer, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import Daemon  # noqa: E402
+
+
+def chain(n: int, _rng: random.Random, _width: int) -> list[dict[str, Any]]:
+    return [{"id": f"s{i}", "type": "noop", "needs": [f"s{i - 1}"] if i else []} for i in range(n)]
+
+
+def layered(n: int, _rng: random.Random, width: int) -> list[dict[str, Any]]:
+    steps = []
+    for i in range(n):
+        layer = i // width
+        needs = [f"s{j}" for j in range((layer - 1) * width, layer * width)] if layer else []
+        steps.append({"id": f"s{i}", "type": "noop", "needs": needs})
+    return steps
+
+
+def random_dag(n: int, rng: random.Random, _width: int) -> list[dict[str, Any]]:
+    steps = []
+    for i in range(n):
+        needs = sorted({f"s{rng.randrange(i)}" for _ in range(rng.randint(1, 3))}) if i else []
+        steps.append({"id": f"s{i}", "type": "noop", "needs": needs})
+    return steps
+
+
+SHAPES = {"chain": chain, "layered": layered, "random": random_dag}
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=500)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--width", type=int, default=10, help="steps per layer of the layered shape")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--db", help="a database URL (default: a fresh SQLite file)")
+    args = parser.parse_args()
+
+    daemon = Daemon(args.db)
+    try:
+        for i in range(args.agents):
+            body = {"name": f"noop-{i}", "handler": {"python": "hivectl.agent.builtin:noop"}}
+            daemon.client.post(
+                "/agents", json={**body, "max_concurrency": args.concurrency}
+            ).raise_for_status()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            agents = daemon.client.get("/agents").json()["items"]
+            if sum(a["status"] in ("active", "busy") for a in agents) == args.agents:
+                break
+            time.sleep(0.1)
+        print(f"{args.steps} no-op steps, {args.agents} agents x {args.concurrency} slots, {daemon.state}")
+        print(f"{'shape':<8} {'wall':>8} {'per step':>10} {'start->finish (client)':>24}")
+        for name, make in SHAPES.items():
+            rng = random.Random(args.seed)
+            steps = make(args.steps, rng, args.width)
+            daemon.client.post(
+                "/workflows", json={"name": f"bench-{name}", "steps": steps}
+            ).raise_for_status()
+            began = time.monotonic()
+            run = daemon.client.post(f"/workflows/bench-{name}/execute", json={}).json()
+            while run["status"] not in ("succeeded", "failed", "cancelled"):
+                time.sleep(0.05)
+                run = daemon.client.get(f"/runs/{run['id']}").json()
+            client_wall = time.monotonic() - began
+            if run["status"] != "succeeded":
+                raise SystemExit(f"{name}: run {run['id']} {run['status']}: {run['error']}")
+            wall = (when(run["finished_at"]) - when(run["started_at"])).total_seconds()
+            print(f"{name:<8} {wall:>7.2f}s {wall / args.steps * 1000:>8.2f}ms {client_wall:>23.2f}s")
+    finally:
+        daemon.close()
+
+
+if __name__ == "__main__":
+    main()
