@@ -97,16 +97,20 @@ class WorkflowEngine:
         self._cancel_task = cancel_task
         self.runs: dict[str, LiveRun] = {}
         self.by_task: dict[str, tuple[str, str]] = {}  # task id -> (run id, step id)
+        self._reloading = 0
+        self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Future[Any]] = set()
         self.clock = lambda: datetime.now(UTC)
 
     # --- life -------------------------------------------------------------------------------------
 
-    async def load(self) -> int:
-        """Resume the runs the last daemon left active; tasks that ended meanwhile count now."""
+    async def load(self, run_id: str | None = None) -> int:
+        """Resume the runs the last daemon left active (or one run, after a failed write); tasks
+        that ended meanwhile count now."""
 
         def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
-            rows = store.active_runs(conn)
+            rows = [r for r in store.active_runs(conn) if run_id is None or r["id"] == run_id]
             steps = store.run_steps(conn, [r["id"] for r in rows])
             specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
             task_ids = [s["task_id"] for ss in steps.values() for s in ss if s["status"] == "running"]
@@ -131,19 +135,41 @@ class WorkflowEngine:
                     task = tasks.get(step.task_id)
                     if task is not None and task["status"] in TASK_TO_STEP:
                         run.inbox.append(_task_ended(step.id, step.task_id, task["status"], task))
+                    elif ended := self._unclaimed.pop(step.task_id, None):  # ended during the read
+                        run.inbox.append(_task_ended(step.id, step.task_id, *ended))
                     else:
                         self.by_task[step.task_id] = (run.id, step.id)
             self._kick(run)
         return len(rows)
 
+    async def _reload(self, run_id: str) -> None:
+        """After a failed write the run's memory may be ahead of the database: drop it and read it
+        again (retrying while the database is away). Tasks that end meanwhile are kept aside."""
+        self._reloading += 1
+        try:
+            delay = 1.0
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    await self.load(run_id)
+                    return
+                except Exception:
+                    log.exception("workflow run %s: reading it again failed; retrying", run_id)
+                    delay = min(delay * 2, 30.0)
+        finally:
+            self._reloading -= 1
+            if not self._reloading:
+                self._unclaimed.clear()
+
     def start(self) -> None:
         self._ticker = asyncio.create_task(self._timeouts(), name="workflow-timeouts")
 
     async def stop(self) -> None:
-        if self._ticker:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
+        for task in [self._ticker, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for run in list(self.runs.values()):
             if run.draining:
                 with contextlib.suppress(Exception):
@@ -187,8 +213,12 @@ class WorkflowEngine:
 
     def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
         """Dispatcher callback: a task reached a final state."""
+        if status not in TASK_TO_STEP:
+            return
         found = self.by_task.pop(task_id, None)
-        if found is None or status not in TASK_TO_STEP:
+        if found is None:
+            if self._reloading:
+                self._unclaimed[task_id] = (status, row)
             return
         run = self.runs.get(found[0])
         if run is not None:
@@ -244,13 +274,22 @@ class WorkflowEngine:
                 if not run.inbox:
                     break
         except Exception:
-            log.exception("workflow run %s: the engine failed; the run resumes when hived restarts", run.id)
-        finally:
-            run.draining = None
-            if run.inbox and not run.done:
-                self._kick(run)
-        if run.done:
+            log.exception("workflow run %s: a write failed; reading the run again from the database", run.id)
             self.runs.pop(run.id, None)
+            self.by_task = {t: found for t, found in self.by_task.items() if found[0] != run.id}
+            self._background(self._reload(run.id))
+            run.draining = None
+            return
+        run.draining = None
+        if run.inbox and not run.done:
+            self._kick(run)
+        elif run.done:
+            self.runs.pop(run.id, None)
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _step(self, run: LiveRun) -> None:
         now = self.clock()

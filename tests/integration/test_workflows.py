@@ -285,3 +285,69 @@ def test_kill9_of_hived_mid_run_resumes_without_rerunning_steps(
     tasks = hived.api("GET", "/tasks", params={"limit": 100})["items"]
     assert len(tasks) == 3  # first, middle, last: none created twice
     assert hived.task(first_task)["attempts"] == 1
+
+
+@pytest.mark.pg
+def test_a_failed_engine_write_is_recovered_from_the_database(hived_factory: Any, pg_database: str) -> None:
+    """A write of the engine fails (here: a constraint an admin added refuses it). hived reads the
+    run again and retries; once the database accepts writes again the run finishes, no step twice."""
+    hived = hived_factory(db_url=pg_database)
+    hived.spawn("w", ACT, max_concurrency=4)
+    steps = [
+        {"id": f"s{i}", "type": "t", "needs": [f"s{i - 1}"] if i else [], "payload": {"sleep": 0.3}}
+        for i in range(4)
+    ]
+    apply(hived, "chain", steps=steps)
+    run_id = run(hived, "chain")
+    wait_for(lambda: steps_of(hived.api("GET", f"/runs/{run_id}"))["s1"]["status"] == "running")
+    admin = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+    _pg_admin_on(
+        admin, "ALTER TABLE run_steps ADD CONSTRAINT no_success CHECK (status <> 'succeeded') NOT VALID"
+    )
+    wait_for(lambda: "a write failed" in hived.log(), timeout=30, what="the engine's failed write")
+    assert steps_of(hived.api("GET", f"/runs/{run_id}"))["s1"]["status"] == "running"  # the truth kept
+    _pg_admin_on(admin, "ALTER TABLE run_steps DROP CONSTRAINT no_success")
+    done = wait_run(hived, run_id, timeout=60)
+    assert done["status"] == "succeeded", done
+    assert len(hived.api("GET", "/tasks", params={"limit": 100})["items"]) == 4
+
+
+def _pg_admin_on(dsn: str, statement: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.pg
+def test_runs_survive_the_database_dropping_hiveds_connections(hived_factory: Any, pg_database: str) -> None:
+    """PostgreSQL restarts or a proxy cuts connections: writes fail for a moment; no run is stuck."""
+    from tests.conftest import _pg_admin
+
+    hived = hived_factory(db_url=pg_database)
+    hived.spawn("w", ACT, max_concurrency=4)
+    steps = [{"id": "s0", "type": "t", "payload": {"sleep": 0.3}}]
+    steps += [
+        {"id": f"s{i}", "type": "t", "needs": [f"s{i - 1}"], "payload": {"sleep": 0.3}} for i in range(1, 8)
+    ]
+    apply(hived, "chain", steps=steps)
+    run_id = run(hived, "chain")
+    database = pg_database.rsplit("/", 1)[1]
+    for _ in range(3):
+        wait_for(lambda: hived.api("GET", f"/runs/{run_id}")["status"] == "running")
+        _pg_admin(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+    done = wait_run(hived, run_id, timeout=60)
+    assert done["status"] == "succeeded", done
+    assert all(s["status"] == "succeeded" for s in done["steps"])
+    assert len(hived.api("GET", "/tasks", params={"limit": 100})["items"]) == 8
