@@ -28,7 +28,9 @@ from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
 from hived.workflows.engine import WorkflowEngine
+from hived.workflows.schemas import Run
 from hived.workflows.service import WorkflowService
+from hived.workflows.spec import WorkflowSpec
 
 log = logging.getLogger("hived")
 
@@ -307,6 +309,21 @@ class AgentOrchestrator:
             if a["output"] and not a["output"].endswith("\n"):
                 parts.append("\n")
         return "".join(parts)
+
+    # --- workflows --------------------------------------------------------------------------------
+
+    async def execute_workflow(
+        self, workflow: WorkflowSpec | dict[str, Any], params: dict[str, Any] | None = None, wait: float = 0.0
+    ) -> Run:
+        """The PRD's `execute_workflow`: store the template (a new version if it changed), start a
+        run, and (with `wait` > 0) wait up to `wait` s for it to end. Returns the run."""
+        spec = workflow if isinstance(workflow, WorkflowSpec) else WorkflowSpec.model_validate(workflow)
+        await self.workflows.apply(spec)
+        run = await self.workflows.execute(spec.name, params or {})
+        deadline = time.monotonic() + wait
+        while run.id in self.engine.runs and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return await self.workflows.get_run(run.id)
 
     def _metric_state(self) -> dict[str, Any]:
         by_status = {str(s): 0 for s in AgentStatus}

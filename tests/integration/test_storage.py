@@ -29,6 +29,8 @@ async def test_migrations_create_the_schema(orch: AgentOrchestrator) -> None:
         "task_attempts",
         "workflows",
         "workflow_runs",
+        "run_steps",
+        "run_context",
         "alembic_version",
     } <= tables
     assert {"idx_tasks_status", "idx_tasks_agent_id", "idx_tasks_created_at"} <= indexes
@@ -142,3 +144,40 @@ async def test_cancel_queued_task(orch: AgentOrchestrator) -> None:
     orch.dispatcher.attach("a", [], 1)
     leases, _ = await orch.dispatcher.take("a", slots=1, wait=0.2)
     assert leases == []
+
+
+async def test_execute_workflow_through_the_facade(orch: AgentOrchestrator) -> None:
+    """The PRD's execute_workflow, with the test acting as the agent over the dispatcher: the second
+    step gets the first one's result in its payload; the run is durable in both databases."""
+    workflow = {
+        "name": "two",
+        "params": {"n": 1},
+        "steps": [
+            {"id": "a", "type": "t", "payload": {"n": "${{ params.n }}"}},
+            {"id": "b", "type": "t", "needs": ["a"], "payload": {"twice": "${{ steps.a.result.n * 2 }}"}},
+        ],
+    }
+    run = await orch.execute_workflow(workflow, {"n": "21"})
+    assert run.status in ("pending", "running") and run.params == {"n": 21}
+    orch.dispatcher.attach("agent-a", [], 1)
+    for expected, result in (({"n": 21}, {"n": 21}), ({"twice": 42}, {"done": True})):
+        leases, _ = await orch.dispatcher.take("agent-a", slots=1, wait=5)
+        assert [lease.payload for lease in leases] == [expected]
+        lease = leases[0]
+        acks = await orch.dispatcher.report(
+            "agent-a",
+            [
+                AttemptResult(
+                    task_id=lease.task_id, attempt=lease.attempt, lease=lease.lease, ok=True, result=result
+                )
+            ],
+        )
+        assert acks[0].accepted
+    await orch.engine.idle()
+    done = await orch.workflows.get_run(run.id)
+    assert done.status == "succeeded"
+    assert [(s.id, s.status, s.result) for s in done.steps] == [
+        ("a", "succeeded", {"n": 21}),
+        ("b", "succeeded", {"done": True}),
+    ]
+    assert done.steps[1].agent_id == "agent-a"
