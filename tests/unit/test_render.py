@@ -208,6 +208,7 @@ def test_status_view() -> None:
         agents={"busy": 1, "active": 2},
         tasks={"pending": 4},
         queue_depth=4,
+        runs={"succeeded": 2, "running": 1},
     )
     text = text_of(render.status_view(status, "ok"))
     rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines()]
@@ -218,6 +219,7 @@ def test_status_view() -> None:
         ["agents", "active 2, busy 1"],
         ["tasks", "pending 4"],
         ["queue depth", "4"],
+        ["runs", "running 1, succeeded 2"],
     ]
 
 
