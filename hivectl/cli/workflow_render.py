@@ -66,7 +66,9 @@ def duration(start: datetime | None, end: datetime | None, now: datetime | None 
     return f"{seconds:.1f}s" if seconds < 60 else age(start, end or now)
 
 
-def steps_table(steps: Sequence[RunStep], names: Mapping[str, str], now: datetime | None = None) -> Table:
+def steps_table(
+    steps: Sequence[RunStep], names: Mapping[str, str], now: datetime | None = None, run_id: str = "RUN"
+) -> Table:
     table = grid(["STEP", "TYPE", "STATUS", "AGENT", "DURATION", "TASK", "NOTE"])
     for step in steps:
         table.add_row(
@@ -76,14 +78,14 @@ def steps_table(steps: Sequence[RunStep], names: Mapping[str, str], now: datetim
             Text(agent_name(step.agent_id, names)),
             duration(step.started_at, step.finished_at, now),
             step.task_id[:8] if step.task_id else "-",
-            Text(note(step)),
+            Text(note(step, run_id)),
         )
     return table
 
 
-def note(step: RunStep) -> str:
+def note(step: RunStep, run_id: str = "RUN") -> str:
     if step.status == "waiting":
-        return "waiting for: hivectl workflow approve|reject RUN " + step.id
+        return f"waiting for: hivectl workflow approve|reject {run_id} {step.id}"
     if step.decided_by:
         return f"decided by {step.decided_by}"
     return (step.error or "").splitlines()[0][:80] if step.error else ""
@@ -98,7 +100,7 @@ def run_view(run: Run, names: Mapping[str, str], now: datetime | None = None) ->
     head.add_row("duration", duration(run.started_at, run.finished_at, now))
     if run.error:
         head.add_row("error", Text(run.error))
-    return Group(head, Text(""), steps_table(run.steps, names, now))
+    return Group(head, Text(""), steps_table(run.steps, names, now, run.id[:8]))
 
 
 def params_text(params: Mapping[str, object]) -> str:
