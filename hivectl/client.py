@@ -217,8 +217,9 @@ class Routes:
         agent: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        run: str | None = None,
     ) -> Call[TaskList]:
-        params = _params(status=status, type=type, agent=agent, limit=limit, offset=offset)
+        params = _params(status=status, type=type, agent=agent, limit=limit, offset=offset, run=run)
         return Call("GET", "/tasks", _model(TaskList), params=params)
 
     @staticmethod
@@ -318,7 +319,7 @@ class Client:
         return self.send(Routes.submit_task(task))
 
     def list_tasks(
-        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: int
+        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: Any
     ) -> TaskList:
         return self.send(Routes.list_tasks(status, type, agent, **page))
 
@@ -387,7 +388,7 @@ class AsyncClient:
         return await self.send(Routes.submit_task(task))
 
     async def list_tasks(
-        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: int
+        self, status: str | None = None, type: str | None = None, agent: str | None = None, **page: Any
     ) -> TaskList:
         return await self.send(Routes.list_tasks(status, type, agent, **page))
 

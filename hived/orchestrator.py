@@ -49,6 +49,7 @@ def task_view(row: dict[str, Any]) -> Task:
         result=row["result"],
         error=row["error"],
         idempotency_key=row["idempotency_key"],
+        run_id=row["run_id"],
         timeout=(row["options"] or {}).get("timeout"),
         next_attempt_at=row["next_attempt_at"],
         created_at=row["created_at"],
@@ -261,6 +262,7 @@ class AgentOrchestrator:
         agent: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        run: str | None = None,
     ) -> tuple[list[Task], int]:
         t = task_store.tasks
         query = select(t)
@@ -270,6 +272,8 @@ class AgentOrchestrator:
             query = query.where(t.c.type == type)
         if agent:
             query = query.where(t.c.agent_id == self.agents.resolve(agent).id)
+        if run:
+            query = query.where(t.c.run_id == await self.workflows.run_id(run))
 
         def read(conn: Any) -> tuple[list[Task], int]:
             total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0

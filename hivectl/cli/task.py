@@ -127,12 +127,15 @@ def list_(
     status: Annotated[str | None, typer.Option(help="only this status (failed: the dead letters)")] = None,
     type: Annotated[str | None, typer.Option(help="only this type")] = None,
     agent: Annotated[str | None, typer.Option(help="only tasks of this agent (name or id)")] = None,
+    run: Annotated[
+        str | None, typer.Option(help="only the tasks of this workflow run (id or prefix)")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
     output: OutputOpt = Output.table,
 ) -> None:
     """List tasks, newest first (-o json: an array of tasks)."""
     cli = client(ctx)
-    tasks = cli.list_tasks(status=status, type=type, agent=agent, limit=limit).items
+    tasks = cli.list_tasks(status=status, type=type, agent=agent, limit=limit, run=run).items
     names = agent_names(cli) if output is Output.table and tasks else {}
     render.emit(tasks, output, lambda: render.tasks_table(tasks, names))
 

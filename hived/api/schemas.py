@@ -208,6 +208,7 @@ class Task(BaseModel):
     result: dict[str, Any] | None
     error: str | None
     idempotency_key: str | None = None
+    run_id: str | None = None  # the workflow run this task is a step of
     timeout: float | None = None
     next_attempt_at: datetime | None = None
     created_at: datetime

@@ -33,10 +33,13 @@ async def list_tasks(
     status: str | None = None,
     type: str | None = None,
     agent: str | None = None,
+    run: str | None = Query(None, description="only the tasks of this workflow run (id or prefix)"),
     limit: int = Query(100, ge=1, le=5000),
     offset: int = Query(0, ge=0),
 ) -> TaskList:
-    items, total = await orch.list_tasks(status=status, type=type, agent=agent, limit=limit, offset=offset)
+    items, total = await orch.list_tasks(
+        status=status, type=type, agent=agent, limit=limit, offset=offset, run=run
+    )
     return TaskList(items=items, total=total)
 
 
