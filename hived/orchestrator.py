@@ -340,8 +340,12 @@ class AgentOrchestrator:
         }
 
     async def status(self) -> Status:
+        last_event_id = self.events.last_id  # before the reads: events after it are streamed anew
         counts = await self.db.read(task_store.counts_by_status)
         runs = await self.db.read(workflow_store.run_counts)
+        by_priority: dict[str, int] = {}
+        for (_state, priority), n in self.dispatcher.depth_by_priority().items():
+            by_priority[str(priority)] = by_priority.get(str(priority), 0) + n
         by_status: dict[str, int] = {}
         for view in self.list_agents():
             by_status[view.status] = by_status.get(view.status, 0) + 1
@@ -352,4 +356,6 @@ class AgentOrchestrator:
             tasks=counts,
             queue_depth=self.dispatcher.queue_depth(),
             runs=runs,
+            queue_by_priority=by_priority,
+            last_event_id=last_event_id,
         )

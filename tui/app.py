@@ -1,16 +1,421 @@
-"""`hive-tui`: the Textual dashboard. Not built yet (its issue is open); says so instead of failing."""
+"""`hive-tui` (and `hivectl tui`): a live dashboard of the hive in the manner of k9s and `pm2 monit`.
+
+Changes arrive on hived's `/events` stream and are applied to `tui.state.Fleet`; a timer draws only
+the rows that changed (in place, in batches), so hundreds of agents and thousands of tasks stay
+cheap. RSS, CPU and heartbeat ages are re-read every few seconds. When hived goes away the header
+says so and the app reconnects by itself, starting again from a fresh snapshot.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import getpass
 import sys
+from typing import Any
+
+import httpx
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
+
+from hivectl.endpoint import Endpoint
+from tui import views
+from tui.feed import ActionFailed, Feed, ref
+from tui.screens import ConfirmScreen, DetailScreen, HelpScreen, RunScreen, agent_detail, task_detail
+from tui.state import Fleet
+
+PANES = ("agents", "queue", "workflows", "events")
+BACKLOG = 200  # events shown from before the app connected
 
 
-def main() -> int:
-    print(
-        "hive-tui: the dashboard is not built yet; use 'hivectl status' and 'hivectl agent list'",
-        file=sys.stderr,
-    )
-    return 1
+class HiveApp(App[None]):
+    TITLE = "hive"
+    CSS = """
+    #conn { height: 1; background: $boost; padding: 0 1; }
+    #conn.down { background: $error; color: $text; }
+    #depth { height: 4; padding: 0 1; }
+    .spark-label { height: 1; padding: 0 1; color: $text-muted; }
+    Sparkline { height: 2; margin: 0 1; }
+    #filter { dock: bottom; display: none; }
+    #filter.shown { display: block; }
+    #dialog, #detail {
+        width: 90%; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 1 2;
+    }
+    #detail { height: 90%; }
+    #buttons { height: auto; margin-top: 1; }
+    .hint { color: $text-muted; margin-top: 1; }
+    ModalScreen { align: center middle; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "quit"),
+        Binding("question_mark", "help", "help"),
+        Binding("slash", "filter", "filter"),
+        Binding("1", "pane('agents')", "agents", show=False),
+        Binding("2", "pane('queue')", "queue", show=False),
+        Binding("3", "pane('workflows')", "workflows", show=False),
+        Binding("4", "pane('events')", "events", show=False),
+        Binding("enter", "details", "details", show=False),
+        Binding("r", "restart", "restart"),
+        Binding("d", "drain", "drain"),
+        Binding("x", "remove", "remove"),
+        Binding("c", "cancel", "cancel"),
+        Binding("a", "approve", "approve"),
+        Binding("l", "logs", "logs"),
+        Binding("escape", "clear_filter", show=False),
+    ]
+
+    def __init__(self, endpoint: Endpoint, refresh: float = 5.0, flush: float = 0.2) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.feed = Feed(endpoint)
+        self.fleet = Fleet()
+        self.refresh_every = refresh
+        self.flush_every = flush
+        self.connected = False
+        self.filter = ""
+        self.pending_events: list[dict[str, Any]] = []
+        self.applied_at: dict[int, float] = {}  # event id -> loop time its row changed (bench/tui.py)
+
+    # --- layout -----------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"connecting to {self.endpoint.describe()} ...", id="conn")
+        with TabbedContent(initial="agents"):
+            with TabPane("1 Agents", id="agents"):
+                yield DataTable(id="agents-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("2 Queue", id="queue"):
+                yield Static("", id="depth")
+                yield Static("queue depth (last minutes)", classes="spark-label")
+                yield Sparkline([], id="depth-spark")
+                yield Static("tasks ended per 2 s", classes="spark-label")
+                yield Sparkline([], id="done-spark")
+                yield DataTable(id="tasks-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("3 Workflows", id="workflows"):
+                yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("4 Events", id="events"):
+                yield RichLog(id="events-log", max_lines=2000, wrap=False)
+        yield Input(placeholder="filter rows (enter to apply, esc to clear)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for table_id, columns in (
+            ("agents-table", views.AGENT_COLUMNS),
+            ("tasks-table", views.TASK_COLUMNS),
+            ("runs-table", views.RUN_COLUMNS),
+        ):
+            table = self.query_one(f"#{table_id}", DataTable)
+            for column in columns:
+                table.add_column(column.upper(), key=column)
+        self.follow()
+        self.set_interval(self.flush_every, self.flush)
+        self.set_interval(2.0, self.tick)
+        self.set_interval(self.refresh_every, self.refresh_snapshot)
+
+    # --- the live feed ----------------------------------------------------------------------------
+
+    @work(exclusive=True, group="feed")
+    async def follow(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                snapshot = await self.feed.snapshot()
+                self.load(snapshot)
+                self.set_connected(True)
+                delay = 0.5
+                start = self.fleet.last_event_id
+                # The last events before the snapshot are shown in the log (the snapshot has them).
+                async for event in self.feed.events(max(0, start - BACKLOG)):
+                    if int(event.get("id", 0)) > start:
+                        self.fleet.apply(event)
+                    self.pending_events.append(event)
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                reason = type(exc).__name__
+                self.set_connected(False, f"disconnected ({reason}), retrying in {delay:.0f}s")
+            else:
+                self.set_connected(False, "disconnected (stream ended), retrying")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def load(self, snapshot: dict[str, Any]) -> None:
+        fleet = self.fleet
+        fleet.last_event_id = int(snapshot["status"].get("last_event_id", 0))  # a restarted hived counts anew
+        fleet.load_status(snapshot["status"])
+        fleet.load_agents(snapshot["agents"])
+        fleet.load_tasks(snapshot["tasks"])
+        fleet.load_runs(snapshot["runs"])
+
+    async def refresh_snapshot(self) -> None:
+        """RSS, CPU, heartbeats and counts are not events: read them again now and then."""
+        if not self.connected:
+            return
+        try:
+            self.fleet.load_agents((await self.feed.get("/agents", limit=5000))["items"])
+            self.fleet.load_status(await self.feed.get("/status"))
+            active = [r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running")]
+            for run in active[:50]:
+                self.fleet.runs[run["id"]] = await self.feed.get(f"/runs/{run['id']}")
+                self.fleet.dirty.runs.add(run["id"])
+        except (httpx.HTTPError, OSError, ValueError):
+            pass  # the feed notices and says so
+
+    def set_connected(self, up: bool, message: str = "") -> None:
+        self.connected = up
+        conn = self.query_one("#conn", Static)
+        conn.set_class(not up, "down")
+        if up:
+            conn.update(f"connected to {self.endpoint.describe()}")
+        else:
+            conn.update(message)
+
+    # --- drawing: only what changed ---------------------------------------------------------------
+
+    def flush(self) -> None:
+        dirty = self.fleet.take_dirty()
+        now = views.now_utc()
+        names = self.agent_names()
+        loop_time = asyncio.get_running_loop().time()
+        agents = self.query_one("#agents-table", DataTable)
+        for agent_id in dirty.removed_agents:
+            if agent_id in agents.rows:
+                agents.remove_row(agent_id)
+        for agent_id in dirty.agents:
+            agent = self.fleet.agents.get(agent_id)
+            if agent is not None:
+                self.put_row(agents, agent_id, views.agent_row(agent, now), views.AGENT_COLUMNS)
+        tasks = self.query_one("#tasks-table", DataTable)
+        for task_id in dirty.tasks:
+            if task := self.fleet.tasks.get(task_id):
+                self.put_row(tasks, task_id, views.task_row(task, names), views.TASK_COLUMNS)
+        for task_id in [k for k in tasks.rows if k.value not in self.fleet.tasks]:
+            tasks.remove_row(task_id)
+        runs = self.query_one("#runs-table", DataTable)
+        for run_id in dirty.runs:
+            if run := self.fleet.runs.get(run_id):
+                self.put_row(runs, run_id, views.run_row(run, now), views.RUN_COLUMNS)
+        if dirty.queue:
+            fleet = self.fleet
+            self.query_one("#depth", Static).update(
+                views.depth_text(fleet.task_counts, fleet.queue_depth, fleet.depth_by_priority)
+            )
+            self.query_one("#depth-spark", Sparkline).data = list(fleet.depth_history)
+            self.query_one("#done-spark", Sparkline).data = list(fleet.done_history)
+        if self.pending_events:
+            log = self.query_one("#events-log", RichLog)
+            for event in self.pending_events:
+                if self.matches(views.event_line(event).plain):
+                    log.write(views.event_line(event))
+                self.applied_at[int(event.get("id", 0))] = loop_time
+            self.pending_events.clear()
+
+    def put_row(
+        self, table: DataTable[Any], key: str, cells: tuple[Any, ...], columns: tuple[str, ...]
+    ) -> None:
+        """Add the row, or update its cells in place (no redraw of the table)."""
+        if not self.matches(" ".join(str(c) for c in cells)):
+            if key in table.rows:
+                table.remove_row(key)
+            return
+        if key in table.rows:
+            for column, cell in zip(columns, cells, strict=True):
+                table.update_cell(key, column, cell)
+        else:
+            table.add_row(*cells, key=key)
+
+    def tick(self) -> None:
+        """Every 2 s: a sparkline sample, and heartbeat ages (they change without events)."""
+        self.fleet.sample()
+        now = views.now_utc()
+        agents = self.query_one("#agents-table", DataTable)
+        for key in list(agents.rows):
+            if agent := self.fleet.agents.get(key.value or ""):
+                agents.update_cell(key, "heartbeat", views.age(agent.get("last_heartbeat"), now))
+
+    def agent_names(self) -> dict[str, str]:
+        return {a["id"]: a["name"] for a in self.fleet.agents.values()}
+
+    def matches(self, text: str) -> bool:
+        return not self.filter or self.filter.lower() in text.lower()
+
+    # --- keys -------------------------------------------------------------------------------------
+
+    @property
+    def pane(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def action_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.remove_class("shown")
+        self.apply_filter("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.apply_filter(event.value)
+        event.input.remove_class("shown")
+        self.focus_table()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter = text.strip()
+        for table_id in ("agents-table", "tasks-table", "runs-table"):
+            self.query_one(f"#{table_id}", DataTable).clear()
+        dirty = self.fleet.dirty
+        dirty.agents |= set(self.fleet.agents)
+        dirty.tasks |= set(self.fleet.tasks)
+        dirty.runs |= set(self.fleet.runs)
+        self.flush()
+
+    def focus_table(self) -> None:
+        table_id = {"agents": "agents-table", "queue": "tasks-table", "workflows": "runs-table"}.get(
+            self.pane
+        )
+        if table_id:
+            self.query_one(f"#{table_id}", DataTable).focus()
+
+    def on_tabbed_content_tab_activated(self) -> None:
+        self.focus_table()
+
+    def selected(self, table_id: str) -> str | None:
+        table = self.query_one(f"#{table_id}", DataTable)
+        if table.row_count == 0:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    def action_details(self) -> None:
+        self.show_details(self.pane)
+
+    def action_logs(self) -> None:
+        self.show_details(self.pane)
+
+    @work(group="details")
+    async def show_details(self, pane: str) -> None:
+        try:
+            if pane == "agents" and (agent_id := self.selected("agents-table")):
+                agent = await self.feed.get(f"/agents/{ref(agent_id)}")
+                tail = await self.feed.get(f"/agents/{ref(agent_id)}/logs", offset=-8192)
+                screen = DetailScreen(f"agent {agent['name']}", agent_detail(agent, tail, views.now_utc()))
+            elif pane == "queue" and (task_id := self.selected("tasks-table")):
+                task = await self.feed.get(f"/tasks/{ref(task_id)}")
+                logs = await self.feed.get(f"/tasks/{ref(task_id)}/logs")
+                screen = DetailScreen(f"task {task_id[:8]} {task['type']}", task_detail(task, logs))
+            elif pane == "workflows" and (run_id := self.selected("runs-table")):
+                screen = RunScreen(await self.feed.get(f"/runs/{ref(run_id)}"), self.agent_names())
+            else:
+                return
+        except httpx.HTTPError as exc:
+            self.notify(f"cannot load details: {exc}", severity="error")
+            return
+        await self.push_screen(screen)
+
+    def action_restart(self) -> None:
+        if self.pane == "agents" and (agent := self.selected_agent()):
+            self.confirm_then(
+                f"Restart agent {agent['name']}? (it drains first)",
+                "POST",
+                f"/agents/{ref(agent['id'])}/restart",
+                f"agent {agent['name']} restarted",
+            )
+
+    def action_drain(self) -> None:
+        if self.pane == "agents" and (agent := self.selected_agent()):
+            self.confirm_then(
+                f"Drain agent {agent['name']} (finish its tasks) and remove it?",
+                "DELETE",
+                f"/agents/{ref(agent['id'])}?drain=true",
+                f"agent {agent['name']} drained and removed",
+            )
+
+    def action_remove(self) -> None:
+        if self.pane == "agents" and (agent := self.selected_agent()):
+            self.confirm_then(
+                f"Remove agent {agent['name']} now? Its running tasks are retried elsewhere.",
+                "DELETE",
+                f"/agents/{ref(agent['id'])}?drain=false",
+                f"agent {agent['name']} removed",
+            )
+
+    def action_cancel(self) -> None:
+        if self.pane == "queue" and (task_id := self.selected("tasks-table")):
+            self.confirm_then(
+                f"Cancel task {task_id[:8]}?",
+                "PUT",
+                f"/tasks/{ref(task_id)}/cancel",
+                f"task {task_id[:8]} cancelled",
+            )
+        elif self.pane == "workflows" and (run_id := self.selected("runs-table")):
+            self.confirm_then(
+                f"Cancel run {run_id[:8]}?",
+                "POST",
+                f"/runs/{ref(run_id)}/cancel",
+                f"run {run_id[:8]} cancelled",
+            )
+
+    def action_approve(self) -> None:
+        if self.pane != "workflows" or not (run_id := self.selected("runs-table")):
+            return
+        run = self.fleet.runs.get(run_id, {})
+        waiting = [s["id"] for s in run.get("steps", []) if s.get("status") == "waiting"]
+        if not waiting:
+            self.notify(f"run {run_id[:8]} has no gate waiting for approval", severity="warning")
+            return
+        step = waiting[0]
+        self.confirm_then(
+            f"Approve step {step} of run {run_id[:8]}?",
+            "POST",
+            f"/runs/{ref(run_id)}/steps/{ref(step)}/approve",
+            f"step {step} approved",
+            body={"by": getpass.getuser()},
+        )
+
+    def selected_agent(self) -> dict[str, Any] | None:
+        agent_id = self.selected("agents-table")
+        return self.fleet.agents.get(agent_id) if agent_id else None
+
+    def confirm_then(self, question: str, method: str, path: str, done: str, body: Any = None) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(method, path, done, body)
+
+        self.push_screen(ConfirmScreen(question), answered)
+
+    @work(group="actions")
+    async def act(self, method: str, path: str, done: str, body: Any = None) -> None:
+        try:
+            await self.feed.act(method, path, body)
+        except (ActionFailed, httpx.HTTPError) as exc:
+            self.notify(str(exc), severity="error", timeout=8)
+            return
+        self.notify(done)
+
+    async def on_unmount(self) -> None:
+        await self.feed.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hive-tui", description="A live dashboard of the hive.")
+    parser.add_argument("--socket", help="hived's Unix socket (env HIVE_SOCKET)")
+    parser.add_argument("--url", help="hived over TCP, http://host:port (env HIVE_URL)")
+    parser.add_argument("--token", help="API token for --url (env HIVE_TOKEN)")
+    parser.add_argument("--refresh", type=float, default=5.0, help="seconds between re-reads of RSS/CPU")
+    args = parser.parse_args(argv)
+    endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=args.token)
+    HiveApp(endpoint, refresh=args.refresh).run()
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from hivectl.cli import agent, apply, daemon, events, exitcodes, render, task, workflow
-from hivectl.cli.common import CliError, GlobalOptions, OutputOpt, client
+from hivectl.cli.common import CliError, GlobalOptions, OutputOpt, client, endpoint
 from hivectl.cli.render import Output
 from hivectl.client import ClientError
 from hived import __version__
@@ -63,6 +63,17 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = GlobalOptions(socket=socket, url=url, token=token)
+
+
+@app.command("tui")
+def tui(
+    ctx: typer.Context,
+    refresh: Annotated[float, typer.Option(min=0.5, help="seconds between re-reads of RSS/CPU")] = 5.0,
+) -> None:
+    """Open the live dashboard (the same as hive-tui) on this command's endpoint."""
+    from tui.app import HiveApp  # Textual is imported only when the dashboard opens
+
+    HiveApp(endpoint(ctx), refresh=refresh).run()
 
 
 @app.command("status")

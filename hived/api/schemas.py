@@ -321,3 +321,5 @@ class Status(BaseModel):
     tasks: dict[str, int]
     queue_depth: int
     runs: dict[str, int] = Field(default_factory=dict)
+    queue_by_priority: dict[str, int] = Field(default_factory=dict)  # ready or retrying, by priority
+    last_event_id: int = 0  # follow /events from here to miss nothing after this snapshot
