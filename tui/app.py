@@ -181,18 +181,18 @@ class HiveApp(App[None]):
         for agent_id in dirty.removed_agents:
             if agent_id in agents.rows:
                 agents.remove_row(agent_id)
-        for agent_id in dirty.agents:
+        for agent_id in sorted(dirty.agents, key=lambda a: self.fleet.agents.get(a, {}).get("name", "")):
             agent = self.fleet.agents.get(agent_id)
             if agent is not None:
                 self.put_row(agents, agent_id, views.agent_row(agent, now), views.AGENT_COLUMNS)
         tasks = self.query_one("#tasks-table", DataTable)
-        for task_id in dirty.tasks:
+        for task_id in [t for t in self.fleet.tasks if t in dirty.tasks]:  # oldest first
             if task := self.fleet.tasks.get(task_id):
                 self.put_row(tasks, task_id, views.task_row(task, names), views.TASK_COLUMNS)
         for task_id in [k for k in tasks.rows if k.value not in self.fleet.tasks]:
             tasks.remove_row(task_id)
         runs = self.query_one("#runs-table", DataTable)
-        for run_id in dirty.runs:
+        for run_id in [r for r in self.fleet.runs if r in dirty.runs]:
             if run := self.fleet.runs.get(run_id):
                 self.put_row(runs, run_id, views.run_row(run, now), views.RUN_COLUMNS)
         if dirty.queue:

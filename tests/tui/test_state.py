@@ -1,0 +1,119 @@
+"""The dashboard's model: snapshots and events in, dirty rows out (pure)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tui import views
+from tui.state import Fleet
+
+
+def agent(**fields: object) -> dict[str, object]:
+    return {
+        "id": "a1",
+        "name": "rev-1",
+        "type": "rev",
+        "status": "active",
+        "current_tasks": [],
+        "tasks_done": 3,
+        "tasks_failed": 1,
+        "rss_bytes": 30 * 2**20,
+        "cpu_percent": 2.4,
+        "restarts": 2,
+        "last_heartbeat": None,
+    } | fields
+
+
+def test_agent_snapshot_and_status_event_mark_rows_dirty() -> None:
+    fleet = Fleet()
+    fleet.load_agents([agent(), agent(id="a2", name="rev-2")])
+    assert fleet.take_dirty().agents == {"a1", "a2"}
+    fleet.load_agents([agent(), agent(id="a2", name="rev-2")])
+    assert not fleet.take_dirty()  # nothing changed, nothing to draw
+    fleet.apply(
+        {"id": 5, "kind": "agent.status", "agent_id": "a1", "status": "unhealthy", "reason": "missed"}
+    )
+    assert fleet.agents["a1"]["status"] == "unhealthy"
+    assert fleet.take_dirty().agents == {"a1"}
+    fleet.apply({"id": 5, "kind": "agent.status", "agent_id": "a1", "status": "active"})  # seen: ignored
+    assert fleet.agents["a1"]["status"] == "unhealthy"
+    fleet.load_agents([agent()])
+    assert fleet.take_dirty().removed_agents == {"a2"}
+
+
+def test_task_events_keep_counts_and_the_recent_list() -> None:
+    fleet = Fleet()
+    fleet.load_status({"tasks": {"completed": 4}, "queue_depth": 0})
+    fleet.apply({"id": 1, "kind": "task.submitted", "task_id": "t1", "type": "review", "priority": 7})
+    assert fleet.tasks["t1"]["status"] == "pending" and fleet.queue_depth == 1
+    fleet.apply(
+        {"id": 2, "kind": "task.retrying", "task_id": "t1", "agent_id": "a1", "attempt": 1, "error": "x"}
+    )
+    assert fleet.tasks["t1"]["status"] == "retrying" and fleet.tasks["t1"]["attempts"] == 1
+    fleet.apply({"id": 3, "kind": "task.completed", "task_id": "t1", "agent_id": "a1"})
+    assert fleet.task_counts["completed"] == 5 and fleet.ended_since_sample == 1
+    fleet.sample()
+    assert list(fleet.done_history) == [1.0] and fleet.ended_since_sample == 0
+
+
+def test_run_and_step_events() -> None:
+    fleet = Fleet()
+    run = {
+        "id": "r1",
+        "workflow": "ship",
+        "status": "running",
+        "steps": [
+            {"id": "a", "status": "running", "needs": []},
+            {"id": "b", "status": "pending", "needs": ["a"]},
+        ],
+    }
+    fleet.load_runs([run])
+    fleet.take_dirty()
+    fleet.apply(
+        {"id": 1, "kind": "step.succeeded", "run_id": "r1", "step_id": "a", "task_id": "t", "agent_id": "x"}
+    )
+    fleet.apply({"id": 2, "kind": "step.waiting", "run_id": "r1", "step_id": "b"})
+    fleet.apply({"id": 3, "kind": "run.running", "run_id": "r2", "workflow": "other", "status": "running"})
+    assert [s["status"] for s in fleet.runs["r1"]["steps"]] == ["succeeded", "waiting"]
+    assert fleet.take_dirty().runs == {"r1", "r2"}
+    row = views.run_row(fleet.runs["r1"], views.now_utc())
+    assert row[3].endswith(" 1/2") and str(row[4]) == "✔⏸"
+
+
+def test_rows() -> None:
+    now = views.now_utc()
+    row = views.agent_row(
+        agent(current_tasks=["0123456789", "x"], last_heartbeat=now - timedelta(seconds=7)), now
+    )
+    assert [str(c) for c in row] == [
+        "rev-1",
+        "rev",
+        "active",
+        "7s",
+        "01234567 +1",
+        "3",
+        "1",
+        "30M",
+        "2%",
+        "2",
+    ]
+    task = {
+        "id": "abcdef0123",
+        "type": "t",
+        "status": "failed",
+        "priority": 9,
+        "agent_id": "a1",
+        "attempts": 3,
+        "error": "boom\ntrace",
+    }
+    assert [str(c) for c in views.task_row(task, {"a1": "rev-1"})] == [
+        "abcdef01",
+        "t",
+        "failed",
+        "9",
+        "rev-1",
+        "3",
+        "boom",
+    ]
+    assert views.progress_bar(1, 4, width=8) == "██░░░░░░"
+    assert "p9: 2  p5: 1" in views.depth_text({}, 3, {"5": 1, "9": 2})

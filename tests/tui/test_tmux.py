@@ -1,0 +1,54 @@
+"""`hive-tui` on a real terminal: started in tmux, read back with `tmux capture-pane`, as a person
+would see it; then `q` quits it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Hived, wait_for
+
+TMUX = shutil.which("tmux")
+HIVE_TUI = Path(sys.executable).parent / "hive-tui"
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_hive_tui_in_tmux(hived: Hived) -> None:
+    hived.spawn("on-screen", {"python": "hivectl.agent.builtin:echo"})
+    server = f"hive-test-{uuid.uuid4().hex[:8]}"
+
+    def tmux(*args: str) -> str:
+        return subprocess.run([TMUX, "-L", server, *args], capture_output=True, text=True, check=True).stdout
+
+    command = f"env HIVE_SOCKET={hived.socket} TERM=xterm-256color {HIVE_TUI}"
+    tmux("new-session", "-d", "-s", "tui", "-x", "140", "-y", "40", command)
+    try:
+        screen = wait_for(
+            lambda: (text := tmux("capture-pane", "-p", "-t", "tui")) and "on-screen" in text and text,
+            timeout=30,
+            interval=0.2,
+            what="the agent's row on the terminal",
+        )
+        assert "connected to unix:" in screen
+        row = next(line for line in screen.splitlines() if "on-screen" in line)
+        assert "active" in row or "busy" in row
+        assert "1 Agents" in screen and "4 Events" in screen and "q quit" in screen
+        tmux("send-keys", "-t", "tui", "3")
+        wait_for(lambda: "WORKFLOW" in tmux("capture-pane", "-p", "-t", "tui"), timeout=10, what="runs pane")
+        tmux("send-keys", "-t", "tui", "q")
+        wait_for(
+            lambda: (
+                subprocess.run(
+                    [TMUX, "-L", server, "has-session", "-t", "tui"], capture_output=True
+                ).returncode
+            ),
+            timeout=10,
+            what="hive-tui to quit on q",
+        )
+    finally:
+        subprocess.run([TMUX, "-L", server, "kill-server"], capture_output=True)
