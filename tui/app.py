@@ -67,7 +67,7 @@ class HiveApp(App[None]):
         Binding("escape", "clear_filter", show=False),
     ]
 
-    def __init__(self, endpoint: Endpoint, refresh: float = 5.0, flush: float = 0.2) -> None:
+    def __init__(self, endpoint: Endpoint, refresh: float = 5.0, flush: float = 0.1) -> None:
         super().__init__()
         self.endpoint = endpoint
         self.feed = Feed(endpoint)
@@ -77,7 +77,7 @@ class HiveApp(App[None]):
         self.connected = False
         self.filter = ""
         self.pending_events: list[dict[str, Any]] = []
-        self.applied_at: dict[int, float] = {}  # event id -> loop time its row changed (bench/tui.py)
+        self.drawn: dict[str, dict[str, tuple[str, ...]]] = {}  # table id -> row key -> cells on screen
 
     # --- layout -----------------------------------------------------------------------------------
 
@@ -176,11 +176,9 @@ class HiveApp(App[None]):
         dirty = self.fleet.take_dirty()
         now = views.now_utc()
         names = self.agent_names()
-        loop_time = asyncio.get_running_loop().time()
         agents = self.query_one("#agents-table", DataTable)
         for agent_id in dirty.removed_agents:
-            if agent_id in agents.rows:
-                agents.remove_row(agent_id)
+            self.remove_row(agents, agent_id)
         for agent_id in sorted(dirty.agents, key=lambda a: self.fleet.agents.get(a, {}).get("name", "")):
             agent = self.fleet.agents.get(agent_id)
             if agent is not None:
@@ -189,8 +187,8 @@ class HiveApp(App[None]):
         for task_id in [t for t in self.fleet.tasks if t in dirty.tasks]:  # oldest first
             if task := self.fleet.tasks.get(task_id):
                 self.put_row(tasks, task_id, views.task_row(task, names), views.TASK_COLUMNS)
-        for task_id in [k for k in tasks.rows if k.value not in self.fleet.tasks]:
-            tasks.remove_row(task_id)
+        for task_id in [k.value for k in tasks.rows if k.value not in self.fleet.tasks]:
+            self.remove_row(tasks, task_id or "")
         runs = self.query_one("#runs-table", DataTable)
         for run_id in [r for r in self.fleet.runs if r in dirty.runs]:
             if run := self.fleet.runs.get(run_id):
@@ -207,7 +205,6 @@ class HiveApp(App[None]):
             for event in self.pending_events:
                 if self.matches(views.event_line(event).plain):
                     log.write(views.event_line(event))
-                self.applied_at[int(event.get("id", 0))] = loop_time
             self.pending_events.clear()
 
     def put_row(
@@ -215,23 +212,34 @@ class HiveApp(App[None]):
     ) -> None:
         """Add the row, or update its cells in place (no redraw of the table)."""
         if not self.matches(" ".join(str(c) for c in cells)):
-            if key in table.rows:
-                table.remove_row(key)
+            self.remove_row(table, key)
             return
+        shown = self.drawn.setdefault(table.id or "", {})
+        plain = tuple(str(c) for c in cells)
         if key in table.rows:
-            for column, cell in zip(columns, cells, strict=True):
-                table.update_cell(key, column, cell)
+            before = shown.get(key, ())
+            for i, (column, cell) in enumerate(zip(columns, cells, strict=True)):
+                if i >= len(before) or before[i] != plain[i]:  # only the cells that changed
+                    table.update_cell(key, column, cell)
         else:
             table.add_row(*cells, key=key)
+        shown[key] = plain
+
+    def remove_row(self, table: DataTable[Any], key: str) -> None:
+        if key in table.rows:
+            table.remove_row(key)
+        self.drawn.get(table.id or "", {}).pop(key, None)
 
     def tick(self) -> None:
-        """Every 2 s: a sparkline sample, and heartbeat ages (they change without events)."""
+        """Every 2 s: a sparkline sample, and the heartbeat ages of the rows in view (ages change
+        without events; rows out of view get theirs when they next change or scroll in)."""
         self.fleet.sample()
         now = views.now_utc()
         agents = self.query_one("#agents-table", DataTable)
-        for key in list(agents.rows):
-            if agent := self.fleet.agents.get(key.value or ""):
-                agents.update_cell(key, "heartbeat", views.age(agent.get("last_heartbeat"), now))
+        first = int(agents.scroll_y)
+        for row in agents.ordered_rows[first : first + agents.size.height]:
+            if agent := self.fleet.agents.get(row.key.value or ""):
+                agents.update_cell(row.key, "heartbeat", views.age(agent.get("last_heartbeat"), now))
 
     def agent_names(self) -> dict[str, str]:
         return {a["id"]: a["name"] for a in self.fleet.agents.values()}
@@ -271,6 +279,7 @@ class HiveApp(App[None]):
         self.filter = text.strip()
         for table_id in ("agents-table", "tasks-table", "runs-table"):
             self.query_one(f"#{table_id}", DataTable).clear()
+        self.drawn.clear()
         dirty = self.fleet.dirty
         dirty.agents |= set(self.fleet.agents)
         dirty.tasks |= set(self.fleet.tasks)
