@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from hived import paths
 
 
@@ -32,10 +30,15 @@ class Endpoint:
         return self.url or f"unix:{self.socket}"
 
     def client_kwargs(self, timeout: float = 30.0) -> dict[str, Any]:
-        """Arguments for `httpx.Client(**kw)`; use `async_client_kwargs` for `httpx.AsyncClient`."""
+        """Arguments for `httpx.Client(**kw)`; use `async_client_kwargs` for `httpx.AsyncClient`.
+        (httpx is imported here: hive-agent uses this module without it.)"""
+        import httpx
+
         return self._kwargs(httpx.HTTPTransport, timeout)
 
     def async_client_kwargs(self, timeout: float = 30.0) -> dict[str, Any]:
+        import httpx
+
         return self._kwargs(httpx.AsyncHTTPTransport, timeout)
 
     def _kwargs(self, transport_cls: Any, timeout: float) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The agent's side of the agent protocol: register, heartbeat and work, over one `httpx.AsyncClient`.
+"""The agent's side of the agent protocol: register, heartbeat and work, as JSON POSTs to hived.
 
 Every call is retried while hived is unreachable (socket missing, connection refused, a timeout) or
 answers 5xx/429, with a backoff from 0.1 s doubling to 5 s: a restart of hived costs the agent nothing,
@@ -12,23 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
-from pydantic import BaseModel, ValidationError
-
-from hivectl.endpoint import Endpoint
-from hived.api.schemas import (
+from hivectl.agent.http import HttpClient, Response, TransportError
+from hivectl.agent.wire import (
     HeartbeatRequest,
     HeartbeatResponse,
     RegisterRequest,
     RegisterResponse,
+    WireError,
     WorkRequest,
     WorkResponse,
 )
+from hivectl.endpoint import Endpoint
 
 log = logging.getLogger("hive-agent")
-M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 5.0
@@ -52,20 +52,21 @@ def next_backoff(delay: float) -> float:
 class Connection:
     def __init__(self, endpoint: Endpoint, timeout: float = 35.0) -> None:
         self.endpoint = endpoint
-        self.client = httpx.AsyncClient(**endpoint.async_client_kwargs(timeout=timeout))
+        self.client = HttpClient(endpoint, timeout=timeout)
         self._down_since: float | None = None
         self._down_logged = 0.0
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        """Nothing to close: every request has its own connection."""
 
     async def register(self, request: RegisterRequest) -> RegisterResponse:
-        return await self.post("/agents/register", request, RegisterResponse)
+        return await self.post("/agents/register", request.to_json(), RegisterResponse.from_json)
 
     async def heartbeat(
         self, agent_id: str, request: HeartbeatRequest, timeout: float | None = None
     ) -> HeartbeatResponse:
-        return await self.post(f"/agents/{agent_id}/heartbeat", request, HeartbeatResponse, timeout=timeout)
+        path = f"/agents/{agent_id}/heartbeat"
+        return await self.post(path, request.to_json(), HeartbeatResponse.from_json, timeout=timeout)
 
     async def work(
         self,
@@ -74,42 +75,41 @@ class Connection:
         timeout: float | None = None,
         deadline: float | None = None,
     ) -> WorkResponse:
+        path = f"/agents/{agent_id}/work"
         return await self.post(
-            f"/agents/{agent_id}/work", request, WorkResponse, timeout=timeout, deadline=deadline
+            path, request.to_json(), WorkResponse.from_json, timeout=timeout, deadline=deadline
         )
 
     async def post(
         self,
         path: str,
-        body: BaseModel,
-        reply_model: type[M],
+        payload: Any,
+        parse: Callable[[Any], T],
         timeout: float | None = None,
         deadline: float | None = None,
-    ) -> M:
-        """POST `body` until hived answers for good. `deadline` (time.monotonic) bounds the retries:
+    ) -> T:
+        """POST `payload` until hived answers for good. `deadline` (time.monotonic) bounds the retries:
         past it the last error is raised."""
-        payload = body.model_dump(mode="json")
         delay = BACKOFF_INITIAL
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         while True:
             try:
-                resp = await self.client.post(path, json=payload, **extra)
-            except httpx.TransportError as exc:
-                self._note_down(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+                resp = await self.client.post(path, payload, timeout=timeout)
+            except TransportError as exc:
+                self._note_down(str(exc))
                 if deadline is not None and time.monotonic() + delay > deadline:
                     raise
             else:
                 self._note_up()
-                if resp.status_code < 400:
-                    return _parse(resp, reply_model, path)
+                if resp.status < 400:
+                    return _parse(resp, parse, path)
                 detail = _detail(resp)
-                if resp.status_code in (404, 409):
+                if resp.status in (404, 409):
                     raise AgentGone(detail)
-                if resp.status_code not in RETRIED_STATUS:
-                    raise Refused(f"POST {path}: HTTP {resp.status_code}: {detail}")
-                log.warning("POST %s: HTTP %d: %s; retrying in %.1fs", path, resp.status_code, detail, delay)
+                if resp.status not in RETRIED_STATUS:
+                    raise Refused(f"POST {path}: HTTP {resp.status}: {detail}")
+                log.warning("POST %s: HTTP %d: %s; retrying in %.1fs", path, resp.status, detail, delay)
                 if deadline is not None and time.monotonic() + delay > deadline:
-                    raise Refused(f"POST {path}: HTTP {resp.status_code}: {detail}")
+                    raise Refused(f"POST {path}: HTTP {resp.status}: {detail}")
             await asyncio.sleep(delay)
             delay = next_backoff(delay)
 
@@ -128,19 +128,19 @@ class Connection:
             self._down_since = None
 
 
-def _detail(resp: httpx.Response) -> str:
+def _detail(resp: Response) -> str:
     try:
         body = resp.json()
     except ValueError:
-        return resp.text[:300] or resp.reason_phrase
+        return resp.text[:300] or resp.reason
     if isinstance(body, dict) and "detail" in body:
         detail = body["detail"]
         return detail if isinstance(detail, str) else str(detail)[:300]
     return str(body)[:300]
 
 
-def _parse(resp: httpx.Response, model: type[M], path: str) -> M:
+def _parse(resp: Response, parse: Callable[[Any], T], path: str) -> T:
     try:
-        return model.model_validate(resp.json())
-    except (ValueError, ValidationError) as exc:
+        return parse(resp.json())
+    except (ValueError, WireError) as exc:
         raise Refused(f"POST {path}: unexpected answer from hived: {str(exc)[:300]}") from None

@@ -32,7 +32,7 @@ from hivectl.agent.handlers import (
     exec_outcome,
     stop_message,
 )
-from hived.api.schemas import Lease
+from hivectl.agent.wire import Lease
 
 STDOUT_CHARS = 16 * 1024 * 1024  # a result larger than this is not parsed; its tail is kept
 STDERR_CHARS = 64 * 1024

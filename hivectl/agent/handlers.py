@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hived.api.schemas import Lease
+from hivectl.agent.wire import Lease
 
 TAIL_CHARS = 4096  # stdout/stderr tails in a result
 OUTPUT_CHARS = 64 * 1024  # the attempt's captured output

@@ -19,9 +19,7 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.handlers import Handler, make_handler
@@ -33,9 +31,11 @@ from hivectl.agent.runtime import (
     prepare_workdir,
     register,
 )
+from hivectl.agent.wire import RegisterRequest
 from hivectl.endpoint import Endpoint
-from hived.api.schemas import AgentSpec, RegisterRequest
-from hived.core.documents import DocumentError, load_documents
+
+if TYPE_CHECKING:
+    from hived.api.schemas import AgentSpec
 
 log = logging.getLogger("hive-agent")
 
@@ -101,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def external_spec(args: argparse.Namespace) -> AgentSpec:
-    """The AgentSpec of an external agent, from `-f` or the flags. Raises UsageError."""
+    """The AgentSpec of an external agent, from `-f` or the flags. Raises UsageError. (pydantic and
+    the document loader are imported only here: a spawned agent, the common case, never needs them.)"""
+    from pydantic import ValidationError
+
+    from hived.api.schemas import AgentSpec
+
     given = [name for name in SPEC_FLAGS if getattr(args, name) is not None]
     if args.file:
         if given:
@@ -141,6 +146,9 @@ def external_spec(args: argparse.Namespace) -> AgentSpec:
 
 def spec_from_file(filename: str) -> AgentSpec:
     """One `kind: Agent` document; a relative workdir is taken from the file's folder."""
+    from hived.api.schemas import AgentSpec
+    from hived.core.documents import DocumentError, load_documents
+
     try:
         text = Path(filename).read_text()
     except OSError as exc:
@@ -167,7 +175,8 @@ def registration(args: argparse.Namespace) -> RegisterRequest:
     """An external agent when a definition is given; else the agent hived spawned. Raises UsageError."""
     host, pid = socket.gethostname(), os.getpid()
     if args.file or any(getattr(args, name) is not None for name in SPEC_FLAGS):
-        return RegisterRequest(spec=external_spec(args), pid=pid, hostname=host)
+        spec = external_spec(args).model_dump(mode="json", exclude_none=True)
+        return RegisterRequest(spec=spec, pid=pid, hostname=host)
     agent_id = os.environ.get("HIVE_AGENT_ID")
     if not agent_id:
         raise UsageError("give --name ... (or -f agent.yaml); only hived starts hive-agent without one")
@@ -189,8 +198,6 @@ def configure_logging() -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,8 +231,7 @@ async def _register_and_run(conn: Connection, request: RegisterRequest, stopping
     handler: Handler | None = None
     if request.spec is not None:  # our own handler: check that it loads before bothering hived
         spec = request.spec
-        assert spec.handler is not None
-        handler = _load_handler(spec.handler.model_dump(exclude_none=True), spec.workdir, spec.env)
+        handler = _load_handler(spec["handler"], spec.get("workdir"), spec.get("env") or {})
         if handler is None:
             return 1
     try:
@@ -245,7 +251,7 @@ async def _register_and_run(conn: Connection, request: RegisterRequest, stopping
         if reply.handler is None:
             log.error("agent %s has no handler (exec or python)", reply.agent.name)
             return 1
-        handler = _load_handler(reply.handler.model_dump(exclude_none=True), reply.workdir, reply.env)
+        handler = _load_handler(reply.handler, reply.workdir, reply.env)
         if handler is None:
             return 1
     log.info(

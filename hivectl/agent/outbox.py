@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hived.api.schemas import AttemptResult, ResultAck
+from hivectl.agent.wire import AttemptResult, ResultAck
 
 Key = tuple[str, int, int]  # task id, attempt, lease
 

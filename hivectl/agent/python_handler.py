@@ -26,7 +26,7 @@ from hivectl.agent.handlers import (
     python_outcome,
     stop_message,
 )
-from hived.api.schemas import Lease
+from hivectl.agent.wire import Lease
 
 ASYNC_CANCEL_GRACE = 1.0  # how long a cancelled coroutine may take to unwind
 

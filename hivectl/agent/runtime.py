@@ -25,7 +25,7 @@ from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
-from hived.api.schemas import (
+from hivectl.agent.wire import (
     AttemptResult,
     HeartbeatRequest,
     Lease,

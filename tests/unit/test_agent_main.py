@@ -30,8 +30,8 @@ def test_exec_takes_everything_after_it() -> None:
         "--name", "lint-1", "--cap", "py", "--cap", "lint", "--exec", "ruff", "check", "--fix", "-q"
     )
     assert req.spec is not None and req.agent_id is None
-    assert req.spec.handler is not None and req.spec.handler.exec == ["ruff", "check", "--fix", "-q"]
-    assert req.spec.capabilities == ["lint", "py"]
+    assert req.spec["handler"] == {"exec": ["ruff", "check", "--fix", "-q"]}
+    assert req.spec["capabilities"] == ["lint", "py"]
     assert req.pid == os.getpid() and req.hostname
 
 
@@ -53,9 +53,9 @@ def test_flags_of_an_external_agent(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     )
     spec = req.spec
     assert spec is not None
-    assert (spec.type, spec.max_concurrency, spec.heartbeat_interval) == ("reviewer", 3, 0.5)
-    assert spec.workdir == str(tmp_path / "work")  # made absolute: hived runs elsewhere
-    assert spec.handler is not None and spec.handler.python == "hivectl.agent.builtin:echo"
+    assert (spec["type"], spec["max_concurrency"], spec["heartbeat_interval"]) == ("reviewer", 3, 0.5)
+    assert spec["workdir"] == str(tmp_path / "work")  # made absolute: hived runs elsewhere
+    assert spec["handler"] == {"python": "hivectl.agent.builtin:echo"}
 
 
 def test_an_agent_document(tmp_path: Path) -> None:
@@ -65,9 +65,9 @@ def test_an_agent_document(tmp_path: Path) -> None:
         'handler:\n  exec: ["python3", "review.py"]\nheartbeat_interval: 2s\n'
     )
     spec = request_for("-f", str(path)).spec
-    assert spec is not None and spec.name == "reviewer" and spec.heartbeat_interval == 2.0
-    assert spec.workdir == str(tmp_path / "checkouts")  # relative to the file, as hivectl apply does
-    assert spec.handler is not None and spec.handler.exec == ["python3", "review.py"]
+    assert spec is not None and spec["name"] == "reviewer" and spec["heartbeat_interval"] == 2.0
+    assert spec["workdir"] == str(tmp_path / "checkouts")  # relative to the file, as hivectl apply does
+    assert spec["handler"] == {"exec": ["python3", "review.py"]}
 
 
 def test_spawned_by_hived(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,3 +164,19 @@ def test_sigterm_while_hived_is_unreachable_exits_0(tmp_path: Path) -> None:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
         assert "SIGTERM" in proc.stderr.read()
+
+
+def test_a_spawned_agent_imports_neither_pydantic_nor_httpx() -> None:
+    """Every agent process runs hive-agent: it keeps to the standard library (and psutil) so that an
+    idle agent stays small. External agents import pydantic only to check their own definition."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, hivectl.agent.main, hivectl.agent.runtime, hivectl.agent.exec_handler, "
+        "hivectl.agent.python_handler, hivectl.agent.builtin\n"
+        "heavy = {'pydantic', 'httpx', 'yaml', 'celpy', 'rich'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,4 +1,4 @@
-"""The agent runtime against an in-memory hived (httpx.MockTransport): long-polls, results handed in
+"""The agent runtime against an in-memory hived (in place of the HTTP client): long-polls, results handed in
 at once and never lost, cancels, draining, stop and disowning. Handlers here are gates the test opens."""
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from hivectl.agent.connection import AgentGone, Connection, Refused, next_backoff
 from hivectl.agent.handlers import AttemptOutcome, StopRequest, stop_message
+from hivectl.agent.http import Response, TransportError
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.runtime import AgentRuntime, Session
+from hivectl.agent.wire import AttemptResult, Lease, ResultAck
 from hivectl.endpoint import Endpoint
-from hived.api.schemas import AttemptResult, Lease, ResultAck
 
 AGENT = "agent-1"
 
@@ -51,19 +51,20 @@ class FakeHived:
     def result_of(self, task_id: str) -> dict[str, Any] | None:
         return next((r for r in self.results if r["task_id"] == task_id), None)
 
-    async def handle(self, request: httpx.Request) -> httpx.Response:
+    async def post(self, path: str, payload: Any, timeout: float | None = None) -> Response:
+        """What hive-agent's HTTP client does, answered in memory (the body goes through JSON)."""
         if self.down:
             self.failed_connections += 1
-            raise httpx.ConnectError("connection refused", request=request)
+            raise TransportError("ConnectionRefusedError: connection refused")
         if self.gone:
-            return httpx.Response(409, json={"detail": "incarnation 1 was replaced by 2"})
-        body = json.loads(request.content)
-        if request.url.path == f"/agents/{AGENT}/heartbeat":
+            return reply(409, {"detail": "incarnation 1 was replaced by 2"})
+        body = json.loads(json.dumps(payload))
+        if path == f"/agents/{AGENT}/heartbeat":
             self.heartbeats.append(body)
-            reply = {"status": self.status, "cancel": self.cancels, "heartbeat_interval": self.interval}
+            answer = {"status": self.status, "cancel": self.cancels, "heartbeat_interval": self.interval}
             self.cancels = []
-            return httpx.Response(200, json=reply)
-        assert request.url.path == f"/agents/{AGENT}/work"
+            return reply(200, answer)
+        assert path == f"/agents/{AGENT}/work"
         body["open_polls"] = self.open_polls
         self.work_requests.append(body)
         acks = []
@@ -89,9 +90,13 @@ class FakeHived:
                 self.open_polls -= 1
             if self.status == "active":
                 tasks, self.queue = self.queue[: body["slots"]], self.queue[body["slots"] :]
-        reply = {"tasks": tasks, "acks": acks, "cancel": self.cancels, "status": self.status}
+        answer = {"tasks": tasks, "acks": acks, "cancel": self.cancels, "status": self.status}
         self.cancels = []
-        return httpx.Response(200, json=reply)
+        return reply(200, answer)
+
+
+def reply(status: int, body: Any) -> Response:
+    return Response(status, "", json.dumps(body).encode())
 
 
 class Gates:
@@ -128,7 +133,7 @@ class Gates:
 
 def connection(hived: FakeHived) -> Connection:
     conn = Connection(Endpoint(socket=Path("/nonexistent.sock")))
-    conn.client = httpx.AsyncClient(transport=httpx.MockTransport(hived.handle), base_url="http://hived")
+    conn.client = hived  # type: ignore[assignment]
     return conn
 
 
@@ -295,10 +300,11 @@ async def test_a_request_hived_refuses_for_good_exits_1() -> None:
     h = Harness()
     h.runtime.session.incarnation = -5
 
-    async def refuse(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(422, json={"detail": "incarnation: must be >= 0"})
+    class Refusing:
+        async def post(self, path: str, payload: Any, timeout: float | None = None) -> Response:
+            return reply(422, {"detail": "incarnation: must be >= 0"})
 
-    h.conn.client = httpx.AsyncClient(transport=httpx.MockTransport(refuse), base_url="http://hived")
+    h.conn.client = Refusing()  # type: ignore[assignment]
     async with h:
         assert await asyncio.wait_for(h.exit, 10) == 1  # type: ignore[arg-type]
 
@@ -357,15 +363,16 @@ def test_backoff_doubles_to_five_seconds() -> None:
 async def test_connection_answers(answers: list[int], outcome: Any) -> None:
     remaining = list(answers)
 
-    async def reply(request: httpx.Request) -> httpx.Response:
-        code = remaining.pop(0)
-        if code == 200:
-            return httpx.Response(200, json={"status": "active", "heartbeat_interval": 1.0})
-        return httpx.Response(code, json={"detail": f"answer {code}"})
+    class Answers:
+        async def post(self, path: str, payload: Any, timeout: float | None = None) -> Response:
+            code = remaining.pop(0)
+            if code == 200:
+                return reply(200, {"status": "active", "heartbeat_interval": 1.0})
+            return reply(code, {"detail": f"answer {code}"})
 
     conn = Connection(Endpoint(socket=Path("/nonexistent.sock")))
-    conn.client = httpx.AsyncClient(transport=httpx.MockTransport(reply), base_url="http://hived")
-    from hived.api.schemas import HeartbeatRequest
+    conn.client = Answers()  # type: ignore[assignment]
+    from hivectl.agent.wire import HeartbeatRequest
 
     try:
         if outcome == "ok":
@@ -380,11 +387,11 @@ async def test_connection_answers(answers: list[int], outcome: Any) -> None:
 
 async def test_connection_retries_only_until_a_deadline(tmp_path: Path) -> None:
     conn = Connection(Endpoint(socket=tmp_path / "missing.sock"))
-    from hived.api.schemas import WorkRequest
+    from hivectl.agent.wire import WorkRequest
 
     started = time.monotonic()
     try:
-        with pytest.raises(httpx.ConnectError):
+        with pytest.raises(TransportError, match="No such file"):
             await conn.work(AGENT, WorkRequest(incarnation=1, slots=0, wait=0), deadline=started + 0.5)
     finally:
         await conn.aclose()
