@@ -2,15 +2,22 @@
 # Hive installer: a fresh machine to a working .venv in this checkout.
 #   ./install.sh          the daemon, CLI, agent runtime and dashboard
 #   ./install.sh --dev    plus the test and lint tools
+#   ./install.sh --system [--root DIR] [--no-venv]
+#                         as a service: user hive, /opt/hive, /etc/hive/hived.yaml, the systemd unit
 # Safe to run again: it reuses the venv and only installs what changed.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+if [ "${1:-}" = "--system" ]; then
+  shift
+  exec ./deploy/install-system.sh "$@"
+fi
 
 dev=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
-    -h|--help) sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done

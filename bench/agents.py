@@ -83,7 +83,7 @@ def main() -> None:
             for i in range(total, count):
                 spawn(daemon, f"a{i}", args.interval)
             total = max(total, count)
-            deadline = time.monotonic() + 300
+            deadline = time.monotonic() + 900
             while active_count(daemon) < total and time.monotonic() < deadline:
                 time.sleep(0.5)
             hived.cpu_percent(None)
@@ -96,7 +96,8 @@ def main() -> None:
             print(
                 f"{total} agents heartbeating every {args.interval:g}s: hived RSS {rss:.0f} MB, "
                 f"CPU {cpu:.1f}% of one core; "
-                f"agent RSS mean {sum(agent_rss) / max(1, len(agent_rss)):.1f} MB; "
+                f"agent RSS mean {sum(agent_rss) / max(1, len(agent_rss)):.1f} MB, "
+                f"max {max(agent_rss, default=0):.1f} MB; "
                 "API p99 " + ", ".join(f"{k} {v:.1f} ms" for k, v in lat.items())
             )
     finally:

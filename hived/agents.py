@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hived import paths
+from hived import paths, redact
 from hived.api.schemas import (
     Agent,
     AgentSpec,
@@ -73,6 +73,10 @@ class LiveAgent:
     consecutive_failures: int = 0
     stopping: bool = False
     dirty: bool = True
+
+    def __post_init__(self) -> None:
+        redact.remember_env(self.spec.env, self.spec.secret_env)
+
     incarnation_tasks: int = 0
     recycling: bool = False
 
@@ -142,6 +146,7 @@ class AgentManager:
 
     def view(self, agent: LiveAgent) -> Agent:
         spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
+        spec["env"] = redact.masked_env(spec["env"], agent.spec.secret_env)
         return Agent(
             id=agent.id,
             name=agent.name,
@@ -277,6 +282,7 @@ class AgentManager:
         if agent.kind != "spawned":
             raise Conflict(f"agent {spec.name!r} is external: it is configured where it runs")
         agent.spec, agent.type = spec, spec.type or spec.name
+        redact.remember_env(spec.env, spec.secret_env)
         config = spec.model_dump(mode="json", exclude={"name", "replicas"})
         await self.db.write(
             lambda c: agent_store.update_agent(

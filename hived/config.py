@@ -24,6 +24,7 @@ class DaemonConfig(Strict):
     stop_grace: Duration = 10.0
     drain_grace: Duration = 10.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["text", "json"] = "text"
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
     agent_log_retention: int = Field(default=5, ge=1, le=1000)
 
@@ -39,6 +40,7 @@ class Settings:
     stop_grace: float = 10.0
     drain_grace: float = 10.0
     log_level: str = "info"
+    log_format: str = "text"
     agent_log_max_bytes: int = 10 * 2**20
     agent_log_retention: int = 5
     agents: list[AgentSpec] = field(default_factory=list)
@@ -83,6 +85,9 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
     def pick(name: str, default: object) -> object:
         return flags[name] if flags.get(name) is not None else default
 
+    log_format = str(pick("log_format", env.get("HIVE_LOG_FORMAT") or daemon.log_format))
+    if log_format not in ("text", "json"):
+        raise DocumentError(f"HIVE_LOG_FORMAT: {log_format!r} is not text or json")
     return Settings(
         state_dir=state,
         database=database,
@@ -90,6 +95,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         stop_grace=float(pick("stop_grace", daemon.stop_grace)),  # type: ignore[arg-type]
         drain_grace=float(pick("drain_grace", daemon.drain_grace)),  # type: ignore[arg-type]
         log_level=str(pick("log_level", daemon.log_level)),
+        log_format=log_format,
         agent_log_max_bytes=daemon.agent_log_max_bytes,
         agent_log_retention=daemon.agent_log_retention,
         agents=agents,

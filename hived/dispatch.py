@@ -25,6 +25,7 @@ from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
 from hived.events import EventBus
 from hived.metrics import Metrics
+from hived.redact import scrub
 from hived.store import tasks as task_store
 from hived.store.db import Database
 
@@ -281,7 +282,9 @@ class Dispatcher:
                 self._release(entry)
                 acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="cancelled"))
                 continue
-            endings.append(Ending(entry, res.ok, res.result, res.error, res.reason, res.output))
+            # What handlers print or return is stored and shown: secrets are masked on the way in.
+            result, error, output = scrub(res.result), scrub(res.error), scrub(res.output)
+            endings.append(Ending(entry, res.ok, result, error, res.reason, output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
         await self._end_attempts(endings)
         if results and (channel := self.channels.get(agent_id)):

@@ -15,6 +15,9 @@ from hived.supervisor.process import signal_group
 log = logging.getLogger("hived.health")
 S = AgentStatus
 WATCHED = ROUTABLE_AGENT_STATES | {S.DRAINING}
+MASS_SILENCE_MIN = 5  # this many agents silent at once, and
+MASS_SILENCE_SHARE = 0.25  # this share of the watched ones, point at the host or hived, not at them
+MASS_SILENCE_PATIENCE = 5.0  # then they get this many times longer before they are killed
 
 
 class HealthMonitor:
@@ -32,6 +35,8 @@ class HealthMonitor:
         self.start_timeout = start_timeout
         self.missed_beats = missed_beats
         self._task: asyncio.Task[None] | None = None
+        self._last_tick = time.monotonic()
+        self._mass_warned = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="health")
@@ -59,14 +64,38 @@ class HealthMonitor:
 
     async def sweep(self) -> None:
         mono = time.monotonic()
+        stall = mono - self._last_tick - self.tick
+        self._last_tick = mono
+        watched = [a for a in self.agents.agents.values() if a.status in WATCHED]
+        if stall > 0.5:  # hived itself could not listen meanwhile: that time counts for nobody
+            for agent in watched:
+                agent.heartbeat_mono += stall
+        silent, late = [], 0
+        for agent in watched:
+            silence = mono - agent.heartbeat_mono
+            late += silence > agent.spec.heartbeat_interval  # at least one beat missed
+            if silence > self.missed_beats * agent.spec.heartbeat_interval:
+                silent.append((agent, silence))
+            elif agent.status in ROUTABLE_AGENT_STATES and (reason := self._worn_out(agent)):
+                self.agents.recycle(agent, reason)
+        if silent and late >= MASS_SILENCE_MIN and late > MASS_SILENCE_SHARE * len(watched):
+            # Many at once is the host (or hived) starved of CPU, rarely many hangs: killing them
+            # all would add restarts to the overload. They get longer; the hopeless still go.
+            if mono - self._mass_warned > 30:
+                self._mass_warned = mono
+                log.warning(
+                    "%d of %d agents missed their heartbeats at once: the host or hived is overloaded; "
+                    "giving them %gx longer before restarting them",
+                    late,
+                    len(watched),
+                    MASS_SILENCE_PATIENCE,
+                )
+            limit = self.missed_beats * MASS_SILENCE_PATIENCE
+            silent = [(a, s) for a, s in silent if s > limit * a.spec.heartbeat_interval]
+        for agent, silence in silent:
+            await self._silent(agent, silence)
         for agent in list(self.agents.agents.values()):
-            if agent.status in WATCHED:
-                silence = mono - agent.heartbeat_mono
-                if silence > self.missed_beats * agent.spec.heartbeat_interval:
-                    await self._silent(agent, silence)
-                elif agent.status in ROUTABLE_AGENT_STATES and (reason := self._worn_out(agent)):
-                    self.agents.recycle(agent, reason)
-            elif agent.status == S.STARTING and agent.proc is not None:
+            if agent.status == S.STARTING and agent.proc is not None:
                 if mono - agent.started_mono > self.start_timeout:
                     self.agents.set_status(agent, S.UNHEALTHY, "did not register in time")
                     signal_group(agent.proc.pid, signal.SIGKILL)

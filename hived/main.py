@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
-from hived import __version__
+from hived import __version__, logging_setup
 from hived.config import resolve
 from hived.core.documents import DocumentError
 from hived.orchestrator import AgentOrchestrator
@@ -35,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="on SIGTERM, seconds running tasks get to finish before agents stop (10)",
     )
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], help="stderr log lines: text or JSON (env HIVE_LOG_FORMAT)"
+    )
     parser.add_argument("--access-log", action="store_true", help="log every API request")
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
     return parser.parse_args(argv)
@@ -54,11 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(settings.agents)} declared agents"
         )
         return 0
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logging_setup.configure(settings.log_level, settings.log_format)
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     orchestrator = AgentOrchestrator(
         settings.database,

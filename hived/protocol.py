@@ -54,6 +54,7 @@ class AgentProtocol:
             heartbeat_interval=agent.spec.heartbeat_interval,
             handler=agent.spec.handler,
             env=agent.spec.env,
+            secret_env=agent.spec.secret_env,
             workdir=self.agents.workdir(agent),
         )
 

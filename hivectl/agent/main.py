@@ -187,6 +187,28 @@ def registration(args: argparse.Namespace) -> RegisterRequest:
     return RegisterRequest(agent_id=agent_id, incarnation=incarnation, pid=pid, hostname=host)
 
 
+class _Mask(logging.Filter):
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = message
+        for secret in self.secrets:
+            clean = clean.replace(secret, "***")
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def mask_secrets(secrets: list[str]) -> None:
+    """The values of the agent's `secret_env` never appear in its log."""
+    if secrets:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_Mask(secrets))
+
+
 def configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     formatter = logging.Formatter(
@@ -247,6 +269,7 @@ async def _register_and_run(conn: Connection, request: RegisterRequest, stopping
         return 1
     if reply is None:
         return 0
+    mask_secrets([reply.env[key] for key in reply.secret_env if key in reply.env])
     if handler is None:
         if reply.handler is None:
             log.error("agent %s has no handler (exec or python)", reply.agent.name)

@@ -173,6 +173,7 @@ class RegisterResponse:
     handler: dict[str, Any] | None
     env: dict[str, str]
     workdir: str | None
+    secret_env: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: Any) -> RegisterResponse:
@@ -186,4 +187,5 @@ class RegisterResponse:
             handler={k: v for k, v in _get(data, "handler", dict, {}).items() if v is not None} or None,
             env={str(k): str(v) for k, v in _get(data, "env", dict, {}).items()},
             workdir=_get(data, "workdir", str, None),
+            secret_env=[str(k) for k in _get(data, "secret_env", list, [])],
         )

@@ -63,6 +63,9 @@ class AgentSpec(Strict):
     max_concurrency: int = Field(default=1, ge=1, le=1024)
     handler: Handler | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    secret_env: list[str] = Field(
+        default_factory=list, description="keys of env whose values are secret: never logged or shown"
+    )
     workdir: str | None = None
     heartbeat_interval: Duration = 5.0
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
@@ -94,6 +97,12 @@ class AgentSpec(Strict):
         if not 0.1 <= value <= 3600:
             raise ValueError("must be between 100ms and 1h")
         return value
+
+    @model_validator(mode="after")
+    def _secrets(self) -> AgentSpec:
+        if unknown := [key for key in self.secret_env if key not in self.env]:
+            raise ValueError(f"secret_env: {unknown[0]!r} is not a key of env")
+        return self
 
 
 class Incarnation(BaseModel):
@@ -244,6 +253,7 @@ class RegisterResponse(BaseModel):
     heartbeat_interval: float
     handler: Handler | None
     env: dict[str, str]
+    secret_env: list[str] = Field(default_factory=list)  # the agent masks these values in its own log
     workdir: str | None
 
 

@@ -179,3 +179,25 @@ def test_circuit_breaker_takes_a_failing_agent_out_then_probes(hived: Hived) -> 
     probe = hived.wait_task(ids[2])  # after the cool-down, one probe task
     assert probe["status"] == "failed"
     assert hived.api("GET", "/agents/shaky")["circuit"] == "open"  # the failed probe opened it again
+
+
+def test_many_agents_silent_at_once_get_more_time(hived: Hived) -> None:
+    """Every agent missing heartbeats at the same moment points at the host or hived (CPU starvation,
+    a stalled disk), not at the agents: restarting them all would add to the overload. They get 5x
+    longer; agents that come back keep their processes, hopeless ones are still restarted."""
+    agents = [hived.spawn(f"herd-{i}", SLEEP, heartbeat_interval="500ms") for i in range(6)]
+    pids = [a["pid"] for a in agents]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(2.5)  # 5 intervals: one stopped agent alone would have been killed after 2
+        assert [hived.api("GET", f"/agents/{a['name']}")["pid"] for a in agents] == pids
+        assert "missed their heartbeats at once" in hived.log()
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    wait_for(
+        lambda: all(hived.api("GET", f"/agents/{a['name']}")["status"] == "active" for a in agents),
+        what="the herd heartbeating again",
+    )
+    assert [hived.api("GET", f"/agents/{a['name']}")["incarnation"] for a in agents] == [1] * 6

@@ -72,3 +72,18 @@ def test_agent_transitions() -> None:
     assert check_agent_transition(AgentStatus.STARTING, AgentStatus.ACTIVE) == AgentStatus.ACTIVE
     with pytest.raises(IllegalTransition):
         check_agent_transition(AgentStatus.STOPPED, AgentStatus.BUSY)
+
+
+def test_redaction_of_secrets_in_log_records_and_values() -> None:
+    import logging
+
+    from hived import redact
+
+    redact.remember("s3cr3t-value", "ab")  # too short to mask: it would hide ordinary words
+    record = logging.LogRecord(
+        "hived", logging.INFO, __file__, 1, "token %s and %s", ("s3cr3t-value", "ab"), None
+    )
+    assert redact.RedactFilter().filter(record)
+    assert record.getMessage() == "token *** and ab"
+    assert redact.scrub({"a": ["x s3cr3t-value y"], "n": 3}) == {"a": ["x *** y"], "n": 3}
+    assert redact.masked_env({"K": "v", "S": "s3cr3t-value"}, ["S"]) == {"K": "v", "S": "***"}
