@@ -331,8 +331,8 @@ class AgentOrchestrator:
 
     def _metric_state(self) -> dict[str, Any]:
         by_status = {str(s): 0 for s in AgentStatus}
-        for view in self.list_agents():
-            by_status[view.status] += 1
+        for agent in self.agents.agents.values():
+            by_status[str(self.agents.shown_status(agent))] += 1
         return {
             "agents": by_status,
             "queue": self.dispatcher.depth_by_priority(),
@@ -347,8 +347,9 @@ class AgentOrchestrator:
         for (_state, priority), n in self.dispatcher.depth_by_priority().items():
             by_priority[str(priority)] = by_priority.get(str(priority), 0) + n
         by_status: dict[str, int] = {}
-        for view in self.list_agents():
-            by_status[view.status] = by_status.get(view.status, 0) + 1
+        for agent in self.agents.agents.values():  # counted, not viewed: cheap with 500 agents
+            status = str(self.agents.shown_status(agent))
+            by_status[status] = by_status.get(status, 0) + 1
         return Status(
             version=__version__,
             database=self.db.describe(),

@@ -16,10 +16,12 @@ class TreeStats:
         self.root = psutil.Process(pid or os.getpid())
         self._known: dict[int, psutil.Process] = {}
 
-    def sample(self) -> tuple[int, float]:
-        """(RSS bytes, CPU percent since the last sample) of the whole tree; 100 is one core."""
+    def sample(self, children: bool = True) -> tuple[int, float]:
+        """(RSS bytes, CPU percent since the last sample) of the whole tree; 100 is one core.
+        `children=False` (no task running): the agent alone, without the scan of every process on
+        the host that finding children costs (500 idle agents doing it every 2 s is a core's work)."""
         try:
-            tree = [self.root, *self.root.children(recursive=True)]
+            tree = [self.root, *self.root.children(recursive=True)] if children else [self.root]
         except psutil.Error:
             return 0, 0.0
         live: dict[int, psutil.Process] = {}

@@ -168,7 +168,7 @@ class AgentRuntime:
     async def heartbeat_loop(self) -> None:
         while True:
             started = self.clock()
-            rss, cpu = self.stats.sample()
+            rss, cpu = self.stats.sample(children=bool(self.running))
             body = HeartbeatRequest(
                 incarnation=self.session.incarnation,
                 running=sorted(self.held_task_ids()),
