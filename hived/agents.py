@@ -107,6 +107,11 @@ class AgentManager:
 
     # --- lookup and views -------------------------------------------------------------------------
 
+    def name_of(self, ref: str) -> str | None:
+        """The name of the agent with this exact id or name (the agent protocol uses full ids)."""
+        agent = self.agents.get(ref) or self.agents.get(self.by_name.get(ref, ""))
+        return agent.name if agent else None
+
     def resolve(self, ref: str) -> LiveAgent:
         """An agent by id, name or unique id prefix."""
         if ref in self.agents:

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 
 from hived import paths
-from hived.api.schemas import AgentSpec, Duration, Strict
+from hived.api.schemas import AgentSpec, Duration, Size, Strict
 from hived.core.documents import KINDS, DocumentError, expand_replicas, load_documents
 
 
@@ -25,6 +25,12 @@ class DaemonConfig(Strict):
     drain_grace: Duration = 10.0
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
+    listen: str | None = Field(default=None, description="HOST:PORT of the TCP listener (tokens required)")
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_request_bytes: Size = 10 * 2**20
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
     agent_log_retention: int = Field(default=5, ge=1, le=1000)
 
@@ -41,6 +47,12 @@ class Settings:
     drain_grace: float = 10.0
     log_level: str = "info"
     log_format: str = "text"
+    listen: tuple[str, int] | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_origins: list[str] = field(default_factory=list)
+    max_request_bytes: int = 10 * 2**20
     agent_log_max_bytes: int = 10 * 2**20
     agent_log_retention: int = 5
     agents: list[AgentSpec] = field(default_factory=list)
@@ -88,6 +100,13 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
     log_format = str(pick("log_format", env.get("HIVE_LOG_FORMAT") or daemon.log_format))
     if log_format not in ("text", "json"):
         raise DocumentError(f"HIVE_LOG_FORMAT: {log_format!r} is not text or json")
+    listen = parse_listen(str(flags.get("listen") or env.get("HIVE_LISTEN") or daemon.listen or ""))
+    tls_cert = str(flags.get("tls_cert") or daemon.tls_cert or "") or None
+    tls_key = str(flags.get("tls_key") or daemon.tls_key or "") or None
+    if bool(tls_cert) != bool(tls_key):
+        raise DocumentError("tls_cert and tls_key: give both (or neither)")
+    if tls_cert and not listen:
+        raise DocumentError("tls_cert: TLS is for the TCP listener; give listen: HOST:PORT too")
     return Settings(
         state_dir=state,
         database=database,
@@ -96,7 +115,23 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         drain_grace=float(pick("drain_grace", daemon.drain_grace)),  # type: ignore[arg-type]
         log_level=str(pick("log_level", daemon.log_level)),
         log_format=log_format,
+        listen=listen,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        allowed_hosts=[h.lower() for h in daemon.allowed_hosts],
+        allowed_origins=list(daemon.allowed_origins),
+        max_request_bytes=daemon.max_request_bytes,
         agent_log_max_bytes=daemon.agent_log_max_bytes,
         agent_log_retention=daemon.agent_log_retention,
         agents=agents,
     )
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """`HOST:PORT` (`[::1]:8700` for IPv6) of the TCP listener; empty: none."""
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise DocumentError(f"listen: {value!r} is not HOST:PORT (e.g. 127.0.0.1:8700)")
+    return host.strip("[]"), int(port)

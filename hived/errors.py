@@ -15,3 +15,7 @@ class Conflict(HiveError):
 
 class Invalid(HiveError):
     status_code = 422
+
+
+class Forbidden(HiveError):
+    status_code = 403

@@ -38,6 +38,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--log-format", choices=["text", "json"], help="stderr log lines: text or JSON (env HIVE_LOG_FORMAT)"
     )
     parser.add_argument("--access-log", action="store_true", help="log every API request")
+    parser.add_argument(
+        "--listen", help="also serve TCP on HOST:PORT, tokens required (env HIVE_LISTEN; default: off)"
+    )
+    parser.add_argument("--tls-cert", help="TLS certificate (PEM) for --listen")
+    parser.add_argument("--tls-key", help="TLS private key (PEM) for --listen")
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
     return parser.parse_args(argv)
 
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         log_max_bytes=settings.agent_log_max_bytes,
         log_retention=settings.agent_log_retention,
     )
-    run = serve(orchestrator, settings.socket, access_log=args.access_log, drain_grace=settings.drain_grace)
+    run = serve(orchestrator, settings, access_log=args.access_log)
     try:
         try:
             import uvloop

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from hived import __version__
 from hived.agents import AgentManager
 from hived.api.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
+from hived.auth.tokens import Tokens
 from hived.core.states import AgentStatus, TaskStatus
 from hived.dispatch import Dispatcher, ReadyTask
 from hived.errors import Conflict, NotFound
@@ -91,6 +92,7 @@ class AgentOrchestrator:
         )
         self.dispatcher.on_finished.append(self.engine.task_finished)
         self.workflows = WorkflowService(self.db, self.engine)
+        self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
         self.metrics.add_state(self._metric_state)
         self.started = False
@@ -101,6 +103,7 @@ class AgentOrchestrator:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         await self.db.migrate()
         self.db.start()
+        await self.tokens.load()
         adopted = await self.agents.load()
         recovered = await self.dispatcher.recover(
             {
@@ -313,6 +316,11 @@ class AgentOrchestrator:
             if a["output"] and not a["output"].endswith("\n"):
                 parts.append("\n")
         return "".join(parts)
+
+    def holder_name(self, task_id: str) -> str | None:
+        """The name of the agent holding the task's current attempt (agent tokens' fencing)."""
+        entry = self.dispatcher.in_flight.get(task_id)
+        return self.agents.name_of(entry.agent_id) if entry else None
 
     # --- workflows --------------------------------------------------------------------------------
 

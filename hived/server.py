@@ -9,12 +9,14 @@ import logging
 import os
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from hived.api.app import create_app
+from hived.api.app import Limits, TcpGate, create_app
+from hived.config import Settings
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 
@@ -114,27 +116,86 @@ class HiveServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
-async def serve(
-    orchestrator: AgentOrchestrator, socket_path: Path, access_log: bool = False, drain_grace: float = 10.0
-) -> None:
+class TcpServer(uvicorn.Server):
+    """The TCP listener: the socket's server owns the signals and tells this one when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SocketInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(4096)
+    sock.setblocking(False)
+    return sock
+
+
+def tcp_gate(settings: Settings) -> TcpGate:
+    assert settings.listen is not None
+    host = settings.listen[0].lower()
+    hosts = set(settings.allowed_hosts)
+    if not hosts and host not in ("0.0.0.0", "::"):
+        hosts = {host, "localhost", "127.0.0.1", "::1"}
+    if not hosts:
+        log.warning("listening on all addresses without allowed_hosts: the Host header is not checked")
+    return TcpGate(frozenset(hosts), frozenset(settings.allowed_origins))
+
+
+def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        loop="none",
+        http="httptools",
+        lifespan="off",
+        access_log=access_log,
+        log_config=None,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=30,
+        **extra,
+    )
+
+
+async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
+    socket_path = settings.socket
     sock = bind_unix_socket(socket_path)
+    tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
+    tcp_task: asyncio.Task[None] | None = None
+    tcp_server: TcpServer | None = None
     try:
         await orchestrator.start()
-        app = create_app(orchestrator, manage_lifecycle=False)
-        config = uvicorn.Config(
-            app,
-            loop="none",
-            http="httptools",
-            lifespan="off",
-            access_log=access_log,
-            log_config=None,
-            timeout_graceful_shutdown=2,
-            timeout_keep_alive=30,
+        limits = Limits(max_request_bytes=settings.max_request_bytes)
+        app = create_app(orchestrator, manage_lifecycle=False, limits=limits)
+        server = HiveServer(
+            uvicorn_config(app, access_log), orchestrator, Notifier(), drain_grace=settings.drain_grace
         )
-        server = HiveServer(config, orchestrator, Notifier(), drain_grace=drain_grace)
+        if tcp_sock is not None and settings.listen is not None:
+            tcp_app = create_app(orchestrator, manage_lifecycle=False, limits=limits, tcp=tcp_gate(settings))
+            tls = (
+                {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
+                if settings.tls_cert
+                else {}
+            )
+            tcp_server = TcpServer(uvicorn_config(tcp_app, access_log, **tls))
+            tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
+            scheme = "https" if tls else "http"
+            log.info("hived serving on %s://%s:%d (tokens required)", scheme, *settings.listen)
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
     finally:
+        if tcp_server is not None and tcp_task is not None:
+            tcp_server.should_exit = True
+            with contextlib.suppress(Exception):
+                await tcp_task
+        if tcp_sock is not None:
+            tcp_sock.close()
         log.info("hived stopping: stopping agents")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(orchestrator.shutdown(), timeout=orchestrator.agents.stop_grace + 15)

@@ -17,7 +17,7 @@ try:  # typer >= 0.20 vendors click
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from hivectl.cli import agent, apply, daemon, events, exitcodes, render, task, workflow
+from hivectl.cli import agent, apply, daemon, events, exitcodes, render, task, token, workflow
 from hivectl.cli.common import CliError, GlobalOptions, OutputOpt, client, endpoint
 from hivectl.cli.render import Output
 from hivectl.client import ClientError
@@ -35,6 +35,7 @@ app.add_typer(daemon.app, name="daemon")
 app.add_typer(agent.app, name="agent")
 app.add_typer(task.app, name="task")
 app.add_typer(workflow.app, name="workflow")
+app.add_typer(token.app, name="token")
 app.command("apply")(apply.apply)
 app.command("events")(events.events)
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from hived import __version__
-from hived.api import agents, events, health, protocol, runs, tasks, workflows
+from hived.api import agents, events, health, protocol, runs, tasks, tokens, workflows
+from hived.api.limits import BodyLimit
+from hived.auth.middleware import TokenAuth
 from hived.errors import HiveError
 from hived.metrics import LatencyMiddleware
 from hived.orchestrator import AgentOrchestrator
@@ -26,7 +29,25 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -> FastAPI:
+@dataclass(frozen=True)
+class Limits:
+    max_request_bytes: int = 10 * 2**20
+
+
+@dataclass(frozen=True)
+class TcpGate:
+    """For the TCP listener's app: tokens are required, Host and Origin are checked."""
+
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_origins: frozenset[str] = frozenset()
+
+
+def create_app(
+    orchestrator: AgentOrchestrator,
+    manage_lifecycle: bool = True,
+    limits: Limits = Limits(),
+    tcp: TcpGate | None = None,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if manage_lifecycle:
@@ -53,7 +74,17 @@ def create_app(orchestrator: AgentOrchestrator, manage_lifecycle: bool = True) -
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    for module in (health, agents, tasks, workflows, runs, protocol, events):
+    for module in (health, agents, tasks, workflows, runs, protocol, events, tokens):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
+    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    if tcp is not None:
+        app.add_middleware(
+            TokenAuth,
+            tokens=orchestrator.tokens,
+            agent_of=orchestrator.agents.name_of,
+            holder_of=orchestrator.holder_name,
+            allowed_hosts=set(tcp.allowed_hosts),
+            allowed_origins=set(tcp.allowed_origins),
+        )
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from hived.api.deps import Orch
@@ -16,7 +16,7 @@ from hived.api.schemas import (
     WorkRequest,
     WorkResponse,
 )
-from hived.errors import Conflict
+from hived.errors import Conflict, Forbidden
 
 router = APIRouter(tags=["agent protocol"])
 
@@ -32,7 +32,12 @@ class Completion(BaseModel):
 
 
 @router.post("/agents/register", response_model=RegisterResponse)
-async def register(req: RegisterRequest, orch: Orch) -> RegisterResponse:
+async def register(req: RegisterRequest, orch: Orch, request: Request) -> RegisterResponse:
+    token = getattr(request.state, "token", None)  # set by the TCP listener's gate
+    if token is not None and token.agent is not None:
+        name = req.spec.name if req.spec else orch.agents.name_of(req.agent_id or "")
+        if name != token.agent:
+            raise Forbidden(f"this token registers only agent {token.agent!r}")
     return await orch.protocol.register(req)
 
 

@@ -217,3 +217,17 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+class TokenRow(Base):
+    """An API token for TCP clients: only its SHA-256 is kept; the token is shown once, at creation."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    scope: Mapped[str] = mapped_column(String(20))
+    agent: Mapped[str | None] = mapped_column(String(255))  # an agent token acts only as this agent
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
