@@ -22,37 +22,37 @@ class Scope(StrEnum):
     AGENT = "agent"
 
 
-# (method, path pattern) -> the least scope that may; first match wins. Agent-protocol routes are
-# the agent's (an admin may use them too).
-RULES: list[tuple[str, re.Pattern[str], Scope]] = [
-    (m, re.compile(p), s)
-    for m, p, s in [
-        ("*", r"^/tokens(/.*)?$", Scope.ADMIN),
-        ("POST", r"^/agents/register$", Scope.AGENT),
-        ("POST", r"^/agents/[^/]+/(heartbeat|work)$", Scope.AGENT),
-        ("POST", r"^/tasks/[^/]+/(complete|fail)$", Scope.AGENT),
-        ("GET", r"^/runs/[^/]+/context(/[^/]+)?$", Scope.AGENT),
-        ("PUT", r"^/runs/[^/]+/context/[^/]+$", Scope.AGENT),
-        ("POST", r"^/agents$", Scope.ADMIN),
-        ("PUT", r"^/agents/[^/]+$", Scope.ADMIN),
-        ("POST", r"^/agents/[^/]+/restart$", Scope.OPERATOR),
-        ("DELETE", r"^/agents/[^/]+$", Scope.OPERATOR),
-        ("POST", r"^/tasks(/batch)?$", Scope.OPERATOR),
-        ("PUT", r"^/tasks/[^/]+/cancel$", Scope.OPERATOR),
-        ("POST", r"^/tasks/[^/]+/retry$", Scope.OPERATOR),
-        ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR),
-        ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR),
-        ("GET", r"^/.*$", Scope.READ),
+# (method, path pattern, the least scope, whether agent tokens may too); first match wins.
+RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
+    (m, re.compile(p), s, a)
+    for m, p, s, a in [
+        ("*", r"^/tokens(/.*)?$", Scope.ADMIN, False),
+        ("POST", r"^/agents/register$", Scope.ADMIN, True),
+        ("POST", r"^/agents/[^/]+/(heartbeat|work)$", Scope.ADMIN, True),
+        ("POST", r"^/tasks/[^/]+/(complete|fail)$", Scope.ADMIN, True),
+        ("GET", r"^/runs/[^/]+/context(/[^/]+)?$", Scope.READ, True),
+        ("PUT", r"^/runs/[^/]+/context/[^/]+$", Scope.OPERATOR, True),
+        ("POST", r"^/agents$", Scope.ADMIN, False),
+        ("PUT", r"^/agents/[^/]+$", Scope.ADMIN, False),
+        ("POST", r"^/agents/[^/]+/restart$", Scope.OPERATOR, False),
+        ("DELETE", r"^/agents/[^/]+$", Scope.OPERATOR, False),
+        ("POST", r"^/tasks(/batch)?$", Scope.OPERATOR, False),
+        ("PUT", r"^/tasks/[^/]+/cancel$", Scope.OPERATOR, False),
+        ("POST", r"^/tasks/[^/]+/retry$", Scope.OPERATOR, False),
+        ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
+        ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
+        ("GET", r"^/.*$", Scope.READ, False),
     ]
 ]
 RANK = {Scope.READ: 1, Scope.OPERATOR: 2, Scope.ADMIN: 3}
 
 
-def required(method: str, path: str) -> Scope | None:
-    """The least scope a request needs; None: no token may (an unknown route or method)."""
-    for rule_method, pattern, scope in RULES:
+def required(method: str, path: str) -> tuple[Scope, bool] | None:
+    """The least scope a request needs and whether agent tokens may; None: no token may (an
+    unknown route or method)."""
+    for rule_method, pattern, scope, agent_ok in RULES:
         if (rule_method in ("*", method)) and pattern.match(path):
-            return scope
+            return scope, agent_ok
     return None
 
 
@@ -60,11 +60,10 @@ def allows(held: Scope, method: str, path: str) -> bool:
     need = required(method, path)
     if need is None:
         return held == Scope.ADMIN  # unknown routes: 404/405 for admins, 403 for everyone else
-    if need == Scope.AGENT:
-        return held in (Scope.AGENT, Scope.ADMIN)
+    scope, agent_ok = need
     if held == Scope.AGENT:
-        return False
-    return RANK[held] >= RANK[need]
+        return agent_ok
+    return RANK[held] >= RANK[scope]
 
 
 AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work)$")
