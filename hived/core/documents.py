@@ -168,7 +168,13 @@ def _compose(text: str, filename: str) -> list[tuple[int, yaml.Node]]:
     """Each document's node, with the line where the document starts (its `---`, if any)."""
     if len(text.encode(errors="replace")) > MAX_YAML_BYTES:
         raise DocumentError(f"{filename}:1: larger than {MAX_YAML_BYTES} bytes")
-    loader = _SafeComposer(text)
+    try:
+        loader = _SafeComposer(text)  # its reader refuses control characters at once
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise DocumentError(
+            f"{filename}:{line}: not YAML text: character #x{exc.character:04x} is not allowed"
+        ) from None
     loader.name = filename
     nodes: list[tuple[int, yaml.Node]] = []
     try:

@@ -161,3 +161,9 @@ def test_alias_bombs_are_refused() -> None:
 def test_huge_text_is_refused() -> None:
     with pytest.raises(DocumentError, match="larger than"):
         load_documents("kind: Agent\nname: a\n#" + "x" * 1_000_001, "a.yaml")
+
+
+def test_control_characters_are_a_document_error() -> None:
+    """Found by Hypothesis: the YAML reader's own error escaped as a yaml.ReaderError."""
+    with pytest.raises(DocumentError, match=r"^x.yaml:2: not YAML text: character #x001f"):
+        load_documents("kind: Agent\nname: \x1f\n", "x.yaml")
