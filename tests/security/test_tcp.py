@@ -209,3 +209,45 @@ def test_tls_listener(hived_factory: Any, tmp_path: Path) -> None:
         pytest.raises(httpx.HTTPError),
     ):
         plain.get("/status")  # no plain HTTP on a TLS listener
+
+
+def test_a_remote_hive_agent_over_tcp_with_a_token_file(tcp: tuple[Hived, str], tmp_path: Path) -> None:
+    """hive-agent started by hand elsewhere: --url and --token-file, its own agent token."""
+    import sys
+
+    hived, url = tcp
+    token_file = tmp_path / "agent.token"
+    token_file.write_text(token(hived, "agent", "remote-1") + "\n")
+    log = tmp_path / "agent.log"
+    command = [
+        sys.executable,
+        "-m",
+        "hivectl.agent.main",
+        "--url",
+        url,
+        "--token-file",
+        str(token_file),
+        "--name",
+        "remote-1",
+        "--cap",
+        "far",
+        "--python",
+        "hivectl.agent.builtin:echo",
+    ]
+    with (
+        open(log, "wb") as out,
+        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out) as agent,
+    ):
+        try:
+            wait_for(
+                lambda: hived.api("GET", "/agents", params={"type": "remote-1"})["items"],
+                timeout=30,
+                what=f"the remote agent registered ({log})",
+            )
+            task = hived.submit("hello", payload={"over": "tcp"}, requires=["far"])
+            done = hived.wait_task(task["id"])
+            assert done["status"] == "completed" and done["result"] == {"over": "tcp"}
+        finally:
+            agent.terminate()
+            agent.wait(30)
+    assert "registered as remote-1" in log.read_text()

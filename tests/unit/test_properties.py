@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hived.core.documents import DocumentError, load_documents
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 
-# derandomize: the same examples on every run (CI stays deterministic); explore locally with
-# HYPOTHESIS_PROFILE-free edits of max_examples.
+# derandomize: the same examples on every run, so CI is deterministic; raise max_examples (and drop
+# derandomize) locally to explore further.
 FAST = settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
