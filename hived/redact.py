@@ -6,12 +6,16 @@ agent's processes, which need them.)"""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 MASK = "***"
 MIN_SECRET = 4  # shorter values would mask ordinary words
 
 _secrets: set[str] = set()
+# Tokens hived has not seen (a wrong one, another service's) are masked by their shape.
+HEADER = re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+|basic\s+)?[^\s\"',;}]+")
+BEARER = re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{4,}")
 
 
 def remember(*values: str) -> None:
@@ -25,7 +29,14 @@ def remember_env(env: dict[str, str], secret_keys: list[str]) -> None:
 
 
 def redact(text: str) -> str:
-    if not _secrets or not text:
+    if not text:
+        return text
+    lowered = text.lower()
+    if "authorization" in lowered:
+        text = HEADER.sub(lambda m: m.group(1) + MASK, text)
+    if "bearer" in lowered:
+        text = BEARER.sub(lambda m: m.group(1) + MASK, text)
+    if not _secrets:
         return text
     for secret in sorted(_secrets, key=len, reverse=True):  # a secret inside another: longest first
         if secret in text:
@@ -41,15 +52,14 @@ class RedactFilter(logging.Filter):
     """On a handler: formats the message once with its arguments, then masks secrets in it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            message = record.getMessage()
-            clean = redact(message)
-            if clean != message:
-                record.msg, record.args = clean, ()
-            if record.exc_info and not record.exc_text:
-                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-            elif record.exc_text:
-                record.exc_text = redact(record.exc_text)
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 

@@ -45,7 +45,8 @@ def test_check_config_ok(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("kind: Daemon\nstop_grace: forever\n", "hived.yaml:2: stop_grace: 'forever' is not a duration"),
-        ("kind: Daemon\nlisten: 0.0.0.0\n", "hived.yaml:2: unknown key 'listen'"),
+        ("kind: Daemon\nlisten: 0.0.0.0\n", "listen: '0.0.0.0' is not HOST:PORT"),
+        ("kind: Daemon\nlisten_on: x\n", "hived.yaml:2: unknown key 'listen_on'"),
         ("kind: Daemon\n---\nkind: Daemon\n", "hived.yaml:3: a second kind: Daemon document"),
         (
             "kind: Agent\nname: a\n---\nkind: Agent\nname: a\n",

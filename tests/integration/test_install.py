@@ -56,3 +56,24 @@ def test_system_install_refuses_unknown_options(tmp_path: Path) -> None:
         [str(REPO / "install.sh"), "--system", "--bogus"], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "unknown option '--bogus'" in result.stderr
+
+
+def test_system_install_builds_a_working_venv(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    result = subprocess.run(
+        [str(REPO / "install.sh"), "--system", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    venv_bin = root / "opt/hive/.venv/bin"
+    checked = subprocess.run(
+        [str(venv_bin / "hived"), "--config", str(root / "etc/hive/hived.yaml"), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == 0 and "declared agents" in checked.stdout, checked.stderr
+    for command in ("hivectl", "hive-agent", "hive-tui"):
+        assert (venv_bin / command).is_file(), command

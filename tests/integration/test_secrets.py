@@ -77,6 +77,9 @@ def test_json_log_format(hived_factory) -> None:  # type: ignore[no-untyped-def]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     assert any(e["logger"] == "uvicorn.access" and "/status" in e["message"] for e in entries)
+    assert any(
+        e.get("method") == "GET" and e.get("path") == "/status" and e.get("status") == 200 for e in entries
+    )
     assert any(e["logger"] == "hived" and "ready" in e["message"] for e in entries)
 
 
