@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,8 +87,15 @@ class Hived:
     def _healthy(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"hived exited with {self.proc.returncode}:\n{self.log()}")
-        if not self.socket.exists():  # (a failed connect in httpcore leaks its socket)
+        # A failed connect inside httpcore leaks its socket (a ResourceWarning, an error here): probe
+        # with a socket of our own first, closed whatever happens.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.socket))
+        except OSError:
             return False
+        finally:
+            probe.close()
         try:
             return self.client.get("/healthz").status_code == 200
         except httpx.TransportError:
