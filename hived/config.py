@@ -31,6 +31,7 @@ class DaemonConfig(Strict):
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
     max_request_bytes: Size = 10 * 2**20
+    socket_group: str | None = Field(default=None, description="operators' group: socket mode 0660")
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
     agent_log_retention: int = Field(default=5, ge=1, le=1000)
 
@@ -53,6 +54,7 @@ class Settings:
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
     max_request_bytes: int = 10 * 2**20
+    socket_group: str | None = None
     agent_log_max_bytes: int = 10 * 2**20
     agent_log_retention: int = 5
     agents: list[AgentSpec] = field(default_factory=list)
@@ -121,6 +123,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         allowed_hosts=[h.lower() for h in daemon.allowed_hosts],
         allowed_origins=list(daemon.allowed_origins),
         max_request_bytes=daemon.max_request_bytes,
+        socket_group=daemon.socket_group,
         agent_log_max_bytes=daemon.agent_log_max_bytes,
         agent_log_retention=daemon.agent_log_retention,
         agents=agents,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import logging
 import os
 import socket
@@ -15,7 +16,8 @@ from typing import Any
 
 import uvicorn
 
-from hived.api.app import Limits, TcpGate, create_app
+from hived.api.app import Limits, SocketGate, TcpGate, create_app
+from hived.auth.peer import PeerCredProtocol, allowed_uids
 from hived.config import Settings
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
@@ -27,7 +29,7 @@ class SocketInUse(RuntimeError):
     pass
 
 
-def bind_unix_socket(path: Path) -> socket.socket:
+def bind_unix_socket(path: Path, group: str | None = None) -> socket.socket:
     parent = path.parent
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700)
@@ -54,6 +56,13 @@ def bind_unix_socket(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
+    if group:  # operators in this group may use the socket too: 0660, and the directory 0750
+        gid = grp.getgrnam(group).gr_gid
+        os.chown(path, -1, gid)
+        os.chmod(path, 0o660)
+        if parent.stat().st_uid == os.getuid():
+            os.chown(parent, -1, gid)
+            os.chmod(parent, 0o750)
     sock.listen(4096)
     sock.setblocking(False)
     return sock
@@ -150,10 +159,10 @@ def tcp_gate(settings: Settings) -> TcpGate:
 
 
 def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
+    extra.setdefault("http", "httptools")
     return uvicorn.Config(
         app,
         loop="none",
-        http="httptools",
         lifespan="off",
         access_log=access_log,
         log_config=None,
@@ -165,16 +174,25 @@ def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
 
 async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
     socket_path = settings.socket
-    sock = bind_unix_socket(socket_path)
+    try:
+        uids, gid = allowed_uids(settings.socket_group)
+    except KeyError:
+        raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
+    sock = bind_unix_socket(socket_path, settings.socket_group)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
     tcp_server: TcpServer | None = None
     try:
         await orchestrator.start()
         limits = Limits(max_request_bytes=settings.max_request_bytes)
-        app = create_app(orchestrator, manage_lifecycle=False, limits=limits)
+        app = create_app(
+            orchestrator, manage_lifecycle=False, limits=limits, peers=SocketGate(frozenset(uids), gid)
+        )
         server = HiveServer(
-            uvicorn_config(app, access_log), orchestrator, Notifier(), drain_grace=settings.drain_grace
+            uvicorn_config(app, access_log, http=PeerCredProtocol),
+            orchestrator,
+            Notifier(),
+            drain_grace=settings.drain_grace,
         )
         if tcp_sock is not None and settings.listen is not None:
             tcp_app = create_app(orchestrator, manage_lifecycle=False, limits=limits, tcp=tcp_gate(settings))

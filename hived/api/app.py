@@ -14,6 +14,7 @@ from hived import __version__
 from hived.api import agents, events, health, protocol, runs, tasks, tokens, workflows
 from hived.api.limits import BodyLimit
 from hived.auth.middleware import TokenAuth
+from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
 from hived.metrics import LatencyMiddleware
 from hived.orchestrator import AgentOrchestrator
@@ -35,6 +36,14 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class SocketGate:
+    """For the Unix socket's app: the peer's uid (SO_PEERCRED) checked and logged."""
+
+    uids: frozenset[int]
+    gid: int | None = None
+
+
+@dataclass(frozen=True)
 class TcpGate:
     """For the TCP listener's app: tokens are required, Host and Origin are checked."""
 
@@ -47,6 +56,7 @@ def create_app(
     manage_lifecycle: bool = True,
     limits: Limits = Limits(),
     tcp: TcpGate | None = None,
+    peers: SocketGate | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -78,6 +88,8 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
     app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    if peers is not None:
+        app.add_middleware(PeerCheck, uids=peers.uids, gid=peers.gid)
     if tcp is not None:
         app.add_middleware(
             TokenAuth,
