@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from hived import __version__
 from hived.api import agents, events, health, protocol, runs, tasks, tokens, workflows
@@ -28,6 +30,27 @@ def validation_message(exc: RequestValidationError) -> str:
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{'.'.join(loc) or 'body'}: {msg}")
     return "; ".join(parts)
+
+
+class ErrorBody(BaseModel):
+    """Every refusal: one line naming the field, id or rule."""
+
+    detail: str
+
+
+# What every route may answer besides its success (documented so that clients and schemathesis
+# know the shape of errors: hived's own, not FastAPI's list-of-errors for 422).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        401: "no valid token (TCP listener)",
+        403: "outside the token's scope, or a refused Host, Origin or socket peer",
+        404: "no such id or name",
+        409: "a conflict with the current state",
+        413: "request body too large",
+        422: "invalid input, naming the field",
+    }.items()
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,7 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Hive daemon API: agents, tasks, workflows and runs, the agent protocol.",
+        responses=ERRORS,
     )
     app.state.orchestrator = orchestrator
 
