@@ -105,6 +105,8 @@ def test_no_wrong_and_revoked_tokens(tcp: tuple[Hived, str]) -> None:
         assert client.get("/status", headers={"Authorization": f"Bearer {good}"}).status_code == 401
     listed = hived.api("GET", "/tokens")
     assert listed[0]["revoked_at"] and all("token" not in t and "digest" not in t for t in listed)
+    hived.stop()
+    assert good not in hived.log() and "hive_not-a-token" not in hived.log()  # never logged
 
 
 def test_an_agent_token_acts_only_as_its_agent(tcp: tuple[Hived, str]) -> None:
