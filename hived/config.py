@@ -13,6 +13,7 @@ from pydantic import Field
 from hived import paths
 from hived.api.schemas import AgentSpec, Duration, Size, Strict
 from hived.core.documents import KINDS, DocumentError, expand_replicas, load_documents
+from hived.limits import Limits
 
 
 class DaemonConfig(Strict):
@@ -30,8 +31,13 @@ class DaemonConfig(Strict):
     tls_key: str | None = None
     allowed_hosts: list[str] = Field(default_factory=list)
     allowed_origins: list[str] = Field(default_factory=list)
-    max_request_bytes: Size = 10 * 2**20
+    max_request_bytes: Size = Field(default=10 * 2**20, ge=1024)
+    max_payload_bytes: Size = Field(default=2**20, ge=64, description="a task's payload, as JSON")
+    max_result_bytes: Size = Field(default=2**20, ge=64, description="a task's result, as JSON")
+    max_output_bytes: Size = Field(default=64 * 2**10, ge=256, description="output and error text kept")
+    max_page_size: int = Field(default=5000, ge=1, le=1_000_000, description="largest `limit` of a list")
     socket_group: str | None = Field(default=None, description="operators' group: socket mode 0660")
+    standby: bool = Field(default=False, description="wait while another hived owns the database")
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
     agent_log_retention: int = Field(default=5, ge=1, le=1000)
 
@@ -53,8 +59,9 @@ class Settings:
     tls_key: str | None = None
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_origins: list[str] = field(default_factory=list)
-    max_request_bytes: int = 10 * 2**20
+    limits: Limits = field(default_factory=Limits)
     socket_group: str | None = None
+    standby: bool = False
     agent_log_max_bytes: int = 10 * 2**20
     agent_log_retention: int = 5
     agents: list[AgentSpec] = field(default_factory=list)
@@ -122,8 +129,15 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         tls_key=tls_key,
         allowed_hosts=[h.lower() for h in daemon.allowed_hosts],
         allowed_origins=list(daemon.allowed_origins),
-        max_request_bytes=daemon.max_request_bytes,
+        limits=Limits(
+            max_request_bytes=daemon.max_request_bytes,
+            max_payload_bytes=daemon.max_payload_bytes,
+            max_result_bytes=daemon.max_result_bytes,
+            max_output_bytes=daemon.max_output_bytes,
+            max_page_size=daemon.max_page_size,
+        ),
         socket_group=daemon.socket_group,
+        standby=bool(pick("standby", daemon.standby)),
         agent_log_max_bytes=daemon.agent_log_max_bytes,
         agent_log_retention=daemon.agent_log_retention,
         agents=agents,

@@ -24,6 +24,7 @@ from hived.core.expressions import ExpressionError, is_true
 from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
 from hived.core.states import TaskStatus
 from hived.events import EventBus
+from hived.limits import Limits
 from hived.metrics import Metrics
 from hived.redact import scrub
 from hived.store import tasks as task_store
@@ -113,8 +114,10 @@ class Dispatcher:
         fifo_share: int = 10,
         events: EventBus | None = None,
         metrics: Metrics | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.db = db
+        self.limits = limits or Limits()
         self.metrics = metrics or Metrics()
         self.events = events or EventBus()
         self.clock = clock
@@ -283,8 +286,11 @@ class Dispatcher:
                 acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="cancelled"))
                 continue
             # What handlers print or return is stored and shown: secrets are masked on the way in.
-            result, error, output = scrub(res.result), scrub(res.error), scrub(res.output)
-            endings.append(Ending(entry, res.ok, result, error, res.reason, output))
+            ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason
+            if problem := self.limits.result_problem(result):
+                ok, result, error, reason = False, None, problem, "result_too_large"
+            error, output = self.limits.tail(error), self.limits.tail(scrub(res.output))
+            endings.append(Ending(entry, ok, result, error, reason, output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
         await self._end_attempts(endings)
         if results and (channel := self.channels.get(agent_id)):

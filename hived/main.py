@@ -43,6 +43,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tls-cert", help="TLS certificate (PEM) for --listen")
     parser.add_argument("--tls-key", help="TLS private key (PEM) for --listen")
+    parser.add_argument(
+        "--standby",
+        action="store_true",
+        default=None,
+        help="if another hived owns the database, wait for it instead of exiting (warm standby)",
+    )
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
     return parser.parse_args(argv)
 
@@ -71,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         declared=settings.agents,
         log_max_bytes=settings.agent_log_max_bytes,
         log_retention=settings.agent_log_retention,
+        limits=settings.limits,
+        standby=settings.standby,
     )
     run = serve(orchestrator, settings, access_log=args.access_log)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -23,11 +24,13 @@ from hived.dispatch import Dispatcher, ReadyTask
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
 from hived.health import HealthMonitor
+from hived.limits import Limits
 from hived.metrics import Metrics
 from hived.protocol import AgentProtocol
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
+from hived.store.ownership import Ownership
 from hived.workflows.engine import WorkflowEngine
 from hived.workflows.schemas import Run
 from hived.workflows.service import WorkflowService
@@ -69,13 +72,18 @@ class AgentOrchestrator:
         declared: list[AgentSpec] | None = None,
         log_max_bytes: int = 10 * 2**20,
         log_retention: int = 5,
+        limits: Limits | None = None,
+        standby: bool = False,
     ) -> None:
         self.declared = declared or []
+        self.limits = limits or Limits()
         self.state_dir = state_dir
         self.db = Database(db_url)
+        self.ownership = Ownership(db_url, self.db.describe())
+        self.standby = standby
         self.events = EventBus()
         self.metrics = Metrics()
-        self.dispatcher = Dispatcher(self.db, events=self.events, metrics=self.metrics)
+        self.dispatcher = Dispatcher(self.db, events=self.events, metrics=self.metrics, limits=self.limits)
         self.agents = AgentManager(
             self.db,
             self.dispatcher,
@@ -91,7 +99,7 @@ class AgentOrchestrator:
             self.db, self.events, self._new_row, self._accepted, self.dispatcher.cancel
         )
         self.dispatcher.on_finished.append(self.engine.task_finished)
-        self.workflows = WorkflowService(self.db, self.engine)
+        self.workflows = WorkflowService(self.db, self.engine, self.limits)
         self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
         self.metrics.add_state(self._metric_state)
@@ -101,6 +109,7 @@ class AgentOrchestrator:
 
     async def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        await self.ownership.acquire(standby=self.standby)
         await self.db.migrate()
         self.db.start()
         await self.tokens.load()
@@ -115,6 +124,7 @@ class AgentOrchestrator:
         self.dispatcher.start()
         self.engine.start()
         self.health.start()
+        self.ownership.watch(self._lost_database)
         for spec in self.declared:  # the desired state of hived.yaml
             _, action = await self.agents.apply(spec)
             if action != "unchanged":
@@ -133,7 +143,15 @@ class AgentOrchestrator:
         await self.agents.shutdown()
         await self.dispatcher.stop()
         await self.db.close()
+        await self.ownership.release()
         self.started = False
+
+    def _lost_database(self, reason: str) -> None:
+        """Another hived owns the database now: stop writing at once, as `kill -9` would. Agents
+        live on (their own sessions) and are adopted by the next hived on this host."""
+        log.critical("hived stopping at once: %s", reason)
+        logging.shutdown()
+        os._exit(1)
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -197,6 +215,7 @@ class AgentOrchestrator:
         self.events.publish("task.submitted", task_id=row["id"], type=row["type"], priority=row["priority"])
 
     def _new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
+        self.limits.check_payload(sub.payload)
         options = {
             "retry": sub.retry.model_dump(),
             "timeout": sub.timeout,

@@ -16,7 +16,7 @@ from typing import Any
 
 import uvicorn
 
-from hived.api.app import Limits, SocketGate, TcpGate, create_app
+from hived.api.app import SocketGate, TcpGate, create_app
 from hived.auth.peer import PeerCredProtocol, allowed_uids
 from hived.config import Settings
 from hived.notify import Notifier
@@ -178,16 +178,16 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
         uids, gid = allowed_uids(settings.socket_group)
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
+    # Own the database before taking the socket: a standby on this host waits here, then takes over
+    # the socket of the hived it replaces (its agents reconnect there and are adopted).
+    await orchestrator.ownership.acquire(standby=orchestrator.standby)
     sock = bind_unix_socket(socket_path, settings.socket_group)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
     tcp_server: TcpServer | None = None
     try:
         await orchestrator.start()
-        limits = Limits(max_request_bytes=settings.max_request_bytes)
-        app = create_app(
-            orchestrator, manage_lifecycle=False, limits=limits, peers=SocketGate(frozenset(uids), gid)
-        )
+        app = create_app(orchestrator, manage_lifecycle=False, peers=SocketGate(frozenset(uids), gid))
         server = HiveServer(
             uvicorn_config(app, access_log, http=PeerCredProtocol),
             orchestrator,
@@ -195,7 +195,7 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
             drain_grace=settings.drain_grace,
         )
         if tcp_sock is not None and settings.listen is not None:
-            tcp_app = create_app(orchestrator, manage_lifecycle=False, limits=limits, tcp=tcp_gate(settings))
+            tcp_app = create_app(orchestrator, manage_lifecycle=False, tcp=tcp_gate(settings))
             tls = (
                 {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
                 if settings.tls_cert

@@ -152,7 +152,7 @@ class HiveApp(App[None]):
         if not self.connected:
             return
         try:
-            self.fleet.load_agents((await self.feed.get("/agents", limit=5000))["items"])
+            self.fleet.load_agents(await self.feed.agents())
             self.fleet.load_status(await self.feed.get("/status"))
             active = [r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running")]
             for run in active[:50]:

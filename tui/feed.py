@@ -13,6 +13,7 @@ import httpx
 from hivectl.endpoint import Endpoint
 
 SNAPSHOT_TASKS = 300
+AGENT_PAGE = 500
 SNAPSHOT_RUNS = 200
 READ_TIMEOUT = 40.0  # hived sends a keep-alive every 15 s: silence this long means the link is dead
 
@@ -36,11 +37,20 @@ class Feed:
             resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
         )
 
+    async def agents(self) -> list[dict[str, Any]]:
+        """Every agent, a page at a time (hived may cap pages lower than the fleet: max_page_size)."""
+        items: list[dict[str, Any]] = []
+        while True:
+            page = await self.get("/agents", limit=AGENT_PAGE, offset=len(items))
+            items += page["items"]
+            if not page["items"] or len(items) >= page["total"]:
+                return items
+
     async def snapshot(self) -> dict[str, Any]:
         """Everything the panes show, read now: status (with the event id to follow from), agents,
         recent tasks and runs (an older daemon without workflow routes: no runs)."""
         status = await self.get("/status")
-        agents = (await self.get("/agents", limit=5000))["items"]
+        agents = await self.agents()
         tasks = (await self.get("/tasks", limit=SNAPSHOT_TASKS))["items"]
         try:
             runs = (await self.get("/runs", limit=SNAPSHOT_RUNS))["items"]

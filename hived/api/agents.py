@@ -35,9 +35,10 @@ async def list_agents(
     orch: Orch,
     status: str | None = None,
     type: str | None = None,
-    limit: int = Query(500, ge=1, le=5000),
+    limit: int | None = Query(None, ge=1, le=10**6, description="default 500; at most hived's max_page_size"),
     offset: int = Query(0, ge=0),
 ) -> AgentList:
+    limit = orch.limits.page(limit, 500)
     items = orch.list_agents(status=status, type=type)
     return AgentList(items=items[offset : offset + limit], total=len(items))
 

@@ -54,11 +54,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_request_bytes: int = 10 * 2**20
-
-
-@dataclass(frozen=True)
 class SocketGate:
     """For the Unix socket's app: the peer's uid (SO_PEERCRED) checked and logged."""
 
@@ -77,7 +72,6 @@ class TcpGate:
 def create_app(
     orchestrator: AgentOrchestrator,
     manage_lifecycle: bool = True,
-    limits: Limits = Limits(),
     tcp: TcpGate | None = None,
     peers: SocketGate | None = None,
 ) -> FastAPI:
@@ -111,7 +105,7 @@ def create_app(
     for module in (health, agents, tasks, workflows, runs, protocol, events, tokens):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
-    app.add_middleware(BodyLimit, max_bytes=limits.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=orchestrator.limits.max_request_bytes)
     if peers is not None:
         app.add_middleware(PeerCheck, uids=peers.uids, gid=peers.gid)
     if tcp is not None:

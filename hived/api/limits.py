@@ -17,7 +17,7 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE"):
             await self.app(scope, receive, send)
             return
-        message = f"request body over {self.max_bytes} bytes (hived's max_request_bytes)"
+        message = f"request body: over hived's max_request_bytes ({self.max_bytes})"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await refuse(send, 413, message)

@@ -15,9 +15,10 @@ async def list_runs(
     orch: Orch,
     status: str | None = None,
     workflow: str | None = None,
-    limit: int = Query(100, ge=1, le=1000),
+    limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
     offset: int = Query(0, ge=0),
 ) -> RunList:
+    limit = orch.limits.page(limit, 100)
     items, total = await orch.workflows.list_runs(status, workflow, limit, offset)
     return RunList(items=items, total=total)
 

@@ -34,9 +34,10 @@ async def list_tasks(
     type: str | None = None,
     agent: str | None = None,
     run: str | None = Query(None, description="only the tasks of this workflow run (id or prefix)"),
-    limit: int = Query(100, ge=1, le=5000),
+    limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
     offset: int = Query(0, ge=0),
 ) -> TaskList:
+    limit = orch.limits.page(limit, 100)
     items, total = await orch.list_tasks(
         status=status, type=type, agent=agent, limit=limit, offset=offset, run=run
     )

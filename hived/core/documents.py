@@ -11,6 +11,7 @@ to a model. It may raise `pydantic.ValidationError`, or `FieldError` for rules p
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from hived.api.schemas import NAME_RE, AgentSpec
 from hived.workflows.spec import WorkflowSpec, graph_errors
 
-MAX_YAML_BYTES = 1_000_000
+MAX_YAML_BYTES = 1_000_000  # defaults; HIVE_MAX_YAML_BYTES and HIVE_MAX_YAML_ALIASES change them
 MAX_ALIASES = 100
 
 Loc = tuple[str | int, ...]
@@ -154,20 +155,35 @@ class _SafeComposer(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.max_aliases = yaml_limit("HIVE_MAX_YAML_ALIASES", MAX_ALIASES)
 
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
-            if self.alias_count > MAX_ALIASES:
+            if self.alias_count > self.max_aliases:
                 mark = self.peek_event().start_mark
-                raise DocumentError(f"{self.name}:{mark.line + 1}: more than {MAX_ALIASES} YAML aliases")
+                raise DocumentError(
+                    f"{self.name}:{mark.line + 1}: more than {self.max_aliases} YAML aliases "
+                    "(HIVE_MAX_YAML_ALIASES)"
+                )
         return super().compose_node(parent, index)
+
+
+def yaml_limit(name: str, default: int) -> int:
+    """A YAML limit from the environment: read where the YAML is (hivectl, hived --config)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise DocumentError(f"{name}: {value!r} is not a positive whole number")
+    return int(value)
 
 
 def _compose(text: str, filename: str) -> list[tuple[int, yaml.Node]]:
     """Each document's node, with the line where the document starts (its `---`, if any)."""
-    if len(text.encode(errors="replace")) > MAX_YAML_BYTES:
-        raise DocumentError(f"{filename}:1: larger than {MAX_YAML_BYTES} bytes")
+    max_bytes = yaml_limit("HIVE_MAX_YAML_BYTES", MAX_YAML_BYTES)
+    if len(text.encode(errors="replace")) > max_bytes:
+        raise DocumentError(f"{filename}:1: larger than {max_bytes} bytes (HIVE_MAX_YAML_BYTES)")
     try:
         loader = _SafeComposer(text)  # its reader refuses control characters at once
     except yaml.reader.ReaderError as exc:

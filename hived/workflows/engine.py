@@ -22,7 +22,7 @@ from hived.api.schemas import TaskSubmit
 from hived.core.dag import FINAL_STEP, StepStatus, next_moves, run_outcome
 from hived.core.expressions import ExpressionError, is_true
 from hived.core.templates import render
-from hived.errors import Conflict
+from hived.errors import Conflict, HiveError
 from hived.events import EventBus
 from hived.store import tasks as task_store
 from hived.store import workflows as store
@@ -397,7 +397,11 @@ class WorkflowEngine:
             stall_timeout=spec.stall_timeout,
             success_when=spec.success_when,
         )
-        task = self._new_task_row(submit, run.id)
+        try:
+            task = self._new_task_row(submit, run.id)
+        except HiveError as exc:  # a rendered payload over max_payload_bytes
+            step.finish(S.FAILED, now, str(exc))
+            return None
         step.status, step.task_id = S.RUNNING, task["id"]
         return task
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from hived.errors import Conflict, Invalid, NotFound
+from hived.limits import Limits
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database
@@ -36,9 +37,10 @@ def workflow_view(row: dict[str, Any]) -> WorkflowInfo:
 
 
 class WorkflowService:
-    def __init__(self, db: Database, engine: WorkflowEngine) -> None:
+    def __init__(self, db: Database, engine: WorkflowEngine, limits: Limits | None = None) -> None:
         self.db = db
         self.engine = engine
+        self.limits = limits or Limits()
 
     # --- templates --------------------------------------------------------------------------------
 
@@ -206,6 +208,7 @@ class WorkflowService:
     async def put_context(self, ref: str, key: str, value: Any, expected: int | None) -> ContextEntry:
         if not key or len(key) > MAX_CONTEXT_KEY:
             raise Invalid(f"context key must be 1-{MAX_CONTEXT_KEY} characters")
+        self.limits.check_payload(value, f"context value {key!r}")
         run_id = await self.run_id(ref)
         now = datetime.now(UTC)
         try:

@@ -1,0 +1,67 @@
+"""hived's input limits, each set in hived.yaml (`kind: Daemon`), and the checks that apply them.
+
+A request over `max_request_bytes` is refused before any route reads it (413, `api/limits.py`). A
+task's payload (submitted, or rendered by a workflow step) over `max_payload_bytes` is refused with
+413. A result over `max_result_bytes` cannot be refused to the agent that already did the work: that
+attempt fails with reason `result_too_large`, and the task's retry policy applies. Outputs and error
+texts keep their last `max_output_bytes`. A list page over `max_page_size` is refused with 422.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hived.errors import HiveError, Invalid
+
+
+class TooLarge(HiveError):
+    status_code = 413
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_request_bytes: int = 10 * 2**20
+    max_payload_bytes: int = 2**20
+    max_result_bytes: int = 2**20
+    max_output_bytes: int = 64 * 2**10
+    max_page_size: int = 5000
+
+    def check_payload(self, payload: Any, what: str = "payload") -> None:
+        size = json_size(payload)
+        if size > self.max_payload_bytes:
+            raise TooLarge(
+                f"{what}: {size} bytes of JSON, over hived's max_payload_bytes ({self.max_payload_bytes})"
+            )
+
+    def result_problem(self, result: Any) -> str | None:
+        """Why this result cannot be stored, or None."""
+        if result is None:
+            return None
+        size = json_size(result)
+        if size > self.max_result_bytes:
+            return f"result: {size} bytes of JSON, over hived's max_result_bytes ({self.max_result_bytes})"
+        return None
+
+    def tail(self, text: str | None) -> str | None:
+        """The last `max_output_bytes` of a text (outputs and error messages are logs: the end matters)."""
+        if text is None or len(text) <= self.max_output_bytes // 4:  # fast path: 4 bytes a char at most
+            return text
+        data = text.encode(errors="replace")
+        if len(data) <= self.max_output_bytes:
+            return text
+        cut = len(data) - self.max_output_bytes
+        return f"[{cut} bytes cut: max_output_bytes]\n" + data[cut:].decode(errors="ignore")
+
+    def page(self, limit: int | None, default: int) -> int:
+        """A list's `limit`: the route's default (capped by max_page_size) when none is asked."""
+        if limit is None:
+            return min(default, self.max_page_size)
+        if limit > self.max_page_size:
+            raise Invalid(f"limit: {limit} is over hived's max_page_size ({self.max_page_size})")
+        return limit
+
+
+def json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())

@@ -1,0 +1,108 @@
+"""One hived per database: a second one is refused with the holder named, or with --standby waits and
+takes over when the owner dies (adopting its agents, losing no task); a PostgreSQL owner that loses
+its lock to another stops at once. SQLite and PostgreSQL, real daemons, kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from hived.store.ownership import LOCK_KEY
+from tests.helpers import Hived, wait_for
+
+
+def second_hived(state: Path, db: str, *extra: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hived.main", "--state-dir", str(state), "--db", db, *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_second_hived_on_the_same_database_is_refused(
+    hived_factory: Any, db_url: str, tmp_path: Path
+) -> None:
+    owner: Hived = hived_factory(db_url=db_url)
+    pid = owner.proc.pid  # type: ignore[union-attr]
+    other = second_hived(tmp_path / "other", db_url)
+    assert other.returncode == 1
+    assert "is in use by another hived" in other.stderr and f"hived pid {pid} on" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert not (tmp_path / "other" / "hived.sock").exists()
+    assert owner.api("GET", "/readyz")  # the owner is untouched
+
+
+def test_standby_takes_over_after_kill_9_and_adopts_the_agents(
+    hived_factory: Any, db_url: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "shared"
+    owner: Hived = hived_factory(db_url=db_url, state_dir=state)
+    owner.spawn("worker", {"python": "hivectl.agent.builtin:act"}, capabilities=["act"])
+    [agent_pid] = owner.agent_pids()
+    task = owner.submit("act", requires=["act"], payload={"sleep": 3, "result": {"done": True}})
+    wait_for(lambda: owner.task(task["id"])["status"] == "running", what="task running")
+
+    # The standby: same socket, same database; it waits without touching either.
+    standby = Hived(state, db_url=db_url, extra_args=["--standby"])
+    standby.log_path = tmp_path / "standby.log"
+    with open(standby.log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hived.main", "--socket", str(standby.socket), "--standby"]
+            + ["--state-dir", str(state), "--stop-grace", "5", "--db", db_url],
+            env=standby.env,
+            stdout=log,
+            stderr=log,
+        )
+    standby.proc = proc
+    try:
+        wait_for(lambda: "standby: database" in standby.log(), what="standby waiting")
+        assert proc.poll() is None and owner.api("GET", "/healthz")
+
+        owner.kill9()
+        wait_for(standby._healthy, 30, interval=0.05, what="standby serving")
+        assert "standby over" in standby.log()
+        done = standby.wait_task(task["id"])
+        assert done["status"] == "completed" and done["result"] == {"done": True}
+        assert done["attempts"] == 1  # the attempt in flight finished; nothing was run twice
+        assert standby.agent_pids() == [agent_pid]  # adopted, not respawned
+    finally:
+        standby.stop()
+        standby.client.close()
+
+
+@pytest.mark.pg
+def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_database: str) -> None:
+    owner: Hived = hived_factory(db_url=pg_database)
+    pid = owner.proc.pid  # type: ignore[union-attr]
+    dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def take_over() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            killed = await conn.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                f"hived pid {pid} on {socket.gethostname()}"[:63],
+            )
+            assert killed
+            got = False
+            for _ in range(100):  # the terminated backend frees the lock in a moment
+                if got := await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                    break
+                await asyncio.sleep(0.02)
+            assert got
+            # Hold it until the old owner has given up.
+            await asyncio.get_running_loop().run_in_executor(None, lambda: owner.proc.wait(30))  # type: ignore[union-attr]
+        finally:
+            await conn.close()
+
+    asyncio.run(take_over())
+    assert owner.proc.returncode == 1  # type: ignore[union-attr]
+    assert "hived stopping at once: database" in owner.log() and "taken over by" in owner.log()
