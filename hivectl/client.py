@@ -301,7 +301,15 @@ class Client:
         return self.send(Routes.apply_agent(spec))
 
     def list_agents(self, status: str | None = None, type: str | None = None, **page: int) -> AgentList:
-        return self.send(Routes.list_agents(status, type, **page))
+        """Every agent, a page at a time (hived caps pages at its max_page_size), unless `limit`."""
+        if "limit" in page:
+            return self.send(Routes.list_agents(status, type, **page))
+        items: list[Agent] = []
+        while True:
+            got = self.send(Routes.list_agents(status, type, offset=len(items)))
+            items += got.items
+            if not got.items or len(items) >= got.total:
+                return AgentList(items=items, total=got.total)
 
     def get_agent(self, ref: str) -> AgentDetail:
         return self.send(Routes.get_agent(ref))

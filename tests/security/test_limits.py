@@ -3,6 +3,7 @@ it is refused with 413 or 422 and a message naming the limit, and changes nothin
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +135,14 @@ def test_yaml_size_and_aliases_from_the_environment(small: Hived, tmp_path: Path
     assert bad.returncode != 0 and "HIVE_MAX_YAML_ALIASES: 'lots'" in bad.stderr
     names = {a["name"] for a in small.api("GET", "/agents")["items"]}
     assert not {"a", "b"} & names
+
+
+def test_hivectl_lists_every_agent_across_pages(hived_factory: Any, tmp_path: Path) -> None:
+    config = tmp_path / "hived.yaml"
+    config.write_text("kind: Daemon\nmax_page_size: 2\n")
+    hived: Hived = hived_factory(extra_args=["--config", str(config)])
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        hived.spawn(name, {"python": "hivectl.agent.builtin:noop"}, wait_active=False)
+    listed = hivectl("agent", "list", "-o", "json", env=dict(hived.env))
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(a["name"] for a in json.loads(listed.stdout)) == ["a1", "a2", "a3", "a4", "a5"]
