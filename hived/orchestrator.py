@@ -341,6 +341,14 @@ class AgentOrchestrator:
         entry = self.dispatcher.in_flight.get(task_id)
         return self.agents.name_of(entry.agent_id) if entry else None
 
+    def runs_held_by(self, agent_name: str) -> set[str]:
+        """Ids of the runs whose tasks this agent holds now (agent tokens reach only their context)."""
+        return {
+            entry.task.run_id
+            for entry in self.dispatcher.in_flight.values()
+            if entry.task.run_id and self.agents.name_of(entry.agent_id) == agent_name
+        }
+
     # --- workflows --------------------------------------------------------------------------------
 
     async def execute_workflow(

@@ -114,6 +114,7 @@ def create_app(
             tokens=orchestrator.tokens,
             agent_of=orchestrator.agents.name_of,
             holder_of=orchestrator.holder_name,
+            runs_of=orchestrator.runs_held_by,
             allowed_hosts=set(tcp.allowed_hosts),
             allowed_origins=set(tcp.allowed_origins),
         )

@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hived.auth.scopes import AGENT_PATH, TASK_PATH, Scope, allows
+from hived.auth.scopes import AGENT_PATH, RUN_CONTEXT_PATH, TASK_PATH, Scope, allows
 from hived.auth.tokens import TokenInfo, Tokens
 
 Send = Callable[[dict[str, Any]], Any]
@@ -37,6 +37,7 @@ class TokenAuth:
         tokens: Tokens,
         agent_of: Callable[[str], str | None],
         holder_of: Callable[[str], str | None],
+        runs_of: Callable[[str], set[str]],
         allowed_hosts: set[str],
         allowed_origins: set[str],
     ) -> None:
@@ -44,6 +45,7 @@ class TokenAuth:
         self.tokens = tokens
         self.agent_of = agent_of  # agent name or id -> agent name (None: unknown)
         self.holder_of = holder_of  # task id -> name of the agent holding its attempt
+        self.runs_of = runs_of  # agent name -> ids of the runs whose tasks it holds
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = allowed_origins
 
@@ -86,4 +88,6 @@ class TokenAuth:
                 return f"this token acts only as agent {info.agent!r}"
         elif (match := TASK_PATH.match(path)) and self.holder_of(match.group(1)) != info.agent:
             return f"task {match.group(1)} is not held by agent {info.agent!r}"
+        elif (match := RUN_CONTEXT_PATH.match(path)) and match.group(1) not in self.runs_of(info.agent or ""):
+            return f"agent {info.agent!r} holds no task of run {match.group(1)} (give the full run id)"
         return None

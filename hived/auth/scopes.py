@@ -6,7 +6,7 @@
 - admin:    everything, including defining agents (their env and handler commands run programs)
             and managing tokens
 - agent:    the agent protocol for its own agent only (register, heartbeat, work, complete, fail),
-            and the context of the runs its tasks belong to
+            and the context of the runs whose tasks it holds now (by full run id, HIVE_RUN_ID)
 """
 
 from __future__ import annotations
@@ -68,3 +68,4 @@ def allows(held: Scope, method: str, path: str) -> bool:
 
 AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work)$")
 TASK_PATH = re.compile(r"^/tasks/([^/]+)/(complete|fail)$")
+RUN_CONTEXT_PATH = re.compile(r"^/runs/([^/]+)/context(/[^/]+)?$")

@@ -110,6 +110,7 @@ async def test_unfinished_work_survives_a_restart(db_url: str, tmp_path: Path) -
     [lease], _ = await first.dispatcher.take("a", slots=1, wait=5)
     assert lease.task_id == running
     await first.db.close()  # like a crash: no orderly shutdown of the queue
+    await first.ownership.release()  # what the kernel or the server does when a process dies
 
     second = AgentOrchestrator(db_url, tmp_path / "state")
     await second.start()

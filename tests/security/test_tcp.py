@@ -65,7 +65,7 @@ ALLOWED = {
     "POST /agents/{agent}/restart": {"operator", "admin"},
     "POST /agents": {"admin"},
     "POST /tokens": {"admin"},
-    "GET /runs/{run}/context": {"read", "operator", "agent", "admin"},
+    "GET /runs/{run}/context": {"read", "operator", "admin"},  # agents: only runs they hold tasks of
     "POST /agents/{agent}/heartbeat": {"agent", "admin"},
 }
 
@@ -88,7 +88,8 @@ def test_each_scope_against_each_route_family(tcp: tuple[Hived, str]) -> None:
                     assert resp.status_code not in (401, 403), (scope, key, resp.text)
                 else:
                     assert resp.status_code == 403, (scope, key, resp.status_code, resp.text)
-                    assert f"scope {scope} cannot" in resp.json()["detail"]
+                    detail = resp.json()["detail"]
+                    assert f"scope {scope} cannot" in detail or "holds no task of run" in detail, detail
 
 
 def test_no_wrong_and_revoked_tokens(tcp: tuple[Hived, str]) -> None:
@@ -128,6 +129,31 @@ def test_an_agent_token_acts_only_as_its_agent(tcp: tuple[Hived, str]) -> None:
         )
         assert refused.status_code == 403 and "only agent 'mine'" in refused.json()["detail"]
         assert client.post("/tasks/00000000/complete", json={}, headers=auth).status_code == 403
+
+
+def test_an_agent_token_reaches_only_the_context_of_runs_it_works_for(tcp: tuple[Hived, str]) -> None:
+    hived, url = tcp
+    hived.spawn("slow", {"python": "hivectl.agent.builtin:act"}, capabilities=["slow"])
+    hived.spawn("idle", {"python": "hivectl.agent.builtin:echo"})
+    step = {"id": "a", "type": "act", "requires": ["slow"], "payload": {"sleep": 60}}
+    hived.api("POST", "/workflows", json={"name": "long", "steps": [step]})
+    run = hived.api("POST", "/workflows/long/execute", json={})["id"]
+    wait_for(lambda: hived.api("GET", f"/runs/{run}")["steps"][0]["status"] == "running", what="step running")
+    worker = {"Authorization": f"Bearer {token(hived, 'agent', 'slow')}"}
+    bystander = {"Authorization": f"Bearer {token(hived, 'agent', 'idle')}"}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        put = client.put(f"/runs/{run}/context/k", json={"value": 1}, headers=worker)
+        assert put.status_code == 200, put.text
+        assert client.get(f"/runs/{run}/context/k", headers=worker).json()["value"] == 1
+        for method, path in (("GET", f"/runs/{run}/context"), ("PUT", f"/runs/{run}/context/k")):
+            refused = client.request(method, path, json={"value": 2}, headers=bystander)
+            assert refused.status_code == 403 and "holds no task of run" in refused.json()["detail"]
+        assert client.get(f"/runs/{run[:8]}/context", headers=worker).status_code == 403  # full ids only
+        hived.api("POST", f"/runs/{run}/cancel")
+        wait_for(  # once its task is over, not any more
+            lambda: client.get(f"/runs/{run}/context", headers=worker).status_code == 403,
+            what="the worker's access ended with its task",
+        )
 
 
 def test_host_and_origin_are_checked(tcp: tuple[Hived, str]) -> None:
