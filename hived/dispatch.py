@@ -28,7 +28,7 @@ from hived.limits import Limits
 from hived.metrics import Metrics
 from hived.redact import scrub
 from hived.store import tasks as task_store
-from hived.store.db import Database
+from hived.store.db import Database, DatabaseUnavailable
 
 log = logging.getLogger("hived.dispatch")
 # Failures that speak about the agent (its circuit breaker counts them), unlike a lost lease.
@@ -335,7 +335,8 @@ class Dispatcher:
         if leases:
             marks = [(e.task.id, e.lease) for e in entries]
             now = self.clock()
-            asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
+            marking = asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
+            marking.add_done_callback(_log_failure)
         return leases, cancels
 
     async def reconcile(self, agent_id: str, running: set[str], grace: float) -> int:
@@ -398,6 +399,19 @@ class Dispatcher:
 
     # --- internals --------------------------------------------------------------------------------
 
+    def _unassign(self, entries: list[InFlight]) -> None:
+        """The assignment was not committed (the database is unreachable): back to the queue."""
+        for entry in entries:
+            if self.in_flight.get(entry.task.id) is not entry:
+                continue
+            self.in_flight.pop(entry.task.id)
+            if channel := self.channels.get(entry.agent_id):
+                channel.held.discard(entry.task.id)
+                channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
+                if channel.budget is not None:
+                    channel.budget += 1
+            self._enqueue(entry.task)
+
     def _release(self, entry: InFlight) -> None:
         self.in_flight.pop(entry.task.id, None)
         if channel := self.channels.get(entry.agent_id):
@@ -426,7 +440,12 @@ class Dispatcher:
             ending.entry.ending = True
             self._decide(ending, now)
         rows = [e.row for e in endings]
-        await self.db.write(lambda c: task_store.finish(c, rows, now))
+        try:
+            await self.db.write(lambda c: task_store.finish(c, rows, now))
+        except Exception:
+            for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
+                ending.entry.ending = False
+            raise
         for ending in endings:
             self._after_end(ending)
 
@@ -529,6 +548,10 @@ class Dispatcher:
             self._kick.clear()
             try:
                 await self._dispatch_once()
+            except DatabaseUnavailable as exc:
+                log.warning("dispatch: %s; retrying", exc)
+                await asyncio.sleep(0.5)
+                self._kick.set()
             except Exception:
                 log.exception("dispatch failed; retrying")
                 await asyncio.sleep(0.5)
@@ -566,7 +589,11 @@ class Dispatcher:
             for e in entries
         ]
         now = self.clock()
-        await self.db.write(lambda c: task_store.assign(c, rows, now))
+        try:
+            await self.db.write(lambda c: task_store.assign(c, rows, now))
+        except Exception:
+            self._unassign(entries)
+            raise
         self.stats["assigned"] += len(entries)
         for entry in entries:
             if entry.attempt == 1 and entry.task.created_at is not None:
@@ -580,3 +607,9 @@ class Dispatcher:
                 continue
             channel.inbox.append(entry)
             channel.wake.set()
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    """`running` is a display state (the lease already stands): a failed mark is only logged."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.warning("could not mark tasks running: %s", exc)

@@ -10,6 +10,7 @@ import time
 
 from hived.agents import AgentManager, LiveAgent
 from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.store.db import DatabaseUnavailable
 from hived.supervisor.process import signal_group
 
 log = logging.getLogger("hived.health")
@@ -59,6 +60,8 @@ class HealthMonitor:
                     last_flush = time.monotonic()
                     await self.agents.flush()
                     self.agents.rotate_logs()
+            except DatabaseUnavailable as exc:
+                log.warning("health sweep: %s", exc)
             except Exception:
                 log.exception("health sweep failed")
 

@@ -49,6 +49,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         409: "a conflict with the current state",
         413: "request body too large",
         422: "invalid input, naming the field",
+        503: "the database is unavailable (down or restarting): nothing was changed; try again",
     }.items()
 }
 

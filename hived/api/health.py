@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from hived import __version__
 from hived.api.deps import Orch
 from hived.api.schemas import Health, Status
+from hived.store.db import DatabaseUnavailable
 
 router = APIRouter(tags=["daemon"])
 
@@ -20,7 +21,10 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 async def readyz(orch: Orch) -> Health | JSONResponse:
-    ok = orch.started and await orch.db.migrations_current()
+    try:
+        ok = orch.started and await orch.db.migrations_current()
+    except DatabaseUnavailable:
+        ok = False
     health = Health(status="ready" if ok else "not ready", version=__version__)
     return health if ok else JSONResponse(health.model_dump(), status_code=503)
 

@@ -28,7 +28,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from hived.errors import HiveError
 
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
@@ -38,6 +41,45 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 class DatabaseError(RuntimeError):
     """The database cannot be reached or set up; the message says which and why."""
+
+
+class DatabaseUnavailable(HiveError):
+    """The database did not answer (down, restarting, unreachable): the API says 503, the caller
+    may try again. Nothing of the request was committed."""
+
+    status_code = 503
+
+
+def _unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, OSError | asyncio.TimeoutError | OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    for err in (exc, getattr(exc, "orig", None), exc.__cause__):
+        if err is None:
+            continue
+        if type(err).__module__.startswith("asyncpg") and type(err).__name__ in DISCONNECTS:
+            return True
+        if str(getattr(err, "sqlstate", None) or "").startswith(UNAVAILABLE_STATES):
+            return True
+    return False
+
+
+# SQLSTATEs of a server that cannot serve this database now: connection exceptions, shutdown or
+# start-up (57P), too many connections, a database not accepting connections, or gone.
+UNAVAILABLE_STATES = ("08", "57P", "53300", "55000", "3D000")
+
+
+# asyncpg's errors for a server that went away or is not taking connections yet
+DISCONNECTS = {
+    "ConnectionDoesNotExistError",
+    "ConnectionFailureError",
+    "CannotConnectNowError",
+    "AdminShutdownError",
+    "CrashShutdownError",
+    "TooManyConnectionsError",
+    "InterfaceError",
+}
 
 
 def _sqlite_engine(url: str, writer: bool) -> Engine:
@@ -100,12 +142,22 @@ class Database:
     # --- reads and migrations ---------------------------------------------------------------------
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        if self._sync_reader is not None:
-            with self._sync_reader.connect() as conn:
-                return fn(conn)
-        assert self._async is not None
-        async with self._async.connect() as aconn:
-            return await aconn.run_sync(fn)
+        try:
+            if self._sync_reader is not None:
+                with self._sync_reader.connect() as conn:
+                    return fn(conn)
+            assert self._async is not None
+            async with self._async.connect() as aconn:
+                return await aconn.run_sync(fn)
+        except Exception as exc:
+            raise self.translate(exc) from exc
+
+    def translate(self, exc: BaseException) -> BaseException:
+        """A lost or refused connection becomes DatabaseUnavailable (503); anything else is a bug."""
+        if isinstance(exc, DatabaseUnavailable) or not _unavailable(exc):
+            return exc
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return DatabaseUnavailable(f"database {self.describe()} unavailable: {detail[:200]}")
 
     async def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in a write transaction right now, outside the batching (start-up only)."""
@@ -155,6 +207,12 @@ class Database:
         try:
             results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns])
         except Exception as exc:
+            if _unavailable(exc):  # no use running each alone: every one of them fails the same way
+                error = self.translate(exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                return
             if len(batch) == 1:
                 if not batch[0][1].done():
                     batch[0][1].set_exception(exc)
