@@ -26,7 +26,7 @@ from hived.errors import Conflict, HiveError
 from hived.events import EventBus
 from hived.store import tasks as task_store
 from hived.store import workflows as store
-from hived.store.db import Database
+from hived.store.db import Database, DatabaseUnavailable
 from hived.workflows.spec import APPROVAL, StepSpec, WorkflowSpec
 
 log = logging.getLogger("hived.workflows")
@@ -153,6 +153,8 @@ class WorkflowEngine:
                 try:
                     await self.load(run_id)
                     return
+                except DatabaseUnavailable as exc:
+                    log.warning("workflow run %s: reading it again failed (%s); retrying", run_id, exc)
                 except Exception:
                     log.exception("workflow run %s: reading it again failed; retrying", run_id)
                     delay = min(delay * 2, 30.0)
@@ -273,8 +275,11 @@ class WorkflowEngine:
                 await self._step(run)
                 if not run.inbox:
                     break
-        except Exception:
-            log.exception("workflow run %s: a write failed; reading the run again from the database", run.id)
+        except Exception as exc:
+            if isinstance(exc, DatabaseUnavailable):
+                log.warning("workflow run %s: %s; reading the run again when it is back", run.id, exc)
+            else:
+                log.exception("workflow run %s: a write failed; reading the run again", run.id)
             self.runs.pop(run.id, None)
             self.by_task = {t: found for t, found in self.by_task.items() if found[0] != run.id}
             self._background(self._reload(run.id))

@@ -36,6 +36,22 @@ def test_hived_rides_out_a_database_outage(hived_factory: Any, pg_database: str)
     )["id"]
     wait_for(lambda: hived.task(flaky)["status"] == "retrying", what="the flaky task retrying")
     wait_for(lambda: hived.api("GET", "/tasks", params={"status": "running"})["total"] == 2, what="2 running")
+    # And a workflow run whose first step ends while the database is away.
+    steps = [
+        {"id": "a", "type": "act", "requires": ["act"], "payload": {"sleep": 1, "result": {"v": 1}}},
+        {
+            "id": "b",
+            "type": "act",
+            "requires": ["act"],
+            "needs": ["a"],
+            "payload": {"x": "${{ steps.a.result.v }}"},
+        },
+    ]
+    hived.api("POST", "/workflows", json={"name": "chain", "steps": steps})
+    run = hived.api("POST", "/workflows/chain/execute", json={})["id"]
+    wait_for(
+        lambda: hived.api("GET", f"/runs/{run}")["steps"][0]["status"] == "running", what="step a running"
+    )
 
     _pg_admin(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     _pg_admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
@@ -56,10 +72,16 @@ def test_hived_rides_out_a_database_outage(hived_factory: Any, pg_database: str)
     done = [hived.wait_task(task_id, timeout=60) for task_id in ids]
     assert [t["status"] for t in done] == ["completed"] * 2
     assert sorted(t["result"]["n"] for t in done) == [0, 1]
+    finished = wait_for(
+        lambda: (r := hived.api("GET", f"/runs/{run}"))["status"] not in ("pending", "running") and r,
+        60,
+        what="the run finished",
+    )
+    assert finished["status"] == "succeeded" and finished["steps"][1]["result"] == {"x": 1}
     second = hived.wait_task(flaky, timeout=60)
     assert second["status"] == "failed" and second["attempts"] == 2 and "no luck" in second["error"]
     after = hived.wait_task(hived.submit("act", requires=["act"], payload={"result": {"n": 9}})["id"])
     assert after["status"] == "completed"
-    assert hived.api("GET", "/tasks")["total"] == 4  # the refused submit left nothing behind
+    assert hived.api("GET", "/tasks")["total"] == 6  # the refused submit left nothing behind
     assert hived.proc.poll() is None and hived.proc.pid == pid  # type: ignore[union-attr]
     assert "Traceback" not in hived.log()
