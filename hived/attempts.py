@@ -1,0 +1,129 @@
+"""An attempt while it runs, and how its end is decided: the records the dispatcher keeps in memory
+(a ready task, an attempt in flight, an ending, an agent's channel) and the pure rule from an
+attempt's outcome to its task's next state. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hived.core.backoff import backoff_delay
+from hived.core.breaker import Breaker
+from hived.core.expressions import ExpressionError, is_true
+from hived.core.scheduling import AgentSlot
+
+
+@dataclass
+class ReadyTask:
+    id: str
+    type: str
+    payload: dict[str, Any]
+    priority: int
+    seq: int
+    requires: frozenset[str]
+    options: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    run_id: str | None = None
+    created_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ReadyTask:
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            payload=row["payload"],
+            priority=row["priority"],
+            seq=row["seq"],
+            requires=frozenset(row["requires"] or ()),
+            options=row["options"] or {},
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            run_id=row.get("run_id"),
+            created_at=row.get("created_at"),
+        )
+
+
+@dataclass
+class InFlight:
+    task: ReadyTask
+    agent_id: str
+    lease: int
+    attempt: int
+    delivered: bool = False
+    cancelled: bool = False
+    delivered_mono: float = 0.0
+    ending: bool = False
+
+
+@dataclass
+class Ending:
+    """One attempt to end: what the agent said, then what hived decided (row, retry delay)."""
+
+    entry: InFlight
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    reason: str | None = None
+    output: str | None = None
+    row: dict[str, Any] = field(default_factory=dict)
+    retry_in: float | None = None
+
+
+@dataclass
+class AgentChannel:
+    """An agent's side of dispatch: its routing slot, its undelivered leases, its wake-up."""
+
+    slot: AgentSlot
+    routable: bool = True
+    inbox: list[InFlight] = field(default_factory=list)
+    cancels: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    held: set[str] = field(default_factory=set)  # task ids in flight on this agent
+    breaker: Breaker = field(default_factory=Breaker)
+    budget: int | None = None  # tasks this incarnation may still be given (max_tasks)
+
+
+def decide(e: Ending, now: datetime) -> None:
+    """What an ended attempt means for its task: completed, cancelled, retrying (after a backoff
+    delay) or failed; fills `e.row` (what is committed) and `e.retry_in`."""
+    task, entry = e.entry.task, e.entry
+    if e.ok and (check := task.options.get("success_when")):
+        e.ok, e.error, e.reason = check_success(check, e.result)
+    e.row = {
+        "task_id": task.id,
+        "agent_id": entry.agent_id,
+        "lease": entry.lease,
+        "result": e.result,
+        "error": e.error,
+        "reason": e.reason,
+        "output": e.output,
+    }
+    if e.ok:
+        e.row.update(status="completed", outcome="completed", error=None)
+    elif e.reason == "cancelled":
+        e.row.update(status="cancelled", outcome="cancelled")
+    elif entry.attempt < task.max_attempts:
+        policy = task.options.get("retry") or {}
+        e.retry_in = backoff_delay(
+            entry.attempt,
+            policy.get("initial", 1.0),
+            policy.get("multiplier", 2.0),
+            policy.get("max", 60.0),
+            policy.get("jitter", 0.1),
+        )
+        e.row.update(status="retrying", outcome="failed", next_attempt_at=now + timedelta(seconds=e.retry_in))
+    else:
+        e.row.update(status="failed", outcome="failed")
+
+
+def check_success(expression: str, result: dict[str, Any] | None) -> tuple[bool, str | None, str | None]:
+    """`success_when` over the result: "exit 0 but did nothing" fails the attempt."""
+    try:
+        if is_true(expression, {"result": result or {}}):
+            return True, None, None
+        return False, f"success_when {expression!r} was false", "check_failed"
+    except ExpressionError as exc:
+        return False, f"success_when: {exc}", "check_failed"
