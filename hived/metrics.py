@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -50,7 +50,7 @@ class _StateCollector(Collector):
     def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
         self.read = read
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         state = self.read()
         agents = GaugeMetricFamily("hive_agents", "Agents by status", labels=["status"])
         for status, n in sorted(state["agents"].items()):
@@ -62,7 +62,12 @@ class _StateCollector(Collector):
             depth.add_metric([st, str(prio)], n)
         in_flight = GaugeMetricFamily("hive_tasks_in_flight", "Attempts assigned or running")
         in_flight.add_metric([], state["in_flight"])
-        yield from (agents, depth, in_flight)
+        unavailable = CounterMetricFamily(
+            "hive_database_unavailable",
+            "Database operations that failed because the database did not answer (API 503s, retried writes)",
+        )
+        unavailable.add_metric([], state.get("database_unavailable", 0))
+        yield from (agents, depth, in_flight, unavailable)
 
 
 class LatencyMiddleware:

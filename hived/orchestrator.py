@@ -372,6 +372,7 @@ class AgentOrchestrator:
             "agents": by_status,
             "queue": self.dispatcher.depth_by_priority(),
             "in_flight": len(self.dispatcher.in_flight),
+            "database_unavailable": self.db.unavailable,
         }
 
     async def status(self) -> Status:

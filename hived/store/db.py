@@ -133,6 +133,7 @@ class Database:
                 f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
                 "postgresql+asyncpg://USER:PASSWORD@HOST/DB"
             )
+        self.unavailable = 0  # operations failed for want of the database (a metric)
         self._queue: asyncio.Queue[tuple[Statement, asyncio.Future[Any]]] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
 
@@ -156,6 +157,7 @@ class Database:
         """A lost or refused connection becomes DatabaseUnavailable (503); anything else is a bug."""
         if isinstance(exc, DatabaseUnavailable) or not _unavailable(exc):
             return exc
+        self.unavailable += 1
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return DatabaseUnavailable(f"database {self.describe()} unavailable: {detail[:200]}")
 

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import _pg_admin
 from tests.helpers import Hived, wait_for
@@ -85,3 +86,9 @@ def test_hived_rides_out_a_database_outage(hived_factory: Any, pg_database: str)
     assert hived.api("GET", "/tasks")["total"] == 6  # the refused submit left nothing behind
     assert hived.proc.poll() is None and hived.proc.pid == pid  # type: ignore[union-attr]
     assert "Traceback" not in hived.log()
+    metrics = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(hived.api("GET", "/metrics"))
+        for sample in family.samples
+    }
+    assert metrics["hive_database_unavailable_total"] > 0  # what an alert would watch
