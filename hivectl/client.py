@@ -8,6 +8,8 @@ same descriptions, so the two cannot drift apart.
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -267,6 +269,9 @@ def _request_kwargs(call: Call[Any]) -> dict[str, Any]:
 # --- the clients ----------------------------------------------------------------------------------
 
 
+PATIENCE = 120.0  # seconds a wait or watch rides out an unreachable hived or database
+
+
 class Client:
     """Synchronous client; a context manager. `Client()` reaches the default endpoint."""
 
@@ -287,6 +292,27 @@ class Client:
         with transport_errors(self.endpoint):
             resp = self.http.request(call.method, call.path, **_request_kwargs(call))
         return call.parse(check_response(resp))
+
+    def poll(self, call: Call[T], patience: float = PATIENCE) -> T:
+        """`send` for wait and watch loops: a hived that is restarting (unreachable) or whose database
+        is (503) is waited for, up to `patience` seconds, with one line on stderr; runs and tasks are
+        durable, so the wait goes on where it was."""
+        deadline: float | None = None
+        while True:
+            try:
+                return self.send(call)
+            except (DaemonUnreachable, ApiError) as exc:
+                if isinstance(exc, ApiError) and exc.status != 503:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + patience
+                    print(
+                        f"hivectl: {exc}; still waiting (up to {patience:.0f}s)", file=sys.stderr, flush=True
+                    )
+                elif now > deadline:
+                    raise
+                time.sleep(1.0)
 
     def health(self) -> Health:
         return self.send(Routes.health())

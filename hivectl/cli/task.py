@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from hivectl.cli import exitcodes, render
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
-from hivectl.client import Client
+from hivectl.client import Client, Routes
 from hived.api.schemas import TaskSubmit
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
@@ -111,10 +111,10 @@ def submit(
     if not wait:
         render.emit(task, output, lambda: task.id)
         return
-    detail = cli.get_task(task.id)
+    detail = cli.poll(Routes.get_task(task.id))
     while detail.status not in FINAL:
         time.sleep(WAIT_INTERVAL)
-        detail = cli.get_task(task.id)
+        detail = cli.poll(Routes.get_task(task.id))
     names = agent_names(cli) if output is Output.table else {}
     render.emit(detail, output, lambda: render.task_view(detail, names))
     if detail.status != "completed":
@@ -188,8 +188,8 @@ def logs(
     offset = 0
     while True:
         # Read the status before the log: output written before the end is then never missed.
-        final = not follow or cli.get_task(task_id).status in FINAL
-        chunk = cli.task_logs(task_id, offset)
+        final = not follow or cli.poll(Routes.get_task(task_id)).status in FINAL
+        chunk = cli.poll(Routes.task_logs(task_id, offset))
         if chunk.text:
             render.log_chunk(chunk, output)
         if chunk.offset == offset:

@@ -170,7 +170,7 @@ def follow(cli: Client, run_id: str, output: Output) -> None:
         with Live(run_view(current, names), auto_refresh=False, console=render.console()) as live:
             while current.status not in FINAL:
                 time.sleep(POLL)
-                current = cli.send(R.get_run(run_id))
+                current = cli.poll(R.get_run(run_id))
                 if any(s.agent_id and s.agent_id not in names for s in current.steps):
                     names = agent_names(cli)
                 live.update(run_view(current, names), refresh=True)
@@ -186,7 +186,7 @@ def follow(cli: Client, run_id: str, output: Output) -> None:
             if current.status in FINAL:
                 break
             time.sleep(POLL)
-            current = cli.send(R.get_run(run_id))
+            current = cli.poll(R.get_run(run_id))
         names = agent_names(cli) if output is Output.table else {}
         render.emit(current, output, lambda: run_view(current, names))
     if current.status != "succeeded":
