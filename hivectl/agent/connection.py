@@ -57,7 +57,8 @@ class Connection:
         self._down_logged = 0.0
 
     async def aclose(self) -> None:
-        """Nothing to close: every request has its own connection."""
+        """Close the kept-alive connections."""
+        await self.client.close()
 
     async def register(self, request: RegisterRequest) -> RegisterResponse:
         return await self.post("/agents/register", request.to_json(), RegisterResponse.from_json)

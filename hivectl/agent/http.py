@@ -1,6 +1,7 @@
 """A small HTTP/1.1 client on asyncio streams, for hive-agent: POST a JSON body to hived over its Unix
-socket or over TCP (TLS for https://), one connection per request. The standard library only, so an
-idle agent stays small; the CLI and TUI use httpx."""
+socket or over TCP (TLS for https://), keeping connections alive between requests (no connect or
+TLS handshake per heartbeat; a connection hived closed while idle is replaced at once). The
+standard library only, so an idle agent stays small; the CLI and TUI use httpx."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from hivectl.endpoint import Endpoint
 
 MAX_HEADER_LINES = 100
 MAX_BODY = 64 * 2**20
+MAX_IDLE = 4  # kept-alive connections per client (a long poll, a report, a heartbeat at once)
 
 
 class TransportError(Exception):
@@ -48,7 +50,8 @@ class HttpClient:
             self.host_header = parts.netloc
         else:
             self.tls, self.host, self.port, self.base, self.host_header = False, "", 0, "", "hived"
-        self.headers = {"Content-Type": "application/json", "Connection": "close"}
+        self.headers = {"Content-Type": "application/json"}
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []  # kept-alive connections
         if endpoint.token:
             self.headers["Authorization"] = f"Bearer {endpoint.token}"
 
@@ -61,27 +64,69 @@ class HttpClient:
             raise TransportError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 
     async def _post(self, path: str, payload: Any) -> Response:
+        body = json.dumps(payload).encode()
+        lines = [f"POST {self.base}{path} HTTP/1.1", f"Host: {self.host_header}"]
+        lines += [f"{k}: {v}" for k, v in self.headers.items()] + [f"Content-Length: {len(body)}", "", ""]
+        request = "\r\n".join(lines).encode("latin-1") + body
+        while self._idle:  # a kept-alive connection; one hived closed meanwhile never saw the request
+            reader, writer = self._idle.pop()
+            if writer.is_closing() or reader.at_eof():
+                writer.close()
+                continue
+            try:
+                return await self._exchange(reader, writer, request)
+            except _Stale:
+                continue
+        reader, writer = await self._connect()
+        try:
+            return await self._exchange(reader, writer, request)
+        except _Stale:
+            raise asyncio.IncompleteReadError(b"", None) from None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.endpoint.url:
-            reader, writer = await asyncio.open_connection(
+            return await asyncio.open_connection(
                 self.host, self.port, ssl=self.tls or None, server_hostname=self.host if self.tls else None
             )
-        else:
-            reader, writer = await asyncio.open_unix_connection(str(self.endpoint.socket))
+        return await asyncio.open_unix_connection(str(self.endpoint.socket))
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+    ) -> Response:
+        """One request and its answer; the connection goes back to the idle list if both sides keep
+        it open, and is closed otherwise (errors and cancellations included)."""
+        keep = False
         try:
-            body = json.dumps(payload).encode()
-            lines = [f"POST {self.base}{path} HTTP/1.1", f"Host: {self.host_header}"]
-            lines += [f"{k}: {v}" for k, v in self.headers.items()] + [f"Content-Length: {len(body)}", "", ""]
-            writer.write("\r\n".join(lines).encode("latin-1") + body)
+            writer.write(request)
             await writer.drain()
-            return await _read_response(reader)
+            first = await reader.readline()
+            if not first:
+                raise _Stale
+            response, keep = await _read_response(reader, first)
+            return response
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            raise _Stale from exc
         finally:
+            if keep and len(self._idle) < MAX_IDLE:
+                self._idle.append((reader, writer))
+            else:
+                writer.close()
+
+    async def close(self) -> None:
+        while self._idle:
+            _, writer = self._idle.pop()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
 
-async def _read_response(reader: asyncio.StreamReader) -> Response:
-    status_line = (await reader.readline()).decode("latin-1").rstrip("\r\n")
+class _Stale(Exception):
+    """The connection was closed before any answer: the request was not handled; send it anew."""
+
+
+async def _read_response(reader: asyncio.StreamReader, first: bytes) -> tuple[Response, bool]:
+    """The answer, and whether the connection may carry another request."""
+    status_line = first.decode("latin-1").rstrip("\r\n")
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or not code.isdigit():
@@ -95,6 +140,7 @@ async def _read_response(reader: asyncio.StreamReader) -> Response:
         headers[name.strip().lower()] = value.strip()
     else:
         raise ValueError("too many header lines")
+    keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
     if "content-length" in headers:
         length = int(headers["content-length"])
         if length > MAX_BODY:
@@ -103,8 +149,8 @@ async def _read_response(reader: asyncio.StreamReader) -> Response:
     elif headers.get("transfer-encoding", "").lower() == "chunked":
         body = await _read_chunked(reader)
     else:
-        body = await reader.read(MAX_BODY)
-    return Response(int(code), reason, body)
+        body, keep = await reader.read(MAX_BODY), False  # the answer ends with the connection
+    return Response(int(code), reason, body), keep
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:

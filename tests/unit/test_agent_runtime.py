@@ -42,6 +42,9 @@ class FakeHived:
         self.open_polls = 0
         self.interval = 0.1
 
+    async def close(self) -> None:
+        """The HTTP client's: no connections to close here."""
+
     def add_task(self, task_id: str, **fields: Any) -> None:
         self.queue.append(
             {"task_id": task_id, "attempt": 1, "lease": 1, "type": "t", "payload": {}, **fields}
@@ -304,6 +307,9 @@ async def test_a_request_hived_refuses_for_good_exits_1() -> None:
         async def post(self, path: str, payload: Any, timeout: float | None = None) -> Response:
             return reply(422, {"detail": "incarnation: must be >= 0"})
 
+        async def close(self) -> None:
+            pass
+
     h.conn.client = Refusing()  # type: ignore[assignment]
     async with h:
         assert await asyncio.wait_for(h.exit, 10) == 1  # type: ignore[arg-type]
@@ -369,6 +375,9 @@ async def test_connection_answers(answers: list[int], outcome: Any) -> None:
             if code == 200:
                 return reply(200, {"status": "active", "heartbeat_interval": 1.0})
             return reply(code, {"detail": f"answer {code}"})
+
+        async def close(self) -> None:
+            pass
 
     conn = Connection(Endpoint(socket=Path("/nonexistent.sock")))
     conn.client = Answers()  # type: ignore[assignment]
