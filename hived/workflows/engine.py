@@ -14,12 +14,11 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hived.api.schemas import TaskSubmit
-from hived.core.dag import FINAL_STEP, StepStatus, next_moves, run_outcome
+from hived.core.dag import FINAL_STEP, next_moves, run_outcome
 from hived.core.expressions import ExpressionError, is_true
 from hived.core.templates import render
 from hived.errors import Conflict, HiveError
@@ -27,58 +26,10 @@ from hived.events import EventBus
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
+from hived.workflows.live import TASK_TO_STEP, LiveRun, S, StepState, may_fail, step_from_row, task_ended
 from hived.workflows.spec import APPROVAL, StepSpec, WorkflowSpec
 
 log = logging.getLogger("hived.workflows")
-
-S = StepStatus
-TASK_TO_STEP = {"completed": S.SUCCEEDED, "failed": S.FAILED, "cancelled": S.CANCELLED}
-
-
-@dataclass
-class StepState:
-    id: str
-    status: StepStatus = S.PENDING
-    task_id: str | None = None
-    agent_id: str | None = None
-    result: Any = None
-    error: str | None = None
-    decided_by: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {"step_id": self.id, **{name: getattr(self, name) for name in store.STEP_FIELDS}}
-
-    def finish(self, status: StepStatus, now: datetime, error: str | None = None) -> None:
-        self.status, self.finished_at = status, now
-        if error is not None:
-            self.error = error
-
-
-@dataclass
-class LiveRun:
-    id: str
-    workflow: str
-    spec: WorkflowSpec
-    params: dict[str, Any]
-    status: str
-    steps: dict[str, StepState]
-    deadline: datetime | None = None
-    inbox: list[Callable[[LiveRun, datetime], None]] = field(default_factory=list)
-    draining: asyncio.Task[None] | None = None
-    run_values: dict[str, Any] = field(default_factory=dict)  # run columns changed, to write
-    cancel_tasks: list[str] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        return self.status not in store.ACTIVE_RUN
-
-    def variables(self) -> dict[str, Any]:
-        return {
-            "params": self.params,
-            "steps": {s.id: {"status": str(s.status), "result": s.result} for s in self.steps.values()},
-        }
 
 
 class WorkflowEngine:
@@ -126,7 +77,7 @@ class WorkflowEngine:
                 spec=spec,
                 params=row["params"],
                 status=row["status"],
-                steps={s["step_id"]: _step_from_row(s) for s in steps[row["id"]]},
+                steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
                 deadline=row["deadline"],
             )
             self.runs[run.id] = run
@@ -134,9 +85,9 @@ class WorkflowEngine:
                 if step.status == S.RUNNING and step.task_id:
                     task = tasks.get(step.task_id)
                     if task is not None and task["status"] in TASK_TO_STEP:
-                        run.inbox.append(_task_ended(step.id, step.task_id, task["status"], task))
+                        run.inbox.append(task_ended(step.id, step.task_id, task["status"], task))
                     elif ended := self._unclaimed.pop(step.task_id, None):  # ended during the read
-                        run.inbox.append(_task_ended(step.id, step.task_id, *ended))
+                        run.inbox.append(task_ended(step.id, step.task_id, *ended))
                     else:
                         self.by_task[step.task_id] = (run.id, step.id)
             self._kick(run)
@@ -224,7 +175,7 @@ class WorkflowEngine:
             return
         run = self.runs.get(found[0])
         if run is not None:
-            run.inbox.append(_task_ended(found[1], task_id, status, row))
+            run.inbox.append(task_ended(found[1], task_id, status, row))
             self._kick(run)
 
     async def decide(self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None) -> None:
@@ -360,7 +311,7 @@ class WorkflowEngine:
         outcome = run_outcome(nodes, {sid: s.status for sid, s in run.steps.items()})
         if outcome == "failed":
             failed = next(
-                s for s in run.steps.values() if s.status in (S.FAILED, S.CANCELLED) and not _may_fail(run, s)
+                s for s in run.steps.values() if s.status in (S.FAILED, S.CANCELLED) and not may_fail(run, s)
             )
             new_ids = {t["id"] for _, t in new_tasks}
             new_tasks = []
@@ -436,35 +387,3 @@ class WorkflowEngine:
                     )
                     run.deadline = None
                     self._kick(run)
-
-
-def _may_fail(run: LiveRun, step: StepState) -> bool:
-    return run.spec.step(step.id).continue_on_failure
-
-
-def _task_ended(
-    step_id: str, task_id: str, status: str, row: dict[str, Any]
-) -> Callable[[LiveRun, datetime], None]:
-    def apply(run: LiveRun, now: datetime) -> None:
-        step = run.steps.get(step_id)
-        if step is None or step.status != S.RUNNING or step.task_id != task_id:
-            return  # a late report for a step the run has already settled
-        step.result = row.get("result")
-        step.agent_id = row.get("agent_id") or step.agent_id
-        step.finish(TASK_TO_STEP[status], now, row.get("error"))
-
-    return apply
-
-
-def _step_from_row(row: dict[str, Any]) -> StepState:
-    return StepState(
-        id=row["step_id"],
-        status=S(row["status"]),
-        task_id=row["task_id"],
-        agent_id=row["agent_id"],
-        result=row["result"],
-        error=row["error"],
-        decided_by=row["decided_by"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )

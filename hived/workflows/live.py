@@ -1,0 +1,95 @@
+"""A workflow run as the engine holds it in memory: its steps' states, its inbox of changes, and the
+conversions between them and the rows of run_steps. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hived.core.dag import StepStatus
+from hived.store import workflows as store
+from hived.workflows.spec import WorkflowSpec
+
+S = StepStatus
+TASK_TO_STEP = {"completed": S.SUCCEEDED, "failed": S.FAILED, "cancelled": S.CANCELLED}
+
+
+@dataclass
+class StepState:
+    id: str
+    status: StepStatus = S.PENDING
+    task_id: str | None = None
+    agent_id: str | None = None
+    result: Any = None
+    error: str | None = None
+    decided_by: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"step_id": self.id, **{name: getattr(self, name) for name in store.STEP_FIELDS}}
+
+    def finish(self, status: StepStatus, now: datetime, error: str | None = None) -> None:
+        self.status, self.finished_at = status, now
+        if error is not None:
+            self.error = error
+
+
+@dataclass
+class LiveRun:
+    id: str
+    workflow: str
+    spec: WorkflowSpec
+    params: dict[str, Any]
+    status: str
+    steps: dict[str, StepState]
+    deadline: datetime | None = None
+    inbox: list[Callable[[LiveRun, datetime], None]] = field(default_factory=list)
+    draining: asyncio.Task[None] | None = None
+    run_values: dict[str, Any] = field(default_factory=dict)  # run columns changed, to write
+    cancel_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> bool:
+        return self.status not in store.ACTIVE_RUN
+
+    def variables(self) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "steps": {s.id: {"status": str(s.status), "result": s.result} for s in self.steps.values()},
+        }
+
+
+def may_fail(run: LiveRun, step: StepState) -> bool:
+    return run.spec.step(step.id).continue_on_failure
+
+
+def task_ended(
+    step_id: str, task_id: str, status: str, row: dict[str, Any]
+) -> Callable[[LiveRun, datetime], None]:
+    def apply(run: LiveRun, now: datetime) -> None:
+        step = run.steps.get(step_id)
+        if step is None or step.status != S.RUNNING or step.task_id != task_id:
+            return  # a late report for a step the run has already settled
+        step.result = row.get("result")
+        step.agent_id = row.get("agent_id") or step.agent_id
+        step.finish(TASK_TO_STEP[status], now, row.get("error"))
+
+    return apply
+
+
+def step_from_row(row: dict[str, Any]) -> StepState:
+    return StepState(
+        id=row["step_id"],
+        status=S(row["status"]),
+        task_id=row["task_id"],
+        agent_id=row["agent_id"],
+        result=row["result"],
+        error=row["error"],
+        decided_by=row["decided_by"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
