@@ -4,7 +4,6 @@ and stopped; external agents register over the API; heartbeats are checked here.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import time
@@ -20,7 +19,7 @@ from hived.api.schemas import (
     AgentSpec,
     Incarnation,
 )
-from hived.core.backoff import backoff_delay
+from hived.core.restarts import Restarts
 from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus, check_agent_transition
 from hived.dispatch import Dispatcher
 from hived.errors import Conflict, NotFound
@@ -69,8 +68,7 @@ class LiveAgent:
     proc: asyncio.subprocess.Process | AdoptedProcess | None = None
     watcher: asyncio.Task[None] | None = None
     pending_restart: asyncio.Task[None] | None = None
-    restart_times: collections.deque[float] = field(default_factory=collections.deque)
-    consecutive_failures: int = 0
+    backoff: Restarts = field(default_factory=Restarts)
     stopping: bool = False
     dirty: bool = True
 
@@ -356,31 +354,24 @@ class AgentManager:
         )
 
     def _after_crash(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
-        policy = agent.spec.restart
-        if policy.policy == "never" or (
-            policy.policy == "on-failure" and outcome.clean and agent.status != S.UNHEALTHY
-        ):
-            self.set_status(agent, S.STOPPED if outcome.clean else S.FAILED, reason)
-            return
-        mono = time.monotonic()
-        if mono - agent.started_mono >= policy.stable_after:
-            agent.consecutive_failures = 0
-        agent.consecutive_failures += 1
-        while agent.restart_times and mono - agent.restart_times[0] > policy.window:
-            agent.restart_times.popleft()
-        if len(agent.restart_times) >= policy.max_restarts:
+        verdict = agent.backoff.after_exit(
+            agent.spec.restart,
+            outcome.clean,
+            agent.status == S.UNHEALTHY,
+            agent.started_mono,
+            time.monotonic(),
+        )
+        if verdict.action == "stop":
+            self.set_status(agent, S.STOPPED, reason)
+        elif verdict.action == "fail":
             self.set_status(
-                agent,
-                S.FAILED,
-                f"restart limit reached: {len(agent.restart_times)} restarts within "
-                f"{policy.window:g}s; last: {reason}",
+                agent, S.FAILED, f"{verdict.detail}; last: {reason}" if verdict.detail else reason
             )
-            log.warning("agent %s: failed (%s)", agent.name, agent.status_reason)
-            return
-        delay = backoff_delay(agent.consecutive_failures, policy.initial_delay, 2.0, policy.max_delay, 0.1)
-        agent.restart_times.append(mono)
-        self.set_status(agent, S.STARTING, f"restarting in {delay:.1f}s after: {reason}")
-        agent.pending_restart = asyncio.create_task(self._restart_later(agent, delay))
+            if verdict.detail:
+                log.warning("agent %s: failed (%s)", agent.name, agent.status_reason)
+        else:
+            self.set_status(agent, S.STARTING, f"restarting in {verdict.delay:.1f}s after: {reason}")
+            agent.pending_restart = asyncio.create_task(self._restart_later(agent, verdict.delay))
 
     async def _restart_later(self, agent: LiveAgent, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -420,8 +411,7 @@ class AgentManager:
         if agent.kind != "spawned":
             raise Conflict(f"agent {agent.name!r} is external: restart it where it runs")
         await self.stop(agent, drain=agent.status in ROUTABLE_AGENT_STATES, timeout=30.0)
-        agent.restart_times.clear()
-        agent.consecutive_failures = 0
+        agent.backoff.reset()
         agent.restarts += 1
         await self.start(agent)
         agent.status_reason = reason

@@ -1,0 +1,52 @@
+"""One agent's restart policy: after an incarnation ends, stop, fail, or restart after a delay that
+grows while it keeps failing (from `initial_delay`, x2, capped at `max_delay`, with jitter) and
+starts over once an incarnation has run `stable_after`. More than `max_restarts` within `window`
+makes the agent `failed`. Pure: the caller gives the clock."""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from hived.api.schemas import RestartPolicy
+from hived.core.backoff import backoff_delay
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Literal["stop", "fail", "restart"]
+    delay: float = 0.0
+    detail: str | None = None  # why it failed, when the restart limit made it fail
+
+
+@dataclass
+class Restarts:
+    times: collections.deque[float] = field(default_factory=collections.deque)  # restarts in the window
+    consecutive: int = 0  # failures since the last stable incarnation
+    rand: Callable[[], float] = random.random
+
+    def after_exit(
+        self, policy: RestartPolicy, clean: bool, unhealthy: bool, started: float, now: float
+    ) -> Verdict:
+        """`clean`: exit code 0; `unhealthy`: hived killed it for missing heartbeats."""
+        if policy.policy == "never" or (policy.policy == "on-failure" and clean and not unhealthy):
+            return Verdict("stop" if clean else "fail")
+        if now - started >= policy.stable_after:
+            self.consecutive = 0
+        self.consecutive += 1
+        while self.times and now - self.times[0] > policy.window:
+            self.times.popleft()
+        if len(self.times) >= policy.max_restarts:
+            detail = f"restart limit reached: {len(self.times)} restarts within {policy.window:g}s"
+            return Verdict("fail", detail=detail)
+        delay = backoff_delay(self.consecutive, policy.initial_delay, 2.0, policy.max_delay, 0.1, self.rand)
+        self.times.append(now)
+        return Verdict("restart", delay)
+
+    def reset(self) -> None:
+        """An operator's restart starts the count over."""
+        self.times.clear()
+        self.consecutive = 0
