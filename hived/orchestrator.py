@@ -343,10 +343,11 @@ class AgentOrchestrator:
 
     def runs_held_by(self, agent_name: str) -> set[str]:
         """Ids of the runs whose tasks this agent holds now (agent tokens reach only their context)."""
+        agent_id = self.agents.by_name.get(agent_name)
         return {
             entry.task.run_id
             for entry in self.dispatcher.in_flight.values()
-            if entry.task.run_id and self.agents.name_of(entry.agent_id) == agent_name
+            if entry.task.run_id and entry.agent_id == agent_id
         }
 
     # --- workflows --------------------------------------------------------------------------------

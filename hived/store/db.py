@@ -51,7 +51,7 @@ class DatabaseUnavailable(HiveError):
 
 
 def _unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | asyncio.TimeoutError | OperationalError | InterfaceError):
+    if isinstance(exc, OSError | OperationalError | InterfaceError):  # TimeoutError is an OSError
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
@@ -70,16 +70,8 @@ def _unavailable(exc: BaseException) -> bool:
 UNAVAILABLE_STATES = ("08", "57P", "53300", "55000", "3D000")
 
 
-# asyncpg's errors for a server that went away or is not taking connections yet
-DISCONNECTS = {
-    "ConnectionDoesNotExistError",
-    "ConnectionFailureError",
-    "CannotConnectNowError",
-    "AdminShutdownError",
-    "CrashShutdownError",
-    "TooManyConnectionsError",
-    "InterfaceError",
-}
+# asyncpg's errors without a SQLSTATE for a connection that is gone (the rest carry one above)
+DISCONNECTS = {"ConnectionDoesNotExistError", "InterfaceError"}
 
 
 def _sqlite_engine(url: str, writer: bool) -> Engine:

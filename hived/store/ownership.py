@@ -53,15 +53,20 @@ class Ownership:
         self._fd: int | None = None
         self._conn: Any = None  # asyncpg.Connection
         self._watch: asyncio.Task[None] | None = None
+        self.owned = False
 
     async def acquire(self, standby: bool = False, poll: float = 1.0) -> None:
-        """Take the lock, or raise DatabaseBusy naming the holder; `standby`: wait for it."""
+        """Take the lock, or raise DatabaseBusy naming the holder; `standby`: wait for it. Once held,
+        a second call (hived's server, then the orchestrator it starts) does nothing."""
+        if self.owned:
+            return
         grace = BUSY_GRACE if self.dialect == "postgresql" else 0.0  # the kernel frees a flock at once
         deadline = asyncio.get_running_loop().time() + grace
         announced = False
         while True:
             holder = await self._try()
             if holder is None:
+                self.owned = True
                 if announced:
                     log.info("standby over: this hived now owns %s", self.described)
                 return
@@ -93,6 +98,7 @@ class Ownership:
         if self._fd is not None:
             os.close(self._fd)  # frees the flock
             self._fd = None
+        self.owned = False
 
     # --- the two kinds of lock --------------------------------------------------------------------
 

@@ -82,14 +82,6 @@ def task_ended(
 
 
 def step_from_row(row: dict[str, Any]) -> StepState:
-    return StepState(
-        id=row["step_id"],
-        status=S(row["status"]),
-        task_id=row["task_id"],
-        agent_id=row["agent_id"],
-        result=row["result"],
-        error=row["error"],
-        decided_by=row["decided_by"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+    step = StepState(row["step_id"], **{name: row[name] for name in store.STEP_FIELDS})
+    step.status = S(row["status"])
+    return step
