@@ -1,5 +1,5 @@
 """The API client of hived, shared by hivectl, the TUI and scripts: one method per route, returning the
-wire schemas of `hived.api.schemas`, and failures as exceptions (never an HTTP status to check).
+wire schemas of `hived.model.schemas`, and failures as exceptions (never an HTTP status to check).
 
 The route table (`Routes`) describes each request once; `Client` (sync) and `AsyncClient` send the
 same descriptions, so the two cannot drift apart.
@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel
 
 from hivectl.endpoint import Endpoint
-from hived.api.schemas import (
+from hived.model.schemas import (
     Agent,
     AgentDetail,
     AgentList,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hived import paths
+from hived.model import paths
 
 
 @dataclass(frozen=True)

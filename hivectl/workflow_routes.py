@@ -8,8 +8,8 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from hivectl.client import Call, _model, _params, _ref
-from hived.workflows.schemas import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
-from hived.workflows.spec import WorkflowSpec
+from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+from hived.model.workflow import WorkflowSpec
 
 _ENTRIES = TypeAdapter(list[ContextEntry])
 

@@ -1,3 +1,5 @@
 """hived: the Hive daemon."""
 
-__version__ = "0.1.0"
+from hived.model import __version__
+
+__all__ = ["__version__"]

@@ -10,10 +10,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from hived import paths
-from hived.api.schemas import AgentSpec, Duration, Size, Strict
-from hived.core.documents import KINDS, DocumentError, expand_replicas, load_documents
-from hived.limits import Limits
+from hived.bounds import Limits
+from hived.model import paths
+from hived.model.documents import KINDS, DocumentError, expand_replicas, load_documents
+from hived.model.schemas import AgentSpec, Duration, Size, Strict
 
 
 class DaemonConfig(Strict):

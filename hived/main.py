@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from hived import __version__, logging_setup
+from hived import logging_setup
+from hived.model import __version__
 from hived.config import resolve
-from hived.core.documents import DocumentError
+from hived.model.documents import DocumentError
 from hived.orchestrator import AgentOrchestrator
 from hived.server import SocketInUse, serve
 from hived.store.db import DatabaseError

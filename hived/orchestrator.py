@@ -15,26 +15,26 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from hived import __version__
-from hived.agents import AgentManager
-from hived.api.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
+from hived.model import __version__
+from hived.agents.heartbeats import HealthMonitor
+from hived.agents.manager import AgentManager
+from hived.agents.protocol import AgentProtocol
 from hived.auth.tokens import Tokens
-from hived.core.states import AgentStatus, TaskStatus
-from hived.dispatch import Dispatcher, ReadyTask
+from hived.bounds import Limits
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
-from hived.health import HealthMonitor
-from hived.limits import Limits
 from hived.metrics import Metrics
-from hived.protocol import AgentProtocol
+from hived.model.runs import Run
+from hived.model.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
+from hived.model.states import AgentStatus, TaskStatus
+from hived.model.workflow import WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
 from hived.store.ownership import Ownership
+from hived.tasks.dispatcher import Dispatcher, ReadyTask
 from hived.workflows.engine import WorkflowEngine
-from hived.workflows.schemas import Run
 from hived.workflows.service import WorkflowService
-from hived.workflows.spec import WorkflowSpec
 
 log = logging.getLogger("hived")
 

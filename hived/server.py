@@ -16,9 +16,9 @@ from typing import Any
 
 import uvicorn
 
-from hived.api.app import SocketGate, TcpGate, create_app
 from hived.auth.peer import PeerCredProtocol, allowed_uids
 from hived.config import Settings
+from hived.http.app import SocketGate, TcpGate, create_app
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 

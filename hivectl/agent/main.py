@@ -35,7 +35,7 @@ from hivectl.agent.wire import RegisterRequest
 from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:
-    from hived.api.schemas import AgentSpec
+    from hived.model.schemas import AgentSpec
 
 log = logging.getLogger("hive-agent")
 
@@ -105,7 +105,7 @@ def external_spec(args: argparse.Namespace) -> AgentSpec:
     the document loader are imported only here: a spawned agent, the common case, never needs them.)"""
     from pydantic import ValidationError
 
-    from hived.api.schemas import AgentSpec
+    from hived.model.schemas import AgentSpec
 
     given = [name for name in SPEC_FLAGS if getattr(args, name) is not None]
     if args.file:
@@ -146,8 +146,8 @@ def external_spec(args: argparse.Namespace) -> AgentSpec:
 
 def spec_from_file(filename: str) -> AgentSpec:
     """One `kind: Agent` document; a relative workdir is taken from the file's folder."""
-    from hived.api.schemas import AgentSpec
-    from hived.core.documents import DocumentError, load_documents
+    from hived.model.documents import DocumentError, load_documents
+    from hived.model.schemas import AgentSpec
 
     try:
         text = Path(filename).read_text()

@@ -1,7 +1,7 @@
 """The agent protocol's messages as the agent sees them: plain dataclasses read from and written to
 JSON. hive-agent runs in every agent process, so it keeps to the standard library (no pydantic: an
 idle agent is ~20 MB lighter); hived validates what arrives with its own schemas
-(hived.api.schemas), which these mirror field for field."""
+(hived.model.schemas), which these mirror field for field."""
 
 from __future__ import annotations
 

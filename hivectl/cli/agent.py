@@ -14,7 +14,7 @@ from hivectl.cli.apply import agent_specs, load_files
 from hivectl.cli.common import CliError, OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
 from hivectl.client import Client
-from hived.api.schemas import AgentSpec
+from hived.model.schemas import AgentSpec
 
 app = typer.Typer(help="Agents: supervised, long-lived workers.", no_args_is_help=True)
 

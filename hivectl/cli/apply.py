@@ -16,8 +16,8 @@ from hivectl.cli import render
 from hivectl.cli.common import CliError, OutputOpt, client
 from hivectl.cli.render import Output
 from hivectl.client import Applied, Client
-from hived.api.schemas import AgentSpec
-from hived.core.documents import Document, DocumentError, check_unique_names, expand_replicas, load_documents
+from hived.model.documents import Document, DocumentError, check_unique_names, expand_replicas, load_documents
+from hived.model.schemas import AgentSpec
 
 
 def read_text(name: str) -> str:

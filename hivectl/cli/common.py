@@ -14,7 +14,7 @@ from hivectl.cli import exitcodes
 from hivectl.cli.render import Output
 from hivectl.client import Client
 from hivectl.endpoint import Endpoint
-from hived import paths
+from hived.model import paths
 
 OutputOpt = Annotated[
     Output, typer.Option("--output", "-o", help="table (for people), json or yaml (for scripts)")

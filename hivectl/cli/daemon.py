@@ -22,7 +22,7 @@ from hivectl.cli.common import CliError, OutputOpt, local_endpoint, options
 from hivectl.cli.render import Output
 from hivectl.client import Client, ClientError
 from hivectl.endpoint import Endpoint
-from hived import paths
+from hived.model import paths
 
 app = typer.Typer(help="Start, stop and inspect a background hived on this host.", no_args_is_help=True)
 

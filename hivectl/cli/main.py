@@ -21,7 +21,7 @@ from hivectl.cli import agent, apply, daemon, events, exitcodes, render, task, t
 from hivectl.cli.common import CliError, GlobalOptions, OutputOpt, client, endpoint
 from hivectl.cli.render import Output
 from hivectl.client import ClientError
-from hived import __version__
+from hived.model import __version__
 
 app = typer.Typer(
     name="hivectl",

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hivectl.client import Applied, LogChunk
-from hived.api.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
+from hived.model.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
 
 
 class Output(StrEnum):

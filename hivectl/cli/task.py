@@ -14,7 +14,7 @@ from hivectl.cli import exitcodes, render
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
 from hivectl.client import Client, Routes
-from hived.api.schemas import TaskSubmit
+from hived.model.schemas import TaskSubmit
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
 

@@ -19,9 +19,9 @@ from hivectl.cli.render import Output
 from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
 from hivectl.client import Client
 from hivectl.workflow_routes import WorkflowRoutes as R
-from hived.core.documents import Document
-from hived.workflows.schemas import AppliedWorkflow, Run
-from hived.workflows.spec import WorkflowSpec
+from hived.model.documents import Document
+from hived.model.runs import AppliedWorkflow, Run
+from hived.model.workflow import WorkflowSpec
 
 app = typer.Typer(help="Workflows: templates of steps (a DAG) and their runs.", no_args_is_help=True)
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hivectl.cli.render import age, agent_name, details_table, grid, now_utc, status_text
-from hived.workflows.schemas import Run, RunStep, WorkflowInfo
+from hived.model.runs import Run, RunStep, WorkflowInfo
 
 
 def workflows_table(workflows: Sequence[WorkflowInfo], now: datetime | None = None) -> Table:

@@ -3,7 +3,7 @@ database in the same commit as the tasks it creates, so a run resumes where it w
 
 Each active run lives in memory as a `LiveRun`. Everything that happens to a run (a step's task
 ended, an approval, a cancel, a timeout) goes through its inbox; one drain task per run applies what
-has arrived, decides the next moves (hived.core.dag), and writes steps, new tasks and the run status
+has arrived, decides the next moves (hived.model.graph), and writes steps, new tasks and the run status
 in one transaction. Completions of many steps therefore batch into few commits.
 """
 
@@ -17,17 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hived.api.schemas import TaskSubmit
-from hived.core.dag import FINAL_STEP, next_moves, run_outcome
-from hived.core.expressions import ExpressionError, is_true
-from hived.core.templates import render
 from hived.errors import Conflict, HiveError
 from hived.events import EventBus
+from hived.model.expressions import ExpressionError, is_true
+from hived.model.graph import FINAL_STEP, next_moves, run_outcome
+from hived.model.schemas import TaskSubmit
+from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
 from hived.workflows.live import TASK_TO_STEP, LiveRun, S, StepState, may_fail, step_from_row, task_ended
-from hived.workflows.spec import APPROVAL, StepSpec, WorkflowSpec
+from hived.workflows.templates import render
 
 log = logging.getLogger("hived.workflows")
 

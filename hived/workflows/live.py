@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hived.core.dag import StepStatus
+from hived.model.graph import StepStatus
+from hived.model.workflow import WorkflowSpec
 from hived.store import workflows as store
-from hived.workflows.spec import WorkflowSpec
 
 S = StepStatus
 TASK_TO_STEP = {"completed": S.SUCCEEDED, "failed": S.FAILED, "cancelled": S.CANCELLED}

@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
-from hived.limits import Limits
+from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
+from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database
 from hived.workflows.engine import WorkflowEngine
-from hived.workflows.schemas import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
-from hived.workflows.spec import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
 
 MAX_CONTEXT_KEY = 255
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from hived.api.schemas import AttemptResult
+from hived.model.schemas import AttemptResult
 from hived.orchestrator import AgentOrchestrator
 
 

@@ -29,7 +29,7 @@ from hivectl.agent.handlers import (
     python_outcome,
 )
 from hivectl.agent.python_handler import PythonHandler, load_function
-from hived.api.schemas import Lease
+from hived.model.schemas import Lease
 
 
 def lease(payload: dict[str, Any] | None = None, **fields: Any) -> Lease:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hived.supervisor.logs import incarnation_log, prune, rotate_if_large
+from hived.agents.logs import incarnation_log, prune, rotate_if_large
 
 
 def test_rotation_keeps_one_copy_and_restarts_the_file(tmp_path: Path) -> None:

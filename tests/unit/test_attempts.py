@@ -1,4 +1,4 @@
-"""The pure rule from an attempt's end to its task's next state (hived.attempts.decide)."""
+"""The pure rule from an attempt's end to its task's next state (hived.tasks.attempts.decide)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hived.attempts import Ending, InFlight, ReadyTask, decide
+from hived.tasks.attempts import Ending, InFlight, ReadyTask, decide
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-from hived.core.breaker import Breaker, Circuit
+from hived.agents.breaker import Breaker, Circuit
 
 
 def test_opens_after_threshold_then_probes_once() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hived.core.backoff import backoff_delay
-from hived.core.durations import parse_duration
-from hived.core.states import (
+from hived.model.backoff import backoff_delay
+from hived.model.durations import parse_duration
+from hived.model.states import (
     AgentStatus,
     IllegalTransition,
     TaskStatus,

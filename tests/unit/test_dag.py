@@ -1,6 +1,6 @@
 import pytest
 
-from hived.core.dag import Node, StepStatus, find_cycle, next_moves, run_outcome, validate
+from hived.model.graph import Node, StepStatus, find_cycle, next_moves, run_outcome, validate
 
 S = StepStatus
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from hived.api.schemas import AgentSpec
-from hived.core.documents import (
+from hived.model.documents import (
     KINDS,
     DocumentError,
     check_unique_names,
     expand_replicas,
     load_documents,
 )
+from hived.model.schemas import AgentSpec
 
 GOOD = """\
 kind: Agent

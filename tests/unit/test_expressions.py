@@ -1,6 +1,6 @@
 import pytest
 
-from hived.core.expressions import ExpressionError, check_syntax, evaluate, is_true
+from hived.model.expressions import ExpressionError, check_syntax, evaluate, is_true
 
 
 @pytest.mark.parametrize(

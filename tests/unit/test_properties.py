@@ -8,8 +8,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hived.core.documents import DocumentError, load_documents
-from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
+from hived.model.documents import DocumentError, load_documents
+from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue
 
 # derandomize: the same examples on every run, so CI is deterministic; raise max_examples (and drop
 # derandomize) locally to explore further.

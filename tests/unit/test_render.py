@@ -15,7 +15,7 @@ from rich.console import Console, RenderableType
 from hivectl.cli import render
 from hivectl.cli.render import Output
 from hivectl.client import Applied, LogChunk
-from hived.api.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
+from hived.model.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
 
 NOW = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
 

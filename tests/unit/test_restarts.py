@@ -1,12 +1,12 @@
-"""The restart policy (hived.core.restarts): stop, fail or restart; growing delays; the limit in a
+"""The restart policy (hived.agents.restarts): stop, fail or restart; growing delays; the limit in a
 window; a stable incarnation starts the delays over; an operator's restart resets the count."""
 
 from __future__ import annotations
 
 import pytest
 
-from hived.api.schemas import RestartPolicy
-from hived.core.restarts import Restarts
+from hived.agents.restarts import Restarts
+from hived.model.schemas import RestartPolicy
 
 
 def policy(**kw: object) -> RestartPolicy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue, pick_agent
+from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue, pick_agent
 
 
 def slot(agent_id: str, caps: set[str], max_c: int = 1, in_flight: int = 0, last: int = 0) -> AgentSlot:

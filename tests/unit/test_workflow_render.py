@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hivectl.cli.workflow_render import progress, run_view, runs_table
-from hived.workflows.schemas import Run
+from hived.model.runs import Run
 from tests.unit.test_render import NOW, ago, text_of
 
 

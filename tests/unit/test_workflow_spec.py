@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hived.core.expressions import ExpressionError
-from hived.core.templates import render
-from hived.workflows.spec import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
+from hived.model.expressions import ExpressionError
+from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
+from hived.workflows.templates import render
 
 DEFAULTS = {"n": 1, "ratio": 0.5, "dry": False, "env": "dev", "tags": ["a"], "opts": {"x": 1}, "req": None}
 

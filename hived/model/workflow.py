@@ -1,5 +1,5 @@
 """The `kind: Workflow` document: steps with needs, conditions, retries, timeouts; parameters with
-defaults. Validated strictly: pydantic for shapes, hived.core.dag for the graph (unknown needs,
+defaults. Validated strictly: pydantic for shapes, hived.model.graph for the graph (unknown needs,
 cycles, CEL syntax, unknown params, references to steps that are not needed)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from hived.api.schemas import NAME_RE, TYPE_RE, Duration, RetryPolicy, Strict
-from hived.core.dag import GraphError, Node, validate
+from hived.model.graph import GraphError, Node, validate
+from hived.model.schemas import NAME_RE, TYPE_RE, Duration, RetryPolicy, Strict
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

@@ -9,7 +9,7 @@ import re
 import shutil
 from pathlib import Path
 
-from hived import paths
+from hived.model import paths
 
 _LOG_RE = re.compile(r"^agent-(\d+)\.log$")
 

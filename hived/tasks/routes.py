@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from hived.api.deps import Orch
-from hived.api.schemas import Task, TaskDetail, TaskList, TaskSubmit
+from hived.http.deps import Orch
+from hived.model.schemas import Task, TaskDetail, TaskList, TaskSubmit
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hived.api.schemas import NAME_RE, AgentSpec
-from hived.workflows.spec import WorkflowSpec, graph_errors
+from hived.model.schemas import NAME_RE, AgentSpec
+from hived.model.workflow import WorkflowSpec, graph_errors
 
 MAX_YAML_BYTES = 1_000_000  # defaults; HIVE_MAX_YAML_BYTES and HIVE_MAX_YAML_ALIASES change them
 MAX_ALIASES = 100

@@ -13,21 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hived import paths, redact
-from hived.api.schemas import (
-    Agent,
-    AgentSpec,
-    Incarnation,
-)
-from hived.core.restarts import Restarts
-from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus, check_agent_transition
-from hived.dispatch import Dispatcher
-from hived.errors import Conflict, NotFound
-from hived.events import EventBus
-from hived.store import agents as agent_store
-from hived.store.db import Database
-from hived.supervisor import logs
-from hived.supervisor.process import (
+from hived import redact
+from hived.agents import logs
+from hived.agents.process import (
     AdoptedProcess,
     Exit,
     exit_of,
@@ -35,6 +23,19 @@ from hived.supervisor.process import (
     spawn_agent,
     stop_process,
 )
+from hived.agents.restarts import Restarts
+from hived.errors import Conflict, NotFound
+from hived.events import EventBus
+from hived.model import paths
+from hived.model.schemas import (
+    Agent,
+    AgentSpec,
+    Incarnation,
+)
+from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus, check_agent_transition
+from hived.store import agents as agent_store
+from hived.store.db import Database
+from hived.tasks.dispatcher import Dispatcher
 
 log = logging.getLogger("hived.agents")
 S = AgentStatus

@@ -6,8 +6,9 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from hived.agents import AgentManager, LiveAgent
-from hived.api.schemas import (
+from hived.agents.manager import AgentManager, LiveAgent
+from hived.errors import Conflict, Invalid, NotFound
+from hived.model.schemas import (
     HeartbeatRequest,
     HeartbeatResponse,
     RegisterRequest,
@@ -15,8 +16,7 @@ from hived.api.schemas import (
     WorkRequest,
     WorkResponse,
 )
-from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
-from hived.errors import Conflict, Invalid, NotFound
+from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus
 from hived.store import agents as agent_store
 
 log = logging.getLogger("hived.protocol")

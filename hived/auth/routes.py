@@ -7,8 +7,8 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from hived.api.deps import Orch
-from hived.api.schemas import Strict
+from hived.http.deps import Orch
+from hived.model.schemas import Strict
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 

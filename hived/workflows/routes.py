@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from hived.api.deps import Orch
-from hived.workflows.schemas import AppliedWorkflow, ExecuteRequest, Run, WorkflowInfo, WorkflowList
-from hived.workflows.spec import WorkflowSpec
+from hived.http.deps import Orch
+from hived.model.runs import AppliedWorkflow, ExecuteRequest, Run, WorkflowInfo, WorkflowList
+from hived.model.workflow import WorkflowSpec
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 

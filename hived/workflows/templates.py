@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hived.core.dag import TEMPLATE_RE
-from hived.core.expressions import ExpressionError, evaluate
+from hived.model.expressions import ExpressionError, evaluate
+from hived.model.graph import TEMPLATE_RE
 
 
 def render(value: Any, variables: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from hived.core.durations import parse_duration, parse_size
+from hived.model.durations import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -188,7 +188,7 @@ class TaskSubmit(Strict):
         if value is not None:
             # Imported here: the CEL library is big, and hive-agent (which shares these schemas)
             # never validates a submission.
-            from hived.core.expressions import check_syntax
+            from hived.model.expressions import check_syntax
 
             check_syntax(value)
         return value

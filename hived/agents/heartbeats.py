@@ -8,10 +8,10 @@ import logging
 import signal
 import time
 
-from hived.agents import AgentManager, LiveAgent
-from hived.core.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.process import signal_group
+from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus
 from hived.store.db import DatabaseUnavailable
-from hived.supervisor.process import signal_group
 
 log = logging.getLogger("hived.health")
 S = AgentStatus

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from hived.api.deps import Orch
-from hived.api.schemas import (
+from hived.errors import Conflict, Forbidden
+from hived.http.deps import Orch
+from hived.model.schemas import (
     AttemptResult,
     HeartbeatRequest,
     HeartbeatResponse,
@@ -16,7 +17,6 @@ from hived.api.schemas import (
     WorkRequest,
     WorkResponse,
 )
-from hived.errors import Conflict, Forbidden
 
 router = APIRouter(tags=["agent protocol"])
 

@@ -16,16 +16,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from hived.api.schemas import AttemptResult, Lease, ResultAck
-from hived.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
-from hived.core.scheduling import AgentSlot, Assigner, ReadyQueue
-from hived.core.states import TaskStatus
+from hived.bounds import Limits
 from hived.events import EventBus
-from hived.limits import Limits
 from hived.metrics import Metrics
+from hived.model.schemas import AttemptResult, Lease, ResultAck
+from hived.model.states import TaskStatus
 from hived.redact import scrub
 from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
+from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
+from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue
 
 log = logging.getLogger("hived.dispatch")
 # Failures that speak about the agent (its circuit breaker counts them), unlike a lost lease.

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from hived.api.schemas import Strict
+from hived.model.schemas import Strict
 
 
 class WorkflowInfo(BaseModel):

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hived.core.backoff import backoff_delay
-from hived.core.breaker import Breaker
-from hived.core.expressions import ExpressionError, is_true
-from hived.core.scheduling import AgentSlot
+from hived.agents.breaker import Breaker
+from hived.model.backoff import backoff_delay
+from hived.model.expressions import ExpressionError, is_true
+from hived.tasks.routing import AgentSlot
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
-from hived.api.deps import Orch
-from hived.api.schemas import Agent, AgentDetail, AgentList, AgentSpec
 from hived.errors import Invalid
+from hived.http.deps import Orch
+from hived.model.schemas import Agent, AgentDetail, AgentList, AgentSpec
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 MAX_LOG_CHUNK = 256 * 1024

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hived import __version__
-from hived.api.deps import Orch
-from hived.api.schemas import Health, Status
+from hived.model import __version__
+from hived.http.deps import Orch
+from hived.model.schemas import Health, Status
 from hived.store.db import DatabaseUnavailable
 
 router = APIRouter(tags=["daemon"])

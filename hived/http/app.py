@@ -12,14 +12,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from hived import __version__
-from hived.api import agents, events, health, protocol, runs, tasks, tokens, workflows
-from hived.api.limits import BodyLimit
+from hived.model import __version__
+from hived.agents import protocol_routes as agent_protocol
+from hived.agents import routes as agent_routes
+from hived.auth import routes as token_routes
 from hived.auth.middleware import TokenAuth
 from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
+from hived.http import events, probes
+from hived.http.body_limit import BodyLimit
 from hived.metrics import LatencyMiddleware
 from hived.orchestrator import AgentOrchestrator
+from hived.tasks import routes as task_routes
+from hived.workflows import routes as workflow_routes
+from hived.workflows import run_routes
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -103,7 +109,8 @@ def create_app(
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    for module in (health, agents, tasks, workflows, runs, protocol, events, tokens):
+    routers = (probes, agent_routes, task_routes, workflow_routes, run_routes, agent_protocol, events)
+    for module in (*routers, token_routes):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
     app.add_middleware(BodyLimit, max_bytes=orchestrator.limits.max_request_bytes)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from hived.api.deps import Orch
+from hived.http.deps import Orch
 
 router = APIRouter(tags=["daemon"])
 

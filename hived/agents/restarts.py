@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hived.api.schemas import RestartPolicy
-from hived.core.backoff import backoff_delay
+from hived.model.backoff import backoff_delay
+from hived.model.schemas import RestartPolicy
 
 
 @dataclass(frozen=True)

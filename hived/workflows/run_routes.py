@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from hived.api.deps import Orch
-from hived.workflows.schemas import ContextEntry, ContextPut, Decision, Run, RunList
+from hived.http.deps import Orch
+from hived.model.runs import ContextEntry, ContextPut, Decision, Run, RunList
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hived.core.expressions import ExpressionError, check_syntax
+from hived.model.expressions import ExpressionError, check_syntax
 
 TEMPLATE_RE = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 PARAM_REF_RE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
