@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one command that runs Hive's checks: install with the dev tools, lint, then the whole test suite.
+# The one command that runs Hive's checks: install with the dev tools, lint (ruff, the import contracts),
+# then the whole test suite.
 # PostgreSQL tests run when HIVE_TEST_PG_URL is set (.ci/run sets it), and are skipped otherwise.
 # Extra arguments go to pytest, e.g. ./test.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")"
 ./install.sh --dev
 .venv/bin/ruff check .
+.venv/bin/lint-imports --no-cache  # the import contracts in pyproject.toml
 exec .venv/bin/python -m pytest "$@"

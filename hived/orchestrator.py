@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from hived.model import __version__
 from hived.agents.heartbeats import HealthMonitor
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
@@ -24,9 +23,10 @@ from hived.bounds import Limits
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
 from hived.metrics import Metrics
+from hived.model import __version__
 from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
-from hived.model.states import AgentStatus, TaskStatus
+from hived.model.states import ROUTABLE_AGENT, AgentStatus, TaskStatus
 from hived.model.workflow import WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
@@ -160,7 +160,7 @@ class AgentOrchestrator:
         spec = config if isinstance(config, AgentSpec) else AgentSpec.model_validate(config)
         agent = await self.agents.create(spec)
         deadline = time.monotonic() + wait
-        while agent.status not in (AgentStatus.ACTIVE, AgentStatus.BUSY) and time.monotonic() < deadline:
+        while agent.status not in ROUTABLE_AGENT and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         return agent.id
 
@@ -227,7 +227,7 @@ class AgentOrchestrator:
             "seq": self.dispatcher.next_seq(),
             "type": sub.type,
             "priority": sub.priority,
-            "status": "pending",
+            "status": TaskStatus.PENDING,
             "agent_id": None,
             "requires": sub.requires,
             "payload": sub.payload,
@@ -306,7 +306,7 @@ class AgentOrchestrator:
 
     async def cancel_task(self, ref: str) -> Task:
         row = await self.db.read(lambda c: self._resolve_task(c, ref))
-        if TaskStatus(row["status"]) in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED):
+        if TaskStatus(row["status"]).final:
             raise Conflict(f"task {row['id']} is already {row['status']}")
         if not await self.dispatcher.cancel(row["id"]):
             raise Conflict(f"task {row['id']} ended before it could be cancelled")
@@ -314,7 +314,7 @@ class AgentOrchestrator:
 
     async def retry_task(self, ref: str) -> Task:
         row = await self.db.read(lambda c: self._resolve_task(c, ref))
-        if row["status"] not in ("failed", "cancelled"):
+        if TaskStatus(row["status"]) not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
             raise Conflict(
                 f"task {row['id']} is {row['status']}: only failed or cancelled tasks can be retried"
             )

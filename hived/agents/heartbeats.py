@@ -10,12 +10,12 @@ import time
 
 from hived.agents.manager import AgentManager, LiveAgent
 from hived.agents.process import signal_group
-from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.model.states import ROUTABLE_AGENT, AgentStatus
 from hived.store.db import DatabaseUnavailable
 
 log = logging.getLogger("hived.health")
 S = AgentStatus
-WATCHED = ROUTABLE_AGENT_STATES | {S.DRAINING}
+WATCHED = ROUTABLE_AGENT | {S.DRAINING}
 MASS_SILENCE_MIN = 5  # this many agents silent at once, and
 MASS_SILENCE_SHARE = 0.25  # this share of the watched ones, point at the host or hived, not at them
 MASS_SILENCE_PATIENCE = 5.0  # then they get this many times longer before they are killed
@@ -79,7 +79,7 @@ class HealthMonitor:
             late += silence > agent.spec.heartbeat_interval  # at least one beat missed
             if silence > self.missed_beats * agent.spec.heartbeat_interval:
                 silent.append((agent, silence))
-            elif agent.status in ROUTABLE_AGENT_STATES and (reason := self._worn_out(agent)):
+            elif agent.status in ROUTABLE_AGENT and (reason := self._worn_out(agent)):
                 self.agents.recycle(agent, reason)
         if silent and late >= MASS_SILENCE_MIN and late > MASS_SILENCE_SHARE * len(watched):
             # Many at once is the host (or hived) starved of CPU, rarely many hangs: killing them
@@ -114,7 +114,6 @@ class HealthMonitor:
 
     async def _silent(self, agent: LiveAgent, silence: float) -> None:
         reason = f"no heartbeat for {silence:.1f}s"
-        self.agents.dispatcher.set_routable(agent.id, False)
         agent.dirty = True
         if agent.kind == "spawned" and agent.proc is not None:
             self.agents.set_status(agent, S.UNHEALTHY, reason)

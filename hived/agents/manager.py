@@ -32,7 +32,7 @@ from hived.model.schemas import (
     AgentSpec,
     Incarnation,
 )
-from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus, check_agent_transition
+from hived.model.states import ROUTABLE_AGENT, AgentStatus, TaskStatus
 from hived.store import agents as agent_store
 from hived.store.db import Database
 from hived.tasks.dispatcher import Dispatcher
@@ -80,6 +80,11 @@ class LiveAgent:
     recycling: bool = False
 
 
+def may_take_work(agent: LiveAgent) -> bool:
+    """Whether the dispatcher may give this agent work: routable status, not stopping or recycling."""
+    return agent.status in ROUTABLE_AGENT and not agent.stopping and not agent.recycling
+
+
 class AgentManager:
     def __init__(
         self,
@@ -125,15 +130,16 @@ class AgentManager:
         raise NotFound(f"agent {ref!r} not found")
 
     def shown_status(self, agent: LiveAgent) -> AgentStatus:
-        if agent.status in ROUTABLE_AGENT_STATES:
+        if agent.status in ROUTABLE_AGENT:
             return S.BUSY if self.dispatcher.held_by(agent.id) else S.ACTIVE
         return agent.status
 
     def set_status(self, agent: LiveAgent, status: AgentStatus, reason: str | None) -> None:
         """The one way an agent's status changes: checked against the transition table, published."""
         previous = agent.status
-        check_agent_transition(previous, status)
+        previous.transition(status)
         agent.status, agent.status_reason, agent.dirty = status, reason, True
+        self.route(agent)
         if previous != status or reason:
             self.events.publish(
                 "agent.status",
@@ -143,6 +149,10 @@ class AgentManager:
                 previous=str(previous),
                 reason=reason,
             )
+
+    def route(self, agent: LiveAgent) -> None:
+        """Tell the dispatcher whether this agent may be given work, by the one rule for it."""
+        self.dispatcher.set_routable(agent.id, may_take_work(agent))
 
     def circuit(self, agent: LiveAgent) -> str:
         channel = self.dispatcher.channels.get(agent.id)
@@ -385,19 +395,18 @@ class AgentManager:
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:
         """Stop giving the agent work and wait (up to `timeout`) for what it runs; True if it emptied."""
         self.set_status(agent, S.DRAINING, None)
-        self.dispatcher.set_routable(agent.id, False)
         deadline = time.monotonic() + timeout
         while self.dispatcher.held_by(agent.id) and time.monotonic() < deadline and agent.proc:
             await asyncio.sleep(0.05)
         return not self.dispatcher.held_by(agent.id)
 
     async def stop(self, agent: LiveAgent, drain: bool = False, timeout: float = 60.0) -> None:
-        if drain and agent.status in ROUTABLE_AGENT_STATES:
+        if drain and agent.status in ROUTABLE_AGENT:
             await self.drain(agent, timeout)
         agent.stopping = True
         if agent.pending_restart:
             agent.pending_restart.cancel()
-        self.dispatcher.set_routable(agent.id, False)
+        self.route(agent)
         if agent.proc is not None:
             await stop_process(agent.proc, self.stop_grace)
             if agent.watcher:
@@ -411,7 +420,7 @@ class AgentManager:
     async def restart(self, agent: LiveAgent, reason: str = "restarted by operator") -> None:
         if agent.kind != "spawned":
             raise Conflict(f"agent {agent.name!r} is external: restart it where it runs")
-        await self.stop(agent, drain=agent.status in ROUTABLE_AGENT_STATES, timeout=30.0)
+        await self.stop(agent, drain=agent.status in ROUTABLE_AGENT, timeout=30.0)
         agent.backoff.reset()
         agent.restarts += 1
         await self.start(agent)
@@ -438,7 +447,7 @@ class AgentManager:
         if agent.recycling or agent.kind != "spawned":
             return
         agent.recycling = True
-        self.dispatcher.set_routable(agent.id, False)
+        self.route(agent)
         log.info("agent %s: recycling (%s)", agent.name, reason)
 
         async def run() -> None:
@@ -460,9 +469,9 @@ class AgentManager:
         agent = self.agents.get(row.get("agent_id") or "")
         if agent is not None:
             agent.incarnation_tasks += 1
-            if status == "completed":
+            if status == TaskStatus.COMPLETED:
                 agent.tasks_done += 1
-            elif status == "failed":
+            elif status == TaskStatus.FAILED:
                 agent.tasks_failed += 1
             agent.dirty = True
 

@@ -16,7 +16,7 @@ from hived.model.schemas import (
     WorkRequest,
     WorkResponse,
 )
-from hived.model.states import ROUTABLE_AGENT_STATES, AgentStatus
+from hived.model.states import ROUTABLE_AGENT, AgentStatus
 from hived.store import agents as agent_store
 
 log = logging.getLogger("hived.protocol")
@@ -67,7 +67,7 @@ class AgentProtocol:
             agent = self.agents.agents[self.agents.by_name[spec.name]]
             if agent.kind != "external":
                 raise Conflict(f"agent name {spec.name!r} belongs to an agent that hived spawns")
-            if agent.status in ROUTABLE_AGENT_STATES or agent.status == S.DRAINING:
+            if agent.status in ROUTABLE_AGENT or agent.status == S.DRAINING:
                 raise Conflict(f"agent {spec.name!r} is already connected (pid {agent.pid})")
             await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} re-registered")
             agent.spec = spec
@@ -119,7 +119,6 @@ class AgentProtocol:
         await self.dispatcher.reconcile(agent.id, set(req.running), grace=2 * agent.spec.heartbeat_interval)
         if agent.status == S.UNHEALTHY:
             self.agents.set_status(agent, S.ACTIVE, "heartbeats resumed")
-            self.dispatcher.set_routable(agent.id, True)
         channel = self.dispatcher.channels.get(agent.id)
         cancels = sorted(channel.cancels) if channel else []
         if channel:
@@ -134,6 +133,6 @@ class AgentProtocol:
         agent = self._current(agent_id, req.incarnation)
         self._beat(agent)
         acks = await self.dispatcher.report(agent.id, req.results) if req.results else []
-        slots = req.slots if agent.status in ROUTABLE_AGENT_STATES else 0
+        slots = req.slots if agent.status in ROUTABLE_AGENT else 0
         leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
         return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=self.agents.shown_status(agent))

@@ -12,7 +12,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from hived.model import __version__
 from hived.agents import protocol_routes as agent_protocol
 from hived.agents import routes as agent_routes
 from hived.auth import routes as token_routes
@@ -22,6 +21,7 @@ from hived.errors import HiveError
 from hived.http import events, probes
 from hived.http.body_limit import BodyLimit
 from hived.metrics import LatencyMiddleware
+from hived.model import __version__
 from hived.orchestrator import AgentOrchestrator
 from hived.tasks import routes as task_routes
 from hived.workflows import routes as workflow_routes

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hived.model import __version__
 from hived.http.deps import Orch
+from hived.model import __version__
 from hived.model.schemas import Health, Status
 from hived.store.db import DatabaseUnavailable
 

@@ -1,31 +1,17 @@
-"""Workflow step graphs: validation (unknown needs, cycles named, references) and the pure rules
-that say which steps run, which are skipped, and when a run is over."""
+"""Workflow step graphs, as a document declares them: validation (unknown needs, cycles named,
+references to params and steps). What runs when is decided in `hived.workflows.rules`."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from hived.model.expressions import ExpressionError, check_syntax
 
 TEMPLATE_RE = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 PARAM_REF_RE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
 STEP_REF_RE = re.compile(r"\bsteps\.([A-Za-z_][A-Za-z0-9_-]*)")
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    WAITING = "waiting"  # an approval gate, waiting for an operator
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-
-FINAL_STEP = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.SKIPPED, StepStatus.CANCELLED})
 
 
 @dataclass(frozen=True)
@@ -150,35 +136,3 @@ def validate(steps: Sequence[Mapping[str, object]], params: Iterable[str]) -> li
                         )
                     )
     return errors
-
-
-def next_moves(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> tuple[list[str], list[str]]:
-    """(steps to start now, steps to skip now): a step starts when every need is final and none
-    was skipped or failed (unless that need may fail); otherwise it is skipped."""
-    start, skip = [], []
-    by_id = {n.id: n for n in nodes}
-    for node in nodes:
-        if status.get(node.id, StepStatus.PENDING) != StepStatus.PENDING:
-            continue
-        need_states = [status.get(n, StepStatus.PENDING) for n in node.needs]
-        if not all(s in FINAL_STEP for s in need_states):
-            continue
-        blocked = any(
-            s in (StepStatus.SKIPPED, StepStatus.CANCELLED)
-            or (s == StepStatus.FAILED and not by_id[n].continue_on_failure)
-            for n, s in zip(node.needs, need_states, strict=True)
-        )
-        (skip if blocked else start).append(node.id)
-    return start, skip
-
-
-def run_outcome(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> str | None:
-    """`failed` as soon as a step failed (or its task was cancelled) that may not; `succeeded` when
-    all are final; else None."""
-    for node in nodes:
-        failed = status.get(node.id) in (StepStatus.FAILED, StepStatus.CANCELLED)
-        if failed and not node.continue_on_failure:
-            return "failed"
-    if all(status.get(n.id) in FINAL_STEP for n in nodes):
-        return "succeeded"
-    return None

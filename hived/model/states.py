@@ -1,15 +1,33 @@
-"""Agent and task states, and the one table of legal transitions for each."""
+"""Every status in Hive (agent, task, workflow run, workflow step) and the reasons an attempt ends,
+each status with one table of legal transitions and one `transition()` that refuses the others.
+
+A status is never assigned directly where it changes: the code calls `current.transition(new)` (or
+`transition(current, new)`), which returns `new` or raises `IllegalTransition`, as supervisord's
+`change_state` asserts its legal source states. Final sets are defined here once.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 
 class IllegalTransition(ValueError):
-    pass
+    """A status change the state machine does not allow: a bug in hived, never a user error."""
 
 
-class AgentStatus(StrEnum):
+class Status(StrEnum):
+    """A status with a table of legal moves (`TRANSITIONS`, below) and a set of final values."""
+
+    def transition(self, new: Status | str) -> Status:
+        return transition(self, type(self)(new))
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL[type(self)]
+
+
+class AgentStatus(Status):
     STARTING = "starting"
     ACTIVE = "active"
     BUSY = "busy"
@@ -20,7 +38,7 @@ class AgentStatus(StrEnum):
     LOST = "lost"
 
 
-class TaskStatus(StrEnum):
+class TaskStatus(Status):
     PENDING = "pending"
     ASSIGNED = "assigned"
     RUNNING = "running"
@@ -30,41 +48,111 @@ class TaskStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class RunStatus(Status):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(Status):
+    PENDING = "pending"
+    WAITING = "waiting"  # an approval gate, waiting for an operator
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class AttemptReason(StrEnum):
+    """Why an attempt ended (`reason` of an attempt; the agent reports the first five)."""
+
+    COMPLETED = "completed"
+    ERROR = "error"  # the handler failed (non-zero exit, exception)
+    TIMEOUT = "timeout"  # ran longer than the task's `timeout`
+    STALLED = "stalled"  # no output for `stall_timeout`
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # the agent stopped while the handler ran
+    CHECK_FAILED = "check_failed"  # `success_when` was false or could not be evaluated
+    RESULT_TOO_LARGE = "result_too_large"
+    AGENT_LOST = "agent_lost"  # the agent died or went silent
+    LEASE_LOST = "lease_lost"  # the agent no longer runs it (reconciled after a reconnect)
+    DAEMON_RESTART = "daemon_restart"  # hived restarted and nobody held the attempt
+
+
+# Reasons that say something about the agent (they feed its circuit breaker); None: no reason given.
+AGENT_FAULTS = frozenset({AttemptReason.ERROR, AttemptReason.TIMEOUT, AttemptReason.STALLED,
+                          AttemptReason.CHECK_FAILED, None})
+
 A = AgentStatus
-AGENT_TRANSITIONS: dict[AgentStatus, frozenset[AgentStatus]] = {
-    A.STARTING: frozenset({A.ACTIVE, A.STOPPED, A.FAILED, A.UNHEALTHY, A.STARTING, A.DRAINING}),
-    A.ACTIVE: frozenset({A.BUSY, A.DRAINING, A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
-    A.BUSY: frozenset({A.ACTIVE, A.DRAINING, A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
-    A.DRAINING: frozenset({A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
-    A.STOPPED: frozenset({A.STARTING, A.ACTIVE}),
-    A.UNHEALTHY: frozenset({A.STARTING, A.STOPPED, A.FAILED, A.ACTIVE, A.BUSY, A.LOST}),
-    A.FAILED: frozenset({A.STARTING, A.STOPPED}),
-    A.LOST: frozenset({A.ACTIVE, A.STARTING, A.STOPPED}),
-}
-
 T = TaskStatus
-TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    T.PENDING: frozenset({T.ASSIGNED, T.CANCELLED}),
-    T.ASSIGNED: frozenset({T.RUNNING, T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
-    T.RUNNING: frozenset({T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
-    T.RETRYING: frozenset({T.PENDING, T.ASSIGNED, T.CANCELLED}),
-    T.COMPLETED: frozenset(),
-    T.FAILED: frozenset({T.PENDING}),  # only by an explicit `task retry`
-    T.CANCELLED: frozenset({T.PENDING}),  # only by an explicit `task retry`
+R = RunStatus
+S = StepStatus
+
+TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
+    AgentStatus: {
+        A.STARTING: frozenset({A.ACTIVE, A.STOPPED, A.FAILED, A.UNHEALTHY, A.STARTING, A.DRAINING}),
+        A.ACTIVE: frozenset({A.BUSY, A.DRAINING, A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
+        A.BUSY: frozenset({A.ACTIVE, A.DRAINING, A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
+        A.DRAINING: frozenset({A.STOPPED, A.UNHEALTHY, A.LOST, A.STARTING, A.FAILED}),
+        A.STOPPED: frozenset({A.STARTING, A.ACTIVE}),
+        A.UNHEALTHY: frozenset({A.STARTING, A.STOPPED, A.FAILED, A.ACTIVE, A.BUSY, A.LOST}),
+        A.FAILED: frozenset({A.STARTING, A.STOPPED}),
+        A.LOST: frozenset({A.ACTIVE, A.STARTING, A.STOPPED}),
+    },
+    TaskStatus: {
+        T.PENDING: frozenset({T.ASSIGNED, T.CANCELLED}),
+        T.ASSIGNED: frozenset({T.RUNNING, T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
+        T.RUNNING: frozenset({T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
+        T.RETRYING: frozenset({T.PENDING, T.ASSIGNED, T.CANCELLED}),
+        T.COMPLETED: frozenset(),
+        T.FAILED: frozenset({T.PENDING}),  # only by an explicit `task retry`
+        T.CANCELLED: frozenset({T.PENDING}),  # only by an explicit `task retry`
+    },
+    RunStatus: {
+        R.PENDING: frozenset({R.RUNNING, R.FAILED, R.CANCELLED}),
+        R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.CANCELLED}),
+        R.SUCCEEDED: frozenset(),
+        R.FAILED: frozenset(),
+        R.CANCELLED: frozenset(),
+    },
+    StepStatus: {
+        S.PENDING: frozenset({S.RUNNING, S.WAITING, S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),
+        S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+        S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
+        S.SUCCEEDED: frozenset(),
+        S.FAILED: frozenset(),
+        S.SKIPPED: frozenset(),
+        S.CANCELLED: frozenset(),
+    },
 }
 
-TERMINAL_TASK_STATES = frozenset({T.COMPLETED, T.FAILED, T.CANCELLED})
-IN_FLIGHT_TASK_STATES = frozenset({T.ASSIGNED, T.RUNNING})
-ROUTABLE_AGENT_STATES = frozenset({A.ACTIVE, A.BUSY})
+FINAL: dict[type[Status], frozenset[Status]] = {
+    AgentStatus: frozenset({A.STOPPED, A.FAILED}),
+    TaskStatus: frozenset({T.COMPLETED, T.FAILED, T.CANCELLED}),
+    RunStatus: frozenset({R.SUCCEEDED, R.FAILED, R.CANCELLED}),
+    StepStatus: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),
+}
+
+FINAL_TASK = FINAL[TaskStatus]
+FINAL_RUN = FINAL[RunStatus]
+FINAL_STEP = FINAL[StepStatus]
+IN_FLIGHT_TASK = frozenset({T.ASSIGNED, T.RUNNING})
+ROUTABLE_AGENT = frozenset({A.ACTIVE, A.BUSY})  # statuses in which an agent may be given work
+# A task or step status -> the step status it means.
+STEP_OF_TASK = {T.COMPLETED: S.SUCCEEDED, T.FAILED: S.FAILED, T.CANCELLED: S.CANCELLED}
+
+St = TypeVar("St", bound=Status)
 
 
-def check_agent_transition(current: AgentStatus, new: AgentStatus) -> AgentStatus:
-    if new != current and new not in AGENT_TRANSITIONS[current]:
-        raise IllegalTransition(f"agent cannot go from {current} to {new}")
-    return new
-
-
-def check_task_transition(current: TaskStatus, new: TaskStatus) -> TaskStatus:
-    if new not in TASK_TRANSITIONS[current]:
-        raise IllegalTransition(f"task cannot go from {current} to {new}")
+def transition(current: St, new: St) -> St:
+    """`new`, if the state machine of `current`'s kind allows the move; else IllegalTransition.
+    Staying in the same status is allowed for agents (a repeated report) and nothing else."""
+    if new == current and isinstance(current, AgentStatus):
+        return new
+    if new not in TRANSITIONS[type(current)][current]:
+        kind = type(current).__name__.removesuffix("Status").lower()
+        raise IllegalTransition(f"{kind} cannot go from {current} to {new}")
     return new

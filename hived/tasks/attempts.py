@@ -12,6 +12,7 @@ from typing import Any
 from hived.agents.breaker import Breaker
 from hived.model.backoff import backoff_delay
 from hived.model.expressions import ExpressionError, is_true
+from hived.model.states import AttemptReason, TaskStatus
 from hived.tasks.routing import AgentSlot
 
 
@@ -57,6 +58,10 @@ class InFlight:
     delivered_mono: float = 0.0
     ending: bool = False
 
+    @property
+    def status(self) -> TaskStatus:
+        return TaskStatus.RUNNING if self.delivered else TaskStatus.ASSIGNED
+
 
 @dataclass
 class Ending:
@@ -86,6 +91,9 @@ class AgentChannel:
     budget: int | None = None  # tasks this incarnation may still be given (max_tasks)
 
 
+T = TaskStatus
+
+
 def decide(e: Ending, now: datetime) -> None:
     """What an ended attempt means for its task: completed, cancelled, retrying (after a backoff
     delay) or failed; fills `e.row` (what is committed) and `e.retry_in`."""
@@ -102,9 +110,9 @@ def decide(e: Ending, now: datetime) -> None:
         "output": e.output,
     }
     if e.ok:
-        e.row.update(status="completed", outcome="completed", error=None)
-    elif e.reason == "cancelled":
-        e.row.update(status="cancelled", outcome="cancelled")
+        e.row.update(status=entry.status.transition(T.COMPLETED), outcome="completed", error=None)
+    elif e.reason == AttemptReason.CANCELLED:
+        e.row.update(status=entry.status.transition(T.CANCELLED), outcome="cancelled")
     elif entry.attempt < task.max_attempts:
         policy = task.options.get("retry") or {}
         e.retry_in = backoff_delay(
@@ -114,9 +122,10 @@ def decide(e: Ending, now: datetime) -> None:
             policy.get("max", 60.0),
             policy.get("jitter", 0.1),
         )
-        e.row.update(status="retrying", outcome="failed", next_attempt_at=now + timedelta(seconds=e.retry_in))
+        due = now + timedelta(seconds=e.retry_in)
+        e.row.update(status=entry.status.transition(T.RETRYING), outcome="failed", next_attempt_at=due)
     else:
-        e.row.update(status="failed", outcome="failed")
+        e.row.update(status=entry.status.transition(T.FAILED), outcome="failed")
 
 
 def check_success(expression: str, result: dict[str, Any] | None) -> tuple[bool, str | None, str | None]:
@@ -124,6 +133,6 @@ def check_success(expression: str, result: dict[str, Any] | None) -> tuple[bool,
     try:
         if is_true(expression, {"result": result or {}}):
             return True, None, None
-        return False, f"success_when {expression!r} was false", "check_failed"
+        return False, f"success_when {expression!r} was false", AttemptReason.CHECK_FAILED
     except ExpressionError as exc:
-        return False, f"success_when: {exc}", "check_failed"
+        return False, f"success_when: {exc}", AttemptReason.CHECK_FAILED

@@ -20,7 +20,7 @@ from hived.bounds import Limits
 from hived.events import EventBus
 from hived.metrics import Metrics
 from hived.model.schemas import AttemptResult, Lease, ResultAck
-from hived.model.states import TaskStatus
+from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
 from hived.redact import scrub
 from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
@@ -28,8 +28,7 @@ from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, deci
 from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue
 
 log = logging.getLogger("hived.dispatch")
-# Failures that speak about the agent (its circuit breaker counts them), unlike a lost lease.
-AGENT_FAULTS = frozenset({"error", "timeout", "stalled", "check_failed", None})
+R = AttemptReason
 
 
 class Dispatcher:
@@ -61,7 +60,6 @@ class Dispatcher:
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
         self.on_finished: list[Callable[[str, str, dict[str, Any]], None]] = []  # (task_id, status, row)
-        self.stats = {"assigned": 0, "completed": 0, "failed": 0, "retried": 0}
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -78,9 +76,9 @@ class Dispatcher:
         orphans = []
         for row in rows:
             task = ReadyTask.from_row(row)
-            if row["status"] == "pending":
+            if row["status"] == TaskStatus.PENDING:
                 self._enqueue(task)
-            elif row["status"] == "retrying":
+            elif row["status"] == TaskStatus.RETRYING:
                 due = row["next_attempt_at"] or self.clock()
                 self._schedule_retry(task, max(0.0, (due - self.clock()).total_seconds()))
             elif row["agent_id"] in adopted:
@@ -101,7 +99,7 @@ class Dispatcher:
             else:
                 orphans.append(InFlight(task, row["agent_id"] or "", row["lease"] or 0, row["attempts"]))
         error = "hived restarted while the attempt ran"
-        await self._end_attempts([Ending(e, False, error=error, reason="daemon_restart") for e in orphans])
+        await self._end_attempts([Ending(e, False, error=error, reason=R.DAEMON_RESTART) for e in orphans])
         return len(rows)
 
     def start(self) -> None:
@@ -137,7 +135,10 @@ class Dispatcher:
 
     def depth_by_priority(self) -> dict[tuple[str, int], int]:
         depth: dict[tuple[str, int], int] = {}
-        for state, tasks in (("pending", self.ready.values()), ("retrying", self._retry_tasks.values())):
+        for state, tasks in (
+            (TaskStatus.PENDING, self.ready.values()),
+            (TaskStatus.RETRYING, self._retry_tasks.values()),
+        ):
             for task in tasks:
                 depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
         return depth
@@ -179,7 +180,7 @@ class Dispatcher:
         return sorted(channel.held) if channel else []
 
     async def agent_gone(
-        self, agent_id: str, reason: str = "agent_lost", error: str = "the agent was lost"
+        self, agent_id: str, reason: str = R.AGENT_LOST, error: str = "the agent was lost"
     ) -> int:
         """Every attempt the agent held fails with `reason` and follows its retry policy."""
         channel = self.channels.pop(agent_id, None)
@@ -209,12 +210,12 @@ class Dispatcher:
                 continue
             if entry.cancelled:
                 self._release(entry)
-                acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="cancelled"))
+                acks.append(ResultAck(task_id=res.task_id, accepted=False, reason=R.CANCELLED))
                 continue
             # What handlers print or return is stored and shown: secrets are masked on the way in.
             ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason
             if problem := self.limits.result_problem(result):
-                ok, result, error, reason = False, None, problem, "result_too_large"
+                ok, result, error, reason = False, None, problem, R.RESULT_TOO_LARGE
             error, output = self.limits.tail(error), self.limits.tail(scrub(res.output))
             endings.append(Ending(entry, ok, result, error, reason, output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
@@ -281,7 +282,7 @@ class Dispatcher:
             and not self.in_flight[t].cancelled
         ]
         error = "the agent does not hold this attempt"
-        await self._end_attempts([Ending(e, False, error=error, reason="lease_lost") for e in lost])
+        await self._end_attempts([Ending(e, False, error=error, reason=R.LEASE_LOST) for e in lost])
         return len(lost)
 
     # --- cancellation and resubmission ------------------------------------------------------------
@@ -303,9 +304,9 @@ class Dispatcher:
         row = {
             "task_id": task_id,
             "lease": entry.lease,
-            "status": "cancelled",
+            "status": entry.status.transition(TaskStatus.CANCELLED),
             "outcome": "cancelled",
-            "reason": "cancelled",
+            "reason": R.CANCELLED,
             "error": "cancelled by operator",
         }
         if not await self.db.write(lambda c: task_store.finish(c, [row], now)):
@@ -387,7 +388,6 @@ class Dispatcher:
         task.attempts = entry.attempt
         retry_in = e.retry_in
         if retry_in is not None:
-            self.stats["retried"] += 1
             self.metrics.retries.inc()
             self.events.publish(
                 "task.retrying",
@@ -400,7 +400,6 @@ class Dispatcher:
             )
             self._schedule_retry(task, retry_in)
         else:
-            self.stats["completed" if ok else "failed"] += 1
             self._finished(task.id, TaskStatus(row["status"]), row)
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
@@ -478,7 +477,6 @@ class Dispatcher:
         except Exception:
             self._unassign(entries)
             raise
-        self.stats["assigned"] += len(entries)
         for entry in entries:
             if entry.attempt == 1 and entry.task.created_at is not None:
                 self.metrics.task_wait.observe(max(0.0, (now - entry.task.created_at).total_seconds()))
@@ -487,7 +485,7 @@ class Dispatcher:
                 continue  # ended while we committed (its agent was lost)
             channel = self.channels.get(entry.agent_id)
             if channel is None:
-                await self._end_attempt(entry, ok=False, error="the agent was lost", reason="agent_lost")
+                await self._end_attempt(entry, ok=False, error="the agent was lost", reason=R.AGENT_LOST)
                 continue
             channel.inbox.append(entry)
             channel.wake.set()

@@ -20,13 +20,14 @@ from typing import Any
 from hived.errors import Conflict, HiveError
 from hived.events import EventBus
 from hived.model.expressions import ExpressionError, is_true
-from hived.model.graph import FINAL_STEP, next_moves, run_outcome
 from hived.model.schemas import TaskSubmit
+from hived.model.states import FINAL_STEP, FINAL_TASK, RunStatus, StepStatus
 from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
-from hived.workflows.live import TASK_TO_STEP, LiveRun, S, StepState, may_fail, step_from_row, task_ended
+from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, task_ended
+from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.templates import render
 
 log = logging.getLogger("hived.workflows")
@@ -64,7 +65,8 @@ class WorkflowEngine:
             rows = [r for r in store.active_runs(conn) if run_id is None or r["id"] == run_id]
             steps = store.run_steps(conn, [r["id"] for r in rows])
             specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
-            task_ids = [s["task_id"] for ss in steps.values() for s in ss if s["status"] == "running"]
+            running = [s for ss in steps.values() for s in ss if s["status"] == StepStatus.RUNNING]
+            task_ids = [s["task_id"] for s in running]
             tasks = {tid: task_store.get_task(conn, tid) for tid in task_ids if tid}
             return rows, steps, specs, tasks
 
@@ -76,7 +78,7 @@ class WorkflowEngine:
                 workflow=row["workflow"],
                 spec=spec,
                 params=row["params"],
-                status=row["status"],
+                status=RunStatus(row["status"]),
                 steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
                 deadline=row["deadline"],
             )
@@ -84,7 +86,7 @@ class WorkflowEngine:
             for step in run.steps.values():
                 if step.status == S.RUNNING and step.task_id:
                     task = tasks.get(step.task_id)
-                    if task is not None and task["status"] in TASK_TO_STEP:
+                    if task is not None and task["status"] in FINAL_TASK:
                         run.inbox.append(task_ended(step.id, step.task_id, task["status"], task))
                     elif ended := self._unclaimed.pop(step.task_id, None):  # ended during the read
                         run.inbox.append(task_ended(step.id, step.task_id, *ended))
@@ -145,7 +147,7 @@ class WorkflowEngine:
             "workflow_id": workflow["id"],
             "workflow": spec.name,
             "version": workflow["version"],
-            "status": "pending",
+            "status": RunStatus.PENDING,
             "params": params,
             "cancel_requested": False,
             "error": None,
@@ -158,7 +160,8 @@ class WorkflowEngine:
             {"run_id": run_id, "position": i, **StepState(step.id).row()} for i, step in enumerate(spec.steps)
         ]
         await self.db.write(lambda c: store.insert_run(c, row, step_rows))
-        run = LiveRun(run_id, spec.name, spec, params, "pending", {s.id: StepState(s.id) for s in spec.steps})
+        steps = {s.id: StepState(s.id) for s in spec.steps}
+        run = LiveRun(run_id, spec.name, spec, params, RunStatus.PENDING, steps)
         run.deadline = deadline
         self.runs[run_id] = run
         self._kick(run)
@@ -166,7 +169,7 @@ class WorkflowEngine:
 
     def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
         """Dispatcher callback: a task reached a final state."""
-        if status not in TASK_TO_STEP:
+        if status not in FINAL_TASK:
             return
         found = self.by_task.pop(task_id, None)
         if found is None:
@@ -200,7 +203,7 @@ class WorkflowEngine:
 
     async def cancel(self, run_id: str) -> None:
         run = self._active(run_id, "cancel")
-        run.inbox.append(lambda r, now: self._end(r, "cancelled", "cancelled by operator", now))
+        run.inbox.append(lambda r, now: self._end(r, RunStatus.CANCELLED, "cancelled by operator", now))
         await self._kick_and_wait(run)
 
     def _active(self, run_id: str, verb: str) -> LiveRun:
@@ -256,9 +259,9 @@ class WorkflowEngine:
                 change(run, now)
         new_tasks: list[tuple[str, dict[str, Any]]] = []
         if not run.done:
-            if run.status == "pending":
-                run.status = "running"
-                run.run_values.update(status="running", started_at=now)
+            if run.status == RunStatus.PENDING:
+                run.move(RunStatus.RUNNING)
+                run.run_values.update(status=RunStatus.RUNNING, started_at=now)
             new_tasks = self._advance(run, now)
         changed = [s for sid, s in run.steps.items() if (s.status, s.task_id) != before[sid]]
         values, run.run_values = run.run_values, {}
@@ -309,7 +312,7 @@ class WorkflowEngine:
                 if task := self._start_step(run, run.spec.step(sid), now):
                     new_tasks.append((sid, task))
         outcome = run_outcome(nodes, {sid: s.status for sid, s in run.steps.items()})
-        if outcome == "failed":
+        if outcome == RunStatus.FAILED:
             failed = next(
                 s for s in run.steps.values() if s.status in (S.FAILED, S.CANCELLED) and not may_fail(run, s)
             )
@@ -318,9 +321,10 @@ class WorkflowEngine:
             for step in run.steps.values():  # tasks created in this pass are never submitted
                 if step.task_id in new_ids:
                     step.task_id = None
-            self._end(run, "failed", f"step {failed.id!r} {failed.status}: {failed.error or ''}".strip(), now)
-        elif outcome == "succeeded":
-            self._end(run, "succeeded", None, now)
+            why = f"step {failed.id!r} {failed.status}: {failed.error or ''}".strip()
+            self._end(run, RunStatus.FAILED, why, now)
+        elif outcome == RunStatus.SUCCEEDED:
+            self._end(run, RunStatus.SUCCEEDED, None, now)
         return new_tasks
 
     def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
@@ -336,7 +340,7 @@ class WorkflowEngine:
             step.finish(S.FAILED, now, str(exc))
             return None
         if spec.type == APPROVAL:
-            step.status = S.WAITING
+            step.move(S.WAITING)
             step.result = {"message": payload} if payload else None
             return None
         if not isinstance(payload, dict):
@@ -358,19 +362,20 @@ class WorkflowEngine:
         except HiveError as exc:  # a rendered payload over max_payload_bytes
             step.finish(S.FAILED, now, str(exc))
             return None
-        step.status, step.task_id = S.RUNNING, task["id"]
+        step.move(S.RUNNING)
+        step.task_id = task["id"]
         return task
 
-    def _end(self, run: LiveRun, status: str, error: str | None, now: datetime) -> None:
+    def _end(self, run: LiveRun, status: RunStatus, error: str | None, now: datetime) -> None:
         for step in run.steps.values():
             if step.status in FINAL_STEP:
                 continue
             if step.status == S.RUNNING and step.task_id:
                 run.cancel_tasks.append(step.task_id)
             step.finish(S.CANCELLED, now, f"run {status}")
-        run.status = status
+        run.move(status)
         run.run_values.update(status=status, error=error, finished_at=now)
-        if status == "cancelled":
+        if status == RunStatus.CANCELLED:
             run.run_values["cancel_requested"] = True
 
     # --- run timeouts -----------------------------------------------------------------------------
@@ -383,7 +388,7 @@ class WorkflowEngine:
                 if run.deadline and now >= run.deadline and not run.done:
                     limit = run.spec.timeout or 0
                     run.inbox.append(
-                        lambda r, t, s=limit: self._end(r, "failed", f"run timed out after {s:g}s", t)
+                        lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
                     )
                     run.deadline = None
                     self._kick(run)

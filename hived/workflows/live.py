@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hived.model.graph import StepStatus
+from hived.model.states import FINAL_RUN, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
 from hived.model.workflow import WorkflowSpec
 from hived.store import workflows as store
 
 S = StepStatus
-TASK_TO_STEP = {"completed": S.SUCCEEDED, "failed": S.FAILED, "cancelled": S.CANCELLED}
 
 
 @dataclass
@@ -32,8 +31,13 @@ class StepState:
     def row(self) -> dict[str, Any]:
         return {"step_id": self.id, **{name: getattr(self, name) for name in store.STEP_FIELDS}}
 
+    def move(self, status: StepStatus) -> None:
+        """The one way a step's status changes (checked against StepStatus's transitions)."""
+        self.status = self.status.transition(status)  # type: ignore[assignment]
+
     def finish(self, status: StepStatus, now: datetime, error: str | None = None) -> None:
-        self.status, self.finished_at = status, now
+        self.move(status)
+        self.finished_at = now
         if error is not None:
             self.error = error
 
@@ -44,7 +48,7 @@ class LiveRun:
     workflow: str
     spec: WorkflowSpec
     params: dict[str, Any]
-    status: str
+    status: RunStatus
     steps: dict[str, StepState]
     deadline: datetime | None = None
     inbox: list[Callable[[LiveRun, datetime], None]] = field(default_factory=list)
@@ -54,7 +58,11 @@ class LiveRun:
 
     @property
     def done(self) -> bool:
-        return self.status not in store.ACTIVE_RUN
+        return self.status in FINAL_RUN
+
+    def move(self, status: RunStatus) -> None:
+        """The one way a run's status changes (checked against RunStatus's transitions)."""
+        self.status = self.status.transition(status)  # type: ignore[assignment]
 
     def variables(self) -> dict[str, Any]:
         return {
@@ -76,7 +84,7 @@ def task_ended(
             return  # a late report for a step the run has already settled
         step.result = row.get("result")
         step.agent_id = row.get("agent_id") or step.agent_id
-        step.finish(TASK_TO_STEP[status], now, row.get("error"))
+        step.finish(STEP_OF_TASK[TaskStatus(status)], now, row.get("error"))
 
     return apply
 

@@ -1,4 +1,4 @@
-"""Backoff, durations and state machines."""
+"""Backoff, durations and redaction."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ import pytest
 
 from hived.model.backoff import backoff_delay
 from hived.model.durations import parse_duration
-from hived.model.states import (
-    AgentStatus,
-    IllegalTransition,
-    TaskStatus,
-    check_agent_transition,
-    check_task_transition,
-)
 
 
 @pytest.mark.parametrize(
@@ -40,38 +33,6 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
-
-
-@pytest.mark.parametrize(
-    ("current", "new"),
-    [
-        (TaskStatus.PENDING, TaskStatus.ASSIGNED),
-        (TaskStatus.RUNNING, TaskStatus.RETRYING),
-        (TaskStatus.RETRYING, TaskStatus.ASSIGNED),
-        (TaskStatus.FAILED, TaskStatus.PENDING),
-    ],
-)
-def test_legal_task_transitions(current: TaskStatus, new: TaskStatus) -> None:
-    assert check_task_transition(current, new) == new
-
-
-@pytest.mark.parametrize(
-    ("current", "new"),
-    [
-        (TaskStatus.COMPLETED, TaskStatus.PENDING),
-        (TaskStatus.PENDING, TaskStatus.COMPLETED),
-        (TaskStatus.CANCELLED, TaskStatus.RUNNING),
-    ],
-)
-def test_illegal_task_transitions(current: TaskStatus, new: TaskStatus) -> None:
-    with pytest.raises(IllegalTransition):
-        check_task_transition(current, new)
-
-
-def test_agent_transitions() -> None:
-    assert check_agent_transition(AgentStatus.STARTING, AgentStatus.ACTIVE) == AgentStatus.ACTIVE
-    with pytest.raises(IllegalTransition):
-        check_agent_transition(AgentStatus.STOPPED, AgentStatus.BUSY)
 
 
 def test_redaction_of_secrets_in_log_records_and_values() -> None:

@@ -1,6 +1,8 @@
 import pytest
 
-from hived.model.graph import Node, StepStatus, find_cycle, next_moves, run_outcome, validate
+from hived.model.graph import Node, find_cycle, validate
+from hived.model.states import StepStatus
+from hived.workflows.rules import next_moves, run_outcome
 
 S = StepStatus
 
