@@ -1,5 +1,7 @@
-"""AgentOrchestrator: the facade that ties storage, dispatch, supervision and health together (the
-PRD's AgentOrchestrator). The API and tests drive the daemon through it."""
+"""AgentOrchestrator: the composition root. It builds every part of the daemon from its settings
+(storage, dispatcher, supervisor, health monitor, workflow engine, and the services the routes call),
+runs their life cycle, and keeps the PRD's facade (`register_agent`, `submit_task`, `get_task`,
+`execute_workflow`, ...) as thin calls into the services. It holds no rule and writes no SQL."""
 
 from __future__ import annotations
 
@@ -7,59 +9,32 @@ import asyncio
 import logging
 import os
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from hived.agents.heartbeats import HealthMonitor
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
+from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
-from hived.errors import Conflict, NotFound
 from hived.events import EventBus
 from hived.metrics import Metrics
 from hived.model import __version__
 from hived.model.runs import Run
-from hived.model.schemas import Agent, AgentDetail, AgentSpec, Attempt, Status, Task, TaskDetail, TaskSubmit
-from hived.model.states import ROUTABLE_AGENT, AgentStatus, TaskStatus
+from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
+from hived.model.states import AgentStatus
 from hived.model.workflow import WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
 from hived.store.ownership import Ownership
-from hived.tasks.dispatcher import Dispatcher, ReadyTask
+from hived.tasks.dispatcher import Dispatcher
+from hived.tasks.service import TaskService
 from hived.workflows.engine import WorkflowEngine
 from hived.workflows.service import WorkflowService
 
 log = logging.getLogger("hived")
-
-
-def task_view(row: dict[str, Any]) -> Task:
-    return Task(
-        id=row["id"],
-        type=row["type"],
-        status=row["status"],
-        priority=row["priority"],
-        requires=row["requires"] or [],
-        payload=row["payload"] or {},
-        agent_id=row["agent_id"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        result=row["result"],
-        error=row["error"],
-        idempotency_key=row["idempotency_key"],
-        run_id=row["run_id"],
-        timeout=(row["options"] or {}).get("timeout"),
-        next_attempt_at=row["next_attempt_at"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        completed_at=row["completed_at"],
-    )
 
 
 class AgentOrchestrator:
@@ -95,11 +70,15 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
+        self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.metrics)
+        self.fleet = AgentService(self.agents, self.dispatcher)
         self.engine = WorkflowEngine(
-            self.db, self.events, self._new_row, self._accepted, self.dispatcher.cancel
+            self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
         )
         self.dispatcher.on_finished.append(self.engine.task_finished)
         self.workflows = WorkflowService(self.db, self.engine, self.limits)
+        self.tasks.agent_id_of = self.fleet.id_of
+        self.tasks.run_id_of = self.workflows.run_id
         self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
         self.metrics.add_state(self._metric_state)
@@ -153,202 +132,42 @@ class AgentOrchestrator:
         logging.shutdown()
         os._exit(1)
 
-    # --- agents -----------------------------------------------------------------------------------
+    # --- the PRD's facade -------------------------------------------------------------------------
 
     async def register_agent(self, config: dict[str, Any] | AgentSpec, wait: float = 30.0) -> str:
         """Spawn an agent from its spec and wait (up to `wait` s) until it is active; returns its id."""
         spec = config if isinstance(config, AgentSpec) else AgentSpec.model_validate(config)
-        agent = await self.agents.create(spec)
-        deadline = time.monotonic() + wait
-        while agent.status not in ROUTABLE_AGENT and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-        return agent.id
+        return (await self.fleet.spawn_and_wait(spec, wait)).id
 
     async def get_agent(self, ref: str) -> AgentDetail:
-        agent = self.agents.resolve(ref)
-        return AgentDetail(
-            **self.agents.view(agent).model_dump(), incarnations=await self.agents.incarnations(agent)
-        )
+        return await self.fleet.get(ref)
 
     def list_agents(self, status: str | None = None, type: str | None = None) -> list[Agent]:
-        views = [self.agents.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
-        return [v for v in views if (not status or v.status == status) and (not type or v.type == type)]
-
-    # --- tasks ------------------------------------------------------------------------------------
+        return self.fleet.list(status, type)
 
     async def submit_task(self, task: TaskSubmit | dict[str, Any]) -> str:
-        return (await self.submit(task)).id
+        return (await self.tasks.submit(task)).id
 
     async def submit(self, task: TaskSubmit | dict[str, Any]) -> Task:
-        sub = task if isinstance(task, TaskSubmit) else TaskSubmit.model_validate(task)
-        if sub.idempotency_key:
-            key = sub.idempotency_key
-            existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
-            if existing is not None:
-                return self._same_submission(existing, sub)
-        row = self._new_row(sub)
-        try:
-            await self.db.write(lambda c: task_store.insert_task(c, row))
-        except IntegrityError:
-            if sub.idempotency_key:  # a concurrent submit with the same key won
-                key = sub.idempotency_key
-                existing = await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
-                if existing is not None:
-                    return self._same_submission(existing, sub)
-            raise
-        self._accepted(row)
-        return task_view(row)
+        return await self.tasks.submit(task)
 
     async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
-        """Submit several tasks in one transaction (all or none); keyed ones go one by one."""
-        if any(sub.idempotency_key for sub in subs):
-            return [await self.submit(sub) for sub in subs]
-        rows = [self._new_row(sub) for sub in subs]
-        await self.db.write(lambda c: task_store.insert_tasks(c, rows))
-        for row in rows:
-            self._accepted(row)
-        return [task_view(row) for row in rows]
-
-    def _accepted(self, row: dict[str, Any]) -> None:
-        self.dispatcher.enqueue(ReadyTask.from_row(row))
-        self.metrics.submitted.inc()
-        self.events.publish("task.submitted", task_id=row["id"], type=row["type"], priority=row["priority"])
-
-    def _new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
-        self.limits.check_payload(sub.payload)
-        options = {
-            "retry": sub.retry.model_dump(),
-            "timeout": sub.timeout,
-            "stall_timeout": sub.stall_timeout,
-            "success_when": sub.success_when,
-        }
-        row = {
-            "id": str(uuid.uuid4()),
-            "seq": self.dispatcher.next_seq(),
-            "type": sub.type,
-            "priority": sub.priority,
-            "status": TaskStatus.PENDING,
-            "agent_id": None,
-            "requires": sub.requires,
-            "payload": sub.payload,
-            "result": None,
-            "error": None,
-            "attempts": 0,
-            "max_attempts": sub.max_attempts,
-            "lease": None,
-            "options": options,
-            "idempotency_key": sub.idempotency_key,
-            "run_id": run_id,
-            "next_attempt_at": None,
-            "created_at": datetime.now(UTC),
-            "started_at": None,
-            "completed_at": None,
-        }
-        return row
-
-    def _same_submission(self, existing: dict[str, Any], sub: TaskSubmit) -> Task:
-        if existing["payload"] != sub.payload or existing["type"] != sub.type:
-            raise Conflict(
-                f"idempotency_key {sub.idempotency_key!r} was used by task {existing['id']} "
-                "with another type or payload"
-            )
-        return task_view(existing)
-
-    def _resolve_task(self, conn: Any, ref: str) -> dict[str, Any]:
-        row = task_store.get_task(conn, ref)
-        if row is not None:
-            return row
-        if len(ref) >= 4 and all(ch in "0123456789abcdef-" for ch in ref):
-            query = select(task_store.tasks).where(task_store.tasks.c.id.like(f"{ref}%")).limit(2)
-            rows = conn.execute(query).mappings().all()
-            if len(rows) == 1:
-                return dict(rows[0])
-            if len(rows) > 1:
-                raise Conflict(f"task id prefix {ref!r} is ambiguous")
-        raise NotFound(f"task {ref!r} not found")
+        return await self.tasks.submit_many(subs)
 
     async def get_task(self, ref: str) -> TaskDetail:
-        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            row = self._resolve_task(conn, ref)
-            return row, task_store.get_attempts(conn, row["id"])
+        return await self.tasks.get(ref)
 
-        row, attempts = await self.db.read(read)
-        return TaskDetail(
-            **task_view(row).model_dump(), attempt_history=[Attempt.model_validate(a) for a in attempts]
-        )
-
-    async def list_tasks(
-        self,
-        status: str | None = None,
-        type: str | None = None,
-        agent: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-        run: str | None = None,
-    ) -> tuple[list[Task], int]:
-        t = task_store.tasks
-        query = select(t)
-        if status:
-            query = query.where(t.c.status == status)
-        if type:
-            query = query.where(t.c.type == type)
-        if agent:
-            query = query.where(t.c.agent_id == self.agents.resolve(agent).id)
-        if run:
-            query = query.where(t.c.run_id == await self.workflows.run_id(run))
-
-        def read(conn: Any) -> tuple[list[Task], int]:
-            total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
-            rows = conn.execute(query.order_by(t.c.seq.desc()).limit(limit).offset(offset))
-            return [task_view(dict(r)) for r in rows.mappings()], int(total)
-
-        return await self.db.read(read)
+    async def list_tasks(self, **filters: Any) -> tuple[list[Task], int]:
+        return await self.tasks.list(**filters)
 
     async def cancel_task(self, ref: str) -> Task:
-        row = await self.db.read(lambda c: self._resolve_task(c, ref))
-        if TaskStatus(row["status"]).final:
-            raise Conflict(f"task {row['id']} is already {row['status']}")
-        if not await self.dispatcher.cancel(row["id"]):
-            raise Conflict(f"task {row['id']} ended before it could be cancelled")
-        return await self.get_task(row["id"])
+        return await self.tasks.cancel(ref)
 
     async def retry_task(self, ref: str) -> Task:
-        row = await self.db.read(lambda c: self._resolve_task(c, ref))
-        if TaskStatus(row["status"]) not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
-            raise Conflict(
-                f"task {row['id']} is {row['status']}: only failed or cancelled tasks can be retried"
-            )
-        seq = self.dispatcher.next_seq()
-        if not await self.db.write(lambda c: task_store.resubmit(c, row["id"], seq)):
-            raise Conflict(f"task {row['id']} changed meanwhile; try again")
-        fresh = await self.db.read(lambda c: task_store.get_task(c, row["id"]))
-        assert fresh is not None
-        self.dispatcher.enqueue(ReadyTask.from_row(fresh))
-        return task_view(fresh)
+        return await self.tasks.retry(ref)
 
     async def task_output(self, task_id: str) -> str:
-        attempts = await self.db.read(lambda c: task_store.get_attempts(c, task_id))
-        parts = []
-        for a in attempts:
-            parts.append(f"--- attempt {a['number']} ({a['outcome'] or 'running'})\n")
-            parts.append(a["output"] or "")
-            if a["output"] and not a["output"].endswith("\n"):
-                parts.append("\n")
-        return "".join(parts)
-
-    def holder_name(self, task_id: str) -> str | None:
-        """The name of the agent holding the task's current attempt (agent tokens' fencing)."""
-        entry = self.dispatcher.in_flight.get(task_id)
-        return self.agents.name_of(entry.agent_id) if entry else None
-
-    def runs_held_by(self, agent_name: str) -> set[str]:
-        """Ids of the runs whose tasks this agent holds now (agent tokens reach only their context)."""
-        agent_id = self.agents.by_name.get(agent_name)
-        return {
-            entry.task.run_id
-            for entry in self.dispatcher.in_flight.values()
-            if entry.task.run_id and entry.agent_id == agent_id
-        }
+        return await self.tasks.output(task_id)
 
     # --- workflows --------------------------------------------------------------------------------
 

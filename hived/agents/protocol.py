@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from hived.agents.manager import AgentManager, LiveAgent
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.schemas import (
+    AttemptResult,
     HeartbeatRequest,
     HeartbeatResponse,
     RegisterRequest,
     RegisterResponse,
+    ResultAck,
     WorkRequest,
     WorkResponse,
 )
@@ -136,3 +138,7 @@ class AgentProtocol:
         slots = req.slots if agent.status in ROUTABLE_AGENT else 0
         leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
         return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=self.agents.shown_status(agent))
+
+    async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
+        """Single results (`POST /tasks/{id}/complete|fail`), fenced by attempt and lease."""
+        return await self.dispatcher.report(agent_id, results)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from hived.errors import Conflict, Forbidden
-from hived.http.deps import Orch
+from hived.http.deps import Protocol
 from hived.model.schemas import (
     AttemptResult,
     HeartbeatRequest,
@@ -32,27 +32,27 @@ class Completion(BaseModel):
 
 
 @router.post("/agents/register", response_model=RegisterResponse)
-async def register(req: RegisterRequest, orch: Orch, request: Request) -> RegisterResponse:
+async def register(req: RegisterRequest, protocol: Protocol, request: Request) -> RegisterResponse:
     token = getattr(request.state, "token", None)  # set by the TCP listener's gate
     if token is not None and token.agent is not None:
-        name = req.spec.name if req.spec else orch.agents.name_of(req.agent_id or "")
+        name = req.spec.name if req.spec else protocol.agents.name_of(req.agent_id or "")
         if name != token.agent:
             raise Forbidden(f"this token registers only agent {token.agent!r}")
-    return await orch.protocol.register(req)
+    return await protocol.register(req)
 
 
 @router.post("/agents/{agent_id}/heartbeat", response_model=HeartbeatResponse)
-async def heartbeat(agent_id: str, req: HeartbeatRequest, orch: Orch) -> HeartbeatResponse:
-    return await orch.protocol.heartbeat(agent_id, req)
+async def heartbeat(agent_id: str, req: HeartbeatRequest, protocol: Protocol) -> HeartbeatResponse:
+    return await protocol.heartbeat(agent_id, req)
 
 
 @router.post("/agents/{agent_id}/work", response_model=WorkResponse)
-async def work(agent_id: str, req: WorkRequest, orch: Orch) -> WorkResponse:
+async def work(agent_id: str, req: WorkRequest, protocol: Protocol) -> WorkResponse:
     """Report finished attempts, then wait up to `wait` seconds for new leases."""
-    return await orch.protocol.work(agent_id, req)
+    return await protocol.work(agent_id, req)
 
 
-async def _finish(orch: Orch, task_id: str, body: Completion, ok: bool) -> ResultAck:
+async def _finish(protocol: Protocol, task_id: str, body: Completion, ok: bool) -> ResultAck:
     result = AttemptResult(
         task_id=task_id,
         attempt=body.attempt,
@@ -63,19 +63,19 @@ async def _finish(orch: Orch, task_id: str, body: Completion, ok: bool) -> Resul
         reason=body.reason,
         output=body.output,
     )
-    [ack] = await orch.dispatcher.report(body.agent_id, [result])
+    [ack] = await protocol.report(body.agent_id, [result])
     if not ack.accepted:
         raise Conflict(f"task {task_id}: result refused ({ack.reason})")
     return ack
 
 
 @router.post("/tasks/{task_id}/complete", response_model=ResultAck, responses={409: {}})
-async def complete(task_id: str, body: Completion, orch: Orch) -> ResultAck:
+async def complete(task_id: str, body: Completion, protocol: Protocol) -> ResultAck:
     """Record a successful attempt; 409 when the attempt or lease is stale (fencing)."""
-    return await _finish(orch, task_id, body, ok=True)
+    return await _finish(protocol, task_id, body, ok=True)
 
 
 @router.post("/tasks/{task_id}/fail", response_model=ResultAck, responses={409: {}})
-async def fail(task_id: str, body: Completion, orch: Orch) -> ResultAck:
+async def fail(task_id: str, body: Completion, protocol: Protocol) -> ResultAck:
     """Record a failed attempt (it is retried per the task's policy); 409 when stale."""
-    return await _finish(orch, task_id, body, ok=False)
+    return await _finish(protocol, task_id, body, ok=False)

@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from hived.http.deps import Orch
+from hived.http.deps import TokenStore
 from hived.model.schemas import Strict
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -33,16 +33,16 @@ class NewToken(TokenView):
 
 
 @router.post("", response_model=NewToken, status_code=201)
-async def create_token(body: TokenCreate, orch: Orch) -> NewToken:
-    info, secret = await orch.tokens.create(body.scope, body.agent, body.name)
+async def create_token(body: TokenCreate, tokens: TokenStore) -> NewToken:
+    info, secret = await tokens.create(body.scope, body.agent, body.name)
     return NewToken(**info.public(), token=secret)
 
 
 @router.get("", response_model=list[TokenView])
-async def list_tokens(orch: Orch) -> list[TokenView]:
-    return [TokenView(**t.public()) for t in await orch.tokens.list()]
+async def list_tokens(tokens: TokenStore) -> list[TokenView]:
+    return [TokenView(**t.public()) for t in await tokens.list()]
 
 
 @router.delete("/{ref}", response_model=TokenView)
-async def revoke_token(ref: str, orch: Orch) -> TokenView:
-    return TokenView(**(await orch.tokens.revoke(ref)).public())
+async def revoke_token(ref: str, tokens: TokenStore) -> TokenView:
+    return TokenView(**(await tokens.revoke(ref)).public())

@@ -11,15 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-
 from hived import redact
 from hived.auth.scopes import Scope
 from hived.errors import Conflict, Invalid, NotFound
+from hived.store import tokens as store
 from hived.store.db import Database
-from hived.store.models import TokenRow
 
-tokens = TokenRow.__table__
 PREFIX = "hive_"
 
 
@@ -66,7 +63,7 @@ class Tokens:
         self._valid: dict[str, TokenInfo] = {}  # digest -> token, revoked ones left out
 
     async def load(self) -> None:
-        rows = await self.db.read(lambda c: [dict(r) for r in c.execute(select(tokens)).mappings()])
+        rows = await self.db.read(store.all_tokens)
         self._valid = {r["digest"]: _info(r) for r in rows if r["revoked_at"] is None}
 
     def check(self, token: str) -> TokenInfo | None:
@@ -97,15 +94,13 @@ class Tokens:
             "created_at": datetime.now(UTC),
             "revoked_at": None,
         }
-        await self.db.write(lambda c: c.execute(insert(tokens), [row]))
+        await self.db.write(lambda c: store.insert_token(c, row))
         info = _info(row)
         self._valid[info.digest] = info
         return info, secret
 
     async def list(self) -> list[TokenInfo]:
-        rows = await self.db.read(
-            lambda c: [dict(r) for r in c.execute(select(tokens).order_by(tokens.c.created_at)).mappings()]
-        )
+        rows = await self.db.read(store.all_tokens)
         return [_info(r) for r in rows]
 
     async def revoke(self, ref: str) -> TokenInfo:
@@ -116,8 +111,6 @@ class Tokens:
             raise Conflict(f"token id prefix {ref!r} is ambiguous")
         token = matches[0]
         now = datetime.now(UTC)
-        await self.db.write(
-            lambda c: c.execute(update(tokens).where(tokens.c.id == token.id).values(revoked_at=now))
-        )
+        await self.db.write(lambda c: store.revoke_token(c, token.id, now))
         self._valid.pop(token.digest, None)
         return TokenInfo(**{**token.__dict__, "revoked_at": token.revoked_at or now})

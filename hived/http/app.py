@@ -120,9 +120,9 @@ def create_app(
         app.add_middleware(
             TokenAuth,
             tokens=orchestrator.tokens,
-            agent_of=orchestrator.agents.name_of,
-            holder_of=orchestrator.holder_name,
-            runs_of=orchestrator.runs_held_by,
+            agent_of=orchestrator.fleet.name_of,
+            holder_of=orchestrator.fleet.holder_name,
+            runs_of=orchestrator.fleet.runs_held_by,
             allowed_hosts=set(tcp.allowed_hosts),
             allowed_origins=set(tcp.allowed_origins),
         )

@@ -1,4 +1,5 @@
-"""Shared dependencies of the routers."""
+"""What the routes may call, as FastAPI dependencies: the services built by the composition root
+(hived.orchestrator), one per slice, and the daemon's input bounds. Routes call services only."""
 
 from __future__ import annotations
 
@@ -6,11 +7,47 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from hived.agents.protocol import AgentProtocol
+from hived.agents.service import AgentService
+from hived.auth.tokens import Tokens
+from hived.bounds import Limits
 from hived.orchestrator import AgentOrchestrator
+from hived.tasks.service import TaskService
+from hived.workflows.service import WorkflowService
 
 
-async def get_orchestrator(request: Request) -> AgentOrchestrator:
+def _root(request: Request) -> AgentOrchestrator:
     return request.app.state.orchestrator  # type: ignore[no-any-return]
 
 
-Orch = Annotated[AgentOrchestrator, Depends(get_orchestrator)]
+def _tasks(request: Request) -> TaskService:
+    return _root(request).tasks
+
+
+def _agents(request: Request) -> AgentService:
+    return _root(request).fleet
+
+
+def _protocol(request: Request) -> AgentProtocol:
+    return _root(request).protocol
+
+
+def _workflows(request: Request) -> WorkflowService:
+    return _root(request).workflows
+
+
+def _tokens(request: Request) -> Tokens:
+    return _root(request).tokens
+
+
+def _limits(request: Request) -> Limits:
+    return _root(request).limits
+
+
+Daemon = Annotated[AgentOrchestrator, Depends(_root)]  # daemon-wide: status, readiness, metrics, events
+Tasks = Annotated[TaskService, Depends(_tasks)]
+Agents = Annotated[AgentService, Depends(_agents)]
+Protocol = Annotated[AgentProtocol, Depends(_protocol)]
+Workflows = Annotated[WorkflowService, Depends(_workflows)]
+TokenStore = Annotated[Tokens, Depends(_tokens)]
+Bounds = Annotated[Limits, Depends(_limits)]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from hived.http.deps import Orch
+from hived.http.deps import Daemon
 
 router = APIRouter(tags=["daemon"])
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["daemon"])
     responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
 )
 async def events(
-    orch: Orch,
+    orch: Daemon,
     follow: bool = Query(True, description="keep the stream open for new events"),
     since: int | None = Query(None, ge=0, description="events after this id (like Last-Event-ID)"),
     last_event_id: str | None = Header(None),

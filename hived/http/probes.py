@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hived.http.deps import Orch
+from hived.http.deps import Daemon
 from hived.model import __version__
 from hived.model.schemas import Health, Status
 from hived.store.db import DatabaseUnavailable
@@ -20,7 +20,7 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
-async def readyz(orch: Orch) -> Health | JSONResponse:
+async def readyz(orch: Daemon) -> Health | JSONResponse:
     try:
         ok = orch.started and await orch.db.migrations_current()
     except DatabaseUnavailable:
@@ -34,10 +34,10 @@ async def readyz(orch: Orch) -> Health | JSONResponse:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
 )
-async def metrics(orch: Orch) -> Response:
+async def metrics(orch: Daemon) -> Response:
     return Response(orch.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/status", response_model=Status)
-async def status(orch: Orch) -> Status:
+async def status(orch: Daemon) -> Status:
     return await orch.status()

@@ -28,7 +28,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hived.errors import HiveError
@@ -41,6 +41,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 class DatabaseError(RuntimeError):
     """The database cannot be reached or set up; the message says which and why."""
+
+
+class DuplicateKey(RuntimeError):
+    """A write broke a unique constraint (an idempotency key, a name, a context key taken
+    concurrently): the caller decides what that means."""
 
 
 class DatabaseUnavailable(HiveError):
@@ -187,7 +192,10 @@ class Database:
         """Run `fn` in a write transaction shared with other queued writes; returns after commit."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((fn, future))
-        return await future
+        try:
+            return await future
+        except IntegrityError as exc:
+            raise DuplicateKey(" ".join(str(exc.orig).split())) from None
 
     async def _write_loop(self) -> None:
         while True:

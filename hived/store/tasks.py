@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
@@ -166,13 +166,57 @@ def resubmit(conn: Connection, task_id: str, seq: int) -> int:
     return int(res.rowcount or 0)
 
 
-def select_tasks() -> Select[Any]:
-    return select(tasks)
-
-
 def get_task(conn: Connection, task_id: str) -> dict[str, Any] | None:
     row = (conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
     return dict(row) if row else None
+
+
+class AmbiguousPrefix(LookupError):
+    """More than one task id starts with the prefix given."""
+
+
+def resolve_task(conn: Connection, ref: str) -> dict[str, Any] | None:
+    """A task by full id or by a unique id prefix (4 characters or more); None if there is none."""
+    row = get_task(conn, ref)
+    if row is not None:
+        return row
+    if len(ref) >= 4 and all(ch in "0123456789abcdef-" for ch in ref):
+        rows = conn.execute(select(tasks).where(tasks.c.id.like(f"{ref}%")).limit(2)).mappings().all()
+        if len(rows) > 1:
+            raise AmbiguousPrefix(ref)
+        if rows:
+            return dict(rows[0])
+    return None
+
+
+def list_tasks(
+    conn: Connection,
+    *,
+    status: str | None,
+    type: str | None,
+    agent_id: str | None,
+    run_id: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of tasks, newest first, and how many match in all."""
+    query = select(tasks)
+    for column, value in ((tasks.c.status, status), (tasks.c.type, type), (tasks.c.agent_id, agent_id)):
+        if value:
+            query = query.where(column == value)
+    if run_id:
+        query = query.where(tasks.c.run_id == run_id)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+    rows = conn.execute(query.order_by(tasks.c.seq.desc()).limit(limit).offset(offset))
+    return [dict(r) for r in rows.mappings()], int(total)
+
+
+def agent_ids_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, str | None]:
+    """{task id: the agent id of its current attempt} for these tasks."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(select(tasks.c.id, tasks.c.agent_id).where(tasks.c.id.in_(list(task_ids))))
+    return {task_id: agent_id for task_id, agent_id in rows.all()}
 
 
 def get_attempts(conn: Connection, task_id: str) -> list[dict[str, Any]]:

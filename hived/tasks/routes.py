@@ -5,15 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from hived.http.deps import Orch
+from hived.http.deps import Bounds, Tasks
 from hived.model.schemas import Task, TaskDetail, TaskList, TaskSubmit
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 @router.post("", response_model=Task, status_code=201)
-async def submit_task(task: TaskSubmit, orch: Orch) -> Task:
-    return await orch.submit(task)
+async def submit_task(task: TaskSubmit, tasks: Tasks) -> Task:
+    return await tasks.submit(task)
 
 
 class TaskBatch(BaseModel):
@@ -21,15 +21,16 @@ class TaskBatch(BaseModel):
 
 
 @router.post("/batch", response_model=TaskList, status_code=201)
-async def submit_tasks(batch: TaskBatch, orch: Orch) -> TaskList:
+async def submit_tasks(batch: TaskBatch, tasks: Tasks) -> TaskList:
     """Submit up to 1,000 tasks in one transaction: all are accepted, or none."""
-    items = await orch.submit_many(batch.tasks)
+    items = await tasks.submit_many(batch.tasks)
     return TaskList(items=items, total=len(items))
 
 
 @router.get("", response_model=TaskList)
 async def list_tasks(
-    orch: Orch,
+    tasks: Tasks,
+    bounds: Bounds,
     status: str | None = None,
     type: str | None = None,
     agent: str | None = None,
@@ -37,26 +38,26 @@ async def list_tasks(
     limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
     offset: int = Query(0, ge=0),
 ) -> TaskList:
-    limit = orch.limits.page(limit, 100)
-    items, total = await orch.list_tasks(
+    limit = bounds.page(limit, 100)
+    items, total = await tasks.list(
         status=status, type=type, agent=agent, limit=limit, offset=offset, run=run
     )
     return TaskList(items=items, total=total)
 
 
 @router.get("/{ref}", response_model=TaskDetail)
-async def get_task(ref: str, orch: Orch) -> TaskDetail:
-    return await orch.get_task(ref)
+async def get_task(ref: str, tasks: Tasks) -> TaskDetail:
+    return await tasks.get(ref)
 
 
 @router.put("/{ref}/cancel", response_model=Task)
-async def cancel_task(ref: str, orch: Orch) -> Task:
-    return await orch.cancel_task(ref)
+async def cancel_task(ref: str, tasks: Tasks) -> Task:
+    return await tasks.cancel(ref)
 
 
 @router.post("/{ref}/retry", response_model=Task)
-async def retry_task(ref: str, orch: Orch) -> Task:
-    return await orch.retry_task(ref)
+async def retry_task(ref: str, tasks: Tasks) -> Task:
+    return await tasks.retry(ref)
 
 
 @router.get(
@@ -64,10 +65,10 @@ async def retry_task(ref: str, orch: Orch) -> Task:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "attempt output"}},
 )
-async def task_logs(ref: str, orch: Orch, offset: int = Query(0, ge=0)) -> Response:
+async def task_logs(ref: str, tasks: Tasks, offset: int = Query(0, ge=0)) -> Response:
     """Captured output of the task's attempts, oldest first, from byte `offset`."""
-    task = await orch.get_task(ref)
-    text = await orch.task_output(task.id)
+    task = await tasks.get(ref)
+    text = await tasks.output(task.id)
     data = text.encode()[offset:]
     return Response(
         data.decode("utf-8", "replace"),

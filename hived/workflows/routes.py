@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from hived.http.deps import Orch
+from hived.http.deps import Workflows
 from hived.model.runs import AppliedWorkflow, ExecuteRequest, Run, WorkflowInfo, WorkflowList
 from hived.model.workflow import WorkflowSpec
 
@@ -13,24 +13,26 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 
 
 @router.post("", response_model=AppliedWorkflow, status_code=201)
-async def apply_workflow(spec: WorkflowSpec, orch: Orch) -> AppliedWorkflow:
+async def apply_workflow(spec: WorkflowSpec, workflows: Workflows) -> AppliedWorkflow:
     """Store a template; a new version when its content changed (`action` says which)."""
-    return await orch.workflows.apply(spec)
+    return await workflows.apply(spec)
 
 
 @router.get("", response_model=WorkflowList)
-async def list_workflows(orch: Orch) -> WorkflowList:
-    items = await orch.workflows.list()
+async def list_workflows(workflows: Workflows) -> WorkflowList:
+    items = await workflows.list()
     return WorkflowList(items=items, total=len(items))
 
 
 @router.get("/{ref}", response_model=WorkflowInfo)
-async def get_workflow(ref: str, orch: Orch, version: int | None = Query(None, ge=1)) -> WorkflowInfo:
+async def get_workflow(
+    ref: str, workflows: Workflows, version: int | None = Query(None, ge=1)
+) -> WorkflowInfo:
     """A template by name (newest version unless `version`), id or id prefix."""
-    return await orch.workflows.get(ref, version)
+    return await workflows.get(ref, version)
 
 
 @router.post("/{ref}/execute", response_model=Run, status_code=201)
-async def execute_workflow(ref: str, orch: Orch, body: ExecuteRequest | None = None) -> Run:
+async def execute_workflow(ref: str, workflows: Workflows, body: ExecuteRequest | None = None) -> Run:
     """Start a run of the newest version with `params` (strings are parsed to the defaults' types)."""
-    return await orch.workflows.execute(ref, (body or ExecuteRequest()).params)
+    return await workflows.execute(ref, (body or ExecuteRequest()).params)

@@ -7,16 +7,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
+from hived.model.states import StepStatus
 from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
 from hived.store import tasks as task_store
 from hived.store import workflows as store
-from hived.store.db import Database
+from hived.store.db import Database, DuplicateKey
 from hived.workflows.engine import WorkflowEngine
 
 MAX_CONTEXT_KEY = 255
@@ -69,7 +67,7 @@ class WorkflowService:
 
         try:
             row, action = await self.db.write(write)
-        except IntegrityError:
+        except DuplicateKey:
             raise Conflict(f"workflow {spec.name!r} was changed concurrently; apply again") from None
         return AppliedWorkflow(**workflow_view(row).model_dump(), action=action)
 
@@ -141,13 +139,9 @@ class WorkflowService:
     def _views(self, conn: Any, rows: list[dict[str, Any]]) -> list[Run]:
         steps = store.run_steps(conn, [r["id"] for r in rows])
         specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
-        running = [
-            s["task_id"] for ss in steps.values() for s in ss if s["status"] == "running" and s["task_id"]
-        ]
-        agents: dict[str, str | None] = {}
-        if running:
-            t = task_store.tasks
-            agents = dict(conn.execute(select(t.c.id, t.c.agent_id).where(t.c.id.in_(running))).all())
+        running = [s["task_id"] for ss in steps.values() for s in ss if s["status"] == StepStatus.RUNNING]
+        running = [task_id for task_id in running if task_id]
+        agents = task_store.agent_ids_of(conn, running)
         views = []
         for row in rows:
             defs = {s["id"]: s for s in specs[row["workflow_id"]]["steps"]}
@@ -215,7 +209,7 @@ class WorkflowService:
             done, version = await self.db.write(
                 lambda c: store.put_context(c, run_id, key, value, expected, now)
             )
-        except IntegrityError:  # another writer created the key first
+        except DuplicateKey:  # another writer created the key first
             done, version = False, -1
         if not done:
             have = (

@@ -1,0 +1,81 @@
+"""The agent service: what the agent routes (and the PRD's facade) call, on top of the supervisor
+(hived.agents.manager). Views of agents, spawn and apply, restart and removal, log files, and who holds
+what (for agent tokens, which reach only their own attempts and runs)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from hived.agents.manager import AgentManager, LiveAgent
+from hived.errors import Invalid
+from hived.model.schemas import Agent, AgentDetail, AgentSpec
+from hived.model.states import ROUTABLE_AGENT
+from hived.tasks.dispatcher import Dispatcher
+
+
+class AgentService:
+    def __init__(self, agents: AgentManager, dispatcher: Dispatcher) -> None:
+        self.agents = agents
+        self.dispatcher = dispatcher
+
+    def list(self, status: str | None = None, type: str | None = None) -> list[Agent]:
+        views = [self.agents.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
+        return [v for v in views if (not status or v.status == status) and (not type or v.type == type)]
+
+    async def get(self, ref: str) -> AgentDetail:
+        agent = self.agents.resolve(ref)
+        return AgentDetail(
+            **self.agents.view(agent).model_dump(), incarnations=await self.agents.incarnations(agent)
+        )
+
+    async def spawn(self, spec: AgentSpec) -> Agent:
+        if spec.handler is None:
+            raise Invalid("handler: a spawned agent needs exec or python")
+        return self.agents.view(await self.agents.create(spec))
+
+    async def spawn_and_wait(self, spec: AgentSpec, wait: float) -> LiveAgent:
+        """Spawn an agent and wait (up to `wait` s) until it takes work (the PRD's register_agent)."""
+        agent = await self.agents.create(spec)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while agent.status not in ROUTABLE_AGENT and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        return agent
+
+    async def apply(self, name: str, spec: AgentSpec) -> tuple[Agent, str]:
+        if spec.name != name:
+            raise Invalid(f"name: {spec.name!r} does not match the path ({name!r})")
+        agent, action = await self.agents.apply(spec)
+        return self.agents.view(agent), action
+
+    async def delete(self, ref: str, drain: bool, timeout: float) -> Agent:
+        return await self.agents.delete(self.agents.resolve(ref), drain=drain, timeout=timeout)
+
+    async def restart(self, ref: str) -> Agent:
+        agent = self.agents.resolve(ref)
+        await self.agents.restart(agent)
+        return self.agents.view(agent)
+
+    def log_path(self, ref: str, incarnation: int | None) -> Path:
+        return self.agents.log_path(self.agents.resolve(ref), incarnation)
+
+    def id_of(self, ref: str) -> str:
+        return self.agents.resolve(ref).id
+
+    def name_of(self, agent_id: str) -> str | None:
+        return self.agents.name_of(agent_id)
+
+    def holder_name(self, task_id: str) -> str | None:
+        """The name of the agent holding the task's current attempt (agent tokens' fencing)."""
+        entry = self.dispatcher.in_flight.get(task_id)
+        return self.agents.name_of(entry.agent_id) if entry else None
+
+    def runs_held_by(self, agent_name: str) -> set[str]:
+        """Ids of the runs whose tasks this agent holds now (agent tokens reach only their context)."""
+        agent_id = self.agents.by_name.get(agent_name)
+        return {
+            entry.task.run_id
+            for entry in self.dispatcher.in_flight.values()
+            if entry.task.run_id and entry.agent_id == agent_id
+        }

@@ -1,0 +1,221 @@
+"""The task service: what the task routes (and the PRD's facade) call. It accepts submissions
+(idempotency keys, batches in one transaction), reads tasks and their attempts, and cancels and
+retries them through the dispatcher. SQL stays in hived.store.tasks."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hived.bounds import Limits
+from hived.errors import Conflict, NotFound
+from hived.events import EventBus
+from hived.metrics import Metrics
+from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
+from hived.model.states import TaskStatus
+from hived.store import tasks as task_store
+from hived.store.db import Database, DuplicateKey
+from hived.tasks.dispatcher import Dispatcher, ReadyTask
+
+
+def task_view(row: dict[str, Any]) -> Task:
+    """A row of the tasks table as the API shows it."""
+    return Task(
+        id=row["id"],
+        type=row["type"],
+        status=row["status"],
+        priority=row["priority"],
+        requires=row["requires"] or [],
+        payload=row["payload"] or {},
+        agent_id=row["agent_id"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        result=row["result"],
+        error=row["error"],
+        idempotency_key=row["idempotency_key"],
+        run_id=row["run_id"],
+        timeout=(row["options"] or {}).get("timeout"),
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+class TaskService:
+    def __init__(
+        self,
+        db: Database,
+        dispatcher: Dispatcher,
+        limits: Limits,
+        events: EventBus,
+        metrics: Metrics,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.limits = limits
+        self.events = events
+        self.metrics = metrics
+        self.clock = clock
+        # Set by the composition root: agent and run references to ids, for list filters.
+        self.agent_id_of: Callable[[str], str] = lambda ref: ref
+        self.run_id_of: Callable[[str], Awaitable[str]] | None = None
+
+    # --- submissions ------------------------------------------------------------------------------
+
+    async def submit(self, task: TaskSubmit | dict[str, Any]) -> Task:
+        sub = task if isinstance(task, TaskSubmit) else TaskSubmit.model_validate(task)
+        if sub.idempotency_key and (existing := await self._keyed(sub.idempotency_key)):
+            return self._same_submission(existing, sub)
+        row = self.new_row(sub)
+        try:
+            await self.db.write(lambda c: task_store.insert_task(c, row))
+        except DuplicateKey:
+            # a concurrent submit with the same key won
+            if sub.idempotency_key and (existing := await self._keyed(sub.idempotency_key)):
+                return self._same_submission(existing, sub)
+            raise
+        self.accepted(row)
+        return task_view(row)
+
+    async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
+        """Submit several tasks in one transaction (all or none); keyed ones go one by one."""
+        if any(sub.idempotency_key for sub in subs):
+            return [await self.submit(sub) for sub in subs]
+        rows = [self.new_row(sub) for sub in subs]
+        await self.db.write(lambda c: task_store.insert_tasks(c, rows))
+        for row in rows:
+            self.accepted(row)
+        return [task_view(row) for row in rows]
+
+    def accepted(self, row: dict[str, Any]) -> None:
+        """A committed task enters the queue (also called by the workflow engine for its steps)."""
+        self.dispatcher.enqueue(ReadyTask.from_row(row))
+        self.metrics.submitted.inc()
+        self.events.publish("task.submitted", task_id=row["id"], type=row["type"], priority=row["priority"])
+
+    def new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
+        """The row of a new pending task; raises TooLarge for a payload over max_payload_bytes."""
+        self.limits.check_payload(sub.payload)
+        options = {
+            "retry": sub.retry.model_dump(),
+            "timeout": sub.timeout,
+            "stall_timeout": sub.stall_timeout,
+            "success_when": sub.success_when,
+        }
+        return {
+            "id": str(uuid.uuid4()),
+            "seq": self.dispatcher.next_seq(),
+            "type": sub.type,
+            "priority": sub.priority,
+            "status": TaskStatus.PENDING,
+            "agent_id": None,
+            "requires": sub.requires,
+            "payload": sub.payload,
+            "result": None,
+            "error": None,
+            "attempts": 0,
+            "max_attempts": sub.max_attempts,
+            "lease": None,
+            "options": options,
+            "idempotency_key": sub.idempotency_key,
+            "run_id": run_id,
+            "next_attempt_at": None,
+            "created_at": self.clock(),
+            "started_at": None,
+            "completed_at": None,
+        }
+
+    async def _keyed(self, key: str) -> dict[str, Any] | None:
+        return await self.db.read(lambda c: task_store.find_by_idempotency_key(c, key))
+
+    @staticmethod
+    def _same_submission(existing: dict[str, Any], sub: TaskSubmit) -> Task:
+        if existing["payload"] != sub.payload or existing["type"] != sub.type:
+            raise Conflict(
+                f"idempotency_key {sub.idempotency_key!r} was used by task {existing['id']} "
+                "with another type or payload"
+            )
+        return task_view(existing)
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    async def _row(self, ref: str) -> dict[str, Any]:
+        return await self.db.read(lambda c: _resolve(c, ref))
+
+    async def get(self, ref: str) -> TaskDetail:
+        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            row = _resolve(conn, ref)
+            return row, task_store.get_attempts(conn, row["id"])
+
+        row, attempts = await self.db.read(read)
+        return TaskDetail(
+            **task_view(row).model_dump(), attempt_history=[Attempt.model_validate(a) for a in attempts]
+        )
+
+    async def list(
+        self,
+        status: str | None = None,
+        type: str | None = None,
+        agent: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        run: str | None = None,
+    ) -> tuple[list[Task], int]:
+        agent_id = self.agent_id_of(agent) if agent else None
+        run_id = await self.run_id_of(run) if run and self.run_id_of else run
+        rows, total = await self.db.read(
+            lambda c: task_store.list_tasks(
+                c, status=status, type=type, agent_id=agent_id, run_id=run_id, limit=limit, offset=offset
+            )
+        )
+        return [task_view(r) for r in rows], total
+
+    async def output(self, task_id: str) -> str:
+        """The captured output of every attempt, oldest first, each under a header line."""
+        attempts = await self.db.read(lambda c: task_store.get_attempts(c, task_id))
+        parts = []
+        for a in attempts:
+            parts.append(f"--- attempt {a['number']} ({a['outcome'] or 'running'})\n")
+            parts.append(a["output"] or "")
+            if a["output"] and not a["output"].endswith("\n"):
+                parts.append("\n")
+        return "".join(parts)
+
+    # --- changes ----------------------------------------------------------------------------------
+
+    async def cancel(self, ref: str) -> Task:
+        row = await self._row(ref)
+        if TaskStatus(row["status"]).final:
+            raise Conflict(f"task {row['id']} is already {row['status']}")
+        if not await self.dispatcher.cancel(row["id"]):
+            raise Conflict(f"task {row['id']} ended before it could be cancelled")
+        return await self.get(row["id"])
+
+    async def retry(self, ref: str) -> Task:
+        row = await self._row(ref)
+        if TaskStatus(row["status"]) not in (TaskStatus.FAILED, TaskStatus.CANCELLED):
+            raise Conflict(
+                f"task {row['id']} is {row['status']}: only failed or cancelled tasks can be retried"
+            )
+        TaskStatus(row["status"]).transition(TaskStatus.PENDING)
+        seq = self.dispatcher.next_seq()
+        if not await self.db.write(lambda c: task_store.resubmit(c, row["id"], seq)):
+            raise Conflict(f"task {row['id']} changed meanwhile; try again")
+        fresh = await self.db.read(lambda c: task_store.get_task(c, row["id"]))
+        assert fresh is not None
+        self.dispatcher.enqueue(ReadyTask.from_row(fresh))
+        return task_view(fresh)
+
+
+def _resolve(conn: Any, ref: str) -> dict[str, Any]:
+    try:
+        row = task_store.resolve_task(conn, ref)
+    except task_store.AmbiguousPrefix:
+        raise Conflict(f"task id prefix {ref!r} is ambiguous") from None
+    if row is None:
+        raise NotFound(f"task {ref!r} not found")
+    return row
