@@ -1,6 +1,6 @@
 """hived's input limits, each set in hived.yaml (`kind: Daemon`), and the checks that apply them.
 
-A request over `max_request_bytes` is refused before any route reads it (413, `api/limits.py`). A
+A request over `max_request_bytes` is refused before any route reads it (413, `hived/http/body_limit.py`). A
 task's payload (submitted, or rendered by a workflow step) over `max_payload_bytes` is refused with
 413. A result over `max_result_bytes` cannot be refused to the agent that already did the work: that
 attempt fails with reason `result_too_large`, and the task's retry policy applies. Outputs and error

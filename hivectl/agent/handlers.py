@@ -1,5 +1,5 @@
 """What a handler is, what one attempt produces, and the pure rules that turn a process's exit or a
-function's return value into that outcome (DESIGN.md, "Concepts").
+function's return value into that outcome (the "Concepts" of the design: exec and python handlers).
 
 The two handlers live next door: `exec_handler` (one process per task) and `python_handler` (a
 function in the agent process). `make_handler` picks one from the agent's handler spec.

@@ -139,7 +139,6 @@ FINAL: dict[type[Status], frozenset[Status]] = {
 FINAL_TASK = FINAL[TaskStatus]
 FINAL_RUN = FINAL[RunStatus]
 FINAL_STEP = FINAL[StepStatus]
-IN_FLIGHT_TASK = frozenset({T.ASSIGNED, T.RUNNING})
 ROUTABLE_AGENT = frozenset({A.ACTIVE, A.BUSY})  # statuses in which an agent may be given work
 # A task or step status -> the step status it means.
 STEP_OF_TASK = {T.COMPLETED: S.SUCCEEDED, T.FAILED: S.FAILED, T.CANCELLED: S.CANCELLED}

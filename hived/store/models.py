@@ -210,15 +210,6 @@ class RunContextRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class MetaRow(Base):
-    """Small key/value rows: lease-token high-water mark, leader lease later."""
-
-    __tablename__ = "hive_meta"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(Json)
-
-
 class TokenRow(Base):
     """An API token for TCP clients: only its SHA-256 is kept; the token is shown once, at creation."""
 
