@@ -1,26 +1,34 @@
 """CEL expressions (`success_when`, workflow `when` and `${{ }}`), through the cel-python library:
-parsed and evaluated as CEL, never by Python's eval."""
+parsed and evaluated as CEL, never by Python's eval. The library and its environment are loaded on the
+first expression (a quarter of a second), not on import: a CLI that only prints does not pay for it."""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import celpy
-from celpy import celtypes
+if TYPE_CHECKING:
+    import celpy
 
 
 class ExpressionError(ValueError):
     """A CEL expression that does not parse or cannot be evaluated; the message says where."""
 
 
-_ENV = celpy.Environment()
+@functools.cache
+def _environment() -> celpy.Environment:
+    import celpy
+
+    return celpy.Environment()
 
 
 @functools.lru_cache(maxsize=1024)
 def compile_expression(text: str) -> celpy.Runner:
+    import celpy
+
+    env = _environment()
     try:
-        return _ENV.program(_ENV.compile(text))
+        return env.program(env.compile(text))
     except celpy.CELParseError as exc:
         detail = " ".join(str(exc).split())
         raise ExpressionError(f"CEL syntax error in {text!r}: {detail}") from None
@@ -32,6 +40,8 @@ def check_syntax(text: str) -> None:
 
 def to_python(value: Any) -> Any:
     """CEL values back to plain JSON-able Python values."""
+    from celpy import celtypes
+
     if isinstance(value, celtypes.BoolType):
         return bool(value)
     if isinstance(value, celtypes.IntType | celtypes.UintType):
@@ -51,6 +61,8 @@ def to_python(value: Any) -> Any:
 
 def evaluate(text: str, variables: dict[str, Any]) -> Any:
     """Evaluate `text` with JSON-like `variables`; raises ExpressionError on any failure."""
+    import celpy
+
     program = compile_expression(text)
     try:
         activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
