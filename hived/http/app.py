@@ -18,7 +18,7 @@ from hived.auth import routes as token_routes
 from hived.auth.middleware import TokenAuth
 from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
-from hived.http import events, probes
+from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
@@ -109,7 +109,7 @@ def create_app(
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    routers = (probes, agent_routes, task_routes, workflow_routes, run_routes, agent_protocol, events)
+    routers = (probes, agent_routes, task_routes, workflow_routes, run_routes, agent_protocol, sse)
     for module in (*routers, token_routes):
         app.include_router(module.router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
