@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hived.errors import HiveError, Invalid
+from hived.model.states import AttemptReason
+from hived.model.values import json_problem
 
 
 class TooLarge(HiveError):
@@ -35,18 +37,25 @@ class Limits:
                 f"{what}: {size} bytes of JSON, over hived's max_payload_bytes ({self.max_payload_bytes})"
             )
 
-    def result_problem(self, result: Any) -> str | None:
-        """Why this result cannot be stored, or None."""
+    def result_problem(self, result: Any) -> tuple[AttemptReason, str] | None:
+        """Why this result cannot be stored (the attempt's reason and a message), or None."""
         if result is None:
             return None
+        if (problem := json_problem(result, "result")) is not None:
+            return AttemptReason.RESULT_INVALID, problem
         size = json_size(result)
         if size > self.max_result_bytes:
-            return f"result: {size} bytes of JSON, over hived's max_result_bytes ({self.max_result_bytes})"
+            message = f"result: {size} bytes of JSON, over hived's max_result_bytes ({self.max_result_bytes})"
+            return AttemptReason.RESULT_TOO_LARGE, message
         return None
 
     def tail(self, text: str | None) -> str | None:
-        """The last `max_output_bytes` of a text (outputs and error messages are logs: the end matters)."""
-        if text is None or len(text) <= self.max_output_bytes // 4:  # fast path: 4 bytes a char at most
+        """The last `max_output_bytes` of a text (outputs and error messages are logs: the end matters),
+        with what cannot be stored (NUL, lone surrogates) replaced."""
+        if text is None:
+            return text
+        text = storable(text)
+        if len(text) <= self.max_output_bytes // 4:  # fast path: 4 bytes a char at most
             return text
         data = text.encode(errors="replace")
         if len(data) <= self.max_output_bytes:
@@ -61,6 +70,17 @@ class Limits:
         if limit > self.max_page_size:
             raise Invalid(f"limit: {limit} is over hived's max_page_size ({self.max_page_size})")
         return limit
+
+
+def storable(text: str) -> str:
+    """The text with NUL and lone surrogates replaced by U+FFFD: logs are kept, not refused."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
 
 
 def json_size(value: Any) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 
 from hived.http.deps import Agents, Bounds
-from hived.model.schemas import Agent, AgentDetail, AgentList, AgentSpec
+from hived.model.schemas import MAX_OFFSET, Agent, AgentDetail, AgentList, AgentSpec
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 MAX_LOG_CHUNK = 256 * 1024
@@ -32,7 +32,7 @@ async def list_agents(
     status: str | None = None,
     type: str | None = None,
     limit: int | None = Query(None, ge=1, le=10**6, description="default 500; at most hived's max_page_size"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> AgentList:
     limit = bounds.page(limit, 500)
     items = agents.list(status=status, type=type)
@@ -62,7 +62,10 @@ async def restart_agent(ref: str, agents: Agents) -> Agent:
     responses={200: {"content": {"text/plain": {}}, "description": "log text from `offset`"}},
 )
 async def agent_logs(
-    ref: str, agents: Agents, offset: int = Query(-16384), incarnation: int | None = None
+    ref: str,
+    agents: Agents,
+    offset: int = Query(-16384, ge=-MAX_OFFSET, le=MAX_OFFSET),
+    incarnation: int | None = Query(None, ge=1, le=MAX_OFFSET),
 ) -> Response:
     """The agent's log file from byte `offset` (negative: that many bytes from the end).
     `X-Log-Offset` tells where to continue (`-f`)."""

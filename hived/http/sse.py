@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from hived.http.deps import Daemon
+from hived.model.schemas import MAX_OFFSET
 
 router = APIRouter(tags=["daemon"])
 
@@ -21,7 +22,9 @@ router = APIRouter(tags=["daemon"])
 async def events(
     orch: Daemon,
     follow: bool = Query(True, description="keep the stream open for new events"),
-    since: int | None = Query(None, ge=0, description="events after this id (like Last-Event-ID)"),
+    since: int | None = Query(
+        None, ge=0, le=MAX_OFFSET, description="events after this id (like Last-Event-ID)"
+    ),
     last_event_id: str | None = Header(None),
 ) -> StreamingResponse:
     """Each event: `id:` (grows), `event:` its kind (`agent.status`, `task.completed`, ...), and

@@ -1,8 +1,12 @@
-"""Durations as operators write them ("500ms", "2s", "5m", "1h", or plain seconds)."""
+"""Durations as operators write them ("500ms", "2s", "5m", "1h", or plain seconds), and sizes
+("512MiB"). Every duration is finite and at most MAX_DURATION: a date computed from one never overflows."""
 
 from __future__ import annotations
 
+import math
 import re
+
+MAX_DURATION = 366 * 86400.0  # a year: the longest timeout, backoff or window hived takes
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -18,8 +22,10 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
         raise ValueError(f"{value!r} is not a duration (use 2s, 500ms, 5m, 1h or seconds)")
-    if seconds < 0:
+    if math.isnan(seconds) or seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"{value!r} is longer than hived takes (366d)")
     return seconds
 
 
@@ -53,6 +59,8 @@ def parse_size(value: object) -> int:
         size = float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
     else:
         raise ValueError(f"{value!r} is not a size (use 512MiB, 1G or bytes)")
-    if size < 0:
+    if math.isnan(size) or size < 0:
         raise ValueError("a size cannot be negative")
+    if size > 2**62:
+        raise ValueError(f"{value!r} is larger than hived takes")
     return int(size)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from hived.model.schemas import Strict
+from hived.model.schemas import JsonObject, Strict, Text
+from hived.model.values import check_json
 
 
 class WorkflowInfo(BaseModel):
@@ -31,7 +32,7 @@ class WorkflowList(BaseModel):
 
 
 class ExecuteRequest(Strict):
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
 
 
 class RunStep(BaseModel):
@@ -70,8 +71,8 @@ class RunList(BaseModel):
 class Decision(Strict):
     """An operator's answer to an approval gate."""
 
-    by: str | None = Field(default=None, max_length=255)
-    comment: str | None = Field(default=None, max_length=2000)
+    by: Text | None = Field(default=None, max_length=255)
+    comment: Text | None = Field(default=None, max_length=2000)
 
 
 class ContextEntry(BaseModel):
@@ -84,5 +85,5 @@ class ContextEntry(BaseModel):
 class ContextPut(Strict):
     """Compare-and-set: `expected_version` 0 creates only, N replaces only version N, absent writes."""
 
-    value: Any
-    expected_version: int | None = Field(default=None, ge=0)
+    value: Annotated[Any, AfterValidator(check_json)]
+    expected_version: int | None = Field(default=None, ge=0, le=2**62)

@@ -6,14 +6,41 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from hived.model.durations import parse_duration, parse_size
+from hived.model.values import check_json, check_text, text_problem
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
+CAPABILITY_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_CAPABILITIES = 64
+MAX_OFFSET = 2**62  # the largest offset, id or count a query takes (the database's integers are 64-bit)
+MAX_VERSION = 2**31 - 1
+# A JSON object hived stores (payloads, params): valid text, finite numbers, bounded nesting.
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
+Text = Annotated[str, AfterValidator(check_text)]
+
+
+def capabilities(value: list[str]) -> list[str]:
+    """A set of capabilities, sorted: each 1-100 characters, no whitespace or control characters."""
+    if len(value) > MAX_CAPABILITIES:
+        raise ValueError(f"at most {MAX_CAPABILITIES} capabilities")
+    for cap in value:
+        if not isinstance(cap, str) or not CAPABILITY_RE.match(cap) or text_problem(cap):
+            raise ValueError(f"{cap!r}: a capability is 1-100 characters, no spaces or control characters")
+    return sorted(set(value))
 
 
 class Strict(BaseModel):
@@ -66,7 +93,7 @@ class AgentSpec(Strict):
     secret_env: list[str] = Field(
         default_factory=list, description="keys of env whose values are secret: never logged or shown"
     )
-    workdir: str | None = None
+    workdir: Text | None = None
     heartbeat_interval: Duration = 5.0
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     replicas: int = Field(default=1, ge=1, le=1000)
@@ -86,10 +113,17 @@ class AgentSpec(Strict):
     @field_validator("capabilities")
     @classmethod
     def _caps(cls, value: list[str]) -> list[str]:
-        for cap in value:
-            if not cap or len(cap) > 100:
-                raise ValueError("each capability must be 1-100 characters")
-        return sorted(set(value))
+        return capabilities(value)
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, text in value.items():
+            if not ENV_KEY_RE.match(key):
+                raise ValueError(f"{key!r}: a variable name is letters, digits and '_', not first a digit")
+            if (problem := text_problem(text)) is not None:
+                raise ValueError(f"{key}: {problem}")
+        return value
 
     @field_validator("heartbeat_interval")
     @classmethod
@@ -160,15 +194,15 @@ class RetryPolicy(Strict):
 
 class TaskSubmit(Strict):
     type: str
-    payload: dict[str, Any] = Field(default_factory=dict)
-    priority: int = Field(default=5, ge=0, le=9)
+    payload: JsonObject = Field(default_factory=dict)
+    priority: int = Field(default=5, ge=0, le=9, strict=True)
     requires: list[str] = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: Duration | None = None
     stall_timeout: Duration | None = None
     success_when: str | None = None
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    idempotency_key: Text | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("type")
     @classmethod
@@ -180,7 +214,7 @@ class TaskSubmit(Strict):
     @field_validator("requires")
     @classmethod
     def _requires(cls, value: list[str]) -> list[str]:
-        return sorted(set(value))
+        return capabilities(value)
 
     @field_validator("success_when")
     @classmethod

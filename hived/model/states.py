@@ -76,7 +76,8 @@ class AttemptReason(StrEnum):
     CANCELLED = "cancelled"
     INTERRUPTED = "interrupted"  # the agent stopped while the handler ran
     CHECK_FAILED = "check_failed"  # `success_when` was false or could not be evaluated
-    RESULT_TOO_LARGE = "result_too_large"
+    RESULT_TOO_LARGE = "result_too_large"  # over max_result_bytes
+    RESULT_INVALID = "result_invalid"  # NaN, NUL, a lone surrogate or nesting over 64 levels
     AGENT_LOST = "agent_lost"  # the agent died or went silent
     LEASE_LOST = "lease_lost"  # the agent no longer runs it (reconciled after a reconnect)
     DAEMON_RESTART = "daemon_restart"  # hived restarted and nobody held the attempt

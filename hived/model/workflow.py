@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from hived.model.graph import GraphError, Node, validate
-from hived.model.schemas import NAME_RE, TYPE_RE, Duration, RetryPolicy, Strict
+from hived.model.schemas import NAME_RE, TYPE_RE, Duration, JsonObject, RetryPolicy, Strict, capabilities
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -27,14 +27,14 @@ class StepSpec(Strict):
     id: str
     type: str
     requires: list[str] = Field(default_factory=list)
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: JsonObject = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
     when: str | None = None
     retry: StepRetry = Field(default_factory=StepRetry)
     timeout: Duration | None = None
     stall_timeout: Duration | None = None
     success_when: str | None = None
-    priority: int = Field(default=5, ge=0, le=9)
+    priority: int = Field(default=5, ge=0, le=9, strict=True)
     continue_on_failure: bool = False
 
     @field_validator("id")
@@ -57,7 +57,7 @@ class StepSpec(Strict):
     @field_validator("requires")
     @classmethod
     def _requires(cls, value: list[str]) -> list[str]:
-        return sorted(set(value))
+        return capabilities(value)
 
     @model_validator(mode="after")
     def _approval(self) -> StepSpec:
@@ -75,7 +75,7 @@ class WorkflowSpec(Strict):
 
     name: str
     description: str | None = Field(default=None, max_length=2000)
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: JsonObject = Field(default_factory=dict)
     timeout: Duration | None = Field(
         default=None, description="the whole run; unfinished steps are cancelled"
     )

@@ -229,6 +229,13 @@ def find_by_idempotency_key(conn: Connection, key: str) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
+def find_by_idempotency_keys(conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    if not keys:
+        return {}
+    rows = conn.execute(select(tasks).where(tasks.c.idempotency_key.in_(list(keys)))).mappings()
+    return {r["idempotency_key"]: dict(r) for r in rows}
+
+
 def load_unfinished(conn: Connection) -> list[dict[str, Any]]:
     """Every task not in a final state, in submission order (for recovery at start)."""
     rows = conn.execute(

@@ -215,7 +215,7 @@ class Dispatcher:
             # What handlers print or return is stored and shown: secrets are masked on the way in.
             ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason
             if problem := self.limits.result_problem(result):
-                ok, result, error, reason = False, None, problem, R.RESULT_TOO_LARGE
+                ok, result, (reason, error) = False, None, problem
             error, output = self.limits.tail(error), self.limits.tail(scrub(res.output))
             endings.append(Ending(entry, ok, result, error, reason, output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))

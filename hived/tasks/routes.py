@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from hived.http.deps import Bounds, Tasks
-from hived.model.schemas import Task, TaskDetail, TaskList, TaskSubmit
+from hived.model.schemas import MAX_OFFSET, Task, TaskDetail, TaskList, TaskSubmit
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -36,7 +36,7 @@ async def list_tasks(
     agent: str | None = None,
     run: str | None = Query(None, description="only the tasks of this workflow run (id or prefix)"),
     limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> TaskList:
     limit = bounds.page(limit, 100)
     items, total = await tasks.list(
@@ -65,7 +65,7 @@ async def retry_task(ref: str, tasks: Tasks) -> Task:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}, "description": "attempt output"}},
 )
-async def task_logs(ref: str, tasks: Tasks, offset: int = Query(0, ge=0)) -> Response:
+async def task_logs(ref: str, tasks: Tasks, offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Response:
     """Captured output of the task's attempts, oldest first, from byte `offset`."""
     task = await tasks.get(ref)
     text = await tasks.output(task.id)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hived.bounds import Limits
-from hived.errors import Conflict, NotFound
+from hived.errors import Conflict, Invalid, NotFound
 from hived.events import EventBus
 from hived.metrics import Metrics
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
@@ -82,14 +82,35 @@ class TaskService:
         return task_view(row)
 
     async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
-        """Submit several tasks in one transaction (all or none); keyed ones go one by one."""
-        if any(sub.idempotency_key for sub in subs):
-            return [await self.submit(sub) for sub in subs]
+        """Submit several tasks in one transaction: all are accepted, or none (a key already used
+        with another payload refuses the whole batch). A key already used with the same submission
+        gives back that task, as a single submit does."""
+        keys = [sub.idempotency_key for sub in subs if sub.idempotency_key]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            raise Invalid(f"tasks: idempotency_key {dup!r} is given twice in the batch")
         rows = [self.new_row(sub) for sub in subs]
-        await self.db.write(lambda c: task_store.insert_tasks(c, rows))
-        for row in rows:
-            self.accepted(row)
-        return [task_view(row) for row in rows]
+
+        def write(conn: Any) -> list[tuple[dict[str, Any], bool]]:
+            existing = task_store.find_by_idempotency_keys(conn, keys)
+            out = []
+            for sub, row in zip(subs, rows, strict=True):
+                if sub.idempotency_key and (found := existing.get(sub.idempotency_key)):
+                    self._same_submission(found, sub)  # raises Conflict: nothing is written
+                    out.append((found, False))
+                else:
+                    out.append((row, True))
+            task_store.insert_tasks(conn, [row for row, new in out if new])
+            return out
+
+        try:
+            written = await self.db.write(write)
+        except DuplicateKey:  # a concurrent submit took one of the keys: read them again, once
+            written = await self.db.write(write)
+        for row, new in written:
+            if new:
+                self.accepted(row)
+        return [task_view(row) for row, _ in written]
 
     def accepted(self, row: dict[str, Any]) -> None:
         """A committed task enters the queue (also called by the workflow engine for its steps)."""

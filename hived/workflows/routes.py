@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from hived.http.deps import Workflows
 from hived.model.runs import AppliedWorkflow, ExecuteRequest, Run, WorkflowInfo, WorkflowList
+from hived.model.schemas import MAX_VERSION
 from hived.model.workflow import WorkflowSpec
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -26,7 +27,7 @@ async def list_workflows(workflows: Workflows) -> WorkflowList:
 
 @router.get("/{ref}", response_model=WorkflowInfo)
 async def get_workflow(
-    ref: str, workflows: Workflows, version: int | None = Query(None, ge=1)
+    ref: str, workflows: Workflows, version: int | None = Query(None, ge=1, le=MAX_VERSION)
 ) -> WorkflowInfo:
     """A template by name (newest version unless `version`), id or id prefix."""
     return await workflows.get(ref, version)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from hived.http.deps import Bounds, Workflows
 from hived.model.runs import ContextEntry, ContextPut, Decision, Run, RunList
+from hived.model.schemas import MAX_OFFSET
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -17,7 +18,7 @@ async def list_runs(
     status: str | None = None,
     workflow: str | None = None,
     limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> RunList:
     limit = bounds.page(limit, 100)
     items, total = await workflows.list_runs(status, workflow, limit, offset)
