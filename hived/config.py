@@ -12,7 +12,7 @@ from pydantic import Field
 
 from hived.bounds import Limits
 from hived.model import paths
-from hived.model.documents import KINDS, DocumentError, expand_replicas, load_documents
+from hived.model.documents import KINDS, DocumentError, YamlLimits, expand_replicas, load_documents
 from hived.model.schemas import AgentSpec, Duration, Size, Strict
 
 
@@ -76,7 +76,7 @@ def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec]]:
     daemon = DaemonConfig()
     agents: list[AgentSpec] = []
     seen_daemon = False
-    for doc in load_documents(text, path):
+    for doc in load_documents(text, path, YamlLimits.from_env(os.environ)):
         if isinstance(doc.spec, DaemonConfig):
             if seen_daemon:
                 raise DocumentError(f"{path}:{doc.line}: a second kind: Daemon document")

@@ -7,8 +7,8 @@ import asyncio
 import sys
 
 from hived import logging_setup
-from hived.model import __version__
 from hived.config import resolve
+from hived.model import __version__
 from hived.model.documents import DocumentError
 from hived.orchestrator import AgentOrchestrator
 from hived.server import SocketInUse, serve
