@@ -83,6 +83,7 @@ class HiveServer(uvicorn.Server):
         self.notifier = notifier
         self.drain_grace = drain_grace
         self._draining = False
+        self.listener_failed = ""  # why the TCP listener ended before this server
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -123,6 +124,17 @@ class HiveServer(uvicorn.Server):
         super().handle_exit(sig, frame)
         # uvicorn re-raises the signal after serving, which would kill us before agents are stopped.
         self._captured_signals.clear()
+
+
+def _listener_ended(task: asyncio.Task[None], server: HiveServer) -> None:
+    """The TCP listener stops only when the socket's server does; if it ends by itself (its TLS
+    could not be set up, say), hived must not go on serving half of its API: it stops, exit 1."""
+    if server.should_exit:
+        return
+    error = None if task.cancelled() else task.exception()
+    server.listener_failed = f"the TCP listener stopped: {error or 'it ended by itself'}"
+    log.critical("hived stopping: %s", server.listener_failed)
+    server.should_exit = True
 
 
 class TcpServer(uvicorn.Server):
@@ -203,10 +215,13 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
             )
             tcp_server = TcpServer(uvicorn_config(tcp_app, access_log, **tls))
             tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
+            tcp_task.add_done_callback(lambda task: _listener_ended(task, server))
             scheme = "https" if tls else "http"
             log.info("hived serving on %s://%s:%d (tokens required)", scheme, *settings.listen)
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
+        if server.listener_failed:
+            raise SocketInUse(server.listener_failed)
     finally:
         if tcp_server is not None and tcp_task is not None:
             tcp_server.should_exit = True
