@@ -5,6 +5,7 @@ its lock to another stops at once. SQLite and PostgreSQL, real daemons, kill -9.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -106,3 +107,24 @@ def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_datab
     asyncio.run(take_over())
     assert owner.proc.returncode == 1  # type: ignore[union-attr]
     assert "hived stopping at once: database" in owner.log() and "taken over by" in owner.log()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_item_14_the_sqlite_lock_follows_the_file_not_its_name(
+    hived_factory: Any, tmp_path: Path, link: str
+) -> None:
+    """Two names of one database file (a symlink, a hard link elsewhere) are one database: the
+    second hived is refused, naming the owner."""
+    state = tmp_path / "owner"
+    owner: Hived = hived_factory(db_url=f"sqlite:///{state}/hive.db", state_dir=state)
+    pid = owner.proc.pid  # type: ignore[union-attr]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    if link == "symlink":
+        (other / "alias.db").symlink_to(state / "hive.db")
+    else:
+        os.link(state / "hive.db", other / "alias.db")
+    refused = second_hived(tmp_path / "other", f"sqlite:///{other}/alias.db", timeout=20)
+    assert refused.returncode == 1, refused.stderr
+    assert "is in use by another hived" in refused.stderr and f"hived pid {pid} on" in refused.stderr
+    assert owner.api("GET", "/readyz")
