@@ -21,6 +21,7 @@ from hived.config import Settings
 from hived.http.app import SocketGate, TcpGate, create_app
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
+from hived.store.ownership import CHECK_INTERVAL
 
 log = logging.getLogger("hived")
 
@@ -184,16 +185,32 @@ def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
     )
 
 
+async def own_then_bind(orchestrator: AgentOrchestrator, settings: Settings) -> socket.socket:
+    """Own the database before taking the socket: a standby on this host waits here, then takes over
+    the socket of the hived it replaces (its agents reconnect there and are adopted).
+
+    A standby that gets the lock while that socket is still served has seen a blip of the owner's
+    lock connection, not its end: it lets the lock go, so that the owner takes it again at its next
+    check, and goes back to waiting rather than exit and leave no standby."""
+    while True:
+        await orchestrator.ownership.acquire(standby=orchestrator.standby)
+        try:
+            return bind_unix_socket(settings.socket, settings.socket_group)
+        except SocketInUse as exc:
+            if not orchestrator.standby:
+                raise
+            await orchestrator.ownership.release()
+            log.warning("standby: the lock was free but %s (its lock connection blipped): waiting again", exc)
+            await asyncio.sleep(2 * CHECK_INTERVAL)
+
+
 async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
     socket_path = settings.socket
     try:
         uids, gid = allowed_uids(settings.socket_group)
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
-    # Own the database before taking the socket: a standby on this host waits here, then takes over
-    # the socket of the hived it replaces (its agents reconnect there and are adopted).
-    await orchestrator.ownership.acquire(standby=orchestrator.standby)
-    sock = bind_unix_socket(socket_path, settings.socket_group)
+    sock = await own_then_bind(orchestrator, settings)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
     tcp_server: TcpServer | None = None
