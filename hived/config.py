@@ -4,6 +4,7 @@ documents to keep running), overridden by environment variables, overridden by f
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -12,7 +13,7 @@ from pydantic import Field
 
 from hived.bounds import Limits
 from hived.model import paths
-from hived.model.documents import KINDS, DocumentError, expand_replicas, load_documents
+from hived.model.documents import KINDS, DocumentError, YamlLimits, expand_replicas, load_documents
 from hived.model.schemas import AgentSpec, Duration, Size, Strict
 
 
@@ -76,7 +77,7 @@ def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec]]:
     daemon = DaemonConfig()
     agents: list[AgentSpec] = []
     seen_daemon = False
-    for doc in load_documents(text, path):
+    for doc in load_documents(text, path, YamlLimits.from_env(os.environ)):
         if isinstance(doc.spec, DaemonConfig):
             if seen_daemon:
                 raise DocumentError(f"{path}:{doc.line}: a second kind: Daemon document")
@@ -116,6 +117,8 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         raise DocumentError("tls_cert and tls_key: give both (or neither)")
     if tls_cert and not listen:
         raise DocumentError("tls_cert: TLS is for the TCP listener; give listen: HOST:PORT too")
+    if tls_cert and tls_key:
+        check_tls(tls_cert, tls_key)
     return Settings(
         state_dir=state,
         database=database,
@@ -142,6 +145,38 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         agent_log_retention=daemon.agent_log_retention,
         agents=agents,
     )
+
+
+def check_tls(cert: str, key: str) -> None:
+    """Load the certificate chain and its key as the TLS listener will: a missing file, a file that is
+    not PEM, or a key of another certificate is an error now, not a listener that hangs later."""
+    for name, path in (("tls_cert", cert), ("tls_key", key)):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise DocumentError(f"{name}: {path}: {exc.strerror or exc}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=cert)
+    except (ssl.SSLError, ValueError):
+        raise DocumentError(f"tls_cert: {cert} is not a PEM certificate") from None
+    try:
+        context.load_cert_chain(cert, key, password=_no_password)
+    except _EncryptedKey:
+        raise DocumentError(f"tls_key: {key} is encrypted; give hived a key without a passphrase") from None
+    except ssl.SSLError as exc:
+        if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            raise DocumentError(f"tls_key: {key} does not match the certificate tls_cert: {cert}") from None
+        raise DocumentError(f"tls_key: {key} is not a PEM private key ({exc})") from None
+
+
+class _EncryptedKey(Exception):
+    pass
+
+
+def _no_password() -> str:
+    raise _EncryptedKey
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:

@@ -13,6 +13,7 @@ from hived.model.documents import DocumentError
 from hived.orchestrator import AgentOrchestrator
 from hived.server import SocketInUse, serve
 from hived.store.db import DatabaseError
+from hived.store.files import UnsafeStateDir, private_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -69,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     logging_setup.configure(settings.log_level, settings.log_format)
-    settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        private_dir(settings.state_dir)
+    except (UnsafeStateDir, OSError) as exc:
+        print(f"hived: state dir: {exc}", file=sys.stderr)
+        return 1
     orchestrator = AgentOrchestrator(
         settings.database,
         settings.state_dir,

@@ -21,6 +21,7 @@ from hived.config import Settings
 from hived.http.app import SocketGate, TcpGate, create_app
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
+from hived.store.ownership import CHECK_INTERVAL
 
 log = logging.getLogger("hived")
 
@@ -83,6 +84,7 @@ class HiveServer(uvicorn.Server):
         self.notifier = notifier
         self.drain_grace = drain_grace
         self._draining = False
+        self.listener_failed = ""  # why the TCP listener ended before this server
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -123,6 +125,17 @@ class HiveServer(uvicorn.Server):
         super().handle_exit(sig, frame)
         # uvicorn re-raises the signal after serving, which would kill us before agents are stopped.
         self._captured_signals.clear()
+
+
+def _listener_ended(task: asyncio.Task[None], server: HiveServer) -> None:
+    """The TCP listener stops only when the socket's server does; if it ends by itself (its TLS
+    could not be set up, say), hived must not go on serving half of its API: it stops, exit 1."""
+    if server.should_exit:
+        return
+    error = None if task.cancelled() else task.exception()
+    server.listener_failed = f"the TCP listener stopped: {error or 'it ended by itself'}"
+    log.critical("hived stopping: %s", server.listener_failed)
+    server.should_exit = True
 
 
 class TcpServer(uvicorn.Server):
@@ -172,16 +185,32 @@ def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
     )
 
 
+async def own_then_bind(orchestrator: AgentOrchestrator, settings: Settings) -> socket.socket:
+    """Own the database before taking the socket: a standby on this host waits here, then takes over
+    the socket of the hived it replaces (its agents reconnect there and are adopted).
+
+    A standby that gets the lock while that socket is still served has seen a blip of the owner's
+    lock connection, not its end: it lets the lock go, so that the owner takes it again at its next
+    check, and goes back to waiting rather than exit and leave no standby."""
+    while True:
+        await orchestrator.ownership.acquire(standby=orchestrator.standby)
+        try:
+            return bind_unix_socket(settings.socket, settings.socket_group)
+        except SocketInUse as exc:
+            if not orchestrator.standby:
+                raise
+            await orchestrator.ownership.release()
+            log.warning("standby: the lock was free but %s (its lock connection blipped): waiting again", exc)
+            await asyncio.sleep(2 * CHECK_INTERVAL)
+
+
 async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
     socket_path = settings.socket
     try:
         uids, gid = allowed_uids(settings.socket_group)
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
-    # Own the database before taking the socket: a standby on this host waits here, then takes over
-    # the socket of the hived it replaces (its agents reconnect there and are adopted).
-    await orchestrator.ownership.acquire(standby=orchestrator.standby)
-    sock = bind_unix_socket(socket_path, settings.socket_group)
+    sock = await own_then_bind(orchestrator, settings)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
     tcp_server: TcpServer | None = None
@@ -203,10 +232,13 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
             )
             tcp_server = TcpServer(uvicorn_config(tcp_app, access_log, **tls))
             tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
+            tcp_task.add_done_callback(lambda task: _listener_ended(task, server))
             scheme = "https" if tls else "http"
             log.info("hived serving on %s://%s:%d (tokens required)", scheme, *settings.listen)
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
+        if server.listener_failed:
+            raise SocketInUse(server.listener_failed)
     finally:
         if tcp_server is not None and tcp_task is not None:
             tcp_server.should_exit = True

@@ -146,7 +146,7 @@ def external_spec(args: argparse.Namespace) -> AgentSpec:
 
 def spec_from_file(filename: str) -> AgentSpec:
     """One `kind: Agent` document; a relative workdir is taken from the file's folder."""
-    from hived.model.documents import DocumentError, load_documents
+    from hived.model.documents import DocumentError, YamlLimits, load_documents
     from hived.model.schemas import AgentSpec
 
     try:
@@ -154,7 +154,7 @@ def spec_from_file(filename: str) -> AgentSpec:
     except OSError as exc:
         raise UsageError(f"{filename}: {exc.strerror or exc}") from None
     try:
-        documents = load_documents(text, filename)
+        documents = load_documents(text, filename, YamlLimits.from_env(os.environ))
     except DocumentError as exc:
         raise UsageError(str(exc)) from None
     if len(documents) != 1 or documents[0].kind != "Agent":

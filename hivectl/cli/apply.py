@@ -5,6 +5,7 @@ A bad document anywhere means nothing is sent.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,14 @@ from hivectl.cli import render
 from hivectl.cli.common import CliError, OutputOpt, client
 from hivectl.cli.render import Output
 from hivectl.client import Applied, Client
-from hived.model.documents import Document, DocumentError, check_unique_names, expand_replicas, load_documents
+from hived.model.documents import (
+    Document,
+    DocumentError,
+    YamlLimits,
+    check_unique_names,
+    expand_replicas,
+    load_documents,
+)
 from hived.model.schemas import AgentSpec
 
 
@@ -34,8 +42,9 @@ def load_files(files: list[str]) -> list[Document]:
     """Every document of every file, validated, names unique across the files."""
     documents: list[Document] = []
     try:
+        limits = YamlLimits.from_env(os.environ)
         for name in files:
-            documents += load_documents(read_text(name), "<stdin>" if name == "-" else name)
+            documents += load_documents(read_text(name), "<stdin>" if name == "-" else name, limits)
         check_unique_names(documents)
     except DocumentError as exc:
         raise CliError(str(exc)) from None

@@ -11,8 +11,7 @@ to a model. It may raise `pydantic.ValidationError`, or `FieldError` for rules p
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +20,6 @@ from pydantic import BaseModel, ValidationError
 
 from hived.model.schemas import NAME_RE, AgentSpec
 from hived.model.workflow import WorkflowSpec, graph_errors
-
-MAX_YAML_BYTES = 1_000_000  # defaults; HIVE_MAX_YAML_BYTES and HIVE_MAX_YAML_ALIASES change them
-MAX_ALIASES = 100
 
 Loc = tuple[str | int, ...]
 
@@ -91,13 +87,14 @@ KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {
 }
 
 
-def load_documents(text: str, filename: str) -> list[Document]:
-    """Every document of a multi-document YAML text, validated by its `kind`.
+def load_documents(text: str, filename: str, limits: YamlLimits | None = None) -> list[Document]:
+    """Every document of a multi-document YAML text, validated by its `kind`, within `limits` (the
+    defaults if None; readers of operators' files pass `YamlLimits.from_env(os.environ)`).
 
     Raises `DocumentError` at the first problem; a file with no document at all is an error too.
     """
     documents = []
-    for start, node in _compose(text, filename):
+    for start, node in _compose(text, filename, limits or YamlLimits()):
         documents.append(_load_document(node, filename, start))
     if not documents:
         raise DocumentError(f"{filename}:1: no documents (expected a mapping with 'kind')")
@@ -149,29 +146,29 @@ def _load_document(node: yaml.Node, filename: str, start: int) -> Document:
 # --- YAML -----------------------------------------------------------------------------------------
 
 
-class _SafeComposer(yaml.SafeLoader):
-    """The safe loader, refusing documents with many aliases (no "billion laughs")."""
+@dataclass(frozen=True)
+class YamlLimits:
+    """The bounds of a YAML file: its size, its aliases, and the nodes it has once every alias is
+    expanded (9 anchors of 10 aliases each are only 90 aliases, but 10^10 nodes). The caller, which
+    reads the file, builds them: `YamlLimits.from_env(os.environ)` (hivectl, hived --config)."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.alias_count = 0
-        self.max_aliases = yaml_limit("HIVE_MAX_YAML_ALIASES", MAX_ALIASES)
+    max_bytes: int = 1_000_000
+    max_aliases: int = 100
+    max_nodes: int = 1_000_000
 
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            self.alias_count += 1
-            if self.alias_count > self.max_aliases:
-                mark = self.peek_event().start_mark
-                raise DocumentError(
-                    f"{self.name}:{mark.line + 1}: more than {self.max_aliases} YAML aliases "
-                    "(HIVE_MAX_YAML_ALIASES)"
-                )
-        return super().compose_node(parent, index)
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> YamlLimits:
+        """HIVE_MAX_YAML_BYTES, HIVE_MAX_YAML_ALIASES, HIVE_MAX_YAML_NODES; DocumentError if not a
+        positive whole number."""
+        return cls(
+            max_bytes=_env_limit(env, "HIVE_MAX_YAML_BYTES", cls.max_bytes),
+            max_aliases=_env_limit(env, "HIVE_MAX_YAML_ALIASES", cls.max_aliases),
+            max_nodes=_env_limit(env, "HIVE_MAX_YAML_NODES", cls.max_nodes),
+        )
 
 
-def yaml_limit(name: str, default: int) -> int:
-    """A YAML limit from the environment: read where the YAML is (hivectl, hived --config)."""
-    value = os.environ.get(name, "").strip()
+def _env_limit(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
     if not value:
         return default
     if not value.isdigit() or int(value) < 1:
@@ -179,13 +176,53 @@ def yaml_limit(name: str, default: int) -> int:
     return int(value)
 
 
-def _compose(text: str, filename: str) -> list[tuple[int, yaml.Node]]:
+class _SafeComposer(yaml.SafeLoader):
+    """The safe loader, refusing files with many aliases or whose aliases expand to many nodes (no
+    "billion laughs"): each node's size once expanded is known when it is composed, so an alias adds
+    the size of its anchor's node, counted without walking it."""
+
+    def __init__(self, stream: str, limits: YamlLimits) -> None:
+        super().__init__(stream)
+        self.limits = limits
+        self.alias_count = 0
+        self.expanded = 0  # the nodes of the file so far, every alias expanded
+        self.sizes: dict[int, int] = {}  # id(node) -> its size expanded; nodes live as long as this
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > self.limits.max_aliases:
+                raise DocumentError(
+                    f"{self.name}:{mark.line + 1}: more than {self.limits.max_aliases} YAML aliases "
+                    "(HIVE_MAX_YAML_ALIASES)"
+                )
+            node = super().compose_node(parent, index)
+            self._count(self.sizes.get(id(node), 1), mark)  # an anchor inside itself: 1 (a cycle)
+            return node
+        node = super().compose_node(parent, index)
+        children = node.value if isinstance(node, yaml.SequenceNode) else ()
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        self.sizes[id(node)] = 1 + sum(self.sizes.get(id(child), 1) for child in children)
+        self._count(1, mark)
+        return node
+
+    def _count(self, nodes: int, mark: yaml.Mark) -> None:
+        self.expanded += nodes
+        if self.expanded > self.limits.max_nodes:
+            raise DocumentError(
+                f"{self.name}:{mark.line + 1}: more than {self.limits.max_nodes} nodes once its aliases "
+                "are expanded (HIVE_MAX_YAML_NODES)"
+            )
+
+
+def _compose(text: str, filename: str, limits: YamlLimits) -> list[tuple[int, yaml.Node]]:
     """Each document's node, with the line where the document starts (its `---`, if any)."""
-    max_bytes = yaml_limit("HIVE_MAX_YAML_BYTES", MAX_YAML_BYTES)
-    if len(text.encode(errors="replace")) > max_bytes:
-        raise DocumentError(f"{filename}:1: larger than {max_bytes} bytes (HIVE_MAX_YAML_BYTES)")
+    if len(text.encode(errors="replace")) > limits.max_bytes:
+        raise DocumentError(f"{filename}:1: larger than {limits.max_bytes} bytes (HIVE_MAX_YAML_BYTES)")
     try:
-        loader = _SafeComposer(text)  # its reader refuses control characters at once
+        loader = _SafeComposer(text, limits)  # its reader refuses control characters at once
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise DocumentError(

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hived.errors import HiveError
+from hived.store.files import private_sqlite_files
 
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
@@ -114,9 +115,11 @@ class Database:
         self._sync_reader: Engine | None = None
         self._async: AsyncEngine | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                self.path = parsed.database
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             sync_url = parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
             self._sync_writer = _sqlite_engine(sync_url, writer=True)
             self._sync_reader = _sqlite_engine(sync_url, writer=False)
@@ -173,7 +176,15 @@ class Database:
             return await aconn.run_sync(fn)
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic), as hived starts."""
+        """Bring the schema to the newest revision (Alembic), as hived starts. A SQLite file is
+        created 0600 first (SQLite gives its WAL the same mode) and tightened if it was not."""
+        if self.path is not None:
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+                private_sqlite_files(self.path)
+            except OSError as exc:
+                reason = exc.strerror or exc
+                raise DatabaseError(f"cannot open the database file {self.path}: {reason}") from exc
         try:
             await self._in_transaction(_upgrade)
         except OSError as exc:

@@ -1,7 +1,8 @@
 """One hived per database. Two daemons dispatching from the same tables would hand out the same
 task twice and each reconcile away the other's agents; so hived owns its database while it runs.
 
-SQLite: an exclusive `flock` on `<database>.lock` (the holder's pid and host are written in it).
+SQLite: an exclusive `flock` on the database file's inode (so a symlink or a hard link to it is the
+same database) and on `<its real path>.lock` (the holder's pid and host are written in it).
 PostgreSQL: a session advisory lock held on a connection of its own, with TCP keepalives set so
 that the server frees it within about 30 s of the holder vanishing from the network. Both are freed
 by the kernel or the server the moment the holder dies, `kill -9` included, and neither is inherited
@@ -22,12 +23,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
 from hived.store.db import DatabaseError
+from hived.store.files import private_file
 
 log = logging.getLogger("hived.store")
 
@@ -50,7 +51,8 @@ class Ownership:
         self.url = make_url(url)
         self.described = described
         self.dialect = self.url.get_backend_name()
-        self._fd: int | None = None
+        self._fd: int | None = None  # the lock file, `<database>.lock`
+        self._db_fd: int | None = None  # the database file, flocked
         self._conn: Any = None  # asyncpg.Connection
         self._watch: asyncio.Task[None] | None = None
         self.owned = False
@@ -95,9 +97,10 @@ class Ownership:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=2)
             self._conn = None
-        if self._fd is not None:
-            os.close(self._fd)  # frees the flock
-            self._fd = None
+        for fd in (self._fd, self._db_fd):  # frees the flocks (SQLite has closed the database)
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._db_fd = None
         self.owned = False
 
     # --- the two kinds of lock --------------------------------------------------------------------
@@ -109,15 +112,27 @@ class Ownership:
         return await self._try_advisory()
 
     def _try_file(self) -> str | None:
+        """Lock the database file itself (an `flock` on its inode, reached through any name: a
+        symlink, a hard link elsewhere), then `<its real path>.lock`, which holds the owner's pid
+        and host for operators and is what earlier versions locked (so the two exclude each other
+        during an upgrade). The database's descriptor stays open while hived runs: closing any descriptor of
+        the file would drop SQLite's POSIX locks on it in this process."""
         if self._fd is not None or not self.url.database or self.url.database == ":memory:":
             return None
-        path = Path(self.url.database + ".lock")
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._db_fd is None:
+            self._db_fd = _open_private(self.url.database)
+        try:
+            fcntl.flock(self._db_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _flock_holder(self._db_fd, os.path.realpath(self.url.database) + ".lock")
+        info = os.path.realpath(self.url.database) + ".lock"
+        fd = _open_private(info)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            holder = _read_holder(fd)
             os.close(fd)
+            fcntl.flock(self._db_fd, fcntl.LOCK_UN)
             return holder
         os.ftruncate(fd, 0)
         os.pwrite(fd, (me() + "\n").encode(), 0)
@@ -173,3 +188,41 @@ class Ownership:
                 on_lost(f"database {self.described} was taken over by {holder}")
                 return
             log.warning("database ownership: the lock connection was lost and is held again")
+
+
+def _open_private(path: str) -> int:
+    """Open (create) a file of the database 0600; tighten it if it was more open."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise DatabaseError(f"cannot open {path}: {exc.strerror or exc}") from None
+    private_file(fd, path)
+    return fd
+
+
+def _read_holder(fd: int) -> str:
+    return os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+
+
+def _flock_holder(fd: int, info: str) -> str:
+    """Who holds the flock on this file: the pid from /proc/locks (Linux), named as the owner's lock
+    file names it when that file is the same owner's; else what the lock file says."""
+    st = os.fstat(fd)
+    wanted = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pid = None
+    with contextlib.suppress(OSError), open("/proc/locks") as locks:
+        for line in locks:
+            parts = line.split()
+            if "FLOCK" in parts and "->" not in parts:
+                at = parts.index("FLOCK")
+                if len(parts) > at + 4 and parts[at + 4] == wanted:
+                    pid = parts[at + 3]
+                    break
+    said = ""
+    with contextlib.suppress(OSError), open(info) as file:
+        said = file.read(200).strip()
+    if pid is None:
+        return said or "unknown"
+    if said.startswith(f"hived pid {pid} "):
+        return said
+    return f"hived pid {pid} on {socket.gethostname()}"

@@ -5,6 +5,7 @@ its lock to another stops at once. SQLite and PostgreSQL, real daemons, kill -9.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -106,3 +107,91 @@ def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_datab
     asyncio.run(take_over())
     assert owner.proc.returncode == 1  # type: ignore[union-attr]
     assert "hived stopping at once: database" in owner.log() and "taken over by" in owner.log()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard link"])
+def test_item_14_the_sqlite_lock_follows_the_file_not_its_name(
+    hived_factory: Any, tmp_path: Path, link: str
+) -> None:
+    """Two names of one database file (a symlink, a hard link elsewhere) are one database: the
+    second hived is refused, naming the owner."""
+    state = tmp_path / "owner"
+    owner: Hived = hived_factory(db_url=f"sqlite:///{state}/hive.db", state_dir=state)
+    pid = owner.proc.pid  # type: ignore[union-attr]
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    if link == "symlink":
+        (other / "alias.db").symlink_to(state / "hive.db")
+    else:
+        os.link(state / "hive.db", other / "alias.db")
+    refused = second_hived(tmp_path / "other", f"sqlite:///{other}/alias.db", timeout=20)
+    assert refused.returncode == 1, refused.stderr
+    assert "is in use by another hived" in refused.stderr and f"hived pid {pid} on" in refused.stderr
+    assert owner.api("GET", "/readyz")
+
+
+def start_standby(state: Path, db: str, socket_path: Path, log_path: Path) -> Hived:
+    standby = Hived(state, db_url=db)
+    standby.socket, standby.log_path = socket_path, log_path
+    with open(log_path, "ab") as log:
+        standby.proc = subprocess.Popen(
+            [sys.executable, "-m", "hived.main", "--socket", str(socket_path), "--standby"]
+            + ["--state-dir", str(state), "--stop-grace", "5", "--db", db],
+            env=standby.env,
+            stdout=log,
+            stderr=log,
+        )
+    return standby
+
+
+@pytest.mark.pg
+def test_item_15_a_postgres_standby_outlives_a_blip_of_the_owners_lock(
+    hived_factory: Any, pg_database: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "shared"
+    owner: Hived = hived_factory(db_url=pg_database, state_dir=state)
+    standby = start_standby(state, pg_database, owner.socket, tmp_path / "standby.log")
+    dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+    owner_app = f"hived pid {owner.proc.pid} on {socket.gethostname()}"[:63]  # type: ignore[union-attr]
+
+    async def blip() -> bool:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return bool(
+                await conn.fetchval(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    owner_app,
+                )
+            )
+        finally:
+            await conn.close()
+
+    try:
+        wait_for(lambda: "standby: database" in standby.log(), what="standby waiting")
+        # Blip the owner's lock connection until the standby is the one that gets the lock (the
+        # owner re-checks every 2 s, the standby polls every 1 s: it mostly wins the race).
+        for _ in range(10):
+            taken = owner.log().count("held again")
+            wait_for(lambda: asyncio.run(blip()), what="the owner's lock connection")
+            outcome = wait_for(
+                lambda taken=taken: (
+                    (standby.proc.poll() is not None and "exited")  # type: ignore[union-attr]
+                    or ("waiting again" in standby.log() and "standby backed off")
+                    or (owner.proc.poll() is not None and "owner gone")  # type: ignore[union-attr]
+                    or (owner.log().count("held again") > taken and "owner took it back")
+                ),
+                30,
+                what="the blip's outcome",
+            )
+            if outcome != "owner took it back":
+                break
+        assert outcome != "exited", f"the standby exited:\n{standby.log()}"
+        assert standby.proc.poll() is None  # type: ignore[union-attr]
+        # Still a working standby: when the owner really goes, it takes over.
+        if owner.proc.poll() is None:  # type: ignore[union-attr]
+            wait_for(lambda: owner.api("GET", "/readyz"), what="the owner serving")
+            owner.kill9()
+        wait_for(standby._healthy, 60, interval=0.05, what="standby serving")
+    finally:
+        standby.stop()
+        standby.client.close()
