@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from hivectl.agent import containment
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.handlers import Handler, make_handler
 from hivectl.agent.runtime import (
@@ -298,10 +299,13 @@ def _load_handler(spec: dict[str, Any], workdir: str | None, env: dict[str, str]
         return None
     os.environ.update(env)  # the agent's env is the environment of a python handler too
     try:
-        return make_handler(spec, path, env)
+        handler = make_handler(spec, path, env)
     except Exception as exc:  # whatever importing the user's module raises
         log.error("cannot load handler %s: %s: %s", spec, type(exc).__name__, exc)
         return None
+    if spec.get("exec"):  # orphans of exec handlers come back to the agent, to be swept
+        containment.become_subreaper()
+    return handler
 
 
 def _on_signal(sig: signal.Signals, stopping: asyncio.Event) -> None:

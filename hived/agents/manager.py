@@ -22,6 +22,7 @@ from hived.agents.process import (
     find_agent_process,
     spawn_agent,
     stop_process,
+    sweep_incarnation,
 )
 from hived.agents.restarts import Restarts
 from hived.errors import Conflict, NotFound
@@ -222,6 +223,7 @@ class AgentManager:
                     self._adopt(agent, agent.pid)
                     adopted.append(agent.id)
                     continue
+                await sweep_incarnation(agent.id, agent.name, agent.incarnation)
                 await self._end_incarnation(agent, Exit(None, None), "process gone while hived was down")
             if wanted:
                 await self.start(agent)
@@ -333,6 +335,7 @@ class AgentManager:
         self, agent: LiveAgent, proc: asyncio.subprocess.Process | AdoptedProcess, number: int
     ) -> None:
         returncode = await proc.wait()
+        await sweep_incarnation(agent.id, agent.name, number)  # before its tasks are retried elsewhere
         if agent.incarnation != number:
             return
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
