@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hivectl.agent import containment
+from hivectl.agent import containment, logcap
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.handlers import Handler, make_handler
 from hivectl.agent.runtime import (
@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--token-file: {exc.strerror or exc}")
     except UsageError as exc:
         parser.error(str(exc))
+    logcap.cap_output()
     configure_logging()
     endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=token)
     return asyncio.run(run_agent(endpoint, request))

@@ -313,7 +313,8 @@ class AgentManager:
         started = now()
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
-        proc = await spawn_agent(agent.id, number, self.log_path(agent), {}, self.socket_path)
+        bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
+        proc = await spawn_agent(agent.id, number, self.log_path(agent), bound, self.socket_path)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
@@ -452,10 +453,10 @@ class AgentManager:
 
         asyncio.create_task(run(), name=f"recycle-{agent.name}")
 
-    def rotate_logs(self) -> None:
-        for agent in self.agents.values():
-            if agent.kind == "spawned" and agent.incarnation:
-                logs.rotate_if_large(self.log_path(agent), self.log_max_bytes)
+    async def rotate_logs(self) -> None:
+        """Rotate the live logs over `log_max_bytes`, in a worker thread (copies are slow)."""
+        live = [self.log_path(a) for a in self.agents.values() if a.kind == "spawned" and a.incarnation]
+        await asyncio.to_thread(logs.rotate_all, live, self.log_max_bytes)
 
     # --- persistence of the fast-changing fields ---------------------------------------------------
 
