@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.helpers import Hived, wait_for
 
-LOUD = '''
+LOUD = """
 import sys
 
 def run(payload):
@@ -17,7 +17,7 @@ def run(payload):
     for _ in range(payload["mib"] * 1024):
         sys.stdout.write(line)
     return {"printed_mib": payload["mib"]}
-'''
+"""
 BOUND = 1 << 20
 
 
