@@ -4,7 +4,8 @@ The process runs in its own session (its own process group) in the agent's workd
 JSON on its stdin; stdout and stderr are read as they come, both for the result and for the attempt's
 interleaved output. A timeout or a stall kills the whole group at once; a cancel or an agent stop
 asks with SIGTERM first and kills after a grace period. Whatever is left of the group when the
-process ends is killed too, so a handler cannot leave background processes behind.
+process ends is killed too, and so are the attempt's processes that left the group (`setsid`): see
+`containment`. A handler cannot leave background processes behind.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from hivectl.agent import containment
 from hivectl.agent.handlers import (
     ERROR,
     INTERRUPTED,
@@ -51,6 +53,7 @@ class ExecHandler:
         self.workdir = workdir
         self.env = env
         self.stop_grace = stop_grace
+        self.running: dict[str, int | None] = {}  # attempt mark: handler pid, once started
 
     def environment(self, lease: Lease) -> dict[str, str]:
         return {
@@ -60,9 +63,19 @@ class ExecHandler:
             "HIVE_TASK_ID": lease.task_id,
             "HIVE_TASK_TYPE": lease.type,
             "HIVE_ATTEMPT": str(lease.attempt),
+            containment.MARK: containment.mark_of(lease.task_id, lease.lease),
         }
 
     async def run(self, lease: Lease, stop: StopRequest) -> AttemptOutcome:
+        mark = containment.mark_of(lease.task_id, lease.lease)
+        self.running[mark] = None
+        try:
+            return await self._run(lease, stop, mark)
+        finally:
+            self.running.pop(mark, None)
+            await containment.sweep(mark, dict(self.running))
+
+    async def _run(self, lease: Lease, stop: StopRequest, mark: str) -> AttemptOutcome:
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(
@@ -79,6 +92,7 @@ class ExecHandler:
         except (OSError, ValueError) as exc:
             return AttemptOutcome.failed(ERROR, self._start_error(exc))
         proc = asyncio.subprocess.Process(transport, protocol, loop)
+        self.running[mark] = proc.pid
         watch = _ProcessWatch(proc, protocol.exited, lease, stop, self.stop_grace)
         return await watch.run(json.dumps(lease.payload).encode())
 

@@ -56,10 +56,14 @@ class HttpClient:
             self.headers["Authorization"] = f"Bearer {endpoint.token}"
 
     async def post(self, path: str, payload: Any, timeout: float | None = None) -> Response:
+        limit = timeout or self.timeout
+        # Not asyncio.wait_for: on Python 3.11 it drops a cancellation that arrives just after the
+        # request ended (a refused connect ends without yielding), and the caller then never stops.
         try:
-            return await asyncio.wait_for(self._post(path, payload), timeout or self.timeout)
+            async with asyncio.timeout(limit):
+                return await self._post(path, payload)
         except TimeoutError:
-            raise TransportError(f"no answer within {timeout or self.timeout:g}s") from None
+            raise TransportError(f"no answer within {limit:g}s") from None
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 

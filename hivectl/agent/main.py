@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from hivectl.agent import containment, logcap
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.handlers import Handler, make_handler
 from hivectl.agent.runtime import (
@@ -232,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--token-file: {exc.strerror or exc}")
     except UsageError as exc:
         parser.error(str(exc))
+    logcap.cap_output()
     configure_logging()
     endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=token)
     return asyncio.run(run_agent(endpoint, request))
@@ -298,10 +300,13 @@ def _load_handler(spec: dict[str, Any], workdir: str | None, env: dict[str, str]
         return None
     os.environ.update(env)  # the agent's env is the environment of a python handler too
     try:
-        return make_handler(spec, path, env)
+        handler = make_handler(spec, path, env)
     except Exception as exc:  # whatever importing the user's module raises
         log.error("cannot load handler %s: %s: %s", spec, type(exc).__name__, exc)
         return None
+    if spec.get("exec"):  # orphans of exec handlers come back to the agent, to be swept
+        containment.become_subreaper()
+    return handler
 
 
 def _on_signal(sig: signal.Signals, stopping: asyncio.Event) -> None:

@@ -41,6 +41,9 @@ POLL_WAIT = 20.0  # seconds hived may hold a long-poll
 POLL_TIMEOUT_MARGIN = 15.0  # the HTTP timeout of a long-poll is its wait plus this
 REPORT_WINDOW = 0.001  # results ending within this window go in one request
 FINAL_REPORT_GRACE = 2.0  # on stop, how long to try handing in the last results
+EMPTY_POLL_PAUSE = 0.1  # after a long-poll hived answered early with nothing, wait this long, doubling
+EMPTY_POLL_PAUSE_MAX = 2.0  # up to this (hived answers at once while it shuts down)
+CANCEL_AGAIN = 0.5  # on stop, a loop still running after this long is cancelled again
 NOT_ACCEPTING = frozenset({"draining", "stopped", "failed"})
 
 
@@ -131,9 +134,7 @@ class AgentRuntime:
 
     async def shutdown(self, loops: list[asyncio.Task[Any]], report: bool) -> None:
         self.accepting = False
-        for loop in loops:
-            loop.cancel()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await cancel_all(loops)
         tasks = [item.task for item in self.running.values() if item.task is not None]
         for item in self.running.values():
             item.stop.set(INTERRUPTED)
@@ -151,9 +152,8 @@ class AgentRuntime:
         deadline = self.clock() + FINAL_REPORT_GRACE
         body = WorkRequest(incarnation=self.session.incarnation, slots=0, wait=0, results=results)
         try:
-            reply = await asyncio.wait_for(
-                self.conn.work(self.session.agent_id, body, deadline=deadline), FINAL_REPORT_GRACE
-            )
+            async with asyncio.timeout(FINAL_REPORT_GRACE):
+                reply = await self.conn.work(self.session.agent_id, body, deadline=deadline)
         except Exception as exc:
             log.warning(
                 "could not hand in %d result(s) before exiting: %s",
@@ -183,6 +183,7 @@ class AgentRuntime:
             await asyncio.sleep(max(0.0, started + reply.heartbeat_interval - self.clock()))
 
     async def work_loop(self) -> None:
+        pause = 0.0
         while True:
             # Always one long-poll out, even with every slot busy (slots=0): hived then answers it at
             # once with a cancel, or when this agent's results free a slot.
@@ -192,6 +193,7 @@ class AgentRuntime:
                 incarnation=self.session.incarnation, slots=slots, wait=self.poll_wait, results=results
             )
             self.polling = True
+            asked = self.clock()
             try:
                 reply = await self.conn.work(
                     self.session.agent_id, body, timeout=self.poll_wait + POLL_TIMEOUT_MARGIN
@@ -202,6 +204,19 @@ class AgentRuntime:
             finally:
                 self.polling = False
             self.apply(reply, results)
+            early = self.clock() - asked < self.poll_wait / 2
+            if reply.tasks or reply.cancel or results or not early:
+                pause = 0.0
+            else:  # woken for nothing, or hived shutting down (it then answers every poll at once)
+                pause = min(EMPTY_POLL_PAUSE_MAX, max(EMPTY_POLL_PAUSE, 2 * pause))
+                await self.rest(pause)
+
+    async def rest(self, pause: float) -> None:
+        """Wait `pause` seconds before the next long-poll, less if a slot frees or a result waits."""
+        self.slots_changed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(pause):
+                await self.slots_changed.wait()
 
     async def report_loop(self) -> None:
         while True:
@@ -309,6 +324,21 @@ class AgentRuntime:
             del self.running[lease.task_id]
         self.slots_changed.set()
         self.result_added.set()
+
+
+async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait for them. One that goes on after a cancellation (a cancellation lost
+    inside asyncio or a library) is cancelled again: an agent asked to stop must stop."""
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN)
+        for task in pending:
+            log.warning("%s did not stop when cancelled; cancelling it again", task.get_name())
+    for task in tasks:
+        if not task.cancelled():
+            task.exception()  # retrieved (run() reports the ones that matter)
 
 
 def prepare_workdir(workdir: str | None) -> str:

@@ -59,7 +59,7 @@ class HealthMonitor:
                 if time.monotonic() - last_flush >= self.flush_every:
                     last_flush = time.monotonic()
                     await self.agents.flush()
-                    self.agents.rotate_logs()
+                    await self.agents.rotate_logs()
             except DatabaseUnavailable as exc:
                 log.warning("health sweep: %s", exc)
             except Exception:

@@ -22,6 +22,7 @@ from hived.agents.process import (
     find_agent_process,
     spawn_agent,
     stop_process,
+    sweep_incarnation,
 )
 from hived.agents.restarts import Restarts
 from hived.errors import Conflict, NotFound
@@ -232,6 +233,7 @@ class AgentManager:
                     self._adopt(agent, agent.pid)
                     adopted.append(agent.id)
                     continue
+                await sweep_incarnation(agent.id, agent.name, agent.incarnation)
                 await self._end_incarnation(agent, Exit(None, None), "process gone while hived was down")
             if wanted:
                 await self.start(agent)
@@ -321,7 +323,8 @@ class AgentManager:
         started = now()
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
-        proc = await spawn_agent(agent.id, number, self.log_path(agent), {}, self.socket_path)
+        bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
+        proc = await spawn_agent(agent.id, number, self.log_path(agent), bound, self.socket_path)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
@@ -343,6 +346,7 @@ class AgentManager:
         self, agent: LiveAgent, proc: asyncio.subprocess.Process | AdoptedProcess, number: int
     ) -> None:
         returncode = await proc.wait()
+        await sweep_incarnation(agent.id, agent.name, number)  # before its tasks are retried elsewhere
         if agent.incarnation != number:
             return
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
@@ -458,10 +462,10 @@ class AgentManager:
 
         asyncio.create_task(run(), name=f"recycle-{agent.name}")
 
-    def rotate_logs(self) -> None:
-        for agent in self.agents.values():
-            if agent.kind == "spawned" and agent.incarnation:
-                logs.rotate_if_large(self.log_path(agent), self.log_max_bytes)
+    async def rotate_logs(self) -> None:
+        """Rotate the live logs over `log_max_bytes`, in a worker thread (copies are slow)."""
+        live = [self.log_path(a) for a in self.agents.values() if a.kind == "spawned" and a.incarnation]
+        await asyncio.to_thread(logs.rotate_all, live, self.log_max_bytes)
 
     # --- persistence of the fast-changing fields ---------------------------------------------------
 

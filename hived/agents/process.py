@@ -1,15 +1,21 @@
-"""Starting, signalling and reaping agent processes. Each agent runs in its own process group so
-that a stop reaches its handlers and their children too."""
+"""Starting, signalling and reaping agent processes. Each agent runs in its own process group; its
+exec handlers run in sessions of their own, which the agent contains while it lives
+(`hivectl/agent/containment.py`). When an agent incarnation has died, `kill_leftovers` kills what it
+left: every process whose environment still names that agent and incarnation."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("hived.agents")
 
 
 @dataclass
@@ -80,6 +86,46 @@ async def stop_process(proc: asyncio.subprocess.Process | AdoptedProcess, grace:
     with contextlib.suppress(Exception):
         signal_group(proc.pid, signal.SIGKILL)
     return exit_of(proc.returncode) if proc.returncode is not None else Exit(None, None)
+
+
+def kill_leftovers(agent_id: str, incarnation: int) -> list[int]:
+    """SIGKILL every process (of this user) started by that incarnation of the agent: handlers and
+    their descendants inherit HIVE_AGENT_ID and HIVE_AGENT_INCARNATION. Blocking: it reads the
+    environment of every process; call it off the event loop. Returns the pids killed."""
+    import psutil
+
+    wanted = {"HIVE_AGENT_ID": agent_id, "HIVE_AGENT_INCARNATION": str(incarnation)}
+    killed = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            env = proc.environ()
+            if all(env.get(key) == value for key, value in wanted.items()):
+                proc.kill()
+                killed.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return killed
+
+
+async def sweep_incarnation(agent_id: str, name: str, incarnation: int) -> None:
+    """After an agent incarnation ended: kill what its handlers left (see `kill_leftovers`)."""
+    started = time.monotonic()
+    try:
+        killed = await asyncio.to_thread(kill_leftovers, agent_id, incarnation)
+    except Exception:
+        log.exception("agent %s: could not sweep the processes of incarnation %d", name, incarnation)
+        return
+    if killed:
+        log.warning(
+            "agent %s: killed %d process(es) left by incarnation %d (%.2fs): pids %s",
+            name,
+            len(killed),
+            incarnation,
+            time.monotonic() - started,
+            ", ".join(map(str, killed[:20])),
+        )
 
 
 class AdoptedProcess:
