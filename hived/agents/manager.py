@@ -6,24 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hived import redact
 from hived.agents import logs
-from hived.agents.process import (
-    AdoptedProcess,
-    Exit,
-    exit_of,
-    find_agent_process,
-    spawn_agent,
-    stop_process,
-)
+from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
 from hived.agents.restarts import Restarts
+from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
 from hived.model import paths
@@ -40,10 +33,6 @@ from hived.tasks.dispatcher import Dispatcher
 log = logging.getLogger("hived.agents")
 S = AgentStatus
 SHUTDOWN_REASON = "hived shut down"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -66,7 +55,7 @@ class LiveAgent:
     last_heartbeat: datetime | None = None
     heartbeat_mono: float = 0.0
     started_mono: float = 0.0
-    proc: asyncio.subprocess.Process | AdoptedProcess | None = None
+    proc: AgentProcess | None = None
     watcher: asyncio.Task[None] | None = None
     pending_restart: asyncio.Task[None] | None = None
     backoff: Restarts = field(default_factory=Restarts)
@@ -96,8 +85,12 @@ class AgentManager:
         log_max_bytes: int = 10 * 2**20,
         log_retention: int = 5,
         events: EventBus | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        processes: Processes | None = None,
     ) -> None:
         self.events = events or EventBus()
+        self.clock = clock
+        self.processes: Processes = processes or OsProcesses()
         self.log_max_bytes = log_max_bytes
         self.log_retention = log_retention
         self.db = db
@@ -156,7 +149,7 @@ class AgentManager:
 
     def circuit(self, agent: LiveAgent) -> str:
         channel = self.dispatcher.channels.get(agent.id)
-        return str(channel.breaker.state(time.monotonic())) if channel else "closed"
+        return str(channel.breaker.state(self.clock.monotonic())) if channel else "closed"
 
     def view(self, agent: LiveAgent) -> Agent:
         spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
@@ -228,8 +221,8 @@ class AgentManager:
                 continue
             wanted = agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON
             if agent.pid and agent.status not in (S.STOPPED, S.FAILED):
-                if find_agent_process(agent.pid, agent.id, agent.incarnation):
-                    self._adopt(agent, agent.pid)
+                if proc := self.processes.adopt(agent.pid, agent.id, agent.incarnation):
+                    self._adopt(agent, proc)
                     adopted.append(agent.id)
                     continue
                 await self._end_incarnation(agent, Exit(None, None), "process gone while hived was down")
@@ -237,14 +230,12 @@ class AgentManager:
                 await self.start(agent)
         return adopted
 
-    def _adopt(self, agent: LiveAgent, pid: int) -> None:
-        proc = AdoptedProcess(pid)
-        proc.watch()
-        agent.proc, agent.pid = proc, pid
+    def _adopt(self, agent: LiveAgent, proc: AgentProcess) -> None:
+        agent.proc, agent.pid = proc, proc.pid
         self.set_status(agent, S.STARTING, "adopted after a hived restart; waiting for it")
-        agent.started_mono = time.monotonic()
+        agent.started_mono = self.clock.monotonic()
         agent.watcher = asyncio.create_task(self._watch(agent, proc, agent.incarnation))
-        log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, pid, agent.incarnation)
+        log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, proc.pid, agent.incarnation)
 
     def _add(self, agent: LiveAgent) -> None:
         self.agents[agent.id] = agent
@@ -261,7 +252,7 @@ class AgentManager:
             type=spec.type or spec.name,
             kind=kind,
             spec=spec,
-            created_at=now(),
+            created_at=self.clock.now(),
         )
         self._add(agent)
         row = {
@@ -316,12 +307,12 @@ class AgentManager:
         agent.incarnation_tasks = 0
         agent.stopping = False
         self.set_status(agent, S.STARTING, None)
-        agent.started_mono = time.monotonic()
+        agent.started_mono = self.clock.monotonic()
         number = agent.incarnation
-        started = now()
+        started = self.clock.now()
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
-        proc = await spawn_agent(agent.id, number, self.log_path(agent), {}, self.socket_path)
+        proc = await self.processes.spawn(agent.id, number, self.log_path(agent), {}, self.socket_path)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
@@ -339,9 +330,7 @@ class AgentManager:
             restarts=agent.restarts,
         )
 
-    async def _watch(
-        self, agent: LiveAgent, proc: asyncio.subprocess.Process | AdoptedProcess, number: int
-    ) -> None:
+    async def _watch(self, agent: LiveAgent, proc: AgentProcess, number: int) -> None:
         returncode = await proc.wait()
         if agent.incarnation != number:
             return
@@ -357,7 +346,7 @@ class AgentManager:
         self._after_crash(agent, outcome, reason or "")
 
     async def _end_incarnation(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
-        ended, number = now(), agent.incarnation
+        ended, number = self.clock.now(), agent.incarnation
         await self.db.write(
             lambda c: agent_store.end_incarnation(
                 c, agent.id, number, ended, outcome.code, outcome.signal, reason
@@ -370,7 +359,7 @@ class AgentManager:
             outcome.clean,
             agent.status == S.UNHEALTHY,
             agent.started_mono,
-            time.monotonic(),
+            self.clock.monotonic(),
         )
         if verdict.action == "stop":
             self.set_status(agent, S.STOPPED, reason)
@@ -385,7 +374,7 @@ class AgentManager:
             agent.pending_restart = asyncio.create_task(self._restart_later(agent, verdict.delay))
 
     async def _restart_later(self, agent: LiveAgent, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self.clock.sleep(delay)
         if agent.stopping or agent.id not in self.agents:
             return
         agent.restarts += 1
@@ -395,9 +384,14 @@ class AgentManager:
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:
         """Stop giving the agent work and wait (up to `timeout`) for what it runs; True if it emptied."""
         self.set_status(agent, S.DRAINING, None)
-        deadline = time.monotonic() + timeout
-        while self.dispatcher.held_by(agent.id) and time.monotonic() < deadline and agent.proc:
-            await asyncio.sleep(0.05)
+        deadline = self.clock.monotonic() + timeout
+        while self.dispatcher.held_by(agent.id) and agent.proc:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                break
+            released = self.dispatcher.released
+            released.clear()
+            await self.clock.wait(released, left)
         return not self.dispatcher.held_by(agent.id)
 
     async def stop(self, agent: LiveAgent, drain: bool = False, timeout: float = 60.0) -> None:
@@ -408,7 +402,7 @@ class AgentManager:
             agent.pending_restart.cancel()
         self.route(agent)
         if agent.proc is not None:
-            await stop_process(agent.proc, self.stop_grace)
+            await self.processes.stop(agent.proc, self.stop_grace)
             if agent.watcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await agent.watcher
@@ -477,7 +471,7 @@ class AgentManager:
 
     async def flush(self) -> None:
         """Write status, heartbeat, resources and counters of agents that changed, in one batch."""
-        stamp = now()
+        stamp = self.clock.now()
         rows = []
         for agent in self.agents.values():
             if agent.dirty:

@@ -14,9 +14,10 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, HiveError
 from hived.events import EventBus
 from hived.model.expressions import ExpressionError, is_true
@@ -41,6 +42,7 @@ class WorkflowEngine:
         new_task_row: Callable[[TaskSubmit, str], dict[str, Any]],
         accepted: Callable[[dict[str, Any]], None],
         cancel_task: Callable[[str], Any],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
         self.events = events
@@ -53,7 +55,8 @@ class WorkflowEngine:
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.clock = lambda: datetime.now(UTC)
+        self.clock = clock
+        self._deadlines_changed = asyncio.Event()  # a run with a deadline was added
 
     # --- life -------------------------------------------------------------------------------------
 
@@ -82,7 +85,7 @@ class WorkflowEngine:
                 steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
                 deadline=row["deadline"],
             )
-            self.runs[run.id] = run
+            self._add(run)
             for step in run.steps.values():
                 if step.status == S.RUNNING and step.task_id:
                     task = tasks.get(step.task_id)
@@ -102,7 +105,7 @@ class WorkflowEngine:
         try:
             delay = 1.0
             while True:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
                 try:
                     await self.load(run_id)
                     return
@@ -139,7 +142,7 @@ class WorkflowEngine:
 
     async def start_run(self, workflow: dict[str, Any], params: dict[str, Any]) -> str:
         spec = WorkflowSpec.model_validate(workflow["definition"])
-        now = self.clock()
+        now = self.clock.now()
         run_id = str(uuid.uuid4())
         deadline = now + timedelta(seconds=spec.timeout) if spec.timeout else None
         row = {
@@ -163,9 +166,14 @@ class WorkflowEngine:
         steps = {s.id: StepState(s.id) for s in spec.steps}
         run = LiveRun(run_id, spec.name, spec, params, RunStatus.PENDING, steps)
         run.deadline = deadline
-        self.runs[run_id] = run
+        self._add(run)
         self._kick(run)
         return run_id
+
+    def _add(self, run: LiveRun) -> None:
+        self.runs[run.id] = run
+        if run.deadline is not None:
+            self._deadlines_changed.set()
 
     def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
         """Dispatcher callback: a task reached a final state."""
@@ -251,7 +259,7 @@ class WorkflowEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _step(self, run: LiveRun) -> None:
-        now = self.clock()
+        now = self.clock.now()
         before = {sid: (s.status, s.task_id) for sid, s in run.steps.items()}
         inbox, run.inbox = run.inbox, []
         for change in inbox:
@@ -381,14 +389,24 @@ class WorkflowEngine:
     # --- run timeouts -----------------------------------------------------------------------------
 
     async def _timeouts(self) -> None:
+        """Sleep until the earliest run deadline (or until a run with a deadline arrives), then end
+        the runs whose time is up."""
         while True:
-            await asyncio.sleep(1.0)
-            now = self.clock()
-            for run in list(self.runs.values()):
-                if run.deadline and now >= run.deadline and not run.done:
-                    limit = run.spec.timeout or 0
-                    run.inbox.append(
-                        lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
-                    )
-                    run.deadline = None
-                    self._kick(run)
+            self._deadlines_changed.clear()
+            self.check_timeouts()
+            deadlines = [r.deadline for r in self.runs.values() if r.deadline and not r.done]
+            wait = (min(deadlines) - self.clock.now()).total_seconds() if deadlines else None
+            await self.clock.wait(self._deadlines_changed, None if wait is None else max(wait, 0.001))
+
+    def check_timeouts(self) -> int:
+        """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
+        now = self.clock.now()
+        expired = [r for r in self.runs.values() if r.deadline and now >= r.deadline and not r.done]
+        for run in expired:
+            limit = run.spec.timeout or 0
+            run.inbox.append(
+                lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
+            )
+            run.deadline = None
+            self._kick(run)
+        return len(expired)
