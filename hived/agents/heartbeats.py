@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.live import LiveAgent
+from hived.agents.manager import AgentManager
 from hived.clock import Clock
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
 from hived.store.db import DatabaseUnavailable

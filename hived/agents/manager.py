@@ -7,15 +7,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from hived import redact
 from hived.agents import logs
+from hived.agents.live import LiveAgent, may_take_work
 from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
-from hived.agents.restarts import Restarts
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
 from hived.events import EventBus
@@ -33,45 +31,6 @@ from hived.tasks.dispatcher import Dispatcher
 log = logging.getLogger("hived.agents")
 S = AgentStatus
 SHUTDOWN_REASON = "hived shut down"
-
-
-@dataclass
-class LiveAgent:
-    id: str
-    name: str
-    type: str
-    kind: str
-    spec: AgentSpec
-    created_at: datetime
-    status: AgentStatus = S.STARTING
-    status_reason: str | None = None
-    incarnation: int = 0
-    pid: int | None = None
-    restarts: int = 0
-    tasks_done: int = 0
-    tasks_failed: int = 0
-    rss_bytes: int | None = None
-    cpu_percent: float | None = None
-    last_heartbeat: datetime | None = None
-    heartbeat_mono: float = 0.0
-    started_mono: float = 0.0
-    proc: AgentProcess | None = None
-    watcher: asyncio.Task[None] | None = None
-    pending_restart: asyncio.Task[None] | None = None
-    backoff: Restarts = field(default_factory=Restarts)
-    stopping: bool = False
-    dirty: bool = True
-
-    def __post_init__(self) -> None:
-        redact.remember_env(self.spec.env, self.spec.secret_env)
-
-    incarnation_tasks: int = 0
-    recycling: bool = False
-
-
-def may_take_work(agent: LiveAgent) -> bool:
-    """Whether the dispatcher may give this agent work: routable status, not stopping or recycling."""
-    return agent.status in ROUTABLE_AGENT and not agent.stopping and not agent.recycling
 
 
 class AgentManager:
@@ -196,23 +155,7 @@ class AgentManager:
         adopted = []
         rows = await self.db.read(agent_store.all_agents)
         for row in rows:
-            spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
-            agent = LiveAgent(
-                id=row["id"],
-                name=row["name"],
-                type=row["type"],
-                kind=row["kind"],
-                spec=spec,
-                created_at=row["created_at"],
-                status=S(row["status"]),
-                status_reason=row["status_reason"],
-                incarnation=row["incarnation"],
-                pid=row["pid"],
-                restarts=row["restarts"],
-                tasks_done=row["tasks_done"],
-                tasks_failed=row["tasks_failed"],
-                last_heartbeat=row["last_heartbeat"],
-            )
+            agent = LiveAgent.from_row(row)
             self._add(agent)
             if agent.kind == "external":
                 agent.pid = None
@@ -255,18 +198,7 @@ class AgentManager:
             created_at=self.clock.now(),
         )
         self._add(agent)
-        row = {
-            "id": agent.id,
-            "name": agent.name,
-            "type": agent.type,
-            "kind": kind,
-            "status": agent.status,
-            "capabilities": spec.capabilities,
-            "max_concurrency": spec.max_concurrency,
-            "config": spec.model_dump(mode="json", exclude={"name", "replicas"}),
-            "created_at": agent.created_at,
-            "updated_at": agent.created_at,
-        }
+        row = agent.row()
         try:
             await self.db.write(lambda c: agent_store.insert_agent(c, row))
         except Exception:
@@ -476,18 +408,6 @@ class AgentManager:
         for agent in self.agents.values():
             if agent.dirty:
                 agent.dirty = False
-                rows.append(
-                    {
-                        "b_id": agent.id,
-                        "b_status": str(self.shown_status(agent)),
-                        "b_reason": agent.status_reason,
-                        "b_hb": agent.last_heartbeat,
-                        "b_rss": agent.rss_bytes,
-                        "b_cpu": agent.cpu_percent,
-                        "b_done": agent.tasks_done,
-                        "b_failed": agent.tasks_failed,
-                        "b_now": stamp,
-                    }
-                )
+                rows.append(agent.live_row(self.shown_status(agent), stamp))
         if rows:
             await self.db.write(lambda c: agent_store.flush_live(c, rows))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.live import LiveAgent
+from hived.agents.manager import AgentManager
 from hived.clock import Clock
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.schemas import (

@@ -239,23 +239,10 @@ class Dispatcher:
             channel.inbox = []
         cancels = sorted(channel.cancels)
         channel.cancels.clear()
-        leases = []
         for entry in entries:
             entry.delivered = True
             entry.delivered_mono = self.clock.monotonic()
-            env = {"HIVE_RUN_ID": entry.task.run_id} if entry.task.run_id else {}
-            leases.append(
-                Lease(
-                    task_id=entry.task.id,
-                    attempt=entry.attempt,
-                    lease=entry.lease,
-                    type=entry.task.type,
-                    payload=entry.task.payload,
-                    timeout=entry.task.options.get("timeout"),
-                    stall_timeout=entry.task.options.get("stall_timeout"),
-                    env=env,
-                )
-            )
+        leases = [entry.lease_message() for entry in entries]
         if leases:
             marks = [(e.task.id, e.lease) for e in entries]
             now = self.clock.now()
@@ -344,17 +331,6 @@ class Dispatcher:
             channel.held.discard(entry.task.id)
             channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
             self._kick.set()
-
-    async def _end_attempt(
-        self,
-        entry: InFlight,
-        ok: bool,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-        reason: str | None = None,
-        output: str | None = None,
-    ) -> None:
-        await self._end_attempts([Ending(entry, ok, result, error, reason, output)])
 
     async def _end_attempts(self, endings: list[Ending]) -> None:
         """End several attempts in one commit, then release their agents and retry or finish them."""
@@ -487,7 +463,8 @@ class Dispatcher:
                 continue  # ended while we committed (its agent was lost)
             channel = self.channels.get(entry.agent_id)
             if channel is None:
-                await self._end_attempt(entry, ok=False, error="the agent was lost", reason=R.AGENT_LOST)
+                lost = Ending(entry, False, error="the agent was lost", reason=R.AGENT_LOST)
+                await self._end_attempts([lost])
                 continue
             channel.inbox.append(entry)
             channel.wake.set()

@@ -27,7 +27,7 @@ from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
-from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, task_ended
+from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, step_task, task_ended
 from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.templates import render
 
@@ -354,19 +354,8 @@ class WorkflowEngine:
         if not isinstance(payload, dict):
             step.finish(S.FAILED, now, "payload must render to a mapping")
             return None
-        submit = TaskSubmit(
-            type=spec.type,
-            payload=payload,
-            priority=spec.priority,
-            requires=spec.requires,
-            max_attempts=spec.retry.max_attempts,
-            retry=spec.retry.model_dump(exclude={"max_attempts"}),
-            timeout=spec.timeout,
-            stall_timeout=spec.stall_timeout,
-            success_when=spec.success_when,
-        )
         try:
-            task = self._new_task_row(submit, run.id)
+            task = self._new_task_row(step_task(spec, payload), run.id)
         except HiveError as exc:  # a rendered payload over max_payload_bytes
             step.finish(S.FAILED, now, str(exc))
             return None

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from hived.agents.heartbeats import HealthMonitor
-from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.live import LiveAgent
+from hived.agents.manager import AgentManager
 from hived.model.schemas import AgentSpec, AttemptResult, RegisterRequest
 from tests.unit.inprocess import Core
 
