@@ -16,7 +16,7 @@ from hived.agents.live import LiveAgent, may_take_work
 from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
-from hived.events import EventBus
+from hived.events import AgentStatusChanged, EventBus, TaskEnded
 from hived.model import paths
 from hived.model.schemas import (
     Agent,
@@ -47,7 +47,7 @@ class AgentManager:
         clock: Clock = SYSTEM_CLOCK,
         processes: Processes | None = None,
     ) -> None:
-        self.events = events or EventBus()
+        self.events = events or dispatcher.events
         self.clock = clock
         self.processes: Processes = processes or OsProcesses()
         self.log_max_bytes = log_max_bytes
@@ -59,7 +59,7 @@ class AgentManager:
         self.stop_grace = stop_grace
         self.agents: dict[str, LiveAgent] = {}
         self.by_name: dict[str, str] = {}
-        dispatcher.on_finished.append(self._count_result)
+        self.events.subscribe(TaskEnded, self._count_result)
 
     # --- lookup and views -------------------------------------------------------------------------
 
@@ -93,14 +93,7 @@ class AgentManager:
         agent.status, agent.status_reason, agent.dirty = status, reason, True
         self.route(agent)
         if previous != status or reason:
-            self.events.publish(
-                "agent.status",
-                agent=agent.name,
-                agent_id=agent.id,
-                status=str(status),
-                previous=str(previous),
-                reason=reason,
-            )
+            self.events.publish(AgentStatusChanged(agent.name, agent.id, str(status), str(previous), reason))
 
     def route(self, agent: LiveAgent) -> None:
         """Tell the dispatcher whether this agent may be given work, by the one rule for it."""
@@ -391,13 +384,13 @@ class AgentManager:
 
     # --- persistence of the fast-changing fields ---------------------------------------------------
 
-    def _count_result(self, task_id: str, status: str, row: dict[str, Any]) -> None:
-        agent = self.agents.get(row.get("agent_id") or "")
+    def _count_result(self, ended: TaskEnded) -> None:
+        agent = self.agents.get(ended.agent_id or "")
         if agent is not None:
             agent.incarnation_tasks += 1
-            if status == TaskStatus.COMPLETED:
+            if ended.status == TaskStatus.COMPLETED:
                 agent.tasks_done += 1
-            elif status == TaskStatus.FAILED:
+            elif ended.status == TaskStatus.FAILED:
                 agent.tasks_failed += 1
             agent.dirty = True
 

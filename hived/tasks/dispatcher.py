@@ -15,7 +15,7 @@ from typing import Any
 
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK, Clock
-from hived.events import EventBus
+from hived.events import EventBus, TaskEnded, TaskRetrying
 from hived.metrics import Metrics
 from hived.model.schemas import AttemptResult, Lease, ResultAck
 from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
@@ -58,7 +58,7 @@ class Dispatcher:
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
-        self.on_finished: list[Callable[[str, str, dict[str, Any]], None]] = []  # (task_id, status, row)
+        self.on_finished = FinishedCallbacks(self.events)
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -366,13 +366,7 @@ class Dispatcher:
         if retry_in is not None:
             self.metrics.retries.inc()
             self.events.publish(
-                "task.retrying",
-                task_id=task.id,
-                agent_id=entry.agent_id,
-                error=row["error"],
-                reason=reason,
-                attempt=entry.attempt,
-                retry_in=round(retry_in, 3),
+                TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
             )
             self._schedule_retry(task, retry_in)
         else:
@@ -380,10 +374,8 @@ class Dispatcher:
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
         self.events.publish(
-            f"task.{status}", task_id=task_id, agent_id=row.get("agent_id"), error=row.get("error")
+            TaskEnded(task_id, row.get("agent_id"), row.get("error"), str(status), row.get("result"))
         )
-        for callback in self.on_finished:
-            callback(task_id, status, row)
 
     def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
         self.retries.schedule(task, delay)
@@ -468,6 +460,18 @@ class Dispatcher:
                 continue
             channel.inbox.append(entry)
             channel.wake.set()
+
+
+class FinishedCallbacks:
+    """What `Dispatcher.on_finished` was (a list of callbacks of (task_id, status, row)), kept for
+    the composition root until it subscribes to TaskEnded on the bus itself: an appended callback
+    becomes a subscriber. To be removed then."""
+
+    def __init__(self, events: EventBus) -> None:
+        self.events = events
+
+    def append(self, callback: Callable[[str, str, dict[str, Any]], None]) -> None:
+        self.events.subscribe(TaskEnded, lambda e: callback(e.task_id, e.status, e.row()))
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

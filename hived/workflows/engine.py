@@ -19,7 +19,7 @@ from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, HiveError
-from hived.events import EventBus
+from hived.events import EventBus, RunChanged, StepChanged, TaskEnded
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_STEP, FINAL_TASK, RunStatus, StepStatus
@@ -175,8 +175,12 @@ class WorkflowEngine:
         if run.deadline is not None:
             self._deadlines_changed.set()
 
+    def task_ended(self, ended: TaskEnded) -> None:
+        """Subscriber of TaskEnded on the bus: a step's task reached a final state."""
+        self.task_finished(ended.task_id, ended.status, ended.row())
+
     def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
-        """Dispatcher callback: a task reached a final state."""
+        """A task reached a final state (`row`: its agent_id, error, result)."""
         if status not in FINAL_TASK:
             return
         found = self.by_task.pop(task_id, None)
@@ -288,18 +292,9 @@ class WorkflowEngine:
             self.by_task[task["id"]] = (run.id, step_id)
             self._accepted(task)
         for step in changed:
-            self.events.publish(
-                f"step.{step.status}",
-                run_id=run.id,
-                step_id=step.id,
-                status=str(step.status),
-                task_id=step.task_id,
-                agent_id=step.agent_id,
-            )
+            self.events.publish(StepChanged(run.id, step.id, str(step.status), step.task_id, step.agent_id))
         if "status" in values:
-            self.events.publish(
-                f"run.{values['status']}", run_id=run.id, workflow=run.workflow, status=values["status"]
-            )
+            self.events.publish(RunChanged(run.id, run.workflow, str(values["status"])))
         for task_id in cancels:
             self.by_task.pop(task_id, None)
             await self._cancel_task(task_id)

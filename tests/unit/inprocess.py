@@ -17,7 +17,7 @@ from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
 from hived.agents.testing import FakeProcesses
 from hived.clock import FakeClock
-from hived.events import EventBus
+from hived.events import EventBus, TaskEnded
 from hived.model.schemas import AttemptResult, Lease, TaskSubmit
 from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
@@ -156,7 +156,8 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
     shutil.copy(template, tmp / "hive.db")
     db = Database(f"sqlite:///{tmp / 'hive.db'}")
     db.start()
-    clock, events = FakeClock(), EventBus()
+    clock = FakeClock()
+    events = EventBus(clock=clock)
     dispatcher = Dispatcher(db, clock=clock, events=events)
     processes = FakeProcesses(clock)
     agents = AgentManager(db, dispatcher, tmp, None, events=events, clock=clock, processes=processes)
@@ -169,7 +170,7 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
         dispatcher.cancel,
         clock=clock,
     )
-    dispatcher.on_finished.append(engine.task_finished)
+    events.subscribe(TaskEnded, engine.task_ended)
     box["core"] = made = Core(
         db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp
     )

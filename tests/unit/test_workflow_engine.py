@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hived.events import TaskEnded
 from hived.model.schemas import Lease
 from hived.model.workflow import WorkflowSpec
 from hived.store import workflows as store
@@ -192,13 +193,13 @@ async def test_a_new_engine_resumes_the_run_and_counts_what_ended_meanwhile(hive
     run_id = await start(hive, DIAMOND)
     build = await hive.lease("w")
     await hive.engine.stop()  # hived goes down; the build ends while no engine listens
-    hive.dispatcher.on_finished.clear()
+    hive.events.unsubscribe(TaskEnded, hive.engine.task_ended)
     await finish(hive, build)
 
     engine = WorkflowEngine(
         hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
     )
-    hive.dispatcher.on_finished.append(engine.task_finished)
+    hive.events.subscribe(TaskEnded, engine.task_ended)
     hive.engine = engine
     assert await engine.load() == 1
     await engine.idle()
