@@ -1,24 +1,131 @@
-"""Live events of the daemon (agent status changes, task ends, ...): a bounded in-memory log with
-growing ids that `/events` streams as server-sent events, resumable with Last-Event-ID while the
-daemon runs. Publishing is cheap: append and wake the subscribers."""
+"""Live events of the daemon, one typed stream: each kind is a small frozen dataclass (what it
+carries is typed; `kind` and `data()` are its form on the wire). The bus keeps a bounded in-memory
+log with growing ids that `/events` streams as server-sent events, resumable with Last-Event-ID
+while the daemon runs, and calls the in-process subscribers of each type (the agent manager's
+counters, the workflow engine) as the event is published. Publishing is cheap: append, call the
+subscribers, wake the streams."""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import itertools
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+from hived.clock import SYSTEM_CLOCK, Clock
+
+INTERNAL = {"wire": False}  # field metadata: carried in process, never streamed
+
+
+@dataclass(frozen=True)
+class Published:
+    """A typed event. Its wire form: `kind`, then its fields (but INTERNAL ones) in order."""
+
+    @property
+    def kind(self) -> str:
+        raise NotImplementedError
+
+    def data(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("wire", True)}
+
+
+@dataclass(frozen=True)
+class AgentStatusChanged(Published):
+    agent: str
+    agent_id: str
+    status: str
+    previous: str
+    reason: str | None
+
+    @property
+    def kind(self) -> str:
+        return "agent.status"
+
+
+@dataclass(frozen=True)
+class TaskSubmitted(Published):
+    task_id: str
+    type: str
+    priority: int
+
+    @property
+    def kind(self) -> str:
+        return "task.submitted"
+
+
+@dataclass(frozen=True)
+class TaskRetrying(Published):
+    task_id: str
+    agent_id: str
+    error: str | None
+    reason: str | None
+    attempt: int
+    retry_in: float
+
+    @property
+    def kind(self) -> str:
+        return "task.retrying"
+
+
+@dataclass(frozen=True)
+class TaskEnded(Published):
+    """A task reached a final state (completed, failed, cancelled): `task.<status>` on the wire."""
+
+    task_id: str
+    agent_id: str | None
+    error: str | None
+    status: str = field(default="", metadata=INTERNAL)
+    result: dict[str, Any] | None = field(default=None, metadata=INTERNAL)
+
+    @property
+    def kind(self) -> str:
+        return f"task.{self.status}"
+
+    def row(self) -> dict[str, Any]:
+        """The fields of the task's row that those who follow task ends read."""
+        return {"agent_id": self.agent_id, "error": self.error, "result": self.result}
+
+
+@dataclass(frozen=True)
+class StepChanged(Published):
+    run_id: str
+    step_id: str
+    status: str
+    task_id: str | None
+    agent_id: str | None
+
+    @property
+    def kind(self) -> str:
+        return f"step.{self.status}"
+
+
+@dataclass(frozen=True)
+class RunChanged(Published):
+    run_id: str
+    workflow: str
+    status: str
+
+    @property
+    def kind(self) -> str:
+        return f"run.{self.status}"
+
+
+P = TypeVar("P", bound=Published)
 
 
 @dataclass(frozen=True)
 class Event:
+    """One entry of the log: its id and time, its wire form, and the typed event (None for an
+    event published by kind and fields)."""
+
     id: int
     kind: str
     time: datetime
     data: dict[str, Any]
+    typed: Published | None = field(default=None, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -30,7 +137,9 @@ class Event:
 
 
 class EventBus:
-    def __init__(self, capacity: int = 10_000) -> None:
+    def __init__(self, capacity: int = 10_000, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self._subscribers: dict[type[Published], list[Callable[[Any], None]]] = {}
         self._log: collections.deque[Event] = collections.deque(maxlen=capacity)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -40,13 +149,28 @@ class EventBus:
     def last_id(self) -> int:
         return self._log[-1].id if self._log else 0
 
-    def publish(self, kind: str, **data: Any) -> Event:
-        event = Event(next(self._ids), kind, datetime.now(UTC), data)
-        self._log.append(event)
+    def subscribe(self, kind: type[P], handler: Callable[[P], None]) -> None:
+        """Call `handler` with every event of this type, as it is published, in subscription order."""
+        self._subscribers.setdefault(kind, []).append(handler)
+
+    def unsubscribe(self, kind: type[P], handler: Callable[[P], None]) -> None:
+        self._subscribers.get(kind, []).remove(handler)
+
+    def publish(self, event: Published | str, **data: Any) -> Event:
+        """Log the event, call its subscribers, wake the streams. A plain `kind` with fields is
+        accepted too (streamed as is, no subscriber)."""
+        if isinstance(event, Published):
+            entry = Event(next(self._ids), event.kind, self.clock.now(), event.data(), event)
+        else:
+            entry = Event(next(self._ids), event, self.clock.now(), data)
+        self._log.append(entry)
         if not self._pending_notify:  # one wake-up per loop turn, however many events
             self._pending_notify = True
             asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._notify()))
-        return event
+        if isinstance(event, Published):
+            for handler in self._subscribers.get(type(event), ()):
+                handler(event)
+        return entry
 
     async def _notify(self) -> None:
         self._pending_notify = False

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
-import time
 
-from hived.agents.manager import AgentManager, LiveAgent
-from hived.agents.process import signal_group
+from hived.agents.live import LiveAgent
+from hived.agents.manager import AgentManager
+from hived.clock import Clock
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
 from hived.store.db import DatabaseUnavailable
 
@@ -29,14 +28,16 @@ class HealthMonitor:
         flush_every: float = 1.0,
         start_timeout: float = 30.0,
         missed_beats: int = 2,
+        clock: Clock | None = None,
     ) -> None:
         self.agents = agents
+        self.clock = clock or agents.clock
         self.tick = tick
         self.flush_every = flush_every
         self.start_timeout = start_timeout
         self.missed_beats = missed_beats
         self._task: asyncio.Task[None] | None = None
-        self._last_tick = time.monotonic()
+        self._last_tick = self.clock.monotonic()
         self._mass_warned = 0.0
 
     def start(self) -> None:
@@ -51,13 +52,13 @@ class HealthMonitor:
                 pass
 
     async def _run(self) -> None:
-        last_flush = time.monotonic()
+        last_flush = self.clock.monotonic()
         while True:
-            await asyncio.sleep(self.tick)
+            await self.clock.sleep(self.tick)
             try:
                 await self.sweep()
-                if time.monotonic() - last_flush >= self.flush_every:
-                    last_flush = time.monotonic()
+                if self.clock.monotonic() - last_flush >= self.flush_every:
+                    last_flush = self.clock.monotonic()
                     await self.agents.flush()
                     await self.agents.rotate_logs()
             except DatabaseUnavailable as exc:
@@ -66,7 +67,7 @@ class HealthMonitor:
                 log.exception("health sweep failed")
 
     async def sweep(self) -> None:
-        mono = time.monotonic()
+        mono = self.clock.monotonic()
         stall = mono - self._last_tick - self.tick
         self._last_tick = mono
         watched = [a for a in self.agents.agents.values() if a.status in WATCHED]
@@ -101,7 +102,7 @@ class HealthMonitor:
             if agent.status == S.STARTING and agent.proc is not None:
                 if mono - agent.started_mono > self.start_timeout:
                     self.agents.set_status(agent, S.UNHEALTHY, "did not register in time")
-                    signal_group(agent.proc.pid, signal.SIGKILL)
+                    self.agents.processes.kill(agent.proc)
 
     @staticmethod
     def _worn_out(agent: LiveAgent) -> str | None:
@@ -118,7 +119,7 @@ class HealthMonitor:
         if agent.kind == "spawned" and agent.proc is not None:
             self.agents.set_status(agent, S.UNHEALTHY, reason)
             log.warning("agent %s: unhealthy (%s), killing pid %d", agent.name, reason, agent.proc.pid)
-            signal_group(agent.proc.pid, signal.SIGKILL)  # the watcher restarts it per policy
+            self.agents.processes.kill(agent.proc)  # the watcher restarts it per policy
         else:
             self.agents.set_status(agent, S.LOST, reason)
             log.warning("agent %s: lost (%s)", agent.name, reason)

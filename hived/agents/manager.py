@@ -6,27 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hived import redact
 from hived.agents import logs
-from hived.agents.process import (
-    AdoptedProcess,
-    Exit,
-    exit_of,
-    find_agent_process,
-    spawn_agent,
-    stop_process,
-    sweep_incarnation,
-)
-from hived.agents.restarts import Restarts
+from hived.agents.live import LiveAgent, may_take_work
+from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
+from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
-from hived.events import EventBus
+from hived.events import AgentStatusChanged, EventBus, TaskEnded
 from hived.model import paths
 from hived.model.schemas import (
     Agent,
@@ -43,49 +33,6 @@ S = AgentStatus
 SHUTDOWN_REASON = "hived shut down"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class LiveAgent:
-    id: str
-    name: str
-    type: str
-    kind: str
-    spec: AgentSpec
-    created_at: datetime
-    status: AgentStatus = S.STARTING
-    status_reason: str | None = None
-    incarnation: int = 0
-    pid: int | None = None
-    restarts: int = 0
-    tasks_done: int = 0
-    tasks_failed: int = 0
-    rss_bytes: int | None = None
-    cpu_percent: float | None = None
-    last_heartbeat: datetime | None = None
-    heartbeat_mono: float = 0.0
-    started_mono: float = 0.0
-    proc: asyncio.subprocess.Process | AdoptedProcess | None = None
-    watcher: asyncio.Task[None] | None = None
-    pending_restart: asyncio.Task[None] | None = None
-    backoff: Restarts = field(default_factory=Restarts)
-    stopping: bool = False
-    dirty: bool = True
-
-    def __post_init__(self) -> None:
-        redact.remember_env(self.spec.env, self.spec.secret_env)
-
-    incarnation_tasks: int = 0
-    recycling: bool = False
-
-
-def may_take_work(agent: LiveAgent) -> bool:
-    """Whether the dispatcher may give this agent work: routable status, not stopping or recycling."""
-    return agent.status in ROUTABLE_AGENT and not agent.stopping and not agent.recycling
-
-
 class AgentManager:
     def __init__(
         self,
@@ -97,8 +44,12 @@ class AgentManager:
         log_max_bytes: int = 10 * 2**20,
         log_retention: int = 5,
         events: EventBus | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        processes: Processes | None = None,
     ) -> None:
-        self.events = events or EventBus()
+        self.events = events or dispatcher.events
+        self.clock = clock
+        self.processes: Processes = processes or OsProcesses()
         self.log_max_bytes = log_max_bytes
         self.log_retention = log_retention
         self.db = db
@@ -108,7 +59,7 @@ class AgentManager:
         self.stop_grace = stop_grace
         self.agents: dict[str, LiveAgent] = {}
         self.by_name: dict[str, str] = {}
-        dispatcher.on_finished.append(self._count_result)
+        self.events.subscribe(TaskEnded, self._count_result)
 
     # --- lookup and views -------------------------------------------------------------------------
 
@@ -142,14 +93,7 @@ class AgentManager:
         agent.status, agent.status_reason, agent.dirty = status, reason, True
         self.route(agent)
         if previous != status or reason:
-            self.events.publish(
-                "agent.status",
-                agent=agent.name,
-                agent_id=agent.id,
-                status=str(status),
-                previous=str(previous),
-                reason=reason,
-            )
+            self.events.publish(AgentStatusChanged(agent.name, agent.id, str(status), str(previous), reason))
 
     def route(self, agent: LiveAgent) -> None:
         """Tell the dispatcher whether this agent may be given work, by the one rule for it."""
@@ -157,7 +101,7 @@ class AgentManager:
 
     def circuit(self, agent: LiveAgent) -> str:
         channel = self.dispatcher.channels.get(agent.id)
-        return str(channel.breaker.state(time.monotonic())) if channel else "closed"
+        return str(channel.breaker.state(self.clock.monotonic())) if channel else "closed"
 
     def view(self, agent: LiveAgent) -> Agent:
         spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
@@ -204,23 +148,7 @@ class AgentManager:
         adopted = []
         rows = await self.db.read(agent_store.all_agents)
         for row in rows:
-            spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
-            agent = LiveAgent(
-                id=row["id"],
-                name=row["name"],
-                type=row["type"],
-                kind=row["kind"],
-                spec=spec,
-                created_at=row["created_at"],
-                status=S(row["status"]),
-                status_reason=row["status_reason"],
-                incarnation=row["incarnation"],
-                pid=row["pid"],
-                restarts=row["restarts"],
-                tasks_done=row["tasks_done"],
-                tasks_failed=row["tasks_failed"],
-                last_heartbeat=row["last_heartbeat"],
-            )
+            agent = LiveAgent.from_row(row)
             self._add(agent)
             if agent.kind == "external":
                 agent.pid = None
@@ -229,24 +157,22 @@ class AgentManager:
                 continue
             wanted = agent.status not in (S.STOPPED, S.FAILED) or agent.status_reason == SHUTDOWN_REASON
             if agent.pid and agent.status not in (S.STOPPED, S.FAILED):
-                if find_agent_process(agent.pid, agent.id, agent.incarnation):
-                    self._adopt(agent, agent.pid)
+                if proc := self.processes.adopt(agent.pid, agent.id, agent.incarnation):
+                    self._adopt(agent, proc)
                     adopted.append(agent.id)
                     continue
-                await sweep_incarnation(agent.id, agent.name, agent.incarnation)
+                await self.processes.sweep(agent.id, agent.name, agent.incarnation)
                 await self._end_incarnation(agent, Exit(None, None), "process gone while hived was down")
             if wanted:
                 await self.start(agent)
         return adopted
 
-    def _adopt(self, agent: LiveAgent, pid: int) -> None:
-        proc = AdoptedProcess(pid)
-        proc.watch()
-        agent.proc, agent.pid = proc, pid
+    def _adopt(self, agent: LiveAgent, proc: AgentProcess) -> None:
+        agent.proc, agent.pid = proc, proc.pid
         self.set_status(agent, S.STARTING, "adopted after a hived restart; waiting for it")
-        agent.started_mono = time.monotonic()
+        agent.started_mono = self.clock.monotonic()
         agent.watcher = asyncio.create_task(self._watch(agent, proc, agent.incarnation))
-        log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, pid, agent.incarnation)
+        log.info("agent %s: adopted running pid %d (incarnation %d)", agent.name, proc.pid, agent.incarnation)
 
     def _add(self, agent: LiveAgent) -> None:
         self.agents[agent.id] = agent
@@ -263,21 +189,10 @@ class AgentManager:
             type=spec.type or spec.name,
             kind=kind,
             spec=spec,
-            created_at=now(),
+            created_at=self.clock.now(),
         )
         self._add(agent)
-        row = {
-            "id": agent.id,
-            "name": agent.name,
-            "type": agent.type,
-            "kind": kind,
-            "status": agent.status,
-            "capabilities": spec.capabilities,
-            "max_concurrency": spec.max_concurrency,
-            "config": spec.model_dump(mode="json", exclude={"name", "replicas"}),
-            "created_at": agent.created_at,
-            "updated_at": agent.created_at,
-        }
+        row = agent.row()
         try:
             await self.db.write(lambda c: agent_store.insert_agent(c, row))
         except Exception:
@@ -318,13 +233,13 @@ class AgentManager:
         agent.incarnation_tasks = 0
         agent.stopping = False
         self.set_status(agent, S.STARTING, None)
-        agent.started_mono = time.monotonic()
+        agent.started_mono = self.clock.monotonic()
         number = agent.incarnation
-        started = now()
+        started = self.clock.now()
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
         bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
-        proc = await spawn_agent(agent.id, number, self.log_path(agent), bound, self.socket_path)
+        proc = await self.processes.spawn(agent.id, number, self.log_path(agent), bound, self.socket_path)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
@@ -342,11 +257,9 @@ class AgentManager:
             restarts=agent.restarts,
         )
 
-    async def _watch(
-        self, agent: LiveAgent, proc: asyncio.subprocess.Process | AdoptedProcess, number: int
-    ) -> None:
+    async def _watch(self, agent: LiveAgent, proc: AgentProcess, number: int) -> None:
         returncode = await proc.wait()
-        await sweep_incarnation(agent.id, agent.name, number)  # before its tasks are retried elsewhere
+        await self.processes.sweep(agent.id, agent.name, number)  # before its tasks are retried elsewhere
         if agent.incarnation != number:
             return
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
@@ -361,7 +274,7 @@ class AgentManager:
         self._after_crash(agent, outcome, reason or "")
 
     async def _end_incarnation(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
-        ended, number = now(), agent.incarnation
+        ended, number = self.clock.now(), agent.incarnation
         await self.db.write(
             lambda c: agent_store.end_incarnation(
                 c, agent.id, number, ended, outcome.code, outcome.signal, reason
@@ -374,7 +287,7 @@ class AgentManager:
             outcome.clean,
             agent.status == S.UNHEALTHY,
             agent.started_mono,
-            time.monotonic(),
+            self.clock.monotonic(),
         )
         if verdict.action == "stop":
             self.set_status(agent, S.STOPPED, reason)
@@ -389,7 +302,7 @@ class AgentManager:
             agent.pending_restart = asyncio.create_task(self._restart_later(agent, verdict.delay))
 
     async def _restart_later(self, agent: LiveAgent, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self.clock.sleep(delay)
         if agent.stopping or agent.id not in self.agents:
             return
         agent.restarts += 1
@@ -399,9 +312,14 @@ class AgentManager:
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:
         """Stop giving the agent work and wait (up to `timeout`) for what it runs; True if it emptied."""
         self.set_status(agent, S.DRAINING, None)
-        deadline = time.monotonic() + timeout
-        while self.dispatcher.held_by(agent.id) and time.monotonic() < deadline and agent.proc:
-            await asyncio.sleep(0.05)
+        deadline = self.clock.monotonic() + timeout
+        while self.dispatcher.held_by(agent.id) and agent.proc:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
+                break
+            released = self.dispatcher.released
+            released.clear()
+            await self.clock.wait(released, left)
         return not self.dispatcher.held_by(agent.id)
 
     async def stop(self, agent: LiveAgent, drain: bool = False, timeout: float = 60.0) -> None:
@@ -412,7 +330,7 @@ class AgentManager:
             agent.pending_restart.cancel()
         self.route(agent)
         if agent.proc is not None:
-            await stop_process(agent.proc, self.stop_grace)
+            await self.processes.stop(agent.proc, self.stop_grace)
             if agent.watcher:
                 with contextlib.suppress(asyncio.CancelledError):
                     await agent.watcher
@@ -469,35 +387,23 @@ class AgentManager:
 
     # --- persistence of the fast-changing fields ---------------------------------------------------
 
-    def _count_result(self, task_id: str, status: str, row: dict[str, Any]) -> None:
-        agent = self.agents.get(row.get("agent_id") or "")
+    def _count_result(self, ended: TaskEnded) -> None:
+        agent = self.agents.get(ended.agent_id or "")
         if agent is not None:
             agent.incarnation_tasks += 1
-            if status == TaskStatus.COMPLETED:
+            if ended.status == TaskStatus.COMPLETED:
                 agent.tasks_done += 1
-            elif status == TaskStatus.FAILED:
+            elif ended.status == TaskStatus.FAILED:
                 agent.tasks_failed += 1
             agent.dirty = True
 
     async def flush(self) -> None:
         """Write status, heartbeat, resources and counters of agents that changed, in one batch."""
-        stamp = now()
+        stamp = self.clock.now()
         rows = []
         for agent in self.agents.values():
             if agent.dirty:
                 agent.dirty = False
-                rows.append(
-                    {
-                        "b_id": agent.id,
-                        "b_status": str(self.shown_status(agent)),
-                        "b_reason": agent.status_reason,
-                        "b_hb": agent.last_heartbeat,
-                        "b_rss": agent.rss_bytes,
-                        "b_cpu": agent.cpu_percent,
-                        "b_done": agent.tasks_done,
-                        "b_failed": agent.tasks_failed,
-                        "b_now": stamp,
-                    }
-                )
+                rows.append(agent.live_row(self.shown_status(agent), stamp))
         if rows:
             await self.db.write(lambda c: agent_store.flush_live(c, rows))

@@ -1,7 +1,10 @@
 """Starting, signalling and reaping agent processes. Each agent runs in its own process group; its
 exec handlers run in sessions of their own, which the agent contains while it lives
 (`hivectl/agent/containment.py`). When an agent incarnation has died, `kill_leftovers` kills what it
-left: every process whose environment still names that agent and incarnation."""
+left: every process whose environment still names that agent and incarnation.
+
+`Processes` is the port the agent manager and the health monitor use for all of it; `OsProcesses`
+is the real one, `hived.agents.testing.FakeProcesses` an in-memory one for in-process tests."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger("hived.agents")
 
@@ -72,7 +76,7 @@ def signal_group(pid: int, sig: int) -> bool:
         return False
 
 
-async def stop_process(proc: asyncio.subprocess.Process | AdoptedProcess, grace: float) -> Exit:
+async def stop_process(proc: AgentProcess, grace: float) -> Exit:
     """SIGTERM to the group, `grace` seconds, then SIGKILL to the group. An adopted process's exit
     status cannot be known (it is not our child)."""
     if proc.returncode is None:
@@ -156,6 +160,68 @@ class AdoptedProcess:
     async def wait(self) -> int | None:
         await self._exited.wait()
         return None
+
+
+class AgentProcess(Protocol):
+    """A running agent incarnation: its pid, its exit (`wait`), and its return code once known."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int | None: ...
+
+
+class Processes(Protocol):
+    """What supervision does to agent processes: start, adopt after a hived restart, stop, kill."""
+
+    async def spawn(
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
+    ) -> AgentProcess:
+        """Start one incarnation of the agent (`hive-agent`)."""
+        ...
+
+    def adopt(self, pid: int, agent_id: str, incarnation: int) -> AgentProcess | None:
+        """The process of an earlier hived run, watched, if `pid` is still that incarnation."""
+        ...
+
+    async def stop(self, proc: AgentProcess, grace: float) -> Exit:
+        """SIGTERM, `grace` seconds, then SIGKILL, to the process and its group."""
+        ...
+
+    def kill(self, proc: AgentProcess) -> None:
+        """SIGKILL to the process and its group, now (its watcher sees the exit)."""
+        ...
+
+    async def sweep(self, agent_id: str, name: str, incarnation: int) -> None:
+        """After an incarnation ended: kill what its handlers left behind."""
+        ...
+
+
+class OsProcesses:
+    """Real processes of this host."""
+
+    async def spawn(
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
+    ) -> AgentProcess:
+        return await spawn_agent(agent_id, incarnation, log_path, env, socket_path)
+
+    def adopt(self, pid: int, agent_id: str, incarnation: int) -> AgentProcess | None:
+        if not find_agent_process(pid, agent_id, incarnation):
+            return None
+        proc = AdoptedProcess(pid)
+        proc.watch()
+        return proc
+
+    async def stop(self, proc: AgentProcess, grace: float) -> Exit:
+        return await stop_process(proc, grace)
+
+    def kill(self, proc: AgentProcess) -> None:
+        signal_group(proc.pid, signal.SIGKILL)
+
+    async def sweep(self, agent_id: str, name: str, incarnation: int) -> None:
+        await sweep_incarnation(agent_id, name, incarnation)
 
 
 def find_agent_process(pid: int, agent_id: str, incarnation: int) -> bool:

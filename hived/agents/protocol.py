@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
-from datetime import UTC, datetime
 
-from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.live import LiveAgent
+from hived.agents.manager import AgentManager
+from hived.clock import Clock
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.schemas import (
     AttemptResult,
@@ -26,8 +26,9 @@ S = AgentStatus
 
 
 class AgentProtocol:
-    def __init__(self, agents: AgentManager) -> None:
+    def __init__(self, agents: AgentManager, clock: Clock | None = None) -> None:
         self.agents = agents
+        self.clock = clock or agents.clock
         self.dispatcher = agents.dispatcher
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
@@ -74,7 +75,7 @@ class AgentProtocol:
             await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} re-registered")
             agent.spec = spec
         agent.incarnation += 1
-        number, stamp = agent.incarnation, datetime.now(UTC)
+        number, stamp = agent.incarnation, self.clock.now()
         await self.agents.db.write(
             lambda c: agent_store.start_incarnation(c, agent.id, number, req.pid, req.hostname, stamp)
         )
@@ -110,8 +111,8 @@ class AgentProtocol:
         )
 
     def _beat(self, agent: LiveAgent) -> None:
-        agent.last_heartbeat = datetime.now(UTC)
-        agent.heartbeat_mono = time.monotonic()
+        agent.last_heartbeat = self.clock.now()
+        agent.heartbeat_mono = self.clock.monotonic()
         agent.dirty = True
 
     async def heartbeat(self, agent_id: str, req: HeartbeatRequest) -> HeartbeatResponse:

@@ -12,6 +12,7 @@ from typing import Any
 from hived.agents.breaker import Breaker
 from hived.model.backoff import backoff_delay
 from hived.model.expressions import ExpressionError, is_true
+from hived.model.schemas import Lease
 from hived.model.states import AttemptReason, TaskStatus
 from hived.tasks.routing import AgentSlot
 
@@ -61,6 +62,20 @@ class InFlight:
     @property
     def status(self) -> TaskStatus:
         return TaskStatus.RUNNING if self.delivered else TaskStatus.ASSIGNED
+
+    def lease_message(self) -> Lease:
+        """What the agent is sent to run this attempt."""
+        task = self.task
+        return Lease(
+            task_id=task.id,
+            attempt=self.attempt,
+            lease=self.lease,
+            type=task.type,
+            payload=task.payload,
+            timeout=task.options.get("timeout"),
+            stall_timeout=task.options.get("stall_timeout"),
+            env={"HIVE_RUN_ID": task.run_id} if task.run_id else {},
+        )
 
 
 @dataclass

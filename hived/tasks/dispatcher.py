@@ -8,16 +8,14 @@ committed (in group commits) before anyone is told about it.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import logging
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from hived.bounds import Limits
-from hived.events import EventBus
+from hived.clock import SYSTEM_CLOCK, Clock
+from hived.events import EventBus, TaskEnded, TaskRetrying
 from hived.metrics import Metrics
 from hived.model.schemas import AttemptResult, Lease, ResultAck
 from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
@@ -25,6 +23,7 @@ from hived.redact import scrub
 from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
+from hived.tasks.retries import Retries
 from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue
 
 log = logging.getLogger("hived.dispatch")
@@ -35,7 +34,7 @@ class Dispatcher:
     def __init__(
         self,
         db: Database,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = SYSTEM_CLOCK,
         fifo_share: int = 10,
         events: EventBus | None = None,
         metrics: Metrics | None = None,
@@ -51,15 +50,15 @@ class Dispatcher:
         self.in_flight: dict[str, InFlight] = {}
         self.channels: dict[str, AgentChannel] = {}
         self.assigner = Assigner(fifo_share=fifo_share)
-        self._retry_heap: list[tuple[float, str]] = []
-        self._retry_tasks: dict[str, ReadyTask] = {}
+        self.retries = Retries(clock)
         self._seq = itertools.count(1)
         self._lease = itertools.count(1)
         self._kick = asyncio.Event()
+        self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
-        self.on_finished: list[Callable[[str, str, dict[str, Any]], None]] = []  # (task_id, status, row)
+        self.on_finished = FinishedCallbacks(self.events)
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -79,8 +78,8 @@ class Dispatcher:
             if row["status"] == TaskStatus.PENDING:
                 self._enqueue(task)
             elif row["status"] == TaskStatus.RETRYING:
-                due = row["next_attempt_at"] or self.clock()
-                self._schedule_retry(task, max(0.0, (due - self.clock()).total_seconds()))
+                due = row["next_attempt_at"] or self.clock.now()
+                self._schedule_retry(task, max(0.0, (due - self.clock.now()).total_seconds()))
             elif row["agent_id"] in adopted:
                 caps, max_concurrency = adopted[row["agent_id"]]
                 channel = self.attach(row["agent_id"], caps, max_concurrency)
@@ -91,7 +90,7 @@ class Dispatcher:
                     row["lease"],
                     row["attempts"],
                     delivered=True,
-                    delivered_mono=time.monotonic(),
+                    delivered_mono=self.clock.monotonic(),
                 )
                 self.in_flight[task.id] = entry
                 channel.held.add(task.id)
@@ -137,14 +136,14 @@ class Dispatcher:
         depth: dict[tuple[str, int], int] = {}
         for state, tasks in (
             (TaskStatus.PENDING, self.ready.values()),
-            (TaskStatus.RETRYING, self._retry_tasks.values()),
+            (TaskStatus.RETRYING, self.retries),
         ):
             for task in tasks:
                 depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
         return depth
 
     def queue_depth(self) -> int:
-        return len(self.queue) + len(self._retry_tasks)
+        return len(self.queue) + len(self.retries)
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -187,6 +186,7 @@ class Dispatcher:
         if channel is None:
             return 0
         channel.wake.set()
+        self.released.set()
         entries = [self.in_flight[t] for t in list(channel.held) if t in self.in_flight]
         await self._end_attempts([Ending(e, False, error=error, reason=reason) for e in entries])
         self._kick.set()
@@ -233,35 +233,19 @@ class Dispatcher:
         if not (slots > 0 and channel.inbox) and not channel.cancels and wait > 0 and not self.closing:
             channel.wake.clear()
             self._kick.set()
-            try:
-                await asyncio.wait_for(channel.wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            await self.clock.wait(channel.wake, wait)
         entries = channel.inbox if slots > 0 else []
         if slots > 0:
             channel.inbox = []
         cancels = sorted(channel.cancels)
         channel.cancels.clear()
-        leases = []
         for entry in entries:
             entry.delivered = True
-            entry.delivered_mono = time.monotonic()
-            env = {"HIVE_RUN_ID": entry.task.run_id} if entry.task.run_id else {}
-            leases.append(
-                Lease(
-                    task_id=entry.task.id,
-                    attempt=entry.attempt,
-                    lease=entry.lease,
-                    type=entry.task.type,
-                    payload=entry.task.payload,
-                    timeout=entry.task.options.get("timeout"),
-                    stall_timeout=entry.task.options.get("stall_timeout"),
-                    env=env,
-                )
-            )
+            entry.delivered_mono = self.clock.monotonic()
+        leases = [entry.lease_message() for entry in entries]
         if leases:
             marks = [(e.task.id, e.lease) for e in entries]
-            now = self.clock()
+            now = self.clock.now()
             marking = asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
             marking.add_done_callback(_log_failure)
         return leases, cancels
@@ -272,7 +256,7 @@ class Dispatcher:
         channel = self.channels.get(agent_id)
         if channel is None:
             return 0
-        cutoff = time.monotonic() - grace
+        cutoff = self.clock.monotonic() - grace
         lost = [
             self.in_flight[t]
             for t in channel.held - running
@@ -289,13 +273,13 @@ class Dispatcher:
 
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
-        now = self.clock()
-        if task_id in self.ready or task_id in self._retry_tasks:
+        now = self.clock.now()
+        if task_id in self.ready or task_id in self.retries:
             changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
             if changed:
                 self.queue.discard(task_id)
                 self.ready.pop(task_id, None)
-                self._retry_tasks.pop(task_id, None)
+                self.retries.discard(task_id)
                 self._finished(task_id, TaskStatus.CANCELLED, {})
             return bool(changed)
         entry = self.in_flight.get(task_id)
@@ -332,6 +316,7 @@ class Dispatcher:
             if self.in_flight.get(entry.task.id) is not entry:
                 continue
             self.in_flight.pop(entry.task.id)
+            self.released.set()
             if channel := self.channels.get(entry.agent_id):
                 channel.held.discard(entry.task.id)
                 channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
@@ -340,29 +325,19 @@ class Dispatcher:
             self._enqueue(entry.task)
 
     def _release(self, entry: InFlight) -> None:
+        self.released.set()
         self.in_flight.pop(entry.task.id, None)
         if channel := self.channels.get(entry.agent_id):
             channel.held.discard(entry.task.id)
             channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
             self._kick.set()
 
-    async def _end_attempt(
-        self,
-        entry: InFlight,
-        ok: bool,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-        reason: str | None = None,
-        output: str | None = None,
-    ) -> None:
-        await self._end_attempts([Ending(entry, ok, result, error, reason, output)])
-
     async def _end_attempts(self, endings: list[Ending]) -> None:
         """End several attempts in one commit, then release their agents and retry or finish them."""
         endings = [e for e in endings if not e.entry.ending]
         if not endings:
             return
-        now = self.clock()
+        now = self.clock.now()
         for ending in endings:
             ending.entry.ending = True
             decide(ending, now)
@@ -379,24 +354,19 @@ class Dispatcher:
     def _after_end(self, e: Ending) -> None:
         entry, task, ok, reason, row = e.entry, e.entry.task, e.ok, e.reason, e.row
         self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
+        mono = self.clock.monotonic()
         if entry.delivered:
-            self.metrics.task_run.labels(row["outcome"]).observe(time.monotonic() - entry.delivered_mono)
+            self.metrics.task_run.labels(row["outcome"]).observe(mono - entry.delivered_mono)
         channel = self.channels.get(entry.agent_id)
         if channel is not None and (ok or reason in AGENT_FAULTS):
-            channel.breaker.record(ok, time.monotonic())
+            channel.breaker.record(ok, mono)
         self._release(entry)
         task.attempts = entry.attempt
         retry_in = e.retry_in
         if retry_in is not None:
             self.metrics.retries.inc()
             self.events.publish(
-                "task.retrying",
-                task_id=task.id,
-                agent_id=entry.agent_id,
-                error=row["error"],
-                reason=reason,
-                attempt=entry.attempt,
-                retry_in=round(retry_in, 3),
+                TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
             )
             self._schedule_retry(task, retry_in)
         else:
@@ -404,26 +374,26 @@ class Dispatcher:
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
         self.events.publish(
-            f"task.{status}", task_id=task_id, agent_id=row.get("agent_id"), error=row.get("error")
+            TaskEnded(task_id, row.get("agent_id"), row.get("error"), str(status), row.get("result"))
         )
-        for callback in self.on_finished:
-            callback(task_id, status, row)
 
     def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
-        self._retry_tasks[task.id] = task
-        heapq.heappush(self._retry_heap, (time.monotonic() + delay, task.id))
+        self.retries.schedule(task, delay)
         self._kick.set()
+
+    async def run_pending(self) -> None:
+        """Do once, now, what the loops would: tasks whose backoff is over enter the queue, and ready
+        tasks are assigned to free agents. In-process tests drive the dispatcher this way, without
+        its loops (as arq's burst mode runs a worker to completion)."""
+        for task in self.retries.pop_due():
+            self._enqueue(task)
+        await self._dispatch_once()
 
     async def _retry_loop(self) -> None:
         while True:
-            now = time.monotonic()
-            while self._retry_heap and self._retry_heap[0][0] <= now:
-                _, task_id = heapq.heappop(self._retry_heap)
-                task = self._retry_tasks.pop(task_id, None)
-                if task is not None:
-                    self.enqueue(task)
-            delay = self._retry_heap[0][0] - now if self._retry_heap else 1.0
-            await asyncio.sleep(min(max(delay, 0.005), 1.0))
+            for task in self.retries.pop_due():
+                self.enqueue(task)
+            await self.retries.wait_next()
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -433,17 +403,17 @@ class Dispatcher:
                 await self._dispatch_once()
             except DatabaseUnavailable as exc:
                 log.warning("dispatch: %s; retrying", exc)
-                await asyncio.sleep(0.5)
+                await self.clock.sleep(0.5)
                 self._kick.set()
             except Exception:
                 log.exception("dispatch failed; retrying")
-                await asyncio.sleep(0.5)
+                await self.clock.sleep(0.5)
                 self._kick.set()
 
     async def _dispatch_once(self) -> None:
         if self.paused:
             return
-        mono = time.monotonic()
+        mono = self.clock.monotonic()
         slots = []
         for channel in self.channels.values():
             channel.slot.limit = channel.breaker.capacity(mono, channel.slot.max_concurrency)
@@ -471,7 +441,7 @@ class Dispatcher:
             {"task_id": e.task.id, "agent_id": e.agent_id, "lease": e.lease, "number": e.attempt}
             for e in entries
         ]
-        now = self.clock()
+        now = self.clock.now()
         try:
             await self.db.write(lambda c: task_store.assign(c, rows, now))
         except Exception:
@@ -485,10 +455,23 @@ class Dispatcher:
                 continue  # ended while we committed (its agent was lost)
             channel = self.channels.get(entry.agent_id)
             if channel is None:
-                await self._end_attempt(entry, ok=False, error="the agent was lost", reason=R.AGENT_LOST)
+                lost = Ending(entry, False, error="the agent was lost", reason=R.AGENT_LOST)
+                await self._end_attempts([lost])
                 continue
             channel.inbox.append(entry)
             channel.wake.set()
+
+
+class FinishedCallbacks:
+    """What `Dispatcher.on_finished` was (a list of callbacks of (task_id, status, row)), kept for
+    the composition root until it subscribes to TaskEnded on the bus itself: an appended callback
+    becomes a subscriber. To be removed then."""
+
+    def __init__(self, events: EventBus) -> None:
+        self.events = events
+
+    def append(self, callback: Callable[[str, str, dict[str, Any]], None]) -> None:
+        self.events.subscribe(TaskEnded, lambda e: callback(e.task_id, e.status, e.row()))
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

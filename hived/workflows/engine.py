@@ -14,11 +14,12 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, HiveError
-from hived.events import EventBus
+from hived.events import EventBus, RunChanged, StepChanged, TaskEnded
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_STEP, FINAL_TASK, RunStatus, StepStatus
@@ -26,7 +27,7 @@ from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
-from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, task_ended
+from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, step_task, task_ended
 from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.templates import render
 
@@ -41,6 +42,7 @@ class WorkflowEngine:
         new_task_row: Callable[[TaskSubmit, str], dict[str, Any]],
         accepted: Callable[[dict[str, Any]], None],
         cancel_task: Callable[[str], Any],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
         self.events = events
@@ -53,7 +55,8 @@ class WorkflowEngine:
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
-        self.clock = lambda: datetime.now(UTC)
+        self.clock = clock
+        self._deadlines_changed = asyncio.Event()  # a run with a deadline was added
 
     # --- life -------------------------------------------------------------------------------------
 
@@ -82,7 +85,7 @@ class WorkflowEngine:
                 steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
                 deadline=row["deadline"],
             )
-            self.runs[run.id] = run
+            self._add(run)
             for step in run.steps.values():
                 if step.status == S.RUNNING and step.task_id:
                     task = tasks.get(step.task_id)
@@ -102,7 +105,7 @@ class WorkflowEngine:
         try:
             delay = 1.0
             while True:
-                await asyncio.sleep(delay)
+                await self.clock.sleep(delay)
                 try:
                     await self.load(run_id)
                     return
@@ -139,7 +142,7 @@ class WorkflowEngine:
 
     async def start_run(self, workflow: dict[str, Any], params: dict[str, Any]) -> str:
         spec = WorkflowSpec.model_validate(workflow["definition"])
-        now = self.clock()
+        now = self.clock.now()
         run_id = str(uuid.uuid4())
         deadline = now + timedelta(seconds=spec.timeout) if spec.timeout else None
         row = {
@@ -163,12 +166,21 @@ class WorkflowEngine:
         steps = {s.id: StepState(s.id) for s in spec.steps}
         run = LiveRun(run_id, spec.name, spec, params, RunStatus.PENDING, steps)
         run.deadline = deadline
-        self.runs[run_id] = run
+        self._add(run)
         self._kick(run)
         return run_id
 
+    def _add(self, run: LiveRun) -> None:
+        self.runs[run.id] = run
+        if run.deadline is not None:
+            self._deadlines_changed.set()
+
+    def task_ended(self, ended: TaskEnded) -> None:
+        """Subscriber of TaskEnded on the bus: a step's task reached a final state."""
+        self.task_finished(ended.task_id, ended.status, ended.row())
+
     def task_finished(self, task_id: str, status: str, row: dict[str, Any]) -> None:
-        """Dispatcher callback: a task reached a final state."""
+        """A task reached a final state (`row`: its agent_id, error, result)."""
         if status not in FINAL_TASK:
             return
         found = self.by_task.pop(task_id, None)
@@ -251,7 +263,7 @@ class WorkflowEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _step(self, run: LiveRun) -> None:
-        now = self.clock()
+        now = self.clock.now()
         before = {sid: (s.status, s.task_id) for sid, s in run.steps.items()}
         inbox, run.inbox = run.inbox, []
         for change in inbox:
@@ -280,18 +292,9 @@ class WorkflowEngine:
             self.by_task[task["id"]] = (run.id, step_id)
             self._accepted(task)
         for step in changed:
-            self.events.publish(
-                f"step.{step.status}",
-                run_id=run.id,
-                step_id=step.id,
-                status=str(step.status),
-                task_id=step.task_id,
-                agent_id=step.agent_id,
-            )
+            self.events.publish(StepChanged(run.id, step.id, str(step.status), step.task_id, step.agent_id))
         if "status" in values:
-            self.events.publish(
-                f"run.{values['status']}", run_id=run.id, workflow=run.workflow, status=values["status"]
-            )
+            self.events.publish(RunChanged(run.id, run.workflow, str(values["status"])))
         for task_id in cancels:
             self.by_task.pop(task_id, None)
             await self._cancel_task(task_id)
@@ -346,19 +349,8 @@ class WorkflowEngine:
         if not isinstance(payload, dict):
             step.finish(S.FAILED, now, "payload must render to a mapping")
             return None
-        submit = TaskSubmit(
-            type=spec.type,
-            payload=payload,
-            priority=spec.priority,
-            requires=spec.requires,
-            max_attempts=spec.retry.max_attempts,
-            retry=spec.retry.model_dump(exclude={"max_attempts"}),
-            timeout=spec.timeout,
-            stall_timeout=spec.stall_timeout,
-            success_when=spec.success_when,
-        )
         try:
-            task = self._new_task_row(submit, run.id)
+            task = self._new_task_row(step_task(spec, payload), run.id)
         except HiveError as exc:  # a rendered payload over max_payload_bytes
             step.finish(S.FAILED, now, str(exc))
             return None
@@ -381,14 +373,24 @@ class WorkflowEngine:
     # --- run timeouts -----------------------------------------------------------------------------
 
     async def _timeouts(self) -> None:
+        """Sleep until the earliest run deadline (or until a run with a deadline arrives), then end
+        the runs whose time is up."""
         while True:
-            await asyncio.sleep(1.0)
-            now = self.clock()
-            for run in list(self.runs.values()):
-                if run.deadline and now >= run.deadline and not run.done:
-                    limit = run.spec.timeout or 0
-                    run.inbox.append(
-                        lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
-                    )
-                    run.deadline = None
-                    self._kick(run)
+            self._deadlines_changed.clear()
+            self.check_timeouts()
+            deadlines = [r.deadline for r in self.runs.values() if r.deadline and not r.done]
+            wait = (min(deadlines) - self.clock.now()).total_seconds() if deadlines else None
+            await self.clock.wait(self._deadlines_changed, None if wait is None else max(wait, 0.001))
+
+    def check_timeouts(self) -> int:
+        """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
+        now = self.clock.now()
+        expired = [r for r in self.runs.values() if r.deadline and now >= r.deadline and not r.done]
+        for run in expired:
+            limit = run.spec.timeout or 0
+            run.inbox.append(
+                lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
+            )
+            run.deadline = None
+            self._kick(run)
+        return len(expired)

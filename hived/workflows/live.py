@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_RUN, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
-from hived.model.workflow import WorkflowSpec
+from hived.model.workflow import StepSpec, WorkflowSpec
 from hived.store import workflows as store
 
 S = StepStatus
@@ -87,6 +88,21 @@ def task_ended(
         step.finish(STEP_OF_TASK[TaskStatus(status)], now, row.get("error"))
 
     return apply
+
+
+def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:
+    """The task that runs a step, with its rendered payload."""
+    return TaskSubmit(
+        type=spec.type,
+        payload=payload,
+        priority=spec.priority,
+        requires=spec.requires,
+        max_attempts=spec.retry.max_attempts,
+        retry=spec.retry.model_dump(exclude={"max_attempts"}),
+        timeout=spec.timeout,
+        stall_timeout=spec.stall_timeout,
+        success_when=spec.success_when,
+    )
 
 
 def step_from_row(row: dict[str, Any]) -> StepState:

@@ -1,0 +1,104 @@
+"""An agent as the manager holds it in memory: its spec, status, current process and counters, and
+the conversions to and from its rows. The one rule of whether it may be given work. No I/O."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from hived import redact
+from hived.agents.process import AgentProcess
+from hived.agents.restarts import Restarts
+from hived.model.schemas import AgentSpec
+from hived.model.states import ROUTABLE_AGENT, AgentStatus
+
+
+@dataclass
+class LiveAgent:
+    id: str
+    name: str
+    type: str
+    kind: str
+    spec: AgentSpec
+    created_at: datetime
+    status: AgentStatus = AgentStatus.STARTING
+    status_reason: str | None = None
+    incarnation: int = 0
+    pid: int | None = None
+    restarts: int = 0
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    rss_bytes: int | None = None
+    cpu_percent: float | None = None
+    last_heartbeat: datetime | None = None
+    heartbeat_mono: float = 0.0
+    started_mono: float = 0.0
+    proc: AgentProcess | None = None
+    watcher: asyncio.Task[None] | None = None
+    pending_restart: asyncio.Task[None] | None = None
+    backoff: Restarts = field(default_factory=Restarts)
+    stopping: bool = False
+    dirty: bool = True
+
+    incarnation_tasks: int = 0
+    recycling: bool = False
+
+    def __post_init__(self) -> None:
+        redact.remember_env(self.spec.env, self.spec.secret_env)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LiveAgent:
+        """The agent as the last hived left it in the agents table."""
+        spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            kind=row["kind"],
+            spec=spec,
+            created_at=row["created_at"],
+            status=AgentStatus(row["status"]),
+            status_reason=row["status_reason"],
+            incarnation=row["incarnation"],
+            pid=row["pid"],
+            restarts=row["restarts"],
+            tasks_done=row["tasks_done"],
+            tasks_failed=row["tasks_failed"],
+            last_heartbeat=row["last_heartbeat"],
+        )
+
+    def row(self) -> dict[str, Any]:
+        """Its row in the agents table, as it is created."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "kind": self.kind,
+            "status": self.status,
+            "capabilities": self.spec.capabilities,
+            "max_concurrency": self.spec.max_concurrency,
+            "config": self.spec.model_dump(mode="json", exclude={"name", "replicas"}),
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
+
+    def live_row(self, shown: AgentStatus, now: datetime) -> dict[str, Any]:
+        """The fast-changing fields, as the batched flush writes them."""
+        return {
+            "b_id": self.id,
+            "b_status": str(shown),
+            "b_reason": self.status_reason,
+            "b_hb": self.last_heartbeat,
+            "b_rss": self.rss_bytes,
+            "b_cpu": self.cpu_percent,
+            "b_done": self.tasks_done,
+            "b_failed": self.tasks_failed,
+            "b_now": now,
+        }
+
+
+def may_take_work(agent: LiveAgent) -> bool:
+    """Whether the dispatcher may give this agent work: routable status, not stopping or recycling."""
+    return agent.status in ROUTABLE_AGENT and not agent.stopping and not agent.recycling

@@ -1,0 +1,54 @@
+"""Tasks waiting out a retry backoff: which are due, and a wait that ends when the next one is due
+or a new one arrives. Time comes from the injected clock, so a fake clock drives it."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Iterator
+
+from hived.clock import Clock
+from hived.tasks.attempts import ReadyTask
+
+
+class Retries:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.tasks: dict[str, ReadyTask] = {}
+        self._due: list[tuple[float, str]] = []  # (monotonic due time, task id), a heap
+        self._added = asyncio.Event()
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self.tasks
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[ReadyTask]:
+        return iter(list(self.tasks.values()))
+
+    def schedule(self, task: ReadyTask, delay: float) -> None:
+        """The task may run again `delay` seconds from now."""
+        self.tasks[task.id] = task
+        heapq.heappush(self._due, (self.clock.monotonic() + delay, task.id))
+        self._added.set()
+
+    def discard(self, task_id: str) -> None:
+        """The task no longer waits (cancelled); its place in the heap is skipped when it comes up."""
+        self.tasks.pop(task_id, None)
+
+    def pop_due(self) -> list[ReadyTask]:
+        """The tasks whose backoff is over, in due order; they leave this set."""
+        now = self.clock.monotonic()
+        due = []
+        while self._due and self._due[0][0] <= now:
+            _, task_id = heapq.heappop(self._due)
+            if (task := self.tasks.pop(task_id, None)) is not None:
+                due.append(task)
+        return due
+
+    async def wait_next(self) -> None:
+        """Return when the earliest backoff ends, or when a task is scheduled meanwhile."""
+        self._added.clear()
+        delay = max(0.0, self._due[0][0] - self.clock.monotonic()) if self._due else None
+        await self.clock.wait(self._added, delay)

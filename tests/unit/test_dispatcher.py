@@ -1,0 +1,187 @@
+"""The dispatcher in this process, on the real store and a FakeClock: assignment, lease fencing,
+retries with backoff, cancellation, lost agents. Driven by `run_pending` (no background loops)
+except where the loops themselves are the subject."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.inprocess import Core, result
+
+NO_JITTER = {"initial": 10.0, "multiplier": 2.0, "max": 60.0, "jitter": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("agents", "tasks", "expected"),
+    [
+        # one slot, two priorities: the higher runs first
+        ({"a": []}, [("low", 1, []), ("high", 9, [])], {"high": "a"}),
+        # one slot, one priority: first come, first served
+        ({"a": []}, [("first", 5, []), ("second", 5, [])], {"first": "a"}),
+        # a task goes only to an agent with every capability it requires
+        ({"a": ["gpu"], "b": []}, [("g", 5, ["gpu"])], {"g": "a"}),
+        ({"a": ["gpu"], "b": ["gpu", "python"]}, [("both", 5, ["gpu", "python"])], {"both": "b"}),
+        # nobody able: it waits
+        ({"a": ["python"]}, [("g", 5, ["gpu"])], {}),
+        # the capable agent is busy with the high one; the plain task takes the other agent
+        ({"a": ["gpu"], "b": []}, [("g", 9, ["gpu"]), ("plain", 1, [])], {"g": "a", "plain": "b"}),
+    ],
+)
+async def test_assignment_by_capability_and_priority(
+    hive: Core,
+    agents: dict[str, list[str]],
+    tasks: list[tuple[str, int, list[str]]],
+    expected: dict[str, str],
+) -> None:
+    for agent_id, caps in agents.items():
+        hive.dispatcher.attach(agent_id, caps, 1)
+    ids = {}
+    for name, priority, requires in tasks:
+        ids[await hive.submit(priority=priority, requires=requires)] = name
+    got = {}
+    for agent_id in agents:
+        for lease in await hive.lease(agent_id):
+            got[ids[lease.task_id]] = agent_id
+    assert got == expected
+    for task_id, name in ids.items():
+        row = await hive.task(task_id)
+        assert row["status"] == ("running" if name in expected else "pending")
+        assert row["agent_id"] == expected.get(name)
+
+
+async def test_a_result_under_a_stale_lease_is_refused(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    task_id = await hive.submit(max_attempts=3, retry=NO_JITTER)
+    (lease,) = await hive.lease("a")
+    (ack,) = await hive.dispatcher.report("a", [result(lease, lease_number=lease.lease + 1)])
+    assert not ack.accepted and "stale" in (ack.reason or "")
+    assert hive.dispatcher.held_by("a") == [task_id]
+
+    await hive.dispatcher.agent_gone("a")  # its attempt fails; the task retries on another agent
+    await hive.clock.advance(10)
+    hive.dispatcher.attach("b", [], 1)
+    (second,) = await hive.lease("b")
+    assert (second.task_id, second.attempt) == (task_id, 2) and second.lease > lease.lease
+    (late,) = await hive.dispatcher.report("a", [result(lease)])  # agent a comes back with its result
+    assert not late.accepted
+    (ack,) = await hive.dispatcher.report("b", [result(second)])
+    assert ack.accepted
+    row = await hive.task(task_id)
+    assert (row["status"], row["agent_id"], row["result"]) == ("completed", "b", {"done": True})
+
+
+async def test_a_failed_attempt_retries_after_its_backoff_on_the_clock(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    task_id = await hive.submit(max_attempts=3, retry=NO_JITTER)
+    (first,) = await hive.lease("a")
+    await hive.dispatcher.report("a", [result(first, ok=False)])
+    row = await hive.task(task_id)
+    assert row["status"] == "retrying"
+    assert row["next_attempt_at"] == hive.clock.now() + timedelta(seconds=10)
+    assert hive.dispatcher.queue_depth() == 1
+
+    await hive.clock.advance(9.9)
+    assert await hive.lease("a") == []  # still waiting out 10 s
+    await hive.clock.advance(0.1)
+    (second,) = await hive.lease("a")
+    assert second.attempt == 2
+    await hive.dispatcher.report("a", [result(second, ok=False)])
+
+    await hive.clock.advance(19.9)  # the second backoff doubles
+    assert await hive.lease("a") == []
+    await hive.clock.advance(0.1)
+    (third,) = await hive.lease("a")
+    await hive.dispatcher.report("a", [result(third, ok=False)])
+    row = await hive.task(task_id)
+    assert (row["status"], row["attempts"]) == ("failed", 3)  # max_attempts reached: no more retries
+    assert [a["outcome"] for a in await hive.attempts(task_id)] == ["failed"] * 3
+
+
+async def test_the_retry_loop_wakes_when_the_backoff_ends(hive: Core) -> None:
+    """The loops run here: the retry loop sleeps on the clock, a long poll waits on the clock."""
+    hive.dispatcher.attach("a", [], 1)
+    hive.dispatcher.start()
+    task_id = await hive.submit(max_attempts=2, retry=NO_JITTER)
+    async with asyncio.timeout(5):
+        first, _ = await hive.dispatcher.take("a", 1, wait=30)
+        await hive.dispatcher.report("a", [result(first[0], ok=False)])
+        polling = asyncio.ensure_future(hive.dispatcher.take("a", 1, wait=30))
+        await hive.clock.advance(5)
+        assert not polling.done()
+        await hive.clock.advance(5)  # the backoff ends: the retry is queued, assigned and delivered
+        leases, _ = await polling
+    assert [(lease.task_id, lease.attempt) for lease in leases] == [(task_id, 2)]
+
+
+async def test_a_long_poll_returns_empty_when_its_wait_ends_on_the_clock(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    polling = asyncio.ensure_future(hive.dispatcher.take("a", 1, wait=20))
+    await hive.clock.until_sleeping()
+    await hive.clock.advance(19)
+    assert not polling.done()
+    await hive.clock.advance(1)
+    assert await asyncio.wait_for(polling, 5) == ([], [])
+
+
+async def test_cancel_of_a_queued_task(hive: Core) -> None:
+    task_id = await hive.submit()
+    assert await hive.dispatcher.cancel(task_id)
+    assert not await hive.dispatcher.cancel(task_id)  # already ended
+    hive.dispatcher.attach("a", [], 1)
+    assert await hive.lease("a") == []
+    assert (await hive.task(task_id))["status"] == "cancelled"
+
+
+async def test_cancel_of_a_retrying_task(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    task_id = await hive.submit(max_attempts=2, retry=NO_JITTER)
+    (lease,) = await hive.lease("a")
+    await hive.dispatcher.report("a", [result(lease, ok=False)])
+    assert await hive.dispatcher.cancel(task_id)
+    await hive.clock.advance(10)
+    assert await hive.lease("a") == []
+    assert (await hive.task(task_id))["status"] == "cancelled"
+    assert hive.dispatcher.queue_depth() == 0
+
+
+async def test_cancel_in_flight_tells_the_agent_and_refuses_its_result(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    task_id = await hive.submit()
+    (lease,) = await hive.lease("a")
+    assert await hive.dispatcher.cancel(task_id)
+    assert (await hive.task(task_id))["status"] == "cancelled"
+    leases, cancels = await hive.dispatcher.take("a", 0, 0)
+    assert (leases, cancels) == ([], [task_id])
+    assert hive.dispatcher.held_by("a") == [task_id]  # the agent still runs it until it reports
+    (ack,) = await hive.dispatcher.report("a", [result(lease)])
+    assert (ack.accepted, ack.reason) == (False, "cancelled")
+    assert hive.dispatcher.held_by("a") == []
+    assert (await hive.task(task_id))["status"] == "cancelled"
+
+
+async def test_cancel_of_an_undelivered_assignment_frees_the_slot_at_once(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    task_id = await hive.submit()
+    await hive.dispatcher.run_pending()  # assigned, not yet taken
+    assert hive.dispatcher.held_by("a") == [task_id]
+    assert await hive.dispatcher.cancel(task_id)
+    assert hive.dispatcher.held_by("a") == []
+    assert await hive.dispatcher.take("a", 1, 0) == ([], [])
+
+
+async def test_a_lost_agent_s_attempts_are_requeued(hive: Core) -> None:
+    hive.dispatcher.attach("a", [], 2)
+    ids = {await hive.submit(max_attempts=2, retry=NO_JITTER) for _ in range(2)}
+    assert {lease.task_id for lease in await hive.lease("a")} == ids
+    assert await hive.dispatcher.agent_gone("a") == 2
+    for task_id in ids:
+        assert (await hive.task(task_id))["status"] == "retrying"
+        (attempt,) = await hive.attempts(task_id)
+        assert (attempt["outcome"], attempt["reason"]) == ("failed", "agent_lost")
+    hive.dispatcher.attach("b", [], 2)
+    await hive.clock.advance(10)
+    assert {(lease.task_id, lease.attempt) for lease in await hive.lease("b")} == {(t, 2) for t in ids}
+    assert await hive.dispatcher.agent_gone("a") == 0  # gone already
