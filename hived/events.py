@@ -156,6 +156,23 @@ class EventBus:
     def unsubscribe(self, kind: type[P], handler: Callable[[P], None]) -> None:
         self._subscribers.get(kind, []).remove(handler)
 
+    async def wait_until(self, kind: type[P], done: Callable[[P | None], bool], timeout: float) -> bool:
+        """Wait (up to `timeout` s on the bus's clock) until `done` holds: it is asked once now with
+        None, then with every event of `kind`. True when it held."""
+        if done(None):
+            return True
+        reached = asyncio.Event()
+
+        def check(event: P) -> None:
+            if done(event):
+                reached.set()
+
+        self.subscribe(kind, check)
+        try:
+            return await self.clock.wait(reached, timeout)
+        finally:
+            self.unsubscribe(kind, check)
+
     def publish(self, event: Published | str, **data: Any) -> Event:
         """Log the event, call its subscribers, wake the streams. A plain `kind` with fields is
         accepted too (streamed as is, no subscriber)."""

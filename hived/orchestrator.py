@@ -5,10 +5,8 @@ runs their life cycle, and keeps the PRD's facade (`register_agent`, `submit_tas
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +16,12 @@ from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
-from hived.events import EventBus
+from hived.events import EventBus, RunChanged, TaskEnded
 from hived.metrics import Metrics
 from hived.model import __version__
 from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
-from hived.model.states import AgentStatus
+from hived.model.states import AgentStatus, RunStatus
 from hived.model.workflow import WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
@@ -75,7 +73,7 @@ class AgentOrchestrator:
         self.engine = WorkflowEngine(
             self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
         )
-        self.dispatcher.on_finished.append(self.engine.task_finished)
+        self.events.subscribe(TaskEnded, self.engine.task_ended)
         self.workflows = WorkflowService(self.db, self.engine, self.limits)
         self.tasks.agent_id_of = self.fleet.id_of
         self.tasks.run_id_of = self.workflows.run_id
@@ -179,10 +177,14 @@ class AgentOrchestrator:
         spec = workflow if isinstance(workflow, WorkflowSpec) else WorkflowSpec.model_validate(workflow)
         await self.workflows.apply(spec)
         run = await self.workflows.execute(spec.name, params or {})
-        deadline = time.monotonic() + wait
-        while run.id in self.engine.runs and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        if wait > 0:
+            await self.events.wait_until(RunChanged, lambda e: self._run_over(run.id, e), wait)
         return await self.workflows.get_run(run.id)
+
+    def _run_over(self, run_id: str, event: RunChanged | None) -> bool:
+        if event is None:
+            return run_id not in self.engine.runs
+        return event.run_id == run_id and RunStatus(event.status).final
 
     def _metric_state(self) -> dict[str, Any]:
         by_status = {str(s): 0 for s in AgentStatus}

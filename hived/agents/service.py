@@ -4,11 +4,11 @@ what (for agent tokens, which reach only their own attempts and runs)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from hived.agents.manager import AgentManager, LiveAgent
 from hived.errors import Invalid
+from hived.events import AgentStatusChanged
 from hived.model.schemas import Agent, AgentDetail, AgentSpec
 from hived.model.states import ROUTABLE_AGENT
 from hived.tasks.dispatcher import Dispatcher
@@ -37,10 +37,8 @@ class AgentService:
     async def spawn_and_wait(self, spec: AgentSpec, wait: float) -> LiveAgent:
         """Spawn an agent and wait (up to `wait` s) until it takes work (the PRD's register_agent)."""
         agent = await self.agents.create(spec)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while agent.status not in ROUTABLE_AGENT and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+        routable = lambda _: agent.status in ROUTABLE_AGENT  # noqa: E731
+        await self.agents.events.wait_until(AgentStatusChanged, routable, wait)
         return agent
 
     async def apply(self, name: str, spec: AgentSpec) -> tuple[Agent, str]:

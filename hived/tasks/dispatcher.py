@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from hived.bounds import Limits
@@ -58,7 +57,6 @@ class Dispatcher:
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
-        self.on_finished = FinishedCallbacks(self.events)
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -460,18 +458,6 @@ class Dispatcher:
                 continue
             channel.inbox.append(entry)
             channel.wake.set()
-
-
-class FinishedCallbacks:
-    """What `Dispatcher.on_finished` was (a list of callbacks of (task_id, status, row)), kept for
-    the composition root until it subscribes to TaskEnded on the bus itself: an appended callback
-    becomes a subscriber. To be removed then."""
-
-    def __init__(self, events: EventBus) -> None:
-        self.events = events
-
-    def append(self, callback: Callable[[str, str, dict[str, Any]], None]) -> None:
-        self.events.subscribe(TaskEnded, lambda e: callback(e.task_id, e.status, e.row()))
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
-from hived.events import EventBus
+from hived.events import EventBus, TaskSubmitted
 from hived.metrics import Metrics
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
@@ -116,7 +116,7 @@ class TaskService:
         """A committed task enters the queue (also called by the workflow engine for its steps)."""
         self.dispatcher.enqueue(ReadyTask.from_row(row))
         self.metrics.submitted.inc()
-        self.events.publish("task.submitted", task_id=row["id"], type=row["type"], priority=row["priority"])
+        self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
 
     def new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
         """The row of a new pending task; raises TooLarge for a payload over max_payload_bytes."""
