@@ -88,7 +88,7 @@ def status(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
 
 def _usage_line(exc: click_exceptions.UsageError) -> str:
     hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    message = exc.format_message().replace("Value error, ", "")
+    message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix, mid-message
     return f"error: {message}{hint}"
 
 
