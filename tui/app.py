@@ -160,6 +160,8 @@ class HiveApp(App[None]):
     # --- drawing: only what changed ---------------------------------------------------------------
 
     def flush(self) -> None:
+        if not self.query("#agents-table"):  # the app is closing: its panes are gone already
+            return
         dirty = self.fleet.take_dirty()
         now = views.now_utc()
         names = self.agent_names()
@@ -221,6 +223,8 @@ class HiveApp(App[None]):
         """Every 2 s: a sparkline sample, and the heartbeat ages of the rows in view (ages change
         without events; rows out of view get theirs when they next change or scroll in)."""
         self.fleet.sample()
+        if not self.query("#agents-table"):  # closing
+            return
         now = views.now_utc()
         agents = self.query_one("#agents-table", DataTable)
         first = int(agents.scroll_y)

@@ -9,7 +9,8 @@ exceptions (never an HTTP status to check), their messages one line each.
     sse.py      server-sent events, decoded
 """
 
-from hivectl.client.aio import AsyncClient
+from typing import TYPE_CHECKING, Any
+
 from hivectl.client.errors import (
     ApiError,
     ClientError,
@@ -24,6 +25,19 @@ from hivectl.client.polling import PATIENCE, RUN_FINAL, TASK_FINAL
 from hivectl.client.routes import Applied, Call, LogChunk, Routes
 from hivectl.client.sse import Event
 from hivectl.client.sync import Client
+
+if TYPE_CHECKING:
+    from hivectl.client.aio import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient on first use: asyncio costs the CLI's start-up ~40 modules it does not need.
+    if name == "AsyncClient":
+        from hivectl.client.aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PATIENCE",
