@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -19,34 +20,31 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon, percentile  # noqa: E402
+from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
 
 def spawn(daemon: Daemon, name: str, interval: float) -> None:
-    daemon.client.post(
-        "/agents",
-        json={
-            "name": name,
-            "handler": {"python": "hivectl.agent.builtin:echo"},
-            "heartbeat_interval": interval,
-        },
-    ).raise_for_status()
+    spec = {"name": name, "handler": {"python": "hivectl.agent.builtin:echo"}, "heartbeat_interval": interval}
+    daemon.client.spawn_agent(AgentSpec.model_validate(spec))
 
 
 def active_count(daemon: Daemon) -> int:
-    return sum(a["status"] == "active" for a in daemon.client.get("/agents").json()["items"])
+    return sum(a.status == "active" for a in daemon.client.list_agents().items)
 
 
 def latency(daemon: Daemon, samples: int, name: str) -> dict[str, float]:
     out = {}
-    for label, call in (
-        ("GET /agents/NAME", lambda: daemon.client.get(f"/agents/{name}")),
-        ("GET /status", lambda: daemon.client.get("/status")),
-        ("POST /tasks", lambda: daemon.client.post("/tasks", json={"type": "x", "requires": ["none"]})),
-    ):
+    unroutable = TaskSubmit(type="x", requires=["none"])
+    calls: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("GET /agents/NAME", lambda: daemon.client.get_agent(name)),
+        ("GET /status", daemon.client.status),
+        ("POST /tasks", lambda: daemon.client.submit_task(unroutable)),
+    )
+    for label, call in calls:
         times = []
         for _ in range(samples):
             t0 = time.perf_counter()
-            call().raise_for_status()
+            call()
             times.append(time.perf_counter() - t0)
         out[label] = percentile(times, 99) * 1000
     return out
@@ -70,7 +68,7 @@ def main() -> None:
             name = f"s{i}"
             t0 = time.perf_counter()
             spawn(daemon, name, args.interval)
-            while daemon.client.get(f"/agents/{name}").json()["status"] != "active":
+            while daemon.client.get_agent(name).status != "active":
                 time.sleep(0.005)
             spawn_times.append(time.perf_counter() - t0)
         print(
@@ -90,8 +88,8 @@ def main() -> None:
             time.sleep(args.settle)
             cpu = hived.cpu_percent(None)
             rss = hived.memory_info().rss / 2**20
-            agents = daemon.client.get("/agents").json()["items"]
-            agent_rss = [a["rss_bytes"] / 2**20 for a in agents if a.get("rss_bytes")]
+            agents = daemon.client.list_agents().items
+            agent_rss = [a.rss_bytes / 2**20 for a in agents if a.rss_bytes]
             lat = latency(daemon, 200, "s0")
             print(
                 f"{total} agents heartbeating every {args.interval:g}s: hived RSS {rss:.0f} MB, "

@@ -24,11 +24,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon, percentile  # noqa: E402
+from hivectl.client import Client  # noqa: E402
+from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
 UP = ("active", "busy")
 
@@ -53,11 +53,10 @@ def main() -> None:
                 "handler": {"python": "hivectl.agent.builtin:act"},
                 "restart": {"policy": "always", "max_restarts": 1000, "window": "60s"},
             }
-            daemon.client.post("/agents", json=body).raise_for_status()
+            daemon.client.spawn_agent(AgentSpec.model_validate(body))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            agents = daemon.client.get("/agents").json()["items"]
-            if all(a["status"] in UP for a in agents):
+            if all(a.status in UP for a in daemon.client.list_agents().items):
                 break
             time.sleep(0.1)
 
@@ -68,16 +67,15 @@ def main() -> None:
         recovered: list[float] = []
 
         def watch() -> None:
-            transport = httpx.HTTPTransport(uds=str(daemon.socket))
-            with httpx.Client(transport=transport, base_url="http://hived", timeout=30) as client:
+            with Client(daemon.endpoint, timeout=30) as client:
                 while not stop.is_set():
                     now = time.monotonic()
-                    for agent in client.get("/agents").json()["items"]:
-                        samples[agent["name"]] += 1
-                        if agent["status"] in UP:
-                            up[agent["name"]] += 1
+                    for agent in client.list_agents().items:
+                        samples[agent.name] += 1
+                        if agent.status in UP:
+                            up[agent.name] += 1
                             for fault in list(faults):
-                                if fault[1] == agent["name"] and agent["pid"] != fault[2]:
+                                if fault[1] == agent.name and agent.pid != fault[2]:
                                     recovered.append(now - fault[0])
                                     faults.remove(fault)
                     stop.wait(0.25)
@@ -85,13 +83,13 @@ def main() -> None:
         def chaos() -> None:
             while not stop.wait(args.every):
                 name = rng.choice(names)
-                agent = daemon.client.get(f"/agents/{name}").json()
-                if agent["status"] not in UP or not agent["pid"]:
+                agent = daemon.client.get_agent(name)
+                if agent.status not in UP or not agent.pid:
                     continue
                 kind = "SIGSTOP" if rng.random() < 1 / 3 else "kill -9"
-                faults.append((time.monotonic(), name, agent["pid"], kind))
+                faults.append((time.monotonic(), name, agent.pid, kind))
                 try:
-                    os.kill(agent["pid"], signal.SIGSTOP if kind == "SIGSTOP" else signal.SIGKILL)
+                    os.kill(agent.pid, signal.SIGSTOP if kind == "SIGSTOP" else signal.SIGKILL)
                 except ProcessLookupError:
                     pass
 
@@ -100,17 +98,19 @@ def main() -> None:
             thread.start()
         ids: list[str] = []
         began = time.monotonic()
-        task = {
-            "type": "work",
-            "requires": ["work"],
-            "payload": {"sleep": 0.2},
-            "max_attempts": 5,
-            "retry": {"initial": "200ms", "max": "2s"},
-        }
+        task = TaskSubmit.model_validate(
+            {
+                "type": "work",
+                "requires": ["work"],
+                "payload": {"sleep": 0.2},
+                "max_attempts": 5,
+                "retry": {"initial": "200ms", "max": "2s"},
+            }
+        )
         while (elapsed := time.monotonic() - began) < args.seconds:
             due = int(elapsed * args.rate) - len(ids)
             for _ in range(due):
-                ids.append(daemon.client.post("/tasks", json=task).json()["id"])
+                ids.append(daemon.client.submit_task(task).id)
             time.sleep(0.05)
         stop.set()
         for thread in threads:
@@ -123,10 +123,10 @@ def main() -> None:
         pending = set(ids)
         while pending and time.monotonic() < deadline:
             for task_id in list(pending):
-                got = daemon.client.get(f"/tasks/{task_id}").json()
-                if got["status"] in ("completed", "failed", "cancelled"):
-                    statuses[got["status"]] += 1
-                    attempts[got["attempts"]] += 1
+                got = daemon.client.get_task(task_id)
+                if got.status in ("completed", "failed", "cancelled"):
+                    statuses[got.status] += 1
+                    attempts[got.attempts] += 1
                     pending.discard(task_id)
             time.sleep(0.2)
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the benchmarks: a throwaway hived, percentiles, process stats."""
+"""Shared pieces of the benchmarks: a throwaway hived (and hivectl clients of it), percentiles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from hivectl.client import AsyncClient, Client, ClientError
+from hivectl.endpoint import Endpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,22 +37,19 @@ class Daemon:
             args += ["--db", db_url]
         self.log = open(self.state / "hived.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log, cwd=REPO)
-        self.client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(self.socket)), base_url="http://hived", timeout=60
-        )
+        self.endpoint = Endpoint(socket=self.socket)
+        self.client = Client(self.endpoint, timeout=60)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if self.client.get("/healthz").status_code == 200:
-                    return
-            except httpx.TransportError:
+                self.client.health()
+                return
+            except ClientError:
                 time.sleep(0.05)
         raise RuntimeError(f"hived did not start; see {self.state / 'hived.log'}")
 
-    def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(self.socket)), base_url="http://hived", timeout=60
-        )
+    def async_client(self) -> AsyncClient:
+        return AsyncClient(self.endpoint, timeout=60)
 
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)

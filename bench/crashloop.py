@@ -20,6 +20,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon  # noqa: E402
+from hived.model.schemas import AgentSpec  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +33,7 @@ def main() -> None:
         restart = {"policy": "always", "max_restarts": 1000, "window": "60s"}
         for i in range(args.agents):
             body = {"name": f"crasher-{i}", "handler": {"python": "no_such_module:run"}, "restart": restart}
-            daemon.client.post("/agents", json=body).raise_for_status()
+            daemon.client.spawn_agent(AgentSpec.model_validate(body))
         proc = psutil.Process(daemon.proc.pid)
         before = proc.cpu_times()
         began = time.monotonic()
@@ -40,8 +41,7 @@ def main() -> None:
         after = proc.cpu_times()
         wall = time.monotonic() - began
         cpu = (after.user + after.system - before.user - before.system) / wall * 100
-        agents = daemon.client.get("/agents").json()["items"]
-        restarts = sum(a["restarts"] for a in agents)
+        restarts = sum(a.restarts for a in daemon.client.list_agents().items)
         print(
             f"{args.agents} agents crash-looping for {wall:.0f}s: {restarts} restarts in all "
             f"(backoff 1 s doubling to 60 s), hived CPU {cpu:.1f}% of one core, "

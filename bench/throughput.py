@@ -17,15 +17,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon, percentile  # noqa: E402
+from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
 
-def task_body(fail_rate: float) -> dict[str, object]:
-    return {
-        "type": "noop",
-        "payload": {"fail_rate": fail_rate} if fail_rate else {},
-        "max_attempts": 10,
-        "retry": {"initial": "10ms", "max": "50ms"},
-    }
+def task_body(fail_rate: float) -> TaskSubmit:
+    return TaskSubmit.model_validate(
+        {
+            "type": "noop",
+            "payload": {"fail_rate": fail_rate} if fail_rate else {},
+            "max_attempts": 10,
+            "retry": {"initial": "10ms", "max": "50ms"},
+        }
+    )
 
 
 async def submit_singly(
@@ -35,15 +38,15 @@ async def submit_singly(
     latencies: list[float] = []
     ids: list[str] = []
     counter = iter(range(n))
+    body = task_body(fail_rate)
 
     async def worker() -> None:
         async with daemon.async_client() as client:
             for _ in counter:
                 t0 = time.perf_counter()
-                resp = await client.post("/tasks", json=task_body(fail_rate))
+                task = await client.submit_task(body)
                 latencies.append(time.perf_counter() - t0)
-                resp.raise_for_status()
-                ids.append(resp.json()["id"])
+                ids.append(task.id)
 
     await asyncio.gather(*(worker() for _ in range(submitters)))
     return latencies, ids
@@ -53,14 +56,14 @@ async def submit_batched(daemon: Daemon, n: int, batch: int, fail_rate: float) -
     """`batch` tasks per request (POST /tasks/batch), two clients: what a producer of bulk work does."""
     latencies: list[float] = []
     sizes = iter([min(batch, n - i) for i in range(0, n, batch)])
+    body = task_body(fail_rate)
 
     async def worker() -> None:
         async with daemon.async_client() as client:
             for size in sizes:
                 t0 = time.perf_counter()
-                resp = await client.post("/tasks/batch", json={"tasks": [task_body(fail_rate)] * size})
+                await client.submit_tasks([body] * size)
                 latencies.append(time.perf_counter() - t0)
-                resp.raise_for_status()
 
     await asyncio.gather(worker(), worker())
     return latencies
@@ -72,16 +75,15 @@ async def sample_gets(daemon: Daemon, ids: list[str], samples: int) -> list[floa
         for i in range(samples):
             task_id = ids[(i * 7919) % len(ids)]
             t0 = time.perf_counter()
-            resp = await client.get(f"/tasks/{task_id}")
+            await client.get_task(task_id)
             latencies.append(time.perf_counter() - t0)
-            resp.raise_for_status()
     return latencies
 
 
 def wait_done(daemon: Daemon, n: int, timeout: float) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
-        tasks = daemon.client.get("/status").json()["tasks"]
+        tasks = daemon.client.status().tasks
         if tasks.get("completed", 0) + tasks.get("failed", 0) >= n or time.monotonic() > deadline:
             return tasks
         time.sleep(0.05)
@@ -104,18 +106,10 @@ def main() -> None:
     daemon = Daemon(args.db)
     try:
         for i in range(args.agents):
-            daemon.client.post(
-                "/agents",
-                json={
-                    "name": f"bench-{i}",
-                    "handler": {"python": handler},
-                    "max_concurrency": args.concurrency,
-                },
-            ).raise_for_status()
+            spec = {"name": f"bench-{i}", "handler": {"python": handler}, "max_concurrency": args.concurrency}
+            daemon.client.spawn_agent(AgentSpec.model_validate(spec))
         deadline = time.monotonic() + 30
-        while (
-            sum(a["status"] == "active" for a in daemon.client.get("/agents").json()["items"]) < args.agents
-        ):
+        while sum(a.status == "active" for a in daemon.client.list_agents().items) < args.agents:
             if time.monotonic() > deadline:
                 raise SystemExit("agents did not become active")
             time.sleep(0.05)

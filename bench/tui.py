@@ -24,18 +24,18 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon, percentile  # noqa: E402
-from hivectl.endpoint import Endpoint  # noqa: E402
+from hivectl.client import ClientError  # noqa: E402
+from hived.model.schemas import AgentSpec, HeartbeatRequest, RegisterRequest, TaskSubmit  # noqa: E402
 from tui.app import HiveApp  # noqa: E402
 
 
 async def latency(daemon: Daemon, samples: int) -> list[float]:
-    app = HiveApp(Endpoint(socket=daemon.socket), flush=float(os.environ.get("HIVE_TUI_FLUSH", "0.1")))
+    app = HiveApp(daemon.async_client(), flush=float(os.environ.get("HIVE_TUI_FLUSH", "0.1")))
     app.animation_level = "none"
     found: list[float] = []
     async with app.run_test(size=(150, 45)) as pilot, daemon.async_client() as client:
@@ -43,10 +43,11 @@ async def latency(daemon: Daemon, samples: int) -> list[float]:
             await pilot.pause(0.05)
         await pilot.press("2")
         table = app.query_one("#tasks-table")
+        unroutable = TaskSubmit(type="bench-tui", requires=["nobody"])
         for _ in range(samples):
             began = time.perf_counter()
-            task = (await client.post("/tasks", json={"type": "bench-tui", "requires": ["nobody"]})).json()
-            while task["id"] not in table.rows:  # type: ignore[attr-defined]
+            task = await client.submit_task(unroutable)
+            while task.id not in table.rows:  # type: ignore[attr-defined]
                 await asyncio.sleep(0.002)
             found.append(time.perf_counter() - began)
     return found
@@ -57,15 +58,17 @@ async def fake_agents(daemon: Daemon, n: int, stop: asyncio.Event) -> None:
     async with daemon.async_client() as client:
         ids = []
         for i in range(n):
-            spec = {"name": f"fake-{i}", "capabilities": ["bench"], "heartbeat_interval": "2s"}
-            body = {"spec": spec, "pid": os.getpid(), "hostname": socket.gethostname()}
-            reply = (await client.post("/agents/register", json=body)).json()
-            ids.append((reply["agent"]["id"], reply["incarnation"]))
+            spec = AgentSpec.model_validate(
+                {"name": f"fake-{i}", "capabilities": ["bench"], "heartbeat_interval": "2s"}
+            )
+            request = RegisterRequest(spec=spec, pid=os.getpid(), hostname=socket.gethostname())
+            reply = await client.register_agent(request)
+            ids.append((reply.agent.id, reply.incarnation))
 
         async def beat(agent_id: str, incarnation: int, offset: float) -> None:
             await asyncio.sleep(offset)
             while not stop.is_set():
-                await client.post(f"/agents/{agent_id}/heartbeat", json={"incarnation": incarnation})
+                await client.heartbeat(agent_id, HeartbeatRequest(incarnation=incarnation))
                 await asyncio.sleep(2.0)
 
         await asyncio.gather(*(beat(a, inc, 2.0 * k / n) for k, (a, inc) in enumerate(ids)))
@@ -79,8 +82,8 @@ async def cpu_under_load(daemon: Daemon, agents: int, tasks: int, seconds: float
     load = asyncio.create_task(fake_agents(daemon, agents, stop))
     async with daemon.async_client() as client:
         for start in range(0, tasks, 500):
-            batch = [{"type": "queued", "requires": ["nobody"]} for _ in range(min(500, tasks - start))]
-            (await client.post("/tasks/batch", json={"tasks": batch})).raise_for_status()
+            queued = TaskSubmit(type="queued", requires=["nobody"])
+            await client.submit_tasks([queued] * min(500, tasks - start))
     server = f"bench-tui-{uuid.uuid4().hex[:6]}"
     command = (
         f"env HIVE_SOCKET={daemon.socket} TERM=xterm-256color {Path(sys.executable).parent / 'hive-tui'}"
@@ -137,7 +140,7 @@ def main() -> None:
             f"hive-tui with {args.agents} agents heartbeating every 2 s and {args.tasks} queued tasks, "
             f"over {args.seconds:.0f} s: CPU {cpu:.1f}% of one core, RSS {rss:.0f} MB"
         )
-    except httpx.HTTPError as exc:
+    except ClientError as exc:
         raise SystemExit(f"bench/tui.py: {exc}") from None
     finally:
         daemon.close()

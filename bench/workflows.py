@@ -18,13 +18,14 @@ import argparse
 import random
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon  # noqa: E402
+from hived.model.schemas import AgentSpec  # noqa: E402
+from hived.model.workflow import WorkflowSpec  # noqa: E402
 
 
 def chain(n: int, _rng: random.Random, _width: int) -> list[dict[str, Any]]:
@@ -51,10 +52,6 @@ def random_dag(n: int, rng: random.Random, _width: int) -> list[dict[str, Any]]:
 SHAPES = {"chain": chain, "layered": layered, "random": random_dag}
 
 
-def when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)
@@ -69,13 +66,11 @@ def main() -> None:
     try:
         for i in range(args.agents):
             body = {"name": f"noop-{i}", "handler": {"python": "hivectl.agent.builtin:noop"}}
-            daemon.client.post(
-                "/agents", json={**body, "max_concurrency": args.concurrency}
-            ).raise_for_status()
+            daemon.client.spawn_agent(AgentSpec.model_validate({**body, "max_concurrency": args.concurrency}))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            agents = daemon.client.get("/agents").json()["items"]
-            if sum(a["status"] in ("active", "busy") for a in agents) == args.agents:
+            agents = daemon.client.list_agents().items
+            if sum(a.status in ("active", "busy") for a in agents) == args.agents:
                 break
             time.sleep(0.1)
         print(f"{args.steps} no-op steps, {args.agents} agents x {args.concurrency} slots, {daemon.state}")
@@ -83,18 +78,14 @@ def main() -> None:
         for name, make in SHAPES.items():
             rng = random.Random(args.seed)
             steps = make(args.steps, rng, args.width)
-            daemon.client.post(
-                "/workflows", json={"name": f"bench-{name}", "steps": steps}
-            ).raise_for_status()
+            spec = WorkflowSpec.model_validate({"name": f"bench-{name}", "steps": steps})
+            daemon.client.apply_workflow(spec)
             began = time.monotonic()
-            run = daemon.client.post(f"/workflows/bench-{name}/execute", json={}).json()
-            while run["status"] not in ("succeeded", "failed", "cancelled"):
-                time.sleep(0.05)
-                run = daemon.client.get(f"/runs/{run['id']}").json()
+            run = daemon.client.wait_run(daemon.client.execute_workflow(f"bench-{name}", {}).id)
             client_wall = time.monotonic() - began
-            if run["status"] != "succeeded":
-                raise SystemExit(f"{name}: run {run['id']} {run['status']}: {run['error']}")
-            wall = (when(run["finished_at"]) - when(run["started_at"])).total_seconds()
+            if run.status != "succeeded" or run.started_at is None or run.finished_at is None:
+                raise SystemExit(f"{name}: run {run.id} {run.status}: {run.error}")
+            wall = (run.finished_at - run.started_at).total_seconds()
             print(f"{name:<8} {wall:>7.2f}s {wall / args.steps * 1000:>8.2f}ms {client_wall:>23.2f}s")
     finally:
         daemon.close()

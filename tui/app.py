@@ -4,6 +4,9 @@ Changes arrive on hived's `/events` stream and are applied to `tui.state.Fleet`;
 the rows that changed (in place, in batches), so hundreds of agents and thousands of tasks stay
 cheap. RSS, CPU and heartbeat ages are re-read every few seconds. When hived goes away the header
 says so and the app reconnects by itself, starting again from a fresh snapshot.
+
+All I/O goes through the `AsyncClient` the app is given (`create_app` builds one from an endpoint);
+the app closes it when it ends.
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
+from hivectl.client import AsyncClient, ClientError
 from hivectl.endpoint import Endpoint
-from tui import views
-from tui.feed import ActionFailed, Feed, ref
+from tui import feed, views
+from tui.feed import as_dict
 from tui.screens import ConfirmScreen, DetailScreen, HelpScreen, RunScreen, agent_detail, task_detail
 from tui.state import Fleet
 
@@ -32,23 +36,7 @@ BACKLOG = 200  # events shown from before the app connected
 
 class HiveApp(App[None]):
     TITLE = "hive"
-    CSS = """
-    #conn { height: 1; background: $boost; padding: 0 1; }
-    #conn.down { background: $error; color: $text; }
-    #depth { height: 4; padding: 0 1; }
-    .spark-label { height: 1; padding: 0 1; color: $text-muted; }
-    Sparkline { height: 2; margin: 0 1; }
-    #filter { dock: bottom; display: none; }
-    #filter.shown { display: block; }
-    #dialog, #detail {
-        width: 90%; height: auto; max-height: 90%;
-        border: thick $accent; background: $surface; padding: 1 2;
-    }
-    #detail { height: 90%; }
-    #buttons { height: auto; margin-top: 1; }
-    .hint { color: $text-muted; margin-top: 1; }
-    ModalScreen { align: center middle; }
-    """
+    CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help"),
@@ -67,10 +55,9 @@ class HiveApp(App[None]):
         Binding("escape", "clear_filter", show=False),
     ]
 
-    def __init__(self, endpoint: Endpoint, refresh: float = 5.0, flush: float = 0.1) -> None:
+    def __init__(self, client: AsyncClient, refresh: float = 5.0, flush: float = 0.1) -> None:
         super().__init__()
-        self.endpoint = endpoint
-        self.feed = Feed(endpoint)
+        self.client = client
         self.fleet = Fleet()
         self.refresh_every = refresh
         self.flush_every = flush
@@ -82,7 +69,7 @@ class HiveApp(App[None]):
     # --- layout -----------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(f"connecting to {self.endpoint.describe()} ...", id="conn")
+        yield Static(f"connecting to {self.client.endpoint.describe()} ...", id="conn")
         with TabbedContent(initial="agents"):
             with TabPane("1 Agents", id="agents"):
                 yield DataTable(id="agents-table", cursor_type="row", zebra_stripes=True)
@@ -121,17 +108,17 @@ class HiveApp(App[None]):
         delay = 0.5
         while True:
             try:
-                snapshot = await self.feed.snapshot()
-                self.load(snapshot)
+                self.load(await feed.snapshot(self.client))
                 self.set_connected(True)
                 delay = 0.5
                 start = self.fleet.last_event_id
                 # The last events before the snapshot are shown in the log (the snapshot has them).
-                async for event in self.feed.events(max(0, start - BACKLOG)):
-                    if int(event.get("id", 0)) > start:
-                        self.fleet.apply(event)
-                    self.pending_events.append(event)
-            except (httpx.HTTPError, OSError, ValueError) as exc:
+                # A dropped stream is not resumed: a restarted hived needs a fresh snapshot.
+                async for event in self.client.events(max(0, start - BACKLOG), reconnect=False):
+                    if event.id > start:
+                        self.fleet.apply(event.data)
+                    self.pending_events.append(event.data)
+            except (ClientError, OSError, ValueError) as exc:
                 reason = type(exc).__name__
                 self.set_connected(False, f"disconnected ({reason}), retrying in {delay:.0f}s")
             else:
@@ -152,13 +139,13 @@ class HiveApp(App[None]):
         if not self.connected:
             return
         try:
-            self.fleet.load_agents(await self.feed.agents())
-            self.fleet.load_status(await self.feed.get("/status"))
+            self.fleet.load_agents(await feed.agents(self.client))
+            self.fleet.load_status(as_dict(await self.client.status()))
             active = [r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running")]
             for run in active[:50]:
-                self.fleet.runs[run["id"]] = await self.feed.get(f"/runs/{run['id']}")
+                self.fleet.runs[run["id"]] = as_dict(await self.client.get_run(run["id"]))
                 self.fleet.dirty.runs.add(run["id"])
-        except (httpx.HTTPError, OSError, ValueError):
+        except (ClientError, OSError, ValueError):
             pass  # the feed notices and says so
 
     def set_connected(self, up: bool, message: str = "") -> None:
@@ -166,13 +153,15 @@ class HiveApp(App[None]):
         conn = self.query_one("#conn", Static)
         conn.set_class(not up, "down")
         if up:
-            conn.update(f"connected to {self.endpoint.describe()}")
+            conn.update(f"connected to {self.client.endpoint.describe()}")
         else:
             conn.update(message)
 
     # --- drawing: only what changed ---------------------------------------------------------------
 
     def flush(self) -> None:
+        if not self.query("#agents-table"):  # the app is closing: its panes are gone already
+            return
         dirty = self.fleet.take_dirty()
         now = views.now_utc()
         names = self.agent_names()
@@ -234,6 +223,8 @@ class HiveApp(App[None]):
         """Every 2 s: a sparkline sample, and the heartbeat ages of the rows in view (ages change
         without events; rows out of view get theirs when they next change or scroll in)."""
         self.fleet.sample()
+        if not self.query("#agents-table"):  # closing
+            return
         now = views.now_utc()
         agents = self.query_one("#agents-table", DataTable)
         first = int(agents.scroll_y)
@@ -315,18 +306,18 @@ class HiveApp(App[None]):
     async def show_details(self, pane: str) -> None:
         try:
             if pane == "agents" and (agent_id := self.selected("agents-table")):
-                agent = await self.feed.get(f"/agents/{ref(agent_id)}")
-                tail = await self.feed.get(f"/agents/{ref(agent_id)}/logs", offset=-8192)
+                agent = as_dict(await self.client.get_agent(agent_id))
+                tail = (await self.client.agent_logs(agent_id, offset=-8192)).text
                 screen = DetailScreen(f"agent {agent['name']}", agent_detail(agent, tail, views.now_utc()))
             elif pane == "queue" and (task_id := self.selected("tasks-table")):
-                task = await self.feed.get(f"/tasks/{ref(task_id)}")
-                logs = await self.feed.get(f"/tasks/{ref(task_id)}/logs")
+                task = as_dict(await self.client.get_task(task_id))
+                logs = (await self.client.task_logs(task_id)).text
                 screen = DetailScreen(f"task {task_id[:8]} {task['type']}", task_detail(task, logs))
             elif pane == "workflows" and (run_id := self.selected("runs-table")):
-                screen = RunScreen(await self.feed.get(f"/runs/{ref(run_id)}"), self.agent_names())
+                screen = RunScreen(as_dict(await self.client.get_run(run_id)), self.agent_names())
             else:
                 return
-        except httpx.HTTPError as exc:
+        except (ClientError, ValueError) as exc:
             self.notify(f"cannot load details: {exc}", severity="error")
             return
         await self.push_screen(screen)
@@ -335,8 +326,7 @@ class HiveApp(App[None]):
         if self.pane == "agents" and (agent := self.selected_agent()):
             self.confirm_then(
                 f"Restart agent {agent['name']}? (it drains first)",
-                "POST",
-                f"/agents/{ref(agent['id'])}/restart",
+                lambda: self.client.restart_agent(agent["id"]),
                 f"agent {agent['name']} restarted",
             )
 
@@ -344,8 +334,7 @@ class HiveApp(App[None]):
         if self.pane == "agents" and (agent := self.selected_agent()):
             self.confirm_then(
                 f"Drain agent {agent['name']} (finish its tasks) and remove it?",
-                "DELETE",
-                f"/agents/{ref(agent['id'])}?drain=true",
+                lambda: self.client.delete_agent(agent["id"], drain=True),
                 f"agent {agent['name']} drained and removed",
             )
 
@@ -353,8 +342,7 @@ class HiveApp(App[None]):
         if self.pane == "agents" and (agent := self.selected_agent()):
             self.confirm_then(
                 f"Remove agent {agent['name']} now? Its running tasks are retried elsewhere.",
-                "DELETE",
-                f"/agents/{ref(agent['id'])}?drain=false",
+                lambda: self.client.delete_agent(agent["id"], drain=False),
                 f"agent {agent['name']} removed",
             )
 
@@ -362,15 +350,13 @@ class HiveApp(App[None]):
         if self.pane == "queue" and (task_id := self.selected("tasks-table")):
             self.confirm_then(
                 f"Cancel task {task_id[:8]}?",
-                "PUT",
-                f"/tasks/{ref(task_id)}/cancel",
+                lambda: self.client.cancel_task(task_id),
                 f"task {task_id[:8]} cancelled",
             )
         elif self.pane == "workflows" and (run_id := self.selected("runs-table")):
             self.confirm_then(
                 f"Cancel run {run_id[:8]}?",
-                "POST",
-                f"/runs/{ref(run_id)}/cancel",
+                lambda: self.client.cancel_run(run_id),
                 f"run {run_id[:8]} cancelled",
             )
 
@@ -385,34 +371,37 @@ class HiveApp(App[None]):
         step = waiting[0]
         self.confirm_then(
             f"Approve step {step} of run {run_id[:8]}?",
-            "POST",
-            f"/runs/{ref(run_id)}/steps/{ref(step)}/approve",
+            lambda: self.client.approve_step(run_id, step, by=getpass.getuser()),
             f"step {step} approved",
-            body={"by": getpass.getuser()},
         )
 
     def selected_agent(self) -> dict[str, Any] | None:
         agent_id = self.selected("agents-table")
         return self.fleet.agents.get(agent_id) if agent_id else None
 
-    def confirm_then(self, question: str, method: str, path: str, done: str, body: Any = None) -> None:
+    def confirm_then(self, question: str, action: Callable[[], Awaitable[Any]], done: str) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.act(method, path, done, body)
+                self.act(action, done)
 
         self.push_screen(ConfirmScreen(question), answered)
 
     @work(group="actions")
-    async def act(self, method: str, path: str, done: str, body: Any = None) -> None:
+    async def act(self, action: Callable[[], Awaitable[Any]], done: str) -> None:
         try:
-            await self.feed.act(method, path, body)
-        except (ActionFailed, httpx.HTTPError) as exc:
+            await action()
+        except ClientError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.notify(done)
 
     async def on_unmount(self) -> None:
-        await self.feed.close()
+        await self.client.aclose()
+
+
+def create_app(endpoint: Endpoint, refresh: float = 5.0) -> HiveApp:
+    """The dashboard on its own client of `endpoint`."""
+    return HiveApp(AsyncClient(endpoint, timeout=10.0), refresh=refresh)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--refresh", type=float, default=5.0, help="seconds between re-reads of RSS/CPU")
     args = parser.parse_args(argv)
     endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=args.token)
-    HiveApp(endpoint, refresh=args.refresh).run()
+    create_app(endpoint, refresh=args.refresh).run()
     return 0
 
 

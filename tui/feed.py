@@ -1,86 +1,42 @@
-"""The dashboard's line to hived: snapshots of the lists, the live `/events` stream (server-sent
-events), and the operator's actions. The same endpoint settings as hivectl (socket, URL, token)."""
+"""The dashboard's reads of hived, on hivectl's `AsyncClient`: the snapshot the panes start from, as
+the plain dicts `tui.state.Fleet` keeps (the JSON of the API objects, like the events' data)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote
 
-import httpx
+from pydantic import BaseModel
 
-from hivectl.endpoint import Endpoint
+from hivectl.client import ApiError, AsyncClient
 
 SNAPSHOT_TASKS = 300
-AGENT_PAGE = 500
 SNAPSHOT_RUNS = 200
-READ_TIMEOUT = 40.0  # hived sends a keep-alive every 15 s: silence this long means the link is dead
 
 
-class ActionFailed(Exception):
-    """hived refused an action; the message is its one-line reason."""
+def as_dict(obj: BaseModel) -> dict[str, Any]:
+    return obj.model_dump(mode="json")
 
 
-class Feed:
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.http = httpx.AsyncClient(**endpoint.async_client_kwargs(10.0))
-
-    async def close(self) -> None:
-        await self.http.aclose()
-
-    async def get(self, path: str, **params: Any) -> Any:
-        resp = await self.http.get(path, params=params)
-        resp.raise_for_status()
-        return (
-            resp.json() if resp.headers.get("content-type", "").startswith("application/json") else resp.text
-        )
-
-    async def agents(self) -> list[dict[str, Any]]:
-        """Every agent, a page at a time (hived may cap pages lower than the fleet: max_page_size)."""
-        items: list[dict[str, Any]] = []
-        while True:
-            page = await self.get("/agents", limit=AGENT_PAGE, offset=len(items))
-            items += page["items"]
-            if not page["items"] or len(items) >= page["total"]:
-                return items
-
-    async def snapshot(self) -> dict[str, Any]:
-        """Everything the panes show, read now: status (with the event id to follow from), agents,
-        recent tasks and runs (an older daemon without workflow routes: no runs)."""
-        status = await self.get("/status")
-        agents = await self.agents()
-        tasks = (await self.get("/tasks", limit=SNAPSHOT_TASKS))["items"]
-        try:
-            runs = (await self.get("/runs", limit=SNAPSHOT_RUNS))["items"]
-        except httpx.HTTPStatusError as exc:
-            if exc.response.status_code != 404:
-                raise
-            runs = []
-        return {"status": status, "agents": agents, "tasks": tasks, "runs": runs}
-
-    async def events(self, since: int) -> AsyncIterator[dict[str, Any]]:
-        """Events after `since`, as they happen, until the connection ends (then the caller
-        reconnects)."""
-        params = {"since": since, "follow": "true"}
-        timeout = httpx.Timeout(10.0, read=READ_TIMEOUT)
-        async with self.http.stream("GET", "/events", params=params, timeout=timeout) as resp:
-            resp.raise_for_status()
-            async for line in resp.aiter_lines():
-                if line.startswith("data: "):
-                    yield json.loads(line[6:])
-
-    async def act(self, method: str, path: str, body: Any = None, timeout: float = 120.0) -> Any:
-        resp = await self.http.request(method, path, json=body, timeout=timeout)
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail", resp.text)
-            except ValueError:
-                detail = resp.text
-            raise ActionFailed(f"{resp.status_code}: {detail}")
-        return resp.json()
+def as_dicts(items: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    return [as_dict(item) for item in items]
 
 
-def ref(value: str) -> str:
-    return quote(value, safe="")
+async def agents(client: AsyncClient) -> list[dict[str, Any]]:
+    """Every agent (the client pages through a fleet larger than hived's max_page_size)."""
+    return as_dicts((await client.list_agents()).items)
+
+
+async def snapshot(client: AsyncClient) -> dict[str, Any]:
+    """Everything the panes show, read now: status (with the event id to follow from), agents,
+    recent tasks and runs (an older daemon without workflow routes: no runs)."""
+    status = await client.status()
+    fleet = await agents(client)
+    tasks = (await client.list_tasks(limit=SNAPSHOT_TASKS)).items
+    try:
+        runs = (await client.list_runs(limit=SNAPSHOT_RUNS)).items
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        runs = []
+    return {"status": as_dict(status), "agents": fleet, "tasks": as_dicts(tasks), "runs": as_dicts(runs)}

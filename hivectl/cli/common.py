@@ -3,6 +3,7 @@ and `CliError`, the one way a command fails (main.py turns it into `error: ...` 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from hivectl.cli import exitcodes
 from hivectl.cli.render import Output
-from hivectl.client import Client
+from hivectl.client import Client, format_errors
 from hivectl.endpoint import Endpoint
 from hived.model import paths
 
@@ -64,17 +65,17 @@ def client(ctx: typer.Context) -> Client:
     """The client for this invocation, closed when the command ends."""
     opts = options(ctx)
     if opts.client is None:
-        opts.client = Client(endpoint(ctx))
+        opts.client = Client(endpoint(ctx), notice=notice)
         ctx.find_root().call_on_close(opts.client.close)
     return opts.client
+
+
+def notice(message: str) -> None:
+    """A note on stderr while a command goes on (a wait riding out a restart of hived)."""
+    print(f"hivectl: {message}", file=sys.stderr, flush=True)
 
 
 def flag_error(exc: ValidationError, flags: dict[str, str]) -> CliError:
     """A value the API schema refuses, named by the flag the user typed. Checked here so that nothing
     is sent; the exit code is the one hived's own refusal (422) would give."""
-    err = exc.errors()[0]
-    loc = [str(part) for part in err["loc"]]
-    field = flags.get(loc[0], loc[0]) if loc else "value"
-    rest = ".".join(loc[1:])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return CliError(f"{field}{'.' + rest if rest else ''}: {msg}")
+    return CliError(format_errors(exc.errors()[:1], flags, unnamed="value"))

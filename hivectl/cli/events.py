@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import httpx
 import typer
 
 from hivectl.cli.common import OutputOpt, client
 from hivectl.cli.render import Output
-from hivectl.client import check_response, transport_errors
 
 
 def format_event(event: dict[str, Any]) -> str:
@@ -26,15 +24,6 @@ def events(
     since: Annotated[int, typer.Option(help="only events after this id")] = 0,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Recent events (agent status changes, task ends); -f follows them live."""
-    cli = client(ctx)
-    params = {"follow": str(follow).lower(), "since": since}
-    with (
-        transport_errors(cli.endpoint),
-        cli.http.stream("GET", "/events", params=params, timeout=httpx.Timeout(10, read=None)) as resp,
-    ):
-        check_response(resp)
-        for line in resp.iter_lines():
-            if line.startswith("data: "):
-                event = json.loads(line[6:])
-                typer.echo(json.dumps(event) if output is not Output.table else format_event(event))
+    """Recent events (agent status changes, task ends); -f follows them live, across a restart of hived."""
+    for event in client(ctx).events(since=since, follow=follow):
+        typer.echo(json.dumps(event.data) if output is not Output.table else format_event(event.data))

@@ -72,9 +72,9 @@ def tui(
     refresh: Annotated[float, typer.Option(min=0.5, help="seconds between re-reads of RSS/CPU")] = 5.0,
 ) -> None:
     """Open the live dashboard (the same as hive-tui) on this command's endpoint."""
-    from tui.app import HiveApp  # Textual is imported only when the dashboard opens
+    from tui.app import create_app  # Textual is imported only when the dashboard opens
 
-    HiveApp(endpoint(ctx), refresh=refresh).run()
+    create_app(endpoint(ctx), refresh=refresh).run()
 
 
 @app.command("status")
@@ -88,7 +88,7 @@ def status(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
 
 def _usage_line(exc: click_exceptions.UsageError) -> str:
     hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    message = exc.format_message().replace("Value error, ", "")
+    message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix, mid-message
     return f"error: {message}{hint}"
 
 

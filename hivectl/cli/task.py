@@ -13,15 +13,13 @@ from pydantic import ValidationError
 from hivectl.cli import exitcodes, render
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.render import Output
-from hivectl.client import Client, Routes
+from hivectl.client import TASK_FINAL, Client, Routes
 from hived.model.schemas import TaskSubmit
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
 
 REF_HELP = "task id or unique id prefix"
 RefArg = Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)]
-FINAL = frozenset({"completed", "failed", "cancelled"})
-WAIT_INTERVAL = 0.2
 FOLLOW_INTERVAL = 0.5
 SUBMIT_FLAGS = {
     "type": "TYPE",
@@ -111,10 +109,7 @@ def submit(
     if not wait:
         render.emit(task, output, lambda: task.id)
         return
-    detail = cli.poll(Routes.get_task(task.id))
-    while detail.status not in FINAL:
-        time.sleep(WAIT_INTERVAL)
-        detail = cli.poll(Routes.get_task(task.id))
+    detail = cli.wait_task(task.id)
     names = agent_names(cli) if output is Output.table else {}
     render.emit(detail, output, lambda: render.task_view(detail, names))
     if detail.status != "completed":
@@ -188,7 +183,7 @@ def logs(
     offset = 0
     while True:
         # Read the status before the log: output written before the end is then never missed.
-        final = not follow or cli.poll(Routes.get_task(task_id)).status in FINAL
+        final = not follow or cli.poll(Routes.get_task(task_id)).status in TASK_FINAL
         chunk = cli.poll(Routes.task_logs(task_id, offset))
         if chunk.text:
             render.log_chunk(chunk, output)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from hivectl.cli import render
 from hivectl.cli.common import OutputOpt, client
 from hivectl.cli.render import Output
-from hivectl.client import Call, _params, _ref
 
 app = typer.Typer(help="API tokens for hived's TCP listener (hived --listen).", no_args_is_help=True)
-
-
-def _json(resp: Any) -> Any:
-    return resp.json()
 
 
 @app.command()
@@ -28,15 +23,14 @@ def create(
 ) -> None:
     """Make a token; it is printed once (hived keeps only its hash). Store it in a file for
     `hivectl --token-file` or `hive-agent --token-file`."""
-    body = {"scope": scope, **_params(agent=agent, name=name)}
-    made = client(ctx).send(Call("POST", "/tokens", _json, body=body))
+    made = client(ctx).create_token(scope, agent=agent, name=name)
     render.emit(made, output, lambda: made["token"])
 
 
 @app.command("list")
 def list_(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
     """Tokens (never their secrets): id, scope, agent, name, created, revoked."""
-    items = client(ctx).send(Call("GET", "/tokens", _json))
+    items = client(ctx).list_tokens()
     table = render.grid(["ID", "SCOPE", "AGENT", "NAME", "CREATED", "REVOKED"])
     for t in items:
         table.add_row(
@@ -59,5 +53,5 @@ def revoke(
     output: OutputOpt = Output.table,
 ) -> None:
     """Revoke a token: it is refused from now on."""
-    done = client(ctx).send(Call("DELETE", f"/tokens/{_ref(ref)}", _json))
+    done = client(ctx).revoke_token(ref)
     render.emit(done, output, lambda: f"token/{done['id']} revoked")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,15 +17,12 @@ from hivectl.cli.common import CliError, OutputOpt, client, usage_error
 from hivectl.cli.render import Output
 from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
 from hivectl.client import Client
-from hivectl.workflow_routes import WorkflowRoutes as R
 from hived.model.documents import Document
 from hived.model.runs import AppliedWorkflow, Run
 from hived.model.workflow import WorkflowSpec
 
 app = typer.Typer(help="Workflows: templates of steps (a DAG) and their runs.", no_args_is_help=True)
 
-FINAL = frozenset({"succeeded", "failed", "cancelled"})
-POLL = 0.25
 RunArg = Annotated[str, typer.Argument(help="run id or unique id prefix", metavar="RUN", show_default=False)]
 StepArg = Annotated[str, typer.Argument(help="the approval step's id", metavar="STEP", show_default=False)]
 FileArg = Annotated[
@@ -79,7 +75,7 @@ def apply_documents(cli: Client, documents: list[Document], output: Output) -> l
 def apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
     """The `kind: Workflow` entry of `hivectl apply`'s table."""
     assert isinstance(doc.spec, WorkflowSpec)
-    applied = cli.send(R.apply(doc.spec))
+    applied = cli.apply_workflow(doc.spec)
     if output is Output.table:
         print(applied_line(applied), flush=True)
     return [applied]
@@ -88,7 +84,7 @@ def apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
 @app.command("list")
 def list_(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
     """Workflow templates (the newest version of each)."""
-    items = client(ctx).send(R.list()).items
+    items = client(ctx).list_workflows().items
     render.emit(items, output, lambda: workflows_table(items))
 
 
@@ -100,7 +96,7 @@ def show(
     output: OutputOpt = Output.table,
 ) -> None:
     """A workflow template: params and steps."""
-    wf = client(ctx).send(R.get(name, version))
+    wf = client(ctx).get_workflow(name, version)
     render.emit(wf, output, lambda: workflow_view(wf))
 
 
@@ -137,7 +133,7 @@ def run(
             raise CliError(f"{workflow}: expected exactly one kind: Workflow document, found {len(specs)}")
         apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
         name = specs[0].name
-    started = cli.send(R.execute(name, params))
+    started = cli.execute_workflow(name, params)
     if not wait:
         render.emit(started, output, lambda: started.id)
         return
@@ -154,43 +150,48 @@ def status(
     """A run and its steps (status, agent, duration). With --watch, exit 0 only if it succeeded."""
     cli = client(ctx)
     if watch:
-        follow(cli, cli.send(R.get_run(run_ref)).id, output)
+        follow(cli, cli.get_run(run_ref).id, output)
         return
-    current = cli.send(R.get_run(run_ref))
+    current = cli.get_run(run_ref)
     names = agent_names(cli) if output is Output.table else {}
     render.emit(current, output, lambda: run_view(current, names))
 
 
 def follow(cli: Client, run_id: str, output: Output) -> None:
-    """Poll the run until it ends: a live table on a terminal, one line per step change when piped;
+    """Follow the run until it ends: a live table on a terminal, one line per step change when piped;
     then the final run (-o json: only the run object). Exit 1 unless it succeeded."""
-    names: dict[str, str] = {}
-    current = cli.send(R.get_run(run_id))
     if output is Output.table and sys.stdout.isatty():
-        with Live(run_view(current, names), auto_refresh=False, console=render.console()) as live:
-            while current.status not in FINAL:
-                time.sleep(POLL)
-                current = cli.poll(R.get_run(run_id))
-                if any(s.agent_id and s.agent_id not in names for s in current.steps):
-                    names = agent_names(cli)
-                live.update(run_view(current, names), refresh=True)
+        current = follow_live(cli, run_id)
     else:
-        seen: dict[str, str] = {}
-        while True:
-            if output is Output.table:
-                for step in current.steps:
-                    if seen.get(step.id) != step.status:
-                        seen[step.id] = step.status
-                        if step.status != "pending":
-                            print(f"step/{step.id} {step.status}", flush=True)
-            if current.status in FINAL:
-                break
-            time.sleep(POLL)
-            current = cli.poll(R.get_run(run_id))
+        current = follow_lines(cli, run_id, output)
         names = agent_names(cli) if output is Output.table else {}
         render.emit(current, output, lambda: run_view(current, names))
     if current.status != "succeeded":
         raise typer.Exit(exitcodes.FAILURE)
+
+
+def follow_live(cli: Client, run_id: str) -> Run:
+    states = cli.watch_run(run_id)
+    current, names = next(states), {}
+    with Live(run_view(current, names), auto_refresh=False, console=render.console()) as live:
+        for current in states:
+            if any(s.agent_id and s.agent_id not in names for s in current.steps):
+                names = agent_names(cli)
+            live.update(run_view(current, names), refresh=True)
+    return current
+
+
+def follow_lines(cli: Client, run_id: str, output: Output) -> Run:
+    seen: dict[str, str] = {}
+    for current in cli.watch_run(run_id):
+        if output is not Output.table:
+            continue
+        for step in current.steps:
+            if seen.get(step.id) != step.status:
+                seen[step.id] = step.status
+                if step.status != "pending":
+                    print(f"step/{step.id} {step.status}", flush=True)
+    return current
 
 
 @app.command()
@@ -202,21 +203,22 @@ def runs(
     output: OutputOpt = Output.table,
 ) -> None:
     """Runs, newest first."""
-    items = client(ctx).send(R.list_runs(status, workflow, limit)).items
+    items = client(ctx).list_runs(status, workflow, limit).items
     render.emit(items, output, lambda: runs_table(items))
 
 
 @app.command()
 def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table) -> None:
     """Cancel a run: its running steps' tasks are cancelled."""
-    done = client(ctx).send(R.cancel_run(run_ref))
+    done = client(ctx).cancel_run(run_ref)
     render.emit(done, output, lambda: f"run/{done.id} {done.status}")
 
 
 def _decide(
     ctx: typer.Context, run_ref: str, step: str, approve: bool, comment: str | None, output: Output
 ) -> None:
-    decided: Run = client(ctx).send(R.decide(run_ref, step, approve, getpass.getuser(), comment))
+    decide = client(ctx).approve_step if approve else client(ctx).reject_step
+    decided: Run = decide(run_ref, step, getpass.getuser(), comment)
     verb = "approved" if approve else "rejected"
     render.emit(decided, output, lambda: f"run/{decided.id} step/{step} {verb}")
 
@@ -262,10 +264,10 @@ def context(
         if expect_version is not None:
             raise usage_error("--expect-version needs --set")
         if key is not None:  # one key: the entry itself, for scripts
-            entry = cli.send(R.get_context(run_ref, key))
+            entry = cli.get_context(run_ref, key)
             render.emit(entry, output, lambda: json.dumps(entry.value))
             return
-        entries = cli.send(R.context(run_ref))
+        entries = cli.run_context(run_ref)
         table = render.grid(["KEY", "VERSION", "VALUE"])
         for e in entries:
             table.add_row(e.key, str(e.version), json.dumps(e.value))
@@ -277,5 +279,5 @@ def context(
         value = json.loads(set_)
     except ValueError as exc:
         raise usage_error(f"--set: not JSON ({exc}); quote strings: '\"text\"'") from None
-    entry = cli.send(R.put_context(run_ref, key, value, expect_version))
+    entry = cli.put_context(run_ref, key, value, expect_version)
     render.emit(entry, output, lambda: f"context/{entry.key} version {entry.version}")

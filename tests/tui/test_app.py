@@ -15,6 +15,7 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
+from hivectl.client import AsyncClient
 from hivectl.endpoint import Endpoint
 from tests.helpers import Hived
 from tui.app import HiveApp
@@ -46,7 +47,7 @@ def cell(app: HiveApp, table_id: str, key: str, column: str) -> str | None:
 
 
 def app_for(hived: Hived, refresh: float = 1.0) -> HiveApp:
-    return HiveApp(Endpoint(socket=hived.socket), refresh=refresh, flush=0.1)
+    return HiveApp(AsyncClient(Endpoint(socket=hived.socket)), refresh=refresh, flush=0.1)
 
 
 async def select(pilot: Pilot[Any], app: HiveApp, table_id: str, key: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hivectl.client import AsyncClient
 from hivectl.endpoint import Endpoint
 from tests.tui.test_app import screen_text
 from tui.app import HiveApp
@@ -101,7 +102,7 @@ EVENTS = [
 
 @pytest.mark.parametrize("pane", ["agents", "queue", "workflows", "events"])
 async def test_pane_snapshot(tmp_path: Path, pane: str) -> None:
-    app = HiveApp(Endpoint(socket=tmp_path / "no-hived.sock"), refresh=3600, flush=3600)
+    app = HiveApp(AsyncClient(Endpoint(socket=tmp_path / "no-hived.sock")), refresh=3600, flush=3600)
     app.animation_level = "none"  # the tab underline would be caught mid-slide
     async with app.run_test(size=(120, 30)) as pilot:
         fleet = app.fleet

@@ -1,0 +1,61 @@
+"""The one client library of hived, shared by hivectl, the TUI and the benches: `Client` (sync) and
+`AsyncClient` with one method per route, returning the wire schemas of `hived.model`; `events()`
+(server-sent events, resumed across a reconnect), `wait_task()` / `wait_run()`; failures as
+exceptions (never an HTTP status to check), their messages one line each.
+
+    routes.py   every request, described once (`Routes`), sent by both clients
+    errors.py   the exceptions, and the one formatter of validation errors
+    polling.py  when a wait asks again, and how long it rides out an unreachable hived
+    sse.py      server-sent events, decoded
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from hivectl.client.errors import (
+    ApiError,
+    ClientError,
+    DaemonUnreachable,
+    NotAuthorized,
+    RequestTimeout,
+    WaitTimeout,
+    clean_message,
+    format_errors,
+)
+from hivectl.client.polling import PATIENCE, RUN_FINAL, TASK_FINAL
+from hivectl.client.routes import Applied, Call, LogChunk, Routes
+from hivectl.client.sse import Event
+from hivectl.client.sync import Client
+
+if TYPE_CHECKING:
+    from hivectl.client.aio import AsyncClient
+
+
+def __getattr__(name: str) -> Any:
+    # AsyncClient on first use: asyncio costs the CLI's start-up ~40 modules it does not need.
+    if name == "AsyncClient":
+        from hivectl.client.aio import AsyncClient
+
+        return AsyncClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "PATIENCE",
+    "RUN_FINAL",
+    "TASK_FINAL",
+    "ApiError",
+    "Applied",
+    "AsyncClient",
+    "Call",
+    "Client",
+    "ClientError",
+    "DaemonUnreachable",
+    "Event",
+    "LogChunk",
+    "NotAuthorized",
+    "RequestTimeout",
+    "Routes",
+    "WaitTimeout",
+    "clean_message",
+    "format_errors",
+]

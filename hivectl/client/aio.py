@@ -1,0 +1,272 @@
+"""`AsyncClient`: the asyncio twin of `Client` (the TUI, benches): the same methods, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from hivectl.client.errors import ClientError, RequestTimeout, check_response, transport_errors
+from hivectl.client.polling import (
+    PATIENCE,
+    RUN_FINAL,
+    TASK_FINAL,
+    Notice,
+    Patience,
+    Poll,
+    resume_after,
+)
+from hivectl.client.routes import AGENT_PAGE, Applied, Call, Json, LogChunk, Routes
+from hivectl.client.sse import Event, SseDecoder
+from hivectl.endpoint import Endpoint
+from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+from hived.model.schemas import (
+    Agent,
+    AgentDetail,
+    AgentList,
+    AgentSpec,
+    Health,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    RegisterRequest,
+    RegisterResponse,
+    Status,
+    Task,
+    TaskDetail,
+    TaskList,
+    TaskSubmit,
+)
+from hived.model.workflow import WorkflowSpec
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """The asyncio twin of `Client`: the same methods, awaited; `events`, `watch_task` and `watch_run`
+    are async iterators. An async context manager."""
+
+    def __init__(
+        self, endpoint: Endpoint | None = None, timeout: float = 30.0, notice: Notice | None = None
+    ) -> None:
+        self.endpoint = endpoint or Endpoint.from_env()
+        self.http = httpx.AsyncClient(**self.endpoint.async_client_kwargs(timeout))
+        self.notice = notice
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        with transport_errors(self.endpoint):
+            resp = await self.http.request(call.method, call.path, **call.request_kwargs())
+        return call.parse(check_response(resp))
+
+    async def poll(self, call: Call[T], patience: float = PATIENCE) -> T:
+        """`send` that rides out a restarting hived or database (see `hivectl.client.polling`)."""
+        waiting = Patience(patience, self.notice)
+        while True:
+            try:
+                return await self.send(call)
+            except ClientError as exc:
+                await asyncio.sleep(waiting.retry_in(exc, time.monotonic()))
+
+    async def watch(
+        self, call: Call[T], final: Callable[[T], bool], what: str, timeout: float | None
+    ) -> AsyncIterator[T]:
+        """What `call` reads, each time it is read (more often while it changes), until `final`
+        holds: the last one yielded."""
+        poll = Poll(what, time.monotonic(), timeout)
+        previous = None
+        while True:
+            current = await self.poll(call)
+            yield current
+            if final(current):
+                return
+            changed, previous = current != previous, current
+            await asyncio.sleep(poll.next_delay(changed, time.monotonic()))
+
+    def watch_task(self, ref: str, timeout: float | None = None) -> AsyncIterator[TaskDetail]:
+        return self.watch(Routes.get_task(ref), lambda t: t.status in TASK_FINAL, f"task {ref}", timeout)
+
+    def watch_run(self, ref: str, timeout: float | None = None) -> AsyncIterator[Run]:
+        return self.watch(Routes.get_run(ref), lambda r: r.status in RUN_FINAL, f"run {ref}", timeout)
+
+    async def wait_task(self, ref: str, timeout: float | None = None) -> TaskDetail:
+        """The task once it has ended (completed, failed or cancelled); WaitTimeout after `timeout` s."""
+        async for task in self.watch_task(ref, timeout):
+            last = task
+        return last
+
+    async def wait_run(self, ref: str, timeout: float | None = None) -> Run:
+        """The run once it has ended (succeeded, failed or cancelled); WaitTimeout after `timeout` s."""
+        async for run in self.watch_run(ref, timeout):
+            last = run
+        return last
+
+    async def events(
+        self, since: int | None = None, follow: bool = True, reconnect: bool = True
+    ) -> AsyncIterator[Event]:
+        """As `Client.events`: resumed with Last-Event-ID after a drop unless `reconnect=False`."""
+        after, waiting = since, Patience(PATIENCE, self.notice)
+        while True:
+            try:
+                async for event in self._event_stream(after, follow, waiting):
+                    after = event.id
+                    yield event
+            except ClientError as exc:
+                if not (follow and reconnect):
+                    raise
+                if not isinstance(exc, RequestTimeout):  # a silent link: reconnect at once
+                    await asyncio.sleep(waiting.retry_in(exc, time.monotonic()))
+            else:
+                if not (follow and reconnect):
+                    return
+            after = resume_after(after, (await self.poll(Routes.status())).last_event_id)
+
+    async def _event_stream(self, after: int | None, follow: bool, waiting: Patience) -> AsyncIterator[Event]:
+        stream = Routes.events(after, follow)
+        decoder = SseDecoder()
+        with transport_errors(self.endpoint):
+            async with self.http.stream(stream.method, stream.path, **stream.request_kwargs()) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                check_response(resp)
+                waiting.recovered()
+                async for line in resp.aiter_lines():
+                    if (event := decoder.feed(line)) is not None:
+                        yield event
+
+    # --- one method per route ---------------------------------------------------------------------
+
+    async def health(self) -> Health:
+        return await self.send(Routes.health())
+
+    async def status(self) -> Status:
+        return await self.send(Routes.status())
+
+    async def spawn_agent(self, spec: AgentSpec) -> Agent:
+        return await self.send(Routes.spawn_agent(spec))
+
+    async def apply_agent(self, spec: AgentSpec) -> Applied:
+        return await self.send(Routes.apply_agent(spec))
+
+    async def list_agents(
+        self, status: str | None = None, type: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> AgentList:
+        """Without `limit`: every agent, a page at a time (hived caps pages at its max_page_size)."""
+        if limit is not None:
+            return await self.send(Routes.list_agents(status, type, limit, offset))
+        items: list[Agent] = []
+        while True:
+            got = await self.send(Routes.list_agents(status, type, AGENT_PAGE, offset + len(items)))
+            items += got.items
+            if not got.items or offset + len(items) >= got.total:
+                return AgentList(items=items, total=got.total)
+
+    async def get_agent(self, ref: str) -> AgentDetail:
+        return await self.send(Routes.get_agent(ref))
+
+    async def delete_agent(self, ref: str, drain: bool = False, timeout: float = 60.0) -> Agent:
+        return await self.send(Routes.delete_agent(ref, drain, timeout))
+
+    async def restart_agent(self, ref: str) -> Agent:
+        return await self.send(Routes.restart_agent(ref))
+
+    async def agent_logs(self, ref: str, offset: int = 0, incarnation: int | None = None) -> LogChunk:
+        return await self.send(Routes.agent_logs(ref, offset, incarnation))
+
+    async def register_agent(self, request: RegisterRequest) -> RegisterResponse:
+        return await self.send(Routes.register_agent(request))
+
+    async def heartbeat(self, agent_id: str, request: HeartbeatRequest) -> HeartbeatResponse:
+        return await self.send(Routes.heartbeat(agent_id, request))
+
+    async def submit_task(self, task: TaskSubmit) -> Task:
+        return await self.send(Routes.submit_task(task))
+
+    async def submit_tasks(self, tasks: Sequence[TaskSubmit]) -> TaskList:
+        return await self.send(Routes.submit_tasks(tasks))
+
+    async def list_tasks(
+        self,
+        status: str | None = None,
+        type: str | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        run: str | None = None,
+    ) -> TaskList:
+        return await self.send(Routes.list_tasks(status, type, agent, limit, offset, run))
+
+    async def get_task(self, ref: str) -> TaskDetail:
+        return await self.send(Routes.get_task(ref))
+
+    async def cancel_task(self, ref: str) -> Task:
+        return await self.send(Routes.cancel_task(ref))
+
+    async def retry_task(self, ref: str) -> Task:
+        return await self.send(Routes.retry_task(ref))
+
+    async def task_logs(self, ref: str, offset: int = 0) -> LogChunk:
+        return await self.send(Routes.task_logs(ref, offset))
+
+    async def apply_workflow(self, spec: WorkflowSpec) -> AppliedWorkflow:
+        return await self.send(Routes.apply_workflow(spec))
+
+    async def list_workflows(self) -> WorkflowList:
+        return await self.send(Routes.list_workflows())
+
+    async def get_workflow(self, ref: str, version: int | None = None) -> WorkflowInfo:
+        return await self.send(Routes.get_workflow(ref, version))
+
+    async def execute_workflow(self, ref: str, params: dict[str, Any]) -> Run:
+        return await self.send(Routes.execute_workflow(ref, params))
+
+    async def list_runs(
+        self, status: str | None = None, workflow: str | None = None, limit: int | None = None
+    ) -> RunList:
+        return await self.send(Routes.list_runs(status, workflow, limit))
+
+    async def get_run(self, ref: str) -> Run:
+        return await self.send(Routes.get_run(ref))
+
+    async def cancel_run(self, ref: str) -> Run:
+        return await self.send(Routes.cancel_run(ref))
+
+    async def approve_step(
+        self, ref: str, step: str, by: str | None = None, comment: str | None = None
+    ) -> Run:
+        return await self.send(Routes.decide_step(ref, step, True, by, comment))
+
+    async def reject_step(
+        self, ref: str, step: str, by: str | None = None, comment: str | None = None
+    ) -> Run:
+        return await self.send(Routes.decide_step(ref, step, False, by, comment))
+
+    async def run_context(self, ref: str) -> list[ContextEntry]:
+        return await self.send(Routes.run_context(ref))
+
+    async def get_context(self, ref: str, key: str) -> ContextEntry:
+        return await self.send(Routes.get_context(ref, key))
+
+    async def put_context(
+        self, ref: str, key: str, value: Any, expected_version: int | None = None
+    ) -> ContextEntry:
+        return await self.send(Routes.put_context(ref, key, value, expected_version))
+
+    async def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
+        return await self.send(Routes.create_token(scope, agent, name))
+
+    async def list_tokens(self) -> Json:
+        return await self.send(Routes.list_tokens())
+
+    async def revoke_token(self, ref: str) -> Json:
+        return await self.send(Routes.revoke_token(ref))

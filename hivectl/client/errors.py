@@ -1,0 +1,115 @@
+"""How the client fails: one exception per kind of failure, and the one formatter of validation errors
+(hived's 422 answers, and pydantic's errors of a value checked before it is sent)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from hivectl.endpoint import Endpoint
+
+# The part of FastAPI's `loc` that says where in the request a field was; not part of its name.
+REQUEST_PARTS = ("body", "query", "path", "header")
+
+
+class ClientError(Exception):
+    """Any failure to get an answer from hived; the message is one line, fit for a user."""
+
+
+class DaemonUnreachable(ClientError):
+    """Nothing answers at the endpoint (no socket, connection refused, connection dropped)."""
+
+
+class NotAuthorized(ClientError):
+    """hived refused the token (HTTP 401 or 403)."""
+
+
+class RequestTimeout(ClientError):
+    """hived accepted the connection but did not answer in time."""
+
+
+class WaitTimeout(ClientError):
+    """A wait for a task or a run to end ran out of time; the task or run goes on."""
+
+
+class ApiError(ClientError):
+    """hived answered with an error (4xx, 5xx): `status` and its one-line `detail`."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail if status < 500 else f"hived failed (HTTP {status}): {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def clean_message(msg: object) -> str:
+    """pydantic's message without its `Value error, ` prefix (the field is named already)."""
+    return str(msg).removeprefix("Value error, ")
+
+
+def format_errors(errors: Sequence[Any], names: Mapping[str, str] | None = None, unnamed: str = "") -> str:
+    """Validation errors (pydantic's `errors()`, or the list in a FastAPI 422 answer) on one line:
+    `field.sub: message; ...`. `names` renames a top-level field (to the flag a user typed); an
+    error of the whole object is named `unnamed`, if given."""
+    parts = []
+    for err in errors:
+        if not isinstance(err, Mapping):
+            parts.append(str(err))
+            continue
+        loc = [str(part) for part in err.get("loc", ())]
+        if loc and loc[0] in REQUEST_PARTS:
+            loc = loc[1:]
+        if loc and names:
+            loc[0] = names.get(loc[0], loc[0])
+        loc = loc or ([unnamed] if unnamed else [])
+        msg = clean_message(err.get("msg", "invalid"))
+        parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
+    return "; ".join(parts)
+
+
+def error_detail(resp: httpx.Response) -> str:
+    """The daemon's `{"detail": ...}` on one line (a list of validation errors formatted as above)."""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):
+        detail = format_errors(detail)
+    if not detail:
+        detail = resp.text.strip() or resp.reason_phrase or f"HTTP {resp.status_code}"
+    return " ".join(str(detail).split())
+
+
+def check_response(resp: httpx.Response) -> httpx.Response:
+    """`resp` if it succeeded, else the client error it means (read a streamed answer first)."""
+    if resp.status_code < 400:
+        return resp
+    if resp.status_code in (401, 403):
+        hint = "" if resp.request.headers.get("Authorization") else " (no token: set HIVE_TOKEN or --token)"
+        raise NotAuthorized(f"not authorized: {error_detail(resp)}{hint}")
+    raise ApiError(resp.status_code, error_detail(resp))
+
+
+def unreachable(endpoint: Endpoint, reason: str) -> DaemonUnreachable:
+    hint = (
+        "start it with: hivectl daemon start" if endpoint.socket else "is hived listening there (--listen)?"
+    )
+    return DaemonUnreachable(f"cannot reach hived at {endpoint.describe()} ({reason}); {hint}")
+
+
+@contextlib.contextmanager
+def transport_errors(endpoint: Endpoint) -> Iterator[None]:
+    """httpx's transport failures as the client's errors (exit 3, or 1 for a read timeout)."""
+    # A missing socket is the common case of "not running": say so without a connect attempt.
+    if endpoint.socket is not None and not endpoint.socket.exists():
+        raise unreachable(endpoint, "no socket")
+    try:
+        yield
+    except httpx.ConnectTimeout:
+        raise unreachable(endpoint, "connection timed out") from None
+    except httpx.TimeoutException:
+        raise RequestTimeout(f"hived at {endpoint.describe()} did not answer in time") from None
+    except httpx.TransportError as exc:
+        raise unreachable(endpoint, str(exc) or type(exc).__name__) from None
