@@ -2,7 +2,7 @@
 function's return value into that outcome (the "Concepts" of the design: exec and python handlers).
 
 The two handlers live next door: `exec_handler` (one process per task) and `python_handler` (a
-function in the agent process). `make_handler` picks one from the agent's handler spec.
+function in the agent process). `hivectl.agent.pick.make_handler` picks one from the agent's spec.
 """
 
 from __future__ import annotations
@@ -68,19 +68,6 @@ class StopRequest:
 
 class Handler(Protocol):
     async def run(self, lease: Lease, stop: StopRequest) -> AttemptOutcome: ...
-
-
-def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Handler:
-    """The handler for an agent's `handler:` spec (`{"exec": [...]}` or `{"python": "mod:fn"}`).
-    Raises (ImportError, AttributeError, TypeError, ValueError) when it cannot be used."""
-    from hivectl.agent.exec_handler import ExecHandler
-    from hivectl.agent.python_handler import PythonHandler
-
-    if spec.get("exec"):
-        return ExecHandler([str(arg) for arg in spec["exec"]], workdir, env)
-    if spec.get("python"):
-        return PythonHandler(str(spec["python"]), workdir)
-    raise ValueError("the handler needs exec: [argv...] or python: module:function")
 
 
 # --- output ---------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from hivectl.agent import containment, logcap
 from hivectl.agent.connection import AgentGone, Connection, Refused
-from hivectl.agent.handlers import Handler, make_handler
+from hivectl.agent.handlers import Handler
+from hivectl.agent.pick import make_handler
 from hivectl.agent.runtime import (
     POLL_TIMEOUT_MARGIN,
     POLL_WAIT,

@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from hivectl.cli import render
-from hivectl.cli.apply import agent_specs, load_files
 from hivectl.cli.common import CliError, OutputOpt, client, flag_error, usage_error
+from hivectl.cli.documents import agent_specs, load_files
 from hivectl.cli.render import Output
 from hivectl.client import Client
 from hived.model.schemas import AgentSpec

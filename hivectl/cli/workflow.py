@@ -6,19 +6,19 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.live import Live
 
 from hivectl.cli import exitcodes, render
-from hivectl.cli.apply import load_files
 from hivectl.cli.common import CliError, OutputOpt, client, usage_error
+from hivectl.cli.documents import apply_documents, load_files
 from hivectl.cli.render import Output
 from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
 from hivectl.client import Client
 from hived.model.documents import Document
-from hived.model.runs import AppliedWorkflow, Run
+from hived.model.runs import Run
 from hived.model.workflow import WorkflowSpec
 
 app = typer.Typer(help="Workflows: templates of steps (a DAG) and their runs.", no_args_is_help=True)
@@ -36,10 +36,6 @@ def agent_names(cli: Client) -> dict[str, str]:
 
 def workflow_docs(documents: list[Document]) -> list[WorkflowSpec]:
     return [doc.spec for doc in documents if isinstance(doc.spec, WorkflowSpec)]
-
-
-def applied_line(applied: AppliedWorkflow) -> str:
-    return f"workflow/{applied.name} {applied.action} (version {applied.version})"
 
 
 @app.command()
@@ -64,21 +60,6 @@ def apply(ctx: typer.Context, files: FileArg, output: OutputOpt = Output.table) 
     results = apply_documents(client(ctx), load_files(files), output)
     if output is not Output.table:
         render.emit(results, output, lambda: "")
-
-
-def apply_documents(cli: Client, documents: list[Document], output: Output) -> list[Any]:
-    from hivectl.cli.apply import APPLIERS  # the one table of how each kind is sent
-
-    return [applied for doc in documents for applied in APPLIERS[doc.kind](cli, doc, output)]
-
-
-def apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
-    """The `kind: Workflow` entry of `hivectl apply`'s table."""
-    assert isinstance(doc.spec, WorkflowSpec)
-    applied = cli.apply_workflow(doc.spec)
-    if output is Output.table:
-        print(applied_line(applied), flush=True)
-    return [applied]
 
 
 @app.command("list")

@@ -24,10 +24,10 @@ from hivectl.agent.handlers import (
     exec_outcome,
     exit_message,
     last_line,
-    make_handler,
     parse_json_object,
     python_outcome,
 )
+from hivectl.agent.pick import make_handler
 from hivectl.agent.python_handler import PythonHandler, load_function
 from hived.model.schemas import Lease
 
