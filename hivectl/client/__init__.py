@@ -18,13 +18,12 @@ from hivectl.client.errors import (
     NotAuthorized,
     RequestTimeout,
     WaitTimeout,
-    clean_message,
-    format_errors,
 )
 from hivectl.client.polling import PATIENCE, RUN_FINAL, TASK_FINAL
 from hivectl.client.routes import Applied, Call, LogChunk, Routes
 from hivectl.client.sse import Event
 from hivectl.client.sync import Client
+from hived.model.errors import clean_message, format_errors
 
 if TYPE_CHECKING:
     from hivectl.client.aio import AsyncClient

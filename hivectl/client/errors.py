@@ -1,18 +1,15 @@
-"""How the client fails: one exception per kind of failure, and the one formatter of validation errors
-(hived's 422 answers, and pydantic's errors of a value checked before it is sent)."""
+"""How the client fails: one exception per kind of failure; validation errors (hived's 422 answers,
+and pydantic's errors of a value checked before it is sent) by hived.model.errors' one formatter."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 
 from hivectl.endpoint import Endpoint
-
-# The part of FastAPI's `loc` that says where in the request a field was; not part of its name.
-REQUEST_PARTS = ("body", "query", "path", "header")
+from hived.model.errors import format_errors
 
 
 class ClientError(Exception):
@@ -44,29 +41,6 @@ class ApiError(ClientError):
         self.detail = detail
 
 
-def clean_message(msg: object) -> str:
-    """pydantic's message without its `Value error, ` prefix (the field is named already)."""
-    return str(msg).removeprefix("Value error, ")
-
-
-def format_errors(errors: Sequence[Any], names: Mapping[str, str] | None = None, unnamed: str = "") -> str:
-    """Validation errors (pydantic's `errors()`, or the list in a FastAPI 422 answer) on one line:
-    `field.sub: message; ...`. `names` renames a top-level field (to the flag a user typed); an
-    error of the whole object is named `unnamed`, if given."""
-    parts = []
-    for err in errors:
-        if not isinstance(err, Mapping):
-            parts.append(str(err))
-            continue
-        loc = [str(part) for part in err.get("loc", ())]
-        if loc and loc[0] in REQUEST_PARTS:
-            loc = loc[1:]
-        if loc and names:
-            loc[0] = names.get(loc[0], loc[0])
-        loc = loc or ([unnamed] if unnamed else [])
-        msg = clean_message(err.get("msg", "invalid"))
-        parts.append(f"{'.'.join(loc)}: {msg}" if loc else msg)
-    return "; ".join(parts)
 
 
 def error_detail(resp: httpx.Response) -> str:

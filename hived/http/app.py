@@ -22,6 +22,7 @@ from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
+from hived.model.errors import format_errors
 from hived.orchestrator import AgentOrchestrator
 from hived.tasks import routes as task_routes
 from hived.workflows import routes as workflow_routes
@@ -30,12 +31,7 @@ from hived.workflows import run_routes
 
 def validation_message(exc: RequestValidationError) -> str:
     """One line naming each bad field: `priority: Input should be less than or equal to 9`."""
-    parts = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{'.'.join(loc) or 'body'}: {msg}")
-    return "; ".join(parts)
+    return format_errors(exc.errors(), unnamed="body")
 
 
 class ErrorBody(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from hived.model.errors import clean_message
 from hived.model.schemas import NAME_RE, AgentSpec
 from hived.model.workflow import WorkflowSpec, graph_errors
 
@@ -361,7 +362,7 @@ def _validation_error(filename: str, root: yaml.Node, exc: ValidationError) -> D
 
 def _one_error(filename: str, root: yaml.Node, err: Any) -> tuple[int, DocumentError]:
     loc: Loc = tuple(err["loc"])
-    message = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    message = clean_message(err["msg"])
     if err["type"] in ("extra_forbidden", "invalid_key") and loc:
         parent = _walk(root, loc[:-1])
         key = next(
