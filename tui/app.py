@@ -5,16 +5,14 @@ the rows that changed (in place, in batches), so hundreds of agents and thousand
 cheap. RSS, CPU and heartbeat ages are re-read every few seconds. When hived goes away the header
 says so and the app reconnects by itself, starting again from a fresh snapshot.
 
-All I/O goes through the `AsyncClient` the app is given (`create_app` builds one from an endpoint);
-the app closes it when it ends.
+All I/O goes through the `AsyncClient` the app is given (`tui.main.create_app` builds one from an
+endpoint); the app closes it when it ends.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import getpass
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,7 +22,6 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
 from hivectl.client import AsyncClient, ClientError
-from hivectl.endpoint import Endpoint
 from tui import feed, views
 from tui.feed import as_dict
 from tui.screens import ConfirmScreen, DetailScreen, HelpScreen, RunScreen, agent_detail, task_detail
@@ -397,24 +394,3 @@ class HiveApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.client.aclose()
-
-
-def create_app(endpoint: Endpoint, refresh: float = 5.0) -> HiveApp:
-    """The dashboard on its own client of `endpoint`."""
-    return HiveApp(AsyncClient(endpoint, timeout=10.0), refresh=refresh)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hive-tui", description="A live dashboard of the hive.")
-    parser.add_argument("--socket", help="hived's Unix socket (env HIVE_SOCKET)")
-    parser.add_argument("--url", help="hived over TCP, http://host:port (env HIVE_URL)")
-    parser.add_argument("--token", help="API token for --url (env HIVE_TOKEN)")
-    parser.add_argument("--refresh", type=float, default=5.0, help="seconds between re-reads of RSS/CPU")
-    args = parser.parse_args(argv)
-    endpoint = Endpoint.from_env(socket=args.socket, url=args.url, token=args.token)
-    create_app(endpoint, refresh=args.refresh).run()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -72,7 +72,7 @@ def tui(
     refresh: Annotated[float, typer.Option(min=0.5, help="seconds between re-reads of RSS/CPU")] = 5.0,
 ) -> None:
     """Open the live dashboard (the same as hive-tui) on this command's endpoint."""
-    from tui.app import create_app  # Textual is imported only when the dashboard opens
+    from tui.main import create_app  # Textual is imported only when the dashboard opens
 
     create_app(endpoint(ctx), refresh=refresh).run()
 
