@@ -183,10 +183,11 @@ class Dispatcher(Ledger):
     # --- the agent protocol -----------------------------------------------------------------------
 
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
+        await self._all_settled([res.task_id for res in results])
         acks = []
         endings: list[Ending] = []
-        for res in results:
-            entry = await self._settled(res.task_id)  # a cancel being committed is waited out
+        for res in results:  # judged and claimed without an await between: nothing ends them meanwhile
+            entry = self.in_flight.get(res.task_id)
             if entry is None or entry.lease != res.lease or entry.agent_id != agent_id:
                 acks.append(
                     ResultAck(
@@ -199,6 +200,9 @@ class Dispatcher(Ledger):
             if entry.cancelled:
                 self._release(entry)
                 acks.append(ResultAck(task_id=res.task_id, accepted=False, reason=R.CANCELLED))
+                continue
+            if entry.ending:
+                acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="stale: it has ended"))
                 continue
             # What handlers print or return is stored and shown: secrets are masked on the way in.
             ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason

@@ -82,8 +82,16 @@ class Ledger:
             entry = self.in_flight.get(task_id)
         return entry
 
+    async def _all_settled(self, task_ids: list[str]) -> None:
+        """Return once no commit that ends one of these tasks' attempts is under way."""
+        while waiting := [e for t in task_ids if (e := self.in_flight.get(t)) and e.committing]:
+            assert waiting[0].settled is not None
+            await waiting[0].settled.wait()
+
     async def _end_attempts(self, endings: list[Ending]) -> None:
-        """End several attempts in one commit, then release their agents and retry or finish them."""
+        """End several attempts in one commit, then release their agents and retry or finish them.
+        Each is claimed before the first await: an attempt claimed already (ended, or being ended)
+        is left out."""
         endings = [e for e in endings if not e.entry.ending]
         if not endings:
             return

@@ -78,3 +78,26 @@ async def test_item12_a_cancelled_attempt_whose_agent_is_lost_stays_cancelled(hi
     assert await one_end(hive, task_id) == "cancelled"
     assert ended == [(task_id, "cancelled")]
     assert hive.dispatcher.in_flight == {}
+
+
+async def test_item12_results_handed_in_together_are_judged_after_every_commit_under_way(
+    hive: Core,
+) -> None:
+    """The agent hands in A and B together while B's cancel is being committed; A is cancelled while
+    the report waits for B. A's result must be refused too (the agent is told nothing else about
+    A), or A stays held by the agent forever."""
+    ended = ends_published(hive)
+    hive.dispatcher.attach("a", [], 2)
+    first, second = await hive.submit(), await hive.submit()
+    leases = {lease.task_id: lease for lease in await hive.lease("a")}
+    cancelled_second, acks, cancelled_first = await asyncio.gather(
+        hive.dispatcher.cancel(second),
+        hive.dispatcher.report("a", [result(leases[first]), result(leases[second])]),
+        hive.dispatcher.cancel(first),
+    )
+    assert cancelled_second and cancelled_first
+    assert [(ack.accepted, ack.reason) for ack in acks] == [(False, "cancelled")] * 2
+    assert hive.dispatcher.held_by("a") == []
+    for task_id in (first, second):
+        assert await one_end(hive, task_id) == "cancelled"
+    assert sorted(ended) == sorted([(first, "cancelled"), (second, "cancelled")])
