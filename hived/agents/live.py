@@ -1,5 +1,6 @@
 """An agent as the manager holds it in memory: its spec, status, current process and counters, and
-the conversions to and from its rows. The one rule of whether it may be given work. No I/O."""
+the conversions to and from its rows and its API view. The one rule of whether it may be given
+work. No I/O."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from hived import redact
 from hived.agents.process import AgentProcess
 from hived.agents.restarts import Restarts
-from hived.model.schemas import AgentSpec
+from hived.model.schemas import Agent, AgentSpec
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
 
 
@@ -43,10 +44,46 @@ class LiveAgent:
     dirty: bool = True
 
     incarnation_tasks: int = 0
-    recycling: bool = False
+    recycle_reason: str | None = None  # why it is being recycled (drained, then ended and restarted)
 
     def __post_init__(self) -> None:
         redact.remember_env(self.spec.env, self.spec.secret_env)
+
+    @property
+    def recycling(self) -> bool:
+        return self.recycle_reason is not None
+
+    def idle_over_memory(self) -> bool:
+        """Over max_memory before running any task: the agent alone needs more than it is allowed."""
+        limit, rss = self.spec.max_memory, self.rss_bytes
+        return self.incarnation_tasks == 0 and bool(limit and rss and rss > limit)
+
+    def view(self, shown: AgentStatus, circuit: str, current_tasks: list[str]) -> Agent:
+        """The agent as the API shows it (secret env values masked)."""
+        spec = self.spec.model_dump(mode="json", exclude={"name", "replicas"})
+        spec["env"] = redact.masked_env(spec["env"], self.spec.secret_env)
+        return Agent(
+            id=self.id,
+            name=self.name,
+            type=self.type,
+            kind=self.kind,  # type: ignore[arg-type]
+            status=shown,
+            status_reason=self.status_reason,
+            circuit=circuit,
+            capabilities=self.spec.capabilities,
+            max_concurrency=self.spec.max_concurrency,
+            pid=self.pid,
+            incarnation=self.incarnation,
+            restarts=self.restarts,
+            current_tasks=current_tasks,
+            tasks_done=self.tasks_done,
+            tasks_failed=self.tasks_failed,
+            rss_bytes=self.rss_bytes,
+            cpu_percent=self.cpu_percent,
+            last_heartbeat=self.last_heartbeat,
+            created_at=self.created_at,
+            config=spec,
+        )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> LiveAgent:

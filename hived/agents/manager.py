@@ -18,11 +18,7 @@ from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
 from hived.events import AgentStatusChanged, EventBus, TaskEnded
 from hived.model import paths
-from hived.model.schemas import (
-    Agent,
-    AgentSpec,
-    Incarnation,
-)
+from hived.model.schemas import Agent, AgentSpec, Incarnation
 from hived.model.states import ROUTABLE_AGENT, AgentStatus, TaskStatus
 from hived.store import agents as agent_store
 from hived.store.db import Database
@@ -104,30 +100,7 @@ class AgentManager:
         return str(channel.breaker.state(self.clock.monotonic())) if channel else "closed"
 
     def view(self, agent: LiveAgent) -> Agent:
-        spec = agent.spec.model_dump(mode="json", exclude={"name", "replicas"})
-        spec["env"] = redact.masked_env(spec["env"], agent.spec.secret_env)
-        return Agent(
-            id=agent.id,
-            name=agent.name,
-            type=agent.type,
-            kind=agent.kind,  # type: ignore[arg-type]
-            status=self.shown_status(agent),
-            status_reason=agent.status_reason,
-            circuit=self.circuit(agent),
-            capabilities=agent.spec.capabilities,
-            max_concurrency=agent.spec.max_concurrency,
-            pid=agent.pid,
-            incarnation=agent.incarnation,
-            restarts=agent.restarts,
-            current_tasks=self.dispatcher.held_by(agent.id),
-            tasks_done=agent.tasks_done,
-            tasks_failed=agent.tasks_failed,
-            rss_bytes=agent.rss_bytes,
-            cpu_percent=agent.cpu_percent,
-            last_heartbeat=agent.last_heartbeat,
-            created_at=agent.created_at,
-            config=spec,
-        )
+        return agent.view(self.shown_status(agent), self.circuit(agent), self.dispatcher.held_by(agent.id))
 
     async def incarnations(self, agent: LiveAgent) -> list[Incarnation]:
         rows = await self.db.read(lambda c: agent_store.get_incarnations(c, agent.id))
@@ -230,7 +203,8 @@ class AgentManager:
 
     async def start(self, agent: LiveAgent) -> None:
         agent.incarnation += 1
-        agent.incarnation_tasks = 0
+        agent.incarnation_tasks, agent.recycle_reason = 0, None
+        agent.rss_bytes = agent.cpu_percent = None  # the last incarnation's: not to be judged by them
         agent.stopping = False
         self.set_status(agent, S.STARTING, None)
         agent.started_mono = self.clock.monotonic()
@@ -265,6 +239,8 @@ class AgentManager:
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
         agent.proc, agent.pid = None, None
         reason = agent.status_reason if agent.status == S.UNHEALTHY else outcome.describe()
+        if agent.recycling:
+            reason = f"recycled: {agent.recycle_reason}"
         log.info("agent %s: incarnation %d %s", agent.name, number, outcome.describe())
         await self._end_incarnation(agent, outcome, reason or outcome.describe())
         await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} {reason}")
@@ -282,13 +258,13 @@ class AgentManager:
         )
 
     def _after_crash(self, agent: LiveAgent, outcome: Exit, reason: str) -> None:
-        verdict = agent.backoff.after_exit(
-            agent.spec.restart,
-            outcome.clean,
-            agent.status == S.UNHEALTHY,
-            agent.started_mono,
-            self.clock.monotonic(),
-        )
+        policy, started, now = agent.spec.restart, agent.started_mono, self.clock.monotonic()
+        if agent.recycling:
+            verdict = agent.backoff.after_recycle(policy, started, now, agent.idle_over_memory())
+        else:
+            verdict = agent.backoff.after_exit(
+                policy, outcome.clean, agent.status == S.UNHEALTHY, started, now
+            )
         if verdict.action == "stop":
             self.set_status(agent, S.STOPPED, reason)
         elif verdict.action == "fail":
@@ -365,20 +341,20 @@ class AgentManager:
         await self.flush()
 
     def recycle(self, agent: LiveAgent, reason: str) -> None:
-        """Drain and restart the agent in the background (periodic restarts against leaks)."""
+        """Drain the agent and end its process (periodic restarts against leaks). What follows is the
+        restart policy's call, as after a crash: a restart after its delay, or `failed` at its limit."""
         if agent.recycling or agent.kind != "spawned":
             return
-        agent.recycling = True
+        agent.recycle_reason = reason
         self.route(agent)
         log.info("agent %s: recycling (%s)", agent.name, reason)
+        asyncio.create_task(self._recycle(agent), name=f"recycle-{agent.name}")
 
-        async def run() -> None:
-            try:
-                await self.restart(agent, reason=f"recycled: {reason}")
-            finally:
-                agent.recycling = False
-
-        asyncio.create_task(run(), name=f"recycle-{agent.name}")
+    async def _recycle(self, agent: LiveAgent) -> None:
+        if agent.status in ROUTABLE_AGENT:
+            await self.drain(agent, timeout=30.0)
+        if agent.proc is not None and not agent.stopping:
+            await self.processes.stop(agent.proc, self.stop_grace)  # its watcher asks the policy
 
     async def rotate_logs(self) -> None:
         """Rotate the live logs over `log_max_bytes`, in a worker thread (copies are slow)."""

@@ -57,7 +57,13 @@ class InFlight:
     delivered: bool = False
     cancelled: bool = False
     delivered_mono: float = 0.0
-    ending: bool = False
+    ending: bool = False  # an end of this attempt is committed, or being committed
+    settled: asyncio.Event | None = None  # set once the commit of that end is over, either way
+
+    @property
+    def committing(self) -> bool:
+        """A commit that ends this attempt is under way: wait for `settled` before judging it."""
+        return self.ending and self.settled is not None and not self.settled.is_set()
 
     @property
     def status(self) -> TaskStatus:
@@ -88,6 +94,7 @@ class Ending:
     error: str | None = None
     reason: str | None = None
     output: str | None = None
+    cancel: bool = False  # the operator's cancel: the agent is told to stop, and reports after
     row: dict[str, Any] = field(default_factory=dict)
     retry_in: float | None = None
 

@@ -1,5 +1,6 @@
-"""The task queue and dispatcher: ready tasks in memory (a cache of the tasks table), assignment to
-agents, leases with fencing tokens, long-poll delivery, results, retries and cancellation.
+"""The task queue and dispatcher: assignment to agents, leases with fencing tokens, long-poll
+delivery, results, and the recovery at start. What is ready or in flight, and how attempts end
+(results, losses, cancels), is its base, the Ledger (hived/tasks/ledger.py).
 
 One instance of this class assigns work. The database stays the truth: every state change is
 committed (in group commits) before anyone is told about it.
@@ -14,22 +15,22 @@ from typing import Any
 
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK, Clock
-from hived.events import EventBus, TaskEnded, TaskRetrying
+from hived.events import EventBus
 from hived.metrics import Metrics
 from hived.model.schemas import AttemptResult, Lease, ResultAck
-from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
+from hived.model.states import AttemptReason, TaskStatus
 from hived.redact import scrub
 from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
-from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
-from hived.tasks.retries import Retries
-from hived.tasks.routing import AgentSlot, Assigner, ReadyQueue
+from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
+from hived.tasks.ledger import Ledger
+from hived.tasks.routing import AgentSlot, Assigner
 
 log = logging.getLogger("hived.dispatch")
 R = AttemptReason
 
 
-class Dispatcher:
+class Dispatcher(Ledger):
     def __init__(
         self,
         db: Database,
@@ -39,21 +40,11 @@ class Dispatcher:
         metrics: Metrics | None = None,
         limits: Limits | None = None,
     ) -> None:
-        self.db = db
+        super().__init__(db, clock, events or EventBus(), metrics or Metrics())
         self.limits = limits or Limits()
-        self.metrics = metrics or Metrics()
-        self.events = events or EventBus()
-        self.clock = clock
-        self.queue = ReadyQueue()
-        self.ready: dict[str, ReadyTask] = {}
-        self.in_flight: dict[str, InFlight] = {}
-        self.channels: dict[str, AgentChannel] = {}
         self.assigner = Assigner(fifo_share=fifo_share)
-        self.retries = Retries(clock)
         self._seq = itertools.count(1)
         self._lease = itertools.count(1)
-        self._kick = asyncio.Event()
-        self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
@@ -126,10 +117,6 @@ class Dispatcher:
         self._enqueue(task)
         self._kick.set()
 
-    def _enqueue(self, task: ReadyTask) -> None:
-        self.ready[task.id] = task
-        self.queue.push(task.id, task.priority, task.seq, task.requires)
-
     def depth_by_priority(self) -> dict[tuple[str, int], int]:
         depth: dict[tuple[str, int], int] = {}
         for state, tasks in (
@@ -186,6 +173,9 @@ class Dispatcher:
         channel.wake.set()
         self.released.set()
         entries = [self.in_flight[t] for t in list(channel.held) if t in self.in_flight]
+        for entry in [e for e in entries if e.cancelled]:  # recorded already: only its slot is left
+            self._release(entry)
+        entries = [e for e in entries if not e.cancelled]
         await self._end_attempts([Ending(e, False, error=error, reason=reason) for e in entries])
         self._kick.set()
         return len(entries)
@@ -193,9 +183,10 @@ class Dispatcher:
     # --- the agent protocol -----------------------------------------------------------------------
 
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
+        await self._all_settled([res.task_id for res in results])
         acks = []
         endings: list[Ending] = []
-        for res in results:
+        for res in results:  # judged and claimed without an await between: nothing ends them meanwhile
             entry = self.in_flight.get(res.task_id)
             if entry is None or entry.lease != res.lease or entry.agent_id != agent_id:
                 acks.append(
@@ -209,6 +200,9 @@ class Dispatcher:
             if entry.cancelled:
                 self._release(entry)
                 acks.append(ResultAck(task_id=res.task_id, accepted=False, reason=R.CANCELLED))
+                continue
+            if entry.ending:
+                acks.append(ResultAck(task_id=res.task_id, accepted=False, reason="stale: it has ended"))
                 continue
             # What handlers print or return is stored and shown: secrets are masked on the way in.
             ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason
@@ -261,50 +255,11 @@ class Dispatcher:
             if t in self.in_flight
             and self.in_flight[t].delivered
             and self.in_flight[t].delivered_mono < cutoff
-            and not self.in_flight[t].cancelled
+            and not self.in_flight[t].ending
         ]
         error = "the agent does not hold this attempt"
         await self._end_attempts([Ending(e, False, error=error, reason=R.LEASE_LOST) for e in lost])
         return len(lost)
-
-    # --- cancellation and resubmission ------------------------------------------------------------
-
-    async def cancel(self, task_id: str) -> bool:
-        """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
-        now = self.clock.now()
-        if task_id in self.ready or task_id in self.retries:
-            changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
-            if changed:
-                self.queue.discard(task_id)
-                self.ready.pop(task_id, None)
-                self.retries.discard(task_id)
-                self._finished(task_id, TaskStatus.CANCELLED, {})
-            return bool(changed)
-        entry = self.in_flight.get(task_id)
-        if entry is None or entry.cancelled:
-            return False
-        row = {
-            "task_id": task_id,
-            "lease": entry.lease,
-            "status": entry.status.transition(TaskStatus.CANCELLED),
-            "outcome": "cancelled",
-            "reason": R.CANCELLED,
-            "error": "cancelled by operator",
-        }
-        if not await self.db.write(lambda c: task_store.finish(c, [row], now)):
-            return False
-        entry.cancelled = True
-        if channel := self.channels.get(entry.agent_id):
-            if entry in channel.inbox:  # never delivered: nothing runs, the slot frees now
-                channel.inbox.remove(entry)
-                self._release(entry)
-            else:
-                channel.cancels.add(task_id)
-                channel.wake.set()
-        else:
-            self._release(entry)
-        self._finished(task_id, TaskStatus.CANCELLED, {})
-        return True
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -321,63 +276,6 @@ class Dispatcher:
                 if channel.budget is not None:
                     channel.budget += 1
             self._enqueue(entry.task)
-
-    def _release(self, entry: InFlight) -> None:
-        self.released.set()
-        self.in_flight.pop(entry.task.id, None)
-        if channel := self.channels.get(entry.agent_id):
-            channel.held.discard(entry.task.id)
-            channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
-            self._kick.set()
-
-    async def _end_attempts(self, endings: list[Ending]) -> None:
-        """End several attempts in one commit, then release their agents and retry or finish them."""
-        endings = [e for e in endings if not e.entry.ending]
-        if not endings:
-            return
-        now = self.clock.now()
-        for ending in endings:
-            ending.entry.ending = True
-            decide(ending, now)
-        rows = [e.row for e in endings]
-        try:
-            await self.db.write(lambda c: task_store.finish(c, rows, now))
-        except Exception:
-            for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
-                ending.entry.ending = False
-            raise
-        for ending in endings:
-            self._after_end(ending)
-
-    def _after_end(self, e: Ending) -> None:
-        entry, task, ok, reason, row = e.entry, e.entry.task, e.ok, e.reason, e.row
-        self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
-        mono = self.clock.monotonic()
-        if entry.delivered:
-            self.metrics.task_run.labels(row["outcome"]).observe(mono - entry.delivered_mono)
-        channel = self.channels.get(entry.agent_id)
-        if channel is not None and (ok or reason in AGENT_FAULTS):
-            channel.breaker.record(ok, mono)
-        self._release(entry)
-        task.attempts = entry.attempt
-        retry_in = e.retry_in
-        if retry_in is not None:
-            self.metrics.retries.inc()
-            self.events.publish(
-                TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
-            )
-            self._schedule_retry(task, retry_in)
-        else:
-            self._finished(task.id, TaskStatus(row["status"]), row)
-
-    def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
-        self.events.publish(
-            TaskEnded(task_id, row.get("agent_id"), row.get("error"), str(status), row.get("result"))
-        )
-
-    def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
-        self.retries.schedule(task, delay)
-        self._kick.set()
 
     async def run_pending(self) -> None:
         """Do once, now, what the loops would: tasks whose backoff is over enter the queue, and ready

@@ -37,6 +37,14 @@ class Retries:
         """The task no longer waits (cancelled); its place in the heap is skipped when it comes up."""
         self.tasks.pop(task_id, None)
 
+    def take(self, task_id: str) -> tuple[ReadyTask, float] | None:
+        """The task leaves this set; returns it with the seconds its backoff had left."""
+        task = self.tasks.pop(task_id, None)
+        if task is None:
+            return None
+        due = min((d for d, t in self._due if t == task_id), default=self.clock.monotonic())
+        return task, max(0.0, due - self.clock.monotonic())
+
     def pop_due(self) -> list[ReadyTask]:
         """The tasks whose backoff is over, in due order; they leave this set."""
         now = self.clock.monotonic()

@@ -1,0 +1,175 @@
+"""The dispatcher's book of tasks: which are ready, which wait out a backoff, which attempt is in
+flight on which agent, and how an attempt ends: several ends in one commit, then the agent's slot is
+freed and the task retried or finished, with one event.
+
+An end is claimed before it is committed (`InFlight.ending`): a second end of the same attempt (a
+cancel racing the agent's result, a result racing a loss) waits until that commit is over and then
+sees it, so a task ends one way only, and its attempt's outcome says the same. A cancel is an end
+like the others; a queued task leaves the queue before its cancel is committed, so it cannot be
+assigned meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from hived.clock import Clock
+from hived.events import EventBus, TaskEnded, TaskRetrying
+from hived.metrics import Metrics
+from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
+from hived.store import tasks as task_store
+from hived.store.db import Database
+from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
+from hived.tasks.retries import Retries
+from hived.tasks.routing import ReadyQueue
+
+R = AttemptReason
+
+
+class Ledger:
+    def __init__(self, db: Database, clock: Clock, events: EventBus, metrics: Metrics) -> None:
+        self.db = db
+        self.clock = clock
+        self.events = events
+        self.metrics = metrics
+        self.queue = ReadyQueue()
+        self.ready: dict[str, ReadyTask] = {}
+        self.in_flight: dict[str, InFlight] = {}
+        self.channels: dict[str, AgentChannel] = {}
+        self.retries = Retries(clock)
+        self._kick = asyncio.Event()  # wakes the dispatch loop: work or room appeared
+        self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
+
+    # --- cancellation -----------------------------------------------------------------------------
+
+    async def cancel(self, task_id: str) -> bool:
+        """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
+        entry = await self._settled(task_id)
+        if task_id in self.ready or task_id in self.retries:
+            return await self._cancel_queued(task_id)
+        if entry is None or entry.ending:
+            return False
+        cancel = Ending(entry, False, error="cancelled by operator", reason=R.CANCELLED, cancel=True)
+        await self._end_attempts([cancel])
+        return True
+
+    async def _cancel_queued(self, task_id: str) -> bool:
+        task = self.ready.pop(task_id, None)
+        waiting = self.retries.take(task_id) if task is None else None
+        self.queue.discard(task_id)
+        now = self.clock.now()
+        try:
+            changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
+        except Exception:  # not recorded: it waits as it did
+            if waiting is not None:
+                self._schedule_retry(*waiting)
+            elif task is not None:
+                self._enqueue(task)
+                self._kick.set()
+            raise
+        if changed:
+            self._finished(task_id, TaskStatus.CANCELLED, {})
+        return bool(changed)
+
+    # --- ends of attempts -------------------------------------------------------------------------
+
+    async def _settled(self, task_id: str) -> InFlight | None:
+        """The attempt in flight for this task, once a commit under way that ends it is over."""
+        entry = self.in_flight.get(task_id)
+        while entry is not None and entry.committing:
+            assert entry.settled is not None
+            await entry.settled.wait()
+            entry = self.in_flight.get(task_id)
+        return entry
+
+    async def _all_settled(self, task_ids: list[str]) -> None:
+        """Return once no commit that ends one of these tasks' attempts is under way."""
+        while waiting := [e for t in task_ids if (e := self.in_flight.get(t)) and e.committing]:
+            assert waiting[0].settled is not None
+            await waiting[0].settled.wait()
+
+    async def _end_attempts(self, endings: list[Ending]) -> None:
+        """End several attempts in one commit, then release their agents and retry or finish them.
+        Each is claimed before the first await: an attempt claimed already (ended, or being ended)
+        is left out."""
+        endings = [e for e in endings if not e.entry.ending]
+        if not endings:
+            return
+        now = self.clock.now()
+        settled = asyncio.Event()
+        for ending in endings:
+            ending.entry.ending, ending.entry.settled = True, settled
+            decide(ending, now)
+        rows = [e.row for e in endings]
+        try:
+            await self.db.write(lambda c: task_store.finish(c, rows, now))
+        except Exception:
+            for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
+                ending.entry.ending = False
+            raise
+        else:
+            for ending in endings:
+                self._after_end(ending)
+        finally:
+            settled.set()
+
+    def _after_end(self, e: Ending) -> None:
+        entry, task, ok, reason, row = e.entry, e.entry.task, e.ok, e.reason, e.row
+        if e.cancel:
+            self._after_cancel(entry)
+            return
+        self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
+        mono = self.clock.monotonic()
+        if entry.delivered:
+            self.metrics.task_run.labels(row["outcome"]).observe(mono - entry.delivered_mono)
+        channel = self.channels.get(entry.agent_id)
+        if channel is not None and (ok or reason in AGENT_FAULTS):
+            channel.breaker.record(ok, mono)
+        self._release(entry)
+        task.attempts = entry.attempt
+        retry_in = e.retry_in
+        if retry_in is not None:
+            self.metrics.retries.inc()
+            self.events.publish(
+                TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
+            )
+            self._schedule_retry(task, retry_in)
+        else:
+            self._finished(task.id, TaskStatus(row["status"]), row)
+
+    def _after_cancel(self, entry: InFlight) -> None:
+        """A cancel is recorded: an agent running the attempt is told to stop (it reports, and its
+        slot frees then); an attempt not delivered yet never will be."""
+        entry.cancelled = True
+        channel = self.channels.get(entry.agent_id)
+        if channel is not None and entry.delivered:
+            channel.cancels.add(entry.task.id)
+            channel.wake.set()
+        else:
+            if channel is not None and entry in channel.inbox:
+                channel.inbox.remove(entry)
+            self._release(entry)
+        self._finished(entry.task.id, TaskStatus.CANCELLED, {})
+
+    def _release(self, entry: InFlight) -> None:
+        self.released.set()
+        self.in_flight.pop(entry.task.id, None)
+        if channel := self.channels.get(entry.agent_id):
+            channel.held.discard(entry.task.id)
+            channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
+            self._kick.set()
+
+    def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
+        self.events.publish(
+            TaskEnded(task_id, row.get("agent_id"), row.get("error"), str(status), row.get("result"))
+        )
+
+    # --- waiting tasks ----------------------------------------------------------------------------
+
+    def _enqueue(self, task: ReadyTask) -> None:
+        self.ready[task.id] = task
+        self.queue.push(task.id, task.priority, task.seq, task.requires)
+
+    def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
+        self.retries.schedule(task, delay)
+        self._kick.set()
