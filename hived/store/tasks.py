@@ -117,7 +117,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     )
     conn.execute(
         update(attempts)
-        .where(attempts.c.lease == bindparam("b_lease"))
+        .where(and_(attempts.c.lease == bindparam("b_lease"), attempts.c.ended_at.is_(None)))  # ends once
         .values(
             ended_at=now,
             outcome=bindparam("b_outcome"),
