@@ -18,6 +18,7 @@ import httpx
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
 from hivectl.endpoint import Endpoint
@@ -173,10 +174,13 @@ class HiveApp(App[None]):
     # --- drawing: only what changed ---------------------------------------------------------------
 
     def flush(self) -> None:
+        try:
+            agents = self.query_one("#agents-table", DataTable)
+        except NoMatches:  # the app is closing: its widgets are removed before its timers stop
+            return
         dirty = self.fleet.take_dirty()
         now = views.now_utc()
         names = self.agent_names()
-        agents = self.query_one("#agents-table", DataTable)
         for agent_id in dirty.removed_agents:
             self.remove_row(agents, agent_id)
         for agent_id in sorted(dirty.agents, key=lambda a: self.fleet.agents.get(a, {}).get("name", "")):
@@ -233,9 +237,12 @@ class HiveApp(App[None]):
     def tick(self) -> None:
         """Every 2 s: a sparkline sample, and the heartbeat ages of the rows in view (ages change
         without events; rows out of view get theirs when they next change or scroll in)."""
+        try:
+            agents = self.query_one("#agents-table", DataTable)
+        except NoMatches:  # the app is closing (see flush)
+            return
         self.fleet.sample()
         now = views.now_utc()
-        agents = self.query_one("#agents-table", DataTable)
         first = int(agents.scroll_y)
         for row in agents.ordered_rows[first : first + agents.size.height]:
             if agent := self.fleet.agents.get(row.key.value or ""):
