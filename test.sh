@@ -8,4 +8,6 @@ cd "$(dirname "$0")"
 ./install.sh --dev
 .venv/bin/ruff check .
 .venv/bin/lint-imports --no-cache  # the import contracts in pyproject.toml
-exec .venv/bin/python -m pytest "$@"
+# Tests run in parallel (pytest-xdist): most of their time is spent waiting on daemons and agents, not
+# on a CPU. HIVE_TEST_WORKERS=0 runs them in this process (e.g. for pdb); worksteal evens out the tail.
+exec .venv/bin/python -m pytest -n "${HIVE_TEST_WORKERS:-3}" --dist worksteal "$@"

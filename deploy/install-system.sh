@@ -49,7 +49,10 @@ fi
 # 2. the code and its venv
 opt="$root/opt/hive"
 mkdir -p "$opt"
+# Tool caches and coverage data are left behind (tests running beside an install write them meanwhile).
 tar -C "$src" --exclude=./.venv --exclude=./.git --exclude='*.pyc' --exclude=__pycache__ \
+    --exclude=./.hypothesis --exclude=./.pytest_cache --exclude=./.ruff_cache --exclude=./.schemathesis \
+    --exclude='./.coverage*' \
     --exclude=./workflows-examples/deploy-demo --exclude=./workflows-examples/releases-demo -cf - . \
   | tar -C "$opt" -xf -
 say "copied Hive to $opt"

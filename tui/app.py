@@ -159,10 +159,10 @@ class HiveApp(App[None]):
     def flush(self) -> None:
         if not self.query("#agents-table"):  # the app is closing: its panes are gone already
             return
+        agents = self.query_one("#agents-table", DataTable)
         dirty = self.fleet.take_dirty()
         now = views.now_utc()
         names = self.agent_names()
-        agents = self.query_one("#agents-table", DataTable)
         for agent_id in dirty.removed_agents:
             self.remove_row(agents, agent_id)
         for agent_id in sorted(dirty.agents, key=lambda a: self.fleet.agents.get(a, {}).get("name", "")):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import REPO
 
 
@@ -58,6 +60,7 @@ def test_system_install_refuses_unknown_options(tmp_path: Path) -> None:
     assert result.returncode == 2 and "unknown option '--bogus'" in result.stderr
 
 
+@pytest.mark.timeout(600)  # the install's own deadline: building a venv on a loaded machine takes minutes
 def test_system_install_builds_a_working_venv(tmp_path: Path) -> None:
     root = tmp_path / "root"
     result = subprocess.run(

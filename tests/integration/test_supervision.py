@@ -24,10 +24,12 @@ def test_kill_9_of_a_busy_agent_its_task_still_completes(hived: Hived) -> None:
     task = hived.submit("sleep", payload={"seconds": 1}, retry={"initial": "100ms"})
     wait_for(lambda: hived.task(task["id"])["status"] == "running", what="task running")
     os.killpg(agent["pid"], signal.SIGKILL)
+    # Between the reap and the commit of its end the dead incarnation shows pid None, still busy: a
+    # new pid means a new incarnation, None does not (it made this test read too early, item 21).
     again = wait_for(
         lambda: (
             (a := hived.api("GET", "/agents/victim"))["status"] in ("active", "busy")
-            and a["pid"] != agent["pid"]
+            and a["pid"] not in (None, agent["pid"])
             and a
         ),
         timeout=10,
@@ -37,6 +39,22 @@ def test_kill_9_of_a_busy_agent_its_task_still_completes(hived: Hived) -> None:
     done = hived.wait_task(task["id"])
     assert done["status"] == "completed" and done["attempts"] == 2
     assert done["attempt_history"][0]["reason"] == "agent_lost"
+
+
+def test_incarnation_end_recorded_before_next_start(hived: Hived) -> None:
+    """Item 21: no view may show the next incarnation (listed, or its pid) while the one before it
+    has not been recorded as ended, with the signal that ended it."""
+    agent = hived.spawn("reborn", SLEEP, restart={"initial_delay": "50ms"})
+    os.killpg(agent["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:
+        view = hived.api("GET", "/agents/reborn")
+        first, *later = view["incarnations"]
+        if later or view["pid"] not in (None, agent["pid"]):
+            assert first["ended_at"] and first["signal"] == signal.SIGKILL, view
+        if view["pid"] not in (None, agent["pid"]):
+            break
+        assert time.monotonic() < deadline, f"no new incarnation within 10s: {view}"
 
 
 def test_sigstop_is_detected_and_the_task_moves(hived: Hived) -> None:

@@ -3,6 +3,7 @@ tokens, an agent token confined to its agent, Host and Origin checks, TLS, and t
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -17,9 +18,17 @@ from tests.helpers import Hived, wait_for
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free now, for hived to listen on. Taken below the kernel's ephemeral range: a port from
+    bind(0) is one that an outgoing connection (another test's, in parallel) may be given meanwhile."""
+    for _ in range(100):
+        port = random.randrange(20000, 32768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 20000-32767")
 
 
 @pytest.fixture
