@@ -307,10 +307,12 @@ class AgentManager:
         self.route(agent)
         if agent.proc is not None:
             await self.processes.stop(agent.proc, self.stop_grace)
-            if agent.watcher:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await agent.watcher
-        elif agent.kind == "external":
+        if agent.watcher is not None and not agent.watcher.done():
+            # also when the process has just died and its end is being recorded: a start before the
+            # watcher is done would race its restart
+            with contextlib.suppress(asyncio.CancelledError):
+                await agent.watcher
+        if agent.kind == "external":
             await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} was stopped")
         agent.pid = None
         self.set_status(agent, S.STOPPED, "stopped by operator")

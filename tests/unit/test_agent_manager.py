@@ -196,3 +196,21 @@ async def test_a_new_manager_adopts_the_agents_still_running(hive: Core) -> None
     for live in (adopted, restarted):
         if live.watcher:
             live.watcher.cancel()
+
+
+async def test_a_restart_while_a_crash_is_being_recorded_waits_for_it(hive: Core) -> None:
+    """The agent dies, and an operator restart lands while hived is still writing that end: the
+    restart waits for the crash to be dealt with, so one new incarnation runs, supervised, and the
+    crash does not schedule a second one behind the operator's back."""
+    agent = await spawn(hive, restart={"policy": "always", "initial_delay": "1s"})
+    hive.processes.current(agent.id).exit(1)
+    for _ in range(100):  # until the watcher has seen the exit and is writing its end
+        if agent.proc is None:
+            break
+        await asyncio.sleep(0)
+    assert agent.proc is None and agent.watcher is not None and not agent.watcher.done()
+    await hive.agents.restart(agent)
+    await hive.clock.advance(60)  # any restart the crash might have scheduled would start now
+    assert [p.incarnation for p in hive.processes.running(agent.id)] == [agent.incarnation]
+    assert agent.pending_restart is None or agent.pending_restart.done()
+    assert agent.proc is not None and agent.proc.pid == hive.processes.current(agent.id).pid
