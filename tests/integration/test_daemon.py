@@ -32,7 +32,8 @@ def test_registered_agent_becomes_active(hived: Hived) -> None:
     assert agent["capabilities"] == ["git", "python"]
     assert psutil.pid_exists(agent["pid"]) and os.getpgid(agent["pid"]) == agent["pid"]
     assert [i["number"] for i in agent["incarnations"]] == [1]
-    assert (hived.state_dir / "agents" / "test-agent" / "work").is_dir()
+    workdir = hived.state_dir / "agents" / "test-agent" / "work"
+    wait_for(workdir.is_dir, what="the agent's work dir (made by the agent once registered)")
 
 
 def test_submitted_task_gets_an_agent_and_runs(hived: Hived) -> None:
