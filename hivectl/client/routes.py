@@ -38,7 +38,6 @@ M = TypeVar("M", bound=BaseModel)
 # The token routes' schemas live with hived's routes, not in hived.model: tokens stay JSON objects.
 Json = Any
 
-AGENT_PAGE = 500  # agents asked for per request when listing them all
 READ_TIMEOUT = 40.0  # hived sends a keep-alive every 15 s on /events: silence this long is a dead link
 
 

@@ -18,7 +18,7 @@ from hivectl.client.polling import (
     Poll,
     resume_after,
 )
-from hivectl.client.routes import AGENT_PAGE, Applied, Call, Json, LogChunk, Routes
+from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
@@ -160,12 +160,13 @@ class Client:
     def list_agents(
         self, status: str | None = None, type: str | None = None, limit: int | None = None, offset: int = 0
     ) -> AgentList:
-        """Without `limit`: every agent, a page at a time (hived caps pages at its max_page_size)."""
+        """Without `limit`: every agent, a page at a time (hived's default page, capped at its
+        max_page_size: asking for more than that would be refused)."""
         if limit is not None:
             return self.send(Routes.list_agents(status, type, limit, offset))
         items: list[Agent] = []
         while True:
-            got = self.send(Routes.list_agents(status, type, AGENT_PAGE, offset + len(items)))
+            got = self.send(Routes.list_agents(status, type, None, offset + len(items)))
             items += got.items
             if not got.items or offset + len(items) >= got.total:
                 return AgentList(items=items, total=got.total)
