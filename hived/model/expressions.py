@@ -29,10 +29,12 @@ class _OverBudget(Exception):  # noqa: N818 - internal; not a ValueError/TypeErr
     """Raised inside celpy's evaluator once the budget is spent (and at every later step)."""
 
 
-class _Budget:
+class Budget:
+    """Steps left; one per evaluation by default, or shared by several (a payload's templates)."""
+
     __slots__ = ("left",)
 
-    def __init__(self, steps: int) -> None:
+    def __init__(self, steps: int = MAX_STEPS) -> None:
         self.left = steps
 
 
@@ -44,7 +46,7 @@ def _runner_class() -> type:
     from celpy.evaluation import Evaluator
 
     class BudgetEvaluator(Evaluator):
-        def __init__(self, ast: Any, activation: Any, budget: _Budget) -> None:
+        def __init__(self, ast: Any, activation: Any, budget: Budget) -> None:
             super().__init__(ast, activation)
             self.budget = budget
 
@@ -58,7 +60,7 @@ def _runner_class() -> type:
             return BudgetEvaluator(ast, self.activation, self.budget)
 
     class BudgetRunner(celpy.InterpretedRunner):
-        def evaluate_within(self, context: dict[str, Any], budget: _Budget) -> Any:
+        def evaluate_within(self, context: dict[str, Any], budget: Budget) -> Any:
             return BudgetEvaluator(self.ast, self.new_activation(), budget).evaluate(context)
 
     return BudgetRunner
@@ -108,12 +110,13 @@ def to_python(value: Any) -> Any:
     return str(value)
 
 
-def evaluate(text: str, variables: dict[str, Any]) -> Any:
-    """Evaluate `text` with JSON-like `variables`; raises ExpressionError on any failure."""
+def evaluate(text: str, variables: dict[str, Any], budget: Budget | None = None) -> Any:
+    """Evaluate `text` with JSON-like `variables`; raises ExpressionError on any failure, also once
+    `budget` (by default MAX_STEPS for this evaluation alone) is spent."""
     import celpy
 
     program = compile_expression(text)
-    budget = _Budget(MAX_STEPS)
+    budget = budget or Budget(MAX_STEPS)
     try:
         activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
         value = program.evaluate_within(activation, budget)

@@ -38,3 +38,16 @@ def test_item1_budget_is_per_evaluation() -> None:
 
 def test_item1_budget_is_a_documented_constant() -> None:
     assert isinstance(expressions.MAX_STEPS, int) and 1_000 <= expressions.MAX_STEPS <= 100_000
+
+
+def test_item1_templates_of_one_payload_share_the_budget() -> None:
+    """Thousands of templates, each under the budget, must not add up to minutes on hived's loop."""
+    from hived.workflows.templates import render
+
+    variables = {"params": {"l": list(range(100))}}
+    one = "${{ params.l.all(x, x >= 0) }}"
+    assert render({"a": one}, variables) == {"a": True}
+    with pytest.raises(ExpressionError, match="evaluation budget"):
+        render({"many": [one] * 20}, variables)
+    with pytest.raises(ExpressionError, match="evaluation budget"):
+        render({"spliced": " ".join([one] * 20)}, variables)
