@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -189,14 +190,20 @@ def registration(args: argparse.Namespace) -> RegisterRequest:
     return RegisterRequest(agent_id=agent_id, incarnation=incarnation, pid=pid, hostname=host)
 
 
+# hived's API tokens, by their shape (as hived/redact.py masks them): "hive_" and 43 URL-safe characters.
+TOKEN = re.compile(r"(?<![A-Za-z0-9_-])hive_[A-Za-z0-9_-]{40,}")
+
+
 class _Mask(logging.Filter):
+    """Masks the agent's secret_env values, and anything shaped like a hived API token."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = message
+        clean = TOKEN.sub("***", message) if "hive_" in message else message
         for secret in self.secrets:
             clean = clean.replace(secret, "***")
         if clean != message:
@@ -205,10 +212,9 @@ class _Mask(logging.Filter):
 
 
 def mask_secrets(secrets: list[str]) -> None:
-    """The values of the agent's `secret_env` never appear in its log."""
-    if secrets:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_Mask(secrets))
+    """The values of the agent's `secret_env`, and API tokens, never appear in its log."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Mask(secrets))
 
 
 def configure_logging() -> None:

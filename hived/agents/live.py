@@ -88,7 +88,7 @@ class LiveAgent:
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> LiveAgent:
         """The agent as the last hived left it in the agents table."""
-        spec = AgentSpec.model_validate({"name": row["name"], **row["config"]})
+        spec = AgentSpec.model_validate({"name": row["name"], **row["config"]}, context={"stored": True})
         return cls(
             id=row["id"],
             name=row["name"],

@@ -3,6 +3,11 @@ exec handlers run in sessions of their own, which the agent contains while it li
 (`hivectl/agent/containment.py`). When an agent incarnation has died, `kill_leftovers` kills what it
 left: every process whose environment still names that agent and incarnation.
 
+An agent does not inherit hived's environment, which holds hived's own secrets (HIVE_DB with its
+password, HIVE_TOKEN, whatever the service manager set): only the names in AGENT_ENV_NAMES and
+AGENT_ENV_PREFIXES are passed on, plus what hived sets for the agent. The agent's own `env` comes in its
+registration reply (see hivectl/agent/main.py).
+
 `Processes` is the port the agent manager and the health monitor use for all of it; `OsProcesses`
 is the real one, `hived.agents.testing.FakeProcesses` an in-memory one for in-process tests."""
 
@@ -39,17 +44,40 @@ class Exit:
         return self.code == 0 and self.signal is None
 
 
+# What an agent (and its handlers) may inherit from hived's environment: the basics of a process, no
+# credentials. README, Security.
+AGENT_ENV_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+        "PYTHONIOENCODING", "PYTHONUTF8",
+    }
+)  # fmt: skip
+AGENT_ENV_PREFIXES = ("LC_", "COVERAGE_")  # locale; a coverage run measuring the agents too
+
+
+def agent_environment(
+    environ: dict[str, str], env: dict[str, str], agent_id: str, incarnation: int, socket_path: Path | None
+) -> dict[str, str]:
+    """The environment of `hive-agent`: the allowed part of hived's `environ`, then `env` (what hived
+    sets, e.g. HIVE_AGENT_LOG_MAX_BYTES), the agent's id and incarnation, and how to reach hived."""
+    child = {k: v for k, v in environ.items() if k in AGENT_ENV_NAMES or k.startswith(AGENT_ENV_PREFIXES)}
+    child.update(env)
+    child.update({"HIVE_AGENT_ID": agent_id, "HIVE_AGENT_INCARNATION": str(incarnation)})
+    if socket_path is not None:
+        child["HIVE_SOCKET"] = str(socket_path)
+    elif "HIVE_URL" in environ:  # no socket (tests of the manager alone): hived's URL, not its token
+        child["HIVE_URL"] = environ["HIVE_URL"]
+    return child
+
+
 async def spawn_agent(
     agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
 ) -> asyncio.subprocess.Process:
     """Start `hive-agent` for one incarnation; stdout and stderr are appended to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    child_env = dict(os.environ)
-    child_env.update(env)
-    child_env.update({"HIVE_AGENT_ID": agent_id, "HIVE_AGENT_INCARNATION": str(incarnation)})
-    if socket_path is not None:
-        child_env["HIVE_SOCKET"] = str(socket_path)
-        child_env.pop("HIVE_URL", None)
+    child_env = agent_environment(dict(os.environ), env, agent_id, incarnation, socket_path)
     with open(log_path, "ab", buffering=0) as log:
         return await asyncio.create_subprocess_exec(
             sys.executable,

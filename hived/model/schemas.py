@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -26,6 +27,7 @@ TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
 CAPABILITY_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MAX_CAPABILITIES = 64
+MIN_SECRET_CHARS = 4  # a shorter secret_env value cannot be masked in text without masking ordinary words
 MAX_OFFSET = 2**62  # the largest offset, id or count a query takes (the database's integers are 64-bit)
 MAX_VERSION = 2**31 - 1
 # A JSON object hived stores (payloads, params): valid text, finite numbers, bounded nesting.
@@ -133,9 +135,15 @@ class AgentSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _secrets(self) -> AgentSpec:
+    def _secrets(self, info: ValidationInfo) -> AgentSpec:
         if unknown := [key for key in self.secret_env if key not in self.env]:
             raise ValueError(f"secret_env: {unknown[0]!r} is not a key of env")
+        stored = (info.context or {}).get("stored")  # defined before the rule: loaded, not refused
+        if not stored and (short := [k for k in self.secret_env if len(self.env[k]) < MIN_SECRET_CHARS]):
+            raise ValueError(
+                f"secret_env: {short[0]!r} is shorter than {MIN_SECRET_CHARS} characters; a secret must have"
+                f" at least {MIN_SECRET_CHARS} characters to be masked (or leave it out of secret_env)"
+            )
         return self
 
 

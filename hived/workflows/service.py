@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from hived import redact
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
@@ -202,7 +203,10 @@ class WorkflowService:
     async def put_context(self, ref: str, key: str, value: Any, expected: int | None) -> ContextEntry:
         if not key or len(key) > MAX_CONTEXT_KEY:
             raise Invalid(f"context key must be 1-{MAX_CONTEXT_KEY} characters")
+        if redact.holds_secret(key):  # masked, it would be another key: refused, and not echoed
+            raise Invalid("context key holds a secret (a secret_env value or an API token): not stored")
         self.limits.check_payload(value, f"context value {key!r}")
+        value = redact.scrub(value)  # handlers write what they hold: secrets are masked like results'
         run_id = await self.run_id(ref)
         now = datetime.now(UTC)
         try:
