@@ -189,9 +189,10 @@ def test_item18_a_slow_reader_is_told_to_reconnect(hived_factory: Any, tmp_path:
         submit_many(hived, 2000)  # far more than the buffers between hived and this client hold
         received = b""
         conn.settimeout(20)
-        while data := conn.recv(1024):
+        while (data := conn.recv(1024)) and b"\r\n0\r\n\r\n" not in received[-64:] + data:  # its end
             received += data
             time.sleep(0.02)  # reads, slowly: about 50 KB/s
+        received += data
         text = received.decode(errors="replace")
         assert "events behind (max_event_lag 100); reconnect with Last-Event-ID: " in text
     finally:
