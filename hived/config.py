@@ -41,9 +41,29 @@ class DaemonConfig(Strict):
     standby: bool = Field(default=False, description="wait while another hived owns the database")
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
     agent_log_retention: int = Field(default=5, ge=1, le=1000)
+    header_timeout: Duration = Field(default=10.0, gt=0, le=600, description="to send request headers")
+    max_connections: int | None = Field(
+        default=None, ge=1, description="per TCP listener (default: 4096, at most half the open-files limit)"
+    )
+    max_event_streams: int = Field(default=256, ge=1, description="/events streams at once, per listener")
+    max_event_streams_per_token: int = Field(default=16, ge=1, description="/events streams of one token")
+    max_event_lag: int = Field(
+        default=5000, ge=10, le=9000, description="events a stream may fall behind before it is closed"
+    )
 
 
 KINDS.setdefault("Daemon", DaemonConfig.model_validate)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The bounds of hived's listeners (connections, incomplete requests, event streams)."""
+
+    header_timeout: float = 10.0
+    max_connections: int | None = None
+    max_event_streams: int = 256
+    max_event_streams_per_token: int = 16
+    max_event_lag: int = 5000
 
 
 @dataclass
@@ -65,6 +85,7 @@ class Settings:
     standby: bool = False
     agent_log_max_bytes: int = 10 * 2**20
     agent_log_retention: int = 5
+    serving: Serving = field(default_factory=lambda: Serving())
     agents: list[AgentSpec] = field(default_factory=list)
 
 
@@ -143,6 +164,13 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         standby=bool(pick("standby", daemon.standby)),
         agent_log_max_bytes=daemon.agent_log_max_bytes,
         agent_log_retention=daemon.agent_log_retention,
+        serving=Serving(
+            header_timeout=float(daemon.header_timeout),
+            max_connections=daemon.max_connections,
+            max_event_streams=daemon.max_event_streams,
+            max_event_streams_per_token=daemon.max_event_streams_per_token,
+            max_event_lag=daemon.max_event_lag,
+        ),
         agents=agents,
     )
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 
 from hived.clock import SYSTEM_CLOCK, Clock
@@ -135,6 +137,12 @@ class Event:
             **self.data,
         }
 
+    @cached_property
+    def frame(self) -> bytes:
+        """Its server-sent-event frame, encoded once however many streams send it."""
+        data = json.dumps(self.as_json(), default=str)
+        return f"id: {self.id}\nevent: {self.kind}\ndata: {data}\n\n".encode()
+
 
 class EventBus:
     def __init__(self, capacity: int = 10_000, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -195,23 +203,35 @@ class EventBus:
             self._changed.notify_all()
 
     def since(self, last_id: int) -> list[Event]:
+        """The events after `last_id` still kept, oldest first; walks only those (from the end)."""
         if not self._log or last_id >= self._log[-1].id:
             return []
-        first = self._log[0].id
-        start = max(0, last_id - first + 1)
-        return list(itertools.islice(self._log, start, None))
+        count = min(len(self._log), self._log[-1].id - last_id)
+        return list(itertools.islice(reversed(self._log), count))[::-1]
 
-    async def follow(self, last_id: int, idle: float = 15.0) -> AsyncIterator[Event | None]:
-        """Events after `last_id`, then new ones as they come; None every `idle` s of silence."""
+    def behind(self, last_id: int) -> int:
+        """How many events were published after `last_id`."""
+        return max(0, self.last_id - last_id)
+
+    async def batches(self, last_id: int, idle: float = 15.0) -> AsyncIterator[list[Event]]:
+        """The events after `last_id`, then new ones as they come, a list at a time (all those published
+        since the last one); an empty list after `idle` s of silence."""
         while True:
             batch = self.since(last_id)
-            for event in batch:
-                yield event
-                last_id = event.id
             if batch:
+                last_id = batch[-1].id
+                yield batch
                 continue
             async with self._changed:
                 try:
                     await asyncio.wait_for(self._changed.wait(), timeout=idle)
                 except TimeoutError:
-                    yield None
+                    yield []
+
+    async def follow(self, last_id: int, idle: float = 15.0) -> AsyncIterator[Event | None]:
+        """Events after `last_id`, then new ones as they come; None every `idle` s of silence."""
+        async for batch in self.batches(last_id, idle):
+            if not batch:
+                yield None
+            for event in batch:
+                yield event

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hived.auth.peer import PeerCredProtocol, allowed_uids
-from hived.config import Settings
+from hived.config import Serving, Settings
 from hived.http.app import SocketGate, TcpGate, create_app
+from hived.http.guard import Acceptor, guarded, raise_fd_limit, tcp_cap
+from hived.http.sse import StreamLimits
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 from hived.store.ownership import CHECK_INTERVAL
@@ -139,11 +142,32 @@ def _listener_ended(task: asyncio.Task[None], server: HiveServer) -> None:
 
 
 class TcpServer(uvicorn.Server):
-    """The TCP listener: the socket's server owns the signals and tells this one when to stop."""
+    """The TCP listener: the socket's server owns the signals and tells this one when to stop. It
+    accepts connections itself, at most `cap` at once (hived.http.guard)."""
+
+    def __init__(self, config: uvicorn.Config, cap: int, handshake_timeout: float) -> None:
+        super().__init__(config)
+        self.cap, self.handshake_timeout = cap, handshake_timeout
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.lifespan.startup()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        self.servers = []
+        for sock in sockets or []:
+            acceptor = Acceptor(sock, protocol, config.ssl, self.cap, self.handshake_timeout)
+            acceptor.start()
+            self.servers.append(acceptor)  # type: ignore[arg-type]
+        self.started = True
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -185,6 +209,29 @@ def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
     )
 
 
+def stream_limits(bounds: Serving) -> StreamLimits:
+    return StreamLimits(
+        max_lag=bounds.max_event_lag,
+        max_streams=bounds.max_event_streams,
+        per_token=bounds.max_event_streams_per_token,
+    )
+
+
+def tcp_listener(
+    orchestrator: AgentOrchestrator, settings: Settings, access_log: bool, fd_limit: int
+) -> TcpServer:
+    """The TCP listener's server, its connections capped from the open-files limit: half of it at
+    most, the rest stays for the socket, the agents and the database."""
+    bounds = settings.serving
+    cap = tcp_cap(fd_limit, bounds.max_connections)
+    tcp_app = create_app(
+        orchestrator, manage_lifecycle=False, tcp=tcp_gate(settings), streams=stream_limits(bounds)
+    )
+    tls = {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key} if settings.tls_cert else {}
+    protocol = guarded(HttpToolsProtocol, bounds.header_timeout)
+    return TcpServer(uvicorn_config(tcp_app, access_log, http=protocol, **tls), cap, bounds.header_timeout)
+
+
 async def own_then_bind(orchestrator: AgentOrchestrator, settings: Settings) -> socket.socket:
     """Own the database before taking the socket: a standby on this host waits here, then takes over
     the socket of the hived it replaces (its agents reconnect there and are adopted).
@@ -210,31 +257,37 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
         uids, gid = allowed_uids(settings.socket_group)
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
+    fd_limit = raise_fd_limit()
     sock = await own_then_bind(orchestrator, settings)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
     tcp_server: TcpServer | None = None
+    bounds = settings.serving
     try:
         await orchestrator.start()
-        app = create_app(orchestrator, manage_lifecycle=False, peers=SocketGate(frozenset(uids), gid))
+        app = create_app(
+            orchestrator,
+            manage_lifecycle=False,
+            peers=SocketGate(frozenset(uids), gid),
+            streams=stream_limits(bounds),
+        )
         server = HiveServer(
-            uvicorn_config(app, access_log, http=PeerCredProtocol),
+            uvicorn_config(app, access_log, http=guarded(PeerCredProtocol, bounds.header_timeout)),
             orchestrator,
             Notifier(),
             drain_grace=settings.drain_grace,
         )
         if tcp_sock is not None and settings.listen is not None:
-            tcp_app = create_app(orchestrator, manage_lifecycle=False, tcp=tcp_gate(settings))
-            tls = (
-                {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
-                if settings.tls_cert
-                else {}
-            )
-            tcp_server = TcpServer(uvicorn_config(tcp_app, access_log, **tls))
+            tcp_server = tcp_listener(orchestrator, settings, access_log, fd_limit)
             tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
             tcp_task.add_done_callback(lambda task: _listener_ended(task, server))
-            scheme = "https" if tls else "http"
-            log.info("hived serving on %s://%s:%d (tokens required)", scheme, *settings.listen)
+            scheme = "https" if settings.tls_cert else "http"
+            log.info(
+                "hived serving on %s://%s:%d (tokens required; at most %d connections)",
+                scheme,
+                *settings.listen,
+                tcp_server.cap,
+            )
         log.info("hived serving on unix:%s", socket_path)
         await server.serve(sockets=[sock])
         if server.listener_failed:

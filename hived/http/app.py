@@ -20,6 +20,7 @@ from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
 from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
+from hived.http.sse import StreamLimits
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
 from hived.model.errors import format_errors
@@ -50,8 +51,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         404: "no such id or name",
         409: "a conflict with the current state",
         413: "request body too large",
+        429: "too many event streams for this token",
         422: "invalid input, naming the field",
-        503: "the database is unavailable (down or restarting): nothing was changed; try again",
+        503: "the database is unavailable (down or restarting), or too many event streams: try again",
     }.items()
 }
 
@@ -77,6 +79,7 @@ def create_app(
     manage_lifecycle: bool = True,
     tcp: TcpGate | None = None,
     peers: SocketGate | None = None,
+    streams: StreamLimits | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +99,7 @@ def create_app(
         responses=ERRORS,
     )
     app.state.orchestrator = orchestrator
+    app.state.streams = streams or StreamLimits()  # one per listener: its own /events bounds
 
     @app.exception_handler(HiveError)
     async def hive_error(_request: Request, exc: HiveError) -> JSONResponse:

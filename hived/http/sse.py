@@ -1,56 +1,170 @@
-"""`GET /events`: the daemon's live events as server-sent events, resumable with Last-Event-ID."""
+"""`GET /events`: the daemon's live events as server-sent events, resumable with Last-Event-ID.
+
+Each event's frame is encoded once (`Event.frame`), whatever the number of streams. The streams are
+bounded: at most `max_event_streams` at once on the socket (503 past it) and
+`max_event_streams_per_token` per token on TCP (429); a stream that falls more than
+`max_event_lag` events behind (a client that reads too slowly, or not at all) gets a last comment
+line telling it to reconnect with Last-Event-ID and is closed, even while its writes are stuck. Its
+task ends when the client leaves: nothing runs for a stream nobody reads."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
 
-from fastapi import APIRouter, Header, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import Response
 
+from hived.auth.middleware import refuse
+from hived.events import EventBus
 from hived.http.deps import Daemon
 from hived.model.schemas import MAX_OFFSET
 
 router = APIRouter(tags=["daemon"])
+KEEP_ALIVE = b": keep-alive\n\n"
+CHUNK = 100  # events per write
+ABORT = "hived.abort"  # scope["state"] key: closes the connection at once (set by hived's protocols)
+
+
+@dataclass
+class StreamLimits:
+    """The bounds of one listener's `/events` streams, and who holds them."""
+
+    max_lag: int = 5000  # under the 10,000 events kept: who reconnects loses none
+    max_streams: int = 256  # on this listener, whoever asks
+    per_token: int = 16  # per token (TCP)
+    idle: float = 15.0  # a keep-alive comment after this much silence
+    check: float = 1.0  # how often a stuck write looks at how far behind its stream is
+    grace: float = 5.0  # how long a write may stay stuck once its stream is too far behind
+    open: Counter[str] = field(default_factory=Counter)
+
+    def refusal(self, holder: str | None) -> tuple[int, str] | None:
+        if holder is not None and self.open[holder] >= self.per_token:
+            return 429, f"this token already has {self.per_token} event streams (max_event_streams_per_token)"
+        if self.open.total() >= self.max_streams:
+            return 503, f"hived serves {self.max_streams} event streams (max_event_streams): retry later"
+        return None
+
+
+class TooSlow(Exception):
+    pass
 
 
 @router.get(
     "/events",
-    response_class=StreamingResponse,
+    response_class=Response,
     responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}},
 )
 async def events(
     orch: Daemon,
+    request: Request,
     follow: bool = Query(True, description="keep the stream open for new events"),
     since: int | None = Query(
         None, ge=0, le=MAX_OFFSET, description="events after this id (like Last-Event-ID)"
     ),
     last_event_id: str | None = Header(None),
-) -> StreamingResponse:
+) -> Response:
     """Each event: `id:` (grows), `event:` its kind (`agent.status`, `task.completed`, ...), and
     `data:` a JSON object. Without `since`/Last-Event-ID the stream starts with the backlog kept
     in memory (the last 10,000 events)."""
     start = since if since is not None else int(last_event_id) if (last_event_id or "").isdigit() else 0
-    bus = orch.events
+    limits: StreamLimits = request.app.state.streams
+    return EventStream(orch.events, limits, start, follow)
 
-    async def stream() -> AsyncIterator[bytes]:
-        yield b": hived events\n\n"
-        if not follow:
-            for event in bus.since(start):
-                yield _frame(event.id, event.kind, event.as_json())
+
+class EventStream(Response):
+    media_type = "text/event-stream"
+
+    def __init__(self, bus: EventBus, limits: StreamLimits, start: int, follow: bool) -> None:
+        self.status_code, self.background = 200, None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        self.bus, self.limits, self.position, self.follow = bus, limits, start, follow
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        token = scope.get("state", {}).get("token")
+        holder = getattr(token, "id", None)
+        if self.follow and (why := self.limits.refusal(holder)):
+            await refuse(send, *why, [(b"retry-after", b"5")])
             return
-        async for event in bus.follow(start):
-            if event is None:
-                yield b": keep-alive\n\n"
+        key = holder or ""
+        self.limits.open[key] += 1
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await self._until_gone(scope, receive, send)
+        finally:
+            self.limits.open[key] -= 1
+            if self.limits.open[key] <= 0:
+                del self.limits.open[key]
+
+    async def _until_gone(self, scope: Any, receive: Any, send: Any) -> None:
+        """Write until the stream ends, the client leaves or falls too far behind; nothing is left running."""
+        writer = asyncio.ensure_future(self._write(send))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({writer, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (writer, gone):
+                task.cancel()
+            await asyncio.gather(writer, gone, return_exceptions=True)
+        if writer.done() and not writer.cancelled() and isinstance(writer.exception(), TooSlow):
+            abort = scope.get("state", {}).get(ABORT)
+            if abort is not None:
+                abort()  # its writes are stuck: no polite end can get through
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_disconnected(receive), 5)  # uvicorn sees it gone
+
+    async def _write(self, send: Any) -> None:
+        await self._send(send, b": hived events\n\n", self.bus.last_id)
+        if not self.follow:
+            batch = self.bus.since(self.position)
+            await self._send(send, b"".join(e.frame for e in batch), self.bus.last_id, more=False)
+            return
+        opened = self.bus.last_id  # the backlog it asked for is not lag; what came after and is unsent is
+        async for batch in self.bus.batches(self.position, self.limits.idle):
+            if not batch:
+                await self._send(send, KEEP_ALIVE, self.bus.last_id)
                 continue
-            yield _frame(event.id, event.kind, event.as_json())
+            for start in range(0, len(batch), CHUNK):  # what waits in the transport stays small
+                part = batch[start : start + CHUNK]
+                await self._send(send, b"".join(e.frame for e in part), max(part[-1].id, opened))
+                self.position = part[-1].id
+                if (behind := self.bus.behind(max(self.position, opened))) > self.limits.max_lag:
+                    note = (
+                        f": hived: this stream is {behind} events behind (max_event_lag "
+                        f"{self.limits.max_lag}); reconnect with Last-Event-ID: {self.position}\n\n"
+                    )
+                    await self._send(send, note.encode(), self.bus.last_id, more=False)
+                    return
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    async def _send(self, send: Any, body: bytes, upto: int, more: bool = True) -> None:
+        """Send. A write stuck while more than `max_lag` events came after `upto` gets `grace` s to
+        get through (then the stream ends politely), else TooSlow: the client does not read."""
+        sending = asyncio.ensure_future(send({"type": "http.response.body", "body": body, "more_body": more}))
+        lagging = 0.0
+        try:
+            while not (await asyncio.wait({sending}, timeout=self.limits.check))[0]:
+                if self.bus.behind(upto) <= self.limits.max_lag:
+                    lagging = 0.0
+                elif not lagging:
+                    lagging = time.monotonic()
+                elif time.monotonic() - lagging > self.limits.grace:
+                    raise TooSlow
+            sending.result()
+        finally:
+            if not sending.done():
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await sending
 
 
-def _frame(event_id: int, kind: str, data: dict[str, object]) -> bytes:
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+async def _disconnected(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
