@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from hived.clock import SYSTEM_CLOCK, Clock
 
@@ -24,7 +24,10 @@ INTERNAL = {"wire": False}  # field metadata: carried in process, never streamed
 
 @dataclass(frozen=True)
 class Published:
-    """A typed event. Its wire form: `kind`, then its fields (but INTERNAL ones) in order."""
+    """A typed event. Its wire form: `kind`, then its fields (but INTERNAL ones) in order. An event
+    that is not `streamed` only reaches the in-process subscribers (metrics): never the log or SSE."""
+
+    streamed: ClassVar[bool] = True
 
     @property
     def kind(self) -> str:
@@ -115,6 +118,47 @@ class RunChanged(Published):
         return f"run.{self.status}"
 
 
+@dataclass(frozen=True)
+class AttemptEnded(Published):
+    """An attempt ended (in process only: `task.<status>` and `task.retrying` are its wire form)."""
+
+    streamed: ClassVar[bool] = False
+    task_id: str
+    outcome: str
+    reason: str
+    ran_seconds: float | None  # from delivery to the end; None if never delivered
+
+    @property
+    def kind(self) -> str:
+        return "attempt.ended"
+
+
+@dataclass(frozen=True)
+class TaskAssigned(Published):
+    """A task's attempt was given to an agent (in process only)."""
+
+    streamed: ClassVar[bool] = False
+    task_id: str
+    attempt: int
+    waited_seconds: float | None  # from submit to this first assignment; None for later attempts
+
+    @property
+    def kind(self) -> str:
+        return "task.assigned"
+
+
+@dataclass(frozen=True)
+class AgentRestarted(Published):
+    """The supervisor started an agent again after it ended (in process only)."""
+
+    streamed: ClassVar[bool] = False
+    agent_id: str
+
+    @property
+    def kind(self) -> str:
+        return "agent.restarted"
+
+
 P = TypeVar("P", bound=Published)
 
 
@@ -185,6 +229,10 @@ class EventBus:
         """Log the event, call its subscribers, wake the streams. A plain `kind` with fields is
         accepted too (streamed as is, no subscriber)."""
         if isinstance(event, Published):
+            if not event.streamed:  # for subscribers only
+                for handler in self._subscribers.get(type(event), ()):
+                    handler(event)
+                return Event(0, event.kind, self.clock.now(), {}, event)
             entry = Event(next(self._ids), event.kind, self.clock.now(), event.data(), event)
         else:
             entry = Event(next(self._ids), event, self.clock.now(), data)

@@ -11,11 +11,16 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from hived.events import AgentRestarted, AttemptEnded, EventBus, TaskAssigned, TaskRetrying, TaskSubmitted
+
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SLOW = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 
 
 class Metrics:
+    """The daemon's registry. Task and agent counters are fed by the event bus (`follow`); the API's
+    latency by its middleware; gauges are read from the live state when scraped (`add_state`)."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -38,6 +43,23 @@ class Metrics:
             buckets=FAST,
             registry=r,
         )
+
+    def follow(self, bus: EventBus) -> None:
+        """Count what happens from the events it is made of."""
+        bus.subscribe(TaskSubmitted, lambda _: self.submitted.inc())
+        bus.subscribe(TaskRetrying, lambda _: self.retries.inc())
+        bus.subscribe(AgentRestarted, lambda _: self.restarts.inc())
+        bus.subscribe(AttemptEnded, self._attempt_ended)
+        bus.subscribe(TaskAssigned, self._assigned)
+
+    def _attempt_ended(self, event: AttemptEnded) -> None:
+        self.attempts.labels(event.outcome, event.reason).inc()
+        if event.ran_seconds is not None:
+            self.task_run.labels(event.outcome).observe(event.ran_seconds)
+
+    def _assigned(self, event: TaskAssigned) -> None:
+        if event.waited_seconds is not None:
+            self.task_wait.observe(event.waited_seconds)
 
     def add_state(self, read: Callable[[], dict[str, Any]]) -> None:
         self.registry.register(_StateCollector(read))

@@ -56,7 +56,7 @@ class AgentOrchestrator:
         self.standby = standby
         self.events = EventBus()
         self.metrics = Metrics()
-        self.dispatcher = Dispatcher(self.db, events=self.events, metrics=self.metrics, limits=self.limits)
+        self.dispatcher = Dispatcher(self.db, events=self.events, limits=self.limits)
         self.agents = AgentManager(
             self.db,
             self.dispatcher,
@@ -68,7 +68,7 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
-        self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.metrics)
+        self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events)
         self.fleet = AgentService(self.agents, self.dispatcher)
         self.engine = WorkflowEngine(
             self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
@@ -79,6 +79,7 @@ class AgentOrchestrator:
         self.tasks.run_id_of = self.workflows.run_id
         self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
+        self.metrics.follow(self.events)
         self.metrics.add_state(self._metric_state)
         self.started = False
 

@@ -16,7 +16,7 @@ from hived.agents.live import LiveAgent, may_take_work
 from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
-from hived.events import AgentStatusChanged, EventBus, TaskEnded
+from hived.events import AgentRestarted, AgentStatusChanged, EventBus, TaskEnded
 from hived.model import paths
 from hived.model.schemas import Agent, AgentSpec, Incarnation
 from hived.model.states import ROUTABLE_AGENT, AgentStatus, TaskStatus
@@ -282,7 +282,7 @@ class AgentManager:
         if agent.stopping or agent.id not in self.agents:
             return
         agent.restarts += 1
-        self.dispatcher.metrics.restarts.inc()
+        self.events.publish(AgentRestarted(agent.id))
         await self.start(agent)
 
     async def drain(self, agent: LiveAgent, timeout: float) -> bool:

@@ -15,8 +15,7 @@ from typing import Any
 
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK, Clock
-from hived.events import EventBus
-from hived.metrics import Metrics
+from hived.events import EventBus, TaskAssigned
 from hived.model.schemas import AttemptResult, Lease, ResultAck
 from hived.model.states import AttemptReason, TaskStatus
 from hived.redact import scrub
@@ -37,10 +36,9 @@ class Dispatcher(Ledger):
         clock: Clock = SYSTEM_CLOCK,
         fifo_share: int = 10,
         events: EventBus | None = None,
-        metrics: Metrics | None = None,
         limits: Limits | None = None,
     ) -> None:
-        super().__init__(db, clock, events or EventBus(), metrics or Metrics())
+        super().__init__(db, clock, events or EventBus())
         self.limits = limits or Limits()
         self.assigner = Assigner(fifo_share=fifo_share)
         self._seq = itertools.count(1)
@@ -344,8 +342,9 @@ class Dispatcher(Ledger):
             self._unassign(entries)
             raise
         for entry in entries:
-            if entry.attempt == 1 and entry.task.created_at is not None:
-                self.metrics.task_wait.observe(max(0.0, (now - entry.task.created_at).total_seconds()))
+            created = entry.task.created_at if entry.attempt == 1 else None
+            waited = max(0.0, (now - created).total_seconds()) if created is not None else None
+            self.events.publish(TaskAssigned(entry.task.id, entry.attempt, waited))
         for entry in entries:
             if self.in_flight.get(entry.task.id) is not entry:
                 continue  # ended while we committed (its agent was lost)

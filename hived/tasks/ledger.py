@@ -14,8 +14,7 @@ import asyncio
 from typing import Any
 
 from hived.clock import Clock
-from hived.events import EventBus, TaskEnded, TaskRetrying
-from hived.metrics import Metrics
+from hived.events import AttemptEnded, EventBus, TaskEnded, TaskRetrying
 from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -27,11 +26,10 @@ R = AttemptReason
 
 
 class Ledger:
-    def __init__(self, db: Database, clock: Clock, events: EventBus, metrics: Metrics) -> None:
+    def __init__(self, db: Database, clock: Clock, events: EventBus) -> None:
         self.db = db
         self.clock = clock
         self.events = events
-        self.metrics = metrics
         self.queue = ReadyQueue()
         self.ready: dict[str, ReadyTask] = {}
         self.in_flight: dict[str, InFlight] = {}
@@ -118,10 +116,9 @@ class Ledger:
         if e.cancel:
             self._after_cancel(entry)
             return
-        self.metrics.attempts.labels(row["outcome"], reason or ("" if ok else "error")).inc()
         mono = self.clock.monotonic()
-        if entry.delivered:
-            self.metrics.task_run.labels(row["outcome"]).observe(mono - entry.delivered_mono)
+        ran = mono - entry.delivered_mono if entry.delivered else None
+        self.events.publish(AttemptEnded(task.id, row["outcome"], reason or ("" if ok else "error"), ran))
         channel = self.channels.get(entry.agent_id)
         if channel is not None and (ok or reason in AGENT_FAULTS):
             channel.breaker.record(ok, mono)
@@ -129,7 +126,6 @@ class Ledger:
         task.attempts = entry.attempt
         retry_in = e.retry_in
         if retry_in is not None:
-            self.metrics.retries.inc()
             self.events.publish(
                 TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
             )

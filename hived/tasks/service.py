@@ -12,7 +12,6 @@ from typing import Any
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.events import EventBus, TaskSubmitted
-from hived.metrics import Metrics
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
@@ -51,14 +50,12 @@ class TaskService:
         dispatcher: Dispatcher,
         limits: Limits,
         events: EventBus,
-        metrics: Metrics,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
         self.limits = limits
         self.events = events
-        self.metrics = metrics
         self.clock = clock
         # Set by the composition root: agent and run references to ids, for list filters.
         self.agent_id_of: Callable[[str], str] = lambda ref: ref
@@ -115,7 +112,6 @@ class TaskService:
     def accepted(self, row: dict[str, Any]) -> None:
         """A committed task enters the queue (also called by the workflow engine for its steps)."""
         self.dispatcher.enqueue(ReadyTask.from_row(row))
-        self.metrics.submitted.inc()
         self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
 
     def new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
