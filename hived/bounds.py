@@ -29,6 +29,7 @@ class Limits:
     max_result_bytes: int = 2**20
     max_output_bytes: int = 64 * 2**10
     max_page_size: int = 5000
+    max_page_bytes: int = 16 * 2**20
 
     def check_payload(self, payload: Any, what: str = "payload") -> None:
         size = json_size(payload)

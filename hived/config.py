@@ -37,6 +37,9 @@ class DaemonConfig(Strict):
     max_result_bytes: Size = Field(default=2**20, ge=64, description="a task's result, as JSON")
     max_output_bytes: Size = Field(default=64 * 2**10, ge=256, description="output and error text kept")
     max_page_size: int = Field(default=5000, ge=1, le=1_000_000, description="largest `limit` of a list")
+    max_page_bytes: Size = Field(
+        default=16 * 2**20, ge=2**16, description="payloads and results in one page of tasks, as JSON"
+    )
     socket_group: str | None = Field(default=None, description="operators' group: socket mode 0660")
     standby: bool = Field(default=False, description="wait while another hived owns the database")
     agent_log_max_bytes: int = Field(default=10 * 2**20, ge=4096)
@@ -159,6 +162,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
             max_result_bytes=daemon.max_result_bytes,
             max_output_bytes=daemon.max_output_bytes,
             max_page_size=daemon.max_page_size,
+            max_page_bytes=daemon.max_page_bytes,
         ),
         socket_group=daemon.socket_group,
         standby=bool(pick("standby", daemon.standby)),

@@ -274,6 +274,9 @@ class TaskDetail(Task):
 class TaskList(BaseModel):
     items: list[Task]
     total: int
+    next_offset: int | None = Field(
+        default=None, description="where the next page starts (a page may end early: max_page_bytes)"
+    )
 
 
 # --- the agent protocol ---------------------------------------------------------------------------

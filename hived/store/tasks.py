@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -198,8 +199,11 @@ def list_tasks(
     run_id: str | None,
     limit: int,
     offset: int,
+    max_bytes: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """A page of tasks, newest first, and how many match in all."""
+    """A page of tasks, newest first, and how many match in all. With `max_bytes`, the page ends
+    early once its payloads and results hold that much JSON (at least one task is given): rows are
+    read a few at a time, so a page of large tasks never sits in memory whole."""
     query = select(tasks)
     for column, value in ((tasks.c.status, status), (tasks.c.type, type), (tasks.c.agent_id, agent_id)):
         if value:
@@ -207,8 +211,20 @@ def list_tasks(
     if run_id:
         query = query.where(tasks.c.run_id == run_id)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
-    rows = conn.execute(query.order_by(tasks.c.seq.desc()).limit(limit).offset(offset))
-    return [dict(r) for r in rows.mappings()], int(total)
+    streamed = conn.execution_options(stream_results=True, yield_per=20)
+    page: list[dict[str, Any]] = []
+    size = 0
+    for row in streamed.execute(query.order_by(tasks.c.seq.desc()).limit(limit).offset(offset)).mappings():
+        if max_bytes is not None:
+            size += _json_bytes(row["payload"]) + _json_bytes(row["result"])
+            if page and size > max_bytes:
+                break
+        page.append(dict(row))
+    return page, int(total)
+
+
+def _json_bytes(value: Any) -> int:
+    return 0 if value is None else len(json.dumps(value, ensure_ascii=False, default=str).encode())
 
 
 def agent_ids_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, str | None]:

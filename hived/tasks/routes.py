@@ -42,7 +42,8 @@ async def list_tasks(
     items, total = await tasks.list(
         status=status, type=type, agent=agent, limit=limit, offset=offset, run=run
     )
-    return TaskList(items=items, total=total)
+    end = offset + len(items)
+    return TaskList(items=items, total=total, next_offset=end if end < total else None)
 
 
 @router.get("/{ref}", response_model=TaskDetail)

@@ -186,7 +186,14 @@ class TaskService:
         run_id = await self.run_id_of(run) if run and self.run_id_of else run
         rows, total = await self.db.read(
             lambda c: task_store.list_tasks(
-                c, status=status, type=type, agent_id=agent_id, run_id=run_id, limit=limit, offset=offset
+                c,
+                status=status,
+                type=type,
+                agent_id=agent_id,
+                run_id=run_id,
+                limit=limit,
+                offset=offset,
+                max_bytes=self.limits.max_page_bytes,
             )
         )
         return [task_view(r) for r in rows], total

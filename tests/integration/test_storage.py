@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect
 
 from hived.model.schemas import AttemptResult
 from hived.orchestrator import AgentOrchestrator
+from hived.store import tasks as task_store
 
 
 @pytest.fixture
@@ -182,3 +184,19 @@ async def test_execute_workflow_through_the_facade(orch: AgentOrchestrator) -> N
         ("b", "succeeded", {"done": True}),
     ]
     assert done.steps[1].agent_id == "agent-a"
+
+
+async def test_a_page_ends_early_at_max_bytes(orch: AgentOrchestrator) -> None:
+    """Rows are streamed (a server-side cursor on PostgreSQL) and the page stops at the byte bound."""
+    for i in range(6):
+        await orch.submit_task({"type": "big", "payload": {"blob": str(i) * 10_000}})
+
+    def page(c: Any, offset: int) -> tuple[list[dict[str, Any]], int]:
+        return task_store.list_tasks(
+            c, status=None, type="big", agent_id=None, run_id=None, limit=6, offset=offset, max_bytes=25_000
+        )
+
+    rows, total = await orch.db.read(lambda c: page(c, 0))
+    assert total == 6 and [r["payload"]["blob"][0] for r in rows] == ["5", "4"]
+    rows, _ = await orch.db.read(lambda c: page(c, 4))
+    assert [r["payload"]["blob"][0] for r in rows] == ["1", "0"]

@@ -160,3 +160,20 @@ def test_item_20_agent_specs_that_would_crash_loop(hived: Hived, extra: dict[str
     body = {"name": "a", "handler": {"python": "hivectl.agent.builtin:echo"}, **extra}
     refused(hived.client.post("/agents", json=body), *words)
     assert hived.api("GET", "/agents")["total"] == 0
+
+
+def test_item_6_a_page_of_tasks_is_bounded_in_bytes(hived_factory: Any, tmp_path: Any) -> None:
+    config = tmp_path / "hived.yaml"
+    config.write_text("kind: Daemon\nmax_page_bytes: 64KiB\n")
+    daemon: Hived = hived_factory(extra_args=["--config", str(config)])
+    ids = [daemon.submit("t", payload={"blob": f"{i}" * 30_000})["id"] for i in range(5)]
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = daemon.api("GET", "/tasks", params={"limit": 5, "offset": offset})
+        assert page["total"] == 5 and 1 <= len(page["items"]) <= 2  # 3 x 30 kB would be over 64 KiB
+        seen += [t["id"] for t in page["items"]]
+        offset = page["next_offset"]
+    assert seen == ids[::-1]  # newest first, none lost or repeated across the short pages
+    one = daemon.submit("t", payload={"blob": "x" * 100_000})  # larger than a page: still shown alone
+    assert [t["id"] for t in daemon.api("GET", "/tasks", params={"limit": 3})["items"]] == [one["id"]]
