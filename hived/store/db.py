@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -64,6 +65,8 @@ def _unavailable(exc: BaseException) -> bool:
     for err in (exc, getattr(exc, "orig", None), exc.__cause__):
         if err is None:
             continue
+        if type(err) is sqlite3.DatabaseError:  # a damaged file (a WAL cut short, a torn page): not a bug
+            return True
         if type(err).__module__.startswith("asyncpg") and type(err).__name__ in DISCONNECTS:
             return True
         if str(getattr(err, "sqlstate", None) or "").startswith(UNAVAILABLE_STATES):

@@ -153,3 +153,17 @@ def test_item_13_database_files_are_private_in_a_0755_state_dir(hived_factory: A
         assert mode == 0o600, f"{name} is {mode:o}"
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert "state dir" in daemon.log() and "0755" in daemon.log()  # it says what it changed
+
+
+def test_item_16_a_wal_cut_short_under_load_is_503_not_500(hived: Hived) -> None:
+    for i in range(200):
+        hived.submit("t", payload={"i": i})
+    wal = hived.state_dir / "hive.db-wal"
+    assert wal.exists() and wal.stat().st_size > 100
+    os.truncate(wal, 100)  # what a crashed disk or a careless copy leaves
+    codes = set()
+    for i in range(40):
+        codes.add(hived.client.post("/tasks", json={"type": "t", "payload": {"i": i}}).status_code)
+        codes.add(hived.client.get("/tasks", params={"limit": 5}).status_code)
+    assert codes <= {200, 201, 503}, codes  # never a 500: the damage is said, not a traceback
+    assert hived.client.get("/healthz").status_code == 200
