@@ -116,6 +116,17 @@ def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec]]:
     return daemon, agents
 
 
+def input_limits(daemon: DaemonConfig) -> Limits:
+    return Limits(
+        max_request_bytes=daemon.max_request_bytes,
+        max_payload_bytes=daemon.max_payload_bytes,
+        max_result_bytes=daemon.max_result_bytes,
+        max_output_bytes=daemon.max_output_bytes,
+        max_page_size=daemon.max_page_size,
+        max_page_bytes=daemon.max_page_bytes,
+    )
+
+
 def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
     """Flags beat environment variables, which beat the file, which beats the defaults."""
     daemon, agents = load_file(config_path) if config_path else (DaemonConfig(), [])
@@ -156,14 +167,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         tls_key=tls_key,
         allowed_hosts=[h.lower() for h in daemon.allowed_hosts],
         allowed_origins=list(daemon.allowed_origins),
-        limits=Limits(
-            max_request_bytes=daemon.max_request_bytes,
-            max_payload_bytes=daemon.max_payload_bytes,
-            max_result_bytes=daemon.max_result_bytes,
-            max_output_bytes=daemon.max_output_bytes,
-            max_page_size=daemon.max_page_size,
-            max_page_bytes=daemon.max_page_bytes,
-        ),
+        limits=input_limits(daemon),
         socket_group=daemon.socket_group,
         standby=bool(pick("standby", daemon.standby)),
         agent_log_max_bytes=daemon.agent_log_max_bytes,
