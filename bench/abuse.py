@@ -3,7 +3,7 @@
 - `half-sent`: N TCP connections to `--listen` that send part of their request headers and stop
   (hardening item 2);
 - `sse`: N `/events` streams on the socket, half of which never read, while tasks are submitted
-  in batches (item 18).
+  in batches (item 18); the batch submits are also measured alone, to tell their share.
 
 Prints p50/p99/max of `/healthz` on the socket (a fresh connection each time) under each load.
 
@@ -152,13 +152,16 @@ def main() -> None:
             report(f"{len(conns)} half-sent TCP requests", *sample(sock, args.seconds))
             for conn in conns:
                 conn.close()
-            open_streams = streams(sock, args.streams)
             stop = threading.Event()
             thread = threading.Thread(target=submitter, args=(sock, stop), daemon=True)
             thread.start()
-            report(f"{args.streams} /events streams (half never read)", *sample(sock, args.seconds))
+            report("batch submits of 200, non-stop, alone", *sample(sock, args.seconds))
+            open_streams = streams(sock, args.streams)
+            both = f"the same + {args.streams} /events streams (half never read)"
+            report(both, *sample(sock, args.seconds))
             stop.set()
             thread.join()
+            report(f"{args.streams} /events streams alone (no new events)", *sample(sock, args.seconds / 2))
             for conn in open_streams:
                 conn.close()
             report("after", *sample(sock, args.seconds / 2))
