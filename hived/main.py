@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 
 from hived import logging_setup
@@ -55,6 +56,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+# The cyclic garbage collector's generations: a young collection after 50,000 allocations (Python's
+# default is 700) and a full one after 100 of those (default 10 x 10). A daemon holding a large queue
+# in memory otherwise stops its event loop for a full collection every few seconds under a stream of
+# submits (measured by bench/abuse.py: /healthz p99 241 ms with the defaults, 21 ms with these).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Fewer, later collections; what was loaded at start (modules, settings) is never scanned again."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -87,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         standby=settings.standby,
     )
     run = serve(orchestrator, settings, access_log=args.access_log)
+    tune_gc()
     try:
         try:
             import uvloop
