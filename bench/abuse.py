@@ -3,7 +3,8 @@
 - `half-sent`: N TCP connections to `--listen` that send part of their request headers and stop
   (hardening item 2);
 - `sse`: N `/events` streams on the socket, half of which never read, while tasks are submitted
-  in batches (item 18); the batch submits are also measured alone, to tell their share.
+  in batches (item 18); the batch submits are also measured alone, to tell their share;
+- `cel`: workflow runs whose `when` is quadratic over a param of 1,000 numbers (item 1).
 
 Prints p50/p99/max of `/healthz` on the socket (a fresh connection each time) under each load.
 
@@ -132,6 +133,19 @@ def submitter(sock: Path, stop: threading.Event) -> None:
             client.post("http://hived/tasks/batch", json={"tasks": tasks})
 
 
+QUADRATIC = "params.l.all(x, params.l.all(y, x + y >= 0))"  # item 1: 10^6 steps over 1,000 numbers
+
+
+def cel_runs(sock: Path, stop: threading.Event) -> None:
+    """Runs whose step has a quadratic `when` over a param of 1,000 numbers, one after another."""
+    step = {"id": "a", "type": "t", "when": QUADRATIC}
+    workflow = {"name": "quadratic", "params": {"l": []}, "steps": [step]}
+    with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), timeout=30) as client:
+        client.post("http://hived/workflows", json=workflow)
+        while not stop.is_set():
+            client.post("http://hived/workflows/quadratic/execute", json={"params": {"l": list(range(1000))}})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -152,6 +166,12 @@ def main() -> None:
             report(f"{len(conns)} half-sent TCP requests", *sample(sock, args.seconds))
             for conn in conns:
                 conn.close()
+            stop = threading.Event()
+            thread = threading.Thread(target=cel_runs, args=(sock, stop), daemon=True)
+            thread.start()
+            report("runs with a quadratic CEL `when`, non-stop", *sample(sock, args.seconds / 2))
+            stop.set()
+            thread.join()
             stop = threading.Event()
             thread = threading.Thread(target=submitter, args=(sock, stop), daemon=True)
             thread.start()
