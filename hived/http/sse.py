@@ -41,6 +41,12 @@ class StreamLimits:
     check: float = 1.0  # how often a stuck write looks at how far behind its stream is
     grace: float = 5.0  # how long a write may stay stuck once its stream is too far behind
     open: Counter[str] = field(default_factory=Counter)
+    # How many streams push their backlog at once, each for at most `replay_hold` s a chunk: hundreds
+    # of clients connecting together would otherwise each push up to 10,000 old events in the same
+    # turns of the event loop (one answer of the socket took a second). A client that does not read
+    # gives its place back after `replay_hold`: it cannot hold back the others.
+    replaying: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    replay_hold: float = 0.05
 
     def refusal(self, holder: str | None) -> tuple[int, str] | None:
         if holder is not None and self.open[holder] >= self.per_token:
@@ -134,7 +140,8 @@ class EventStream(Response):
                 continue
             for start in range(0, len(batch), CHUNK):  # what waits in the transport stays small
                 part = batch[start : start + CHUNK]
-                await self._send(send, b"".join(e.frame for e in part), max(part[-1].id, opened))
+                gate = self.limits.replaying if part[0].id <= opened else None  # the backlog
+                await self._send(send, b"".join(e.frame for e in part), max(part[-1].id, opened), gate=gate)
                 self.position = part[-1].id
                 if (behind := self.bus.behind(max(self.position, opened))) > self.limits.max_lag:
                     note = (
@@ -144,12 +151,22 @@ class EventStream(Response):
                     await self._send(send, note.encode(), self.bus.last_id, more=False)
                     return
 
-    async def _send(self, send: Any, body: bytes, upto: int, more: bool = True) -> None:
-        """Send. A write stuck while more than `max_lag` events came after `upto` gets `grace` s to
+    async def _send(
+        self, send: Any, body: bytes, upto: int, more: bool = True, gate: asyncio.Semaphore | None = None
+    ) -> None:
+        """Send (holding a place of `gate`, if given, until the write is through or `replay_hold`
+        passed). A write stuck while more than `max_lag` events came after `upto` gets `grace` s to
         get through (then the stream ends politely), else TooSlow: the client does not read."""
+        if gate is not None:
+            await gate.acquire()
         sending = asyncio.ensure_future(send({"type": "http.response.body", "body": body, "more_body": more}))
         lagging = 0.0
         try:
+            if gate is not None:
+                try:
+                    await asyncio.wait({sending}, timeout=self.limits.replay_hold)
+                finally:
+                    gate.release()
             while not (await asyncio.wait({sending}, timeout=self.limits.check))[0]:
                 if self.bus.behind(upto) <= self.limits.max_lag:
                     lagging = 0.0

@@ -210,3 +210,21 @@ def test_item18_the_socket_caps_its_streams(hived_factory: Any, tmp_path: Path) 
     finally:
         for conn in streams:
             conn.close()
+
+
+def test_item18_clients_that_never_read_do_not_hold_back_the_backlog_of_others(
+    hived_factory: Any, tmp_path: Path
+) -> None:
+    """Streams send their backlog a few at a time; one whose client does not read gives its place
+    back at once, so the backlog of a client that reads still arrives whole."""
+    hived, _port = start_hived(hived_factory, tmp_path, "max_event_streams: 100\n")
+    submit_many(hived, 3000)  # a backlog far larger than the buffers of a client that never reads
+    last = hived.api("GET", "/status")["last_event_id"]
+    stuck = [raw_stream(hived, 0) for _ in range(12)]  # more than the places for a backlog
+    try:
+        with hived.client.stream("GET", "/events", params={"since": 0}, timeout=30) as reader:
+            ids = (int(line[4:]) for line in reader.iter_lines() if line.startswith("id: "))
+            assert next(i for i in ids if i >= last) == last  # every event up to the newest arrived
+    finally:
+        for conn in stuck:
+            conn.close()
