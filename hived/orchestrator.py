@@ -16,12 +16,12 @@ from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
-from hived.events import EventBus, RunChanged, TaskEnded
+from hived.events import EventBus, TaskEnded
 from hived.metrics import Metrics
 from hived.model import __version__
 from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
-from hived.model.states import AgentStatus, RunStatus
+from hived.model.states import AgentStatus
 from hived.model.workflow import WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
@@ -178,14 +178,7 @@ class AgentOrchestrator:
         spec = workflow if isinstance(workflow, WorkflowSpec) else WorkflowSpec.model_validate(workflow)
         await self.workflows.apply(spec)
         run = await self.workflows.execute(spec.name, params or {})
-        if wait > 0:
-            await self.events.wait_until(RunChanged, lambda e: self._run_over(run.id, e), wait)
-        return await self.workflows.get_run(run.id)
-
-    def _run_over(self, run_id: str, event: RunChanged | None) -> bool:
-        if event is None:
-            return run_id not in self.engine.runs
-        return event.run_id == run_id and RunStatus(event.status).final
+        return await self.workflows.get_run(run.id, wait)
 
     def _metric_state(self) -> dict[str, Any]:
         by_status = {str(s): 0 for s in AgentStatus}

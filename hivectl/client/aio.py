@@ -100,16 +100,22 @@ class AsyncClient:
         return self.watch(Routes.get_run(ref), lambda r: r.status in RUN_FINAL, f"run {ref}", timeout)
 
     async def wait_task(self, ref: str, timeout: float | None = None) -> TaskDetail:
-        """The task once it has ended (completed, failed or cancelled); WaitTimeout after `timeout` s."""
-        async for task in self.watch_task(ref, timeout):
-            last = task
-        return last
+        """The task once it has ended (completed, failed or cancelled); WaitTimeout after `timeout` s.
+        Each read is a long-poll that hived answers the moment the task ends."""
+        poll = Poll(f"task {ref}", time.monotonic(), timeout)
+        while True:
+            task = await self.poll(Routes.get_task(ref, poll.long_wait(time.monotonic())))
+            if task.status in TASK_FINAL:
+                return task
 
     async def wait_run(self, ref: str, timeout: float | None = None) -> Run:
-        """The run once it has ended (succeeded, failed or cancelled); WaitTimeout after `timeout` s."""
-        async for run in self.watch_run(ref, timeout):
-            last = run
-        return last
+        """The run once it has ended (succeeded, failed or cancelled); WaitTimeout after `timeout` s.
+        Each read is a long-poll that hived answers the moment the run ends."""
+        poll = Poll(f"run {ref}", time.monotonic(), timeout)
+        while True:
+            run = await self.poll(Routes.get_run(ref, poll.long_wait(time.monotonic())))
+            if run.status in RUN_FINAL:
+                return run
 
     async def events(
         self, since: int | None = None, follow: bool = True, reconnect: bool = True

@@ -71,6 +71,18 @@ class Poll:
         return min(self._interval, left)
 
 
+    def long_wait(self, now: float) -> float:
+        """How long to ask hived to hold the next read (`?wait=`): LONG_POLL, or what is left of
+        the timeout; `WaitTimeout` when nothing is."""
+        if self.timeout is None:
+            return LONG_POLL
+        left = self.started + self.timeout - now
+        if left <= 0:
+            raise WaitTimeout(f"{self.what} did not end within {self.timeout:g}s")
+        return min(LONG_POLL, left)
+
+
+LONG_POLL = 20.0  # s hived holds a read of a task or run that has not ended (under the client's timeout)
 TASK_FINAL = frozenset({"completed", "failed", "cancelled"})
 RUN_FINAL = frozenset({"succeeded", "failed", "cancelled"})
 

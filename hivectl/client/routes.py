@@ -226,8 +226,9 @@ class Routes:
         return Call("GET", "/tasks", _model(TaskList), params=params)
 
     @staticmethod
-    def get_task(ref: str) -> Call[TaskDetail]:
-        return Call("GET", f"/tasks/{_ref(ref)}", _model(TaskDetail))
+    def get_task(ref: str, wait: float | None = None) -> Call[TaskDetail]:
+        """With `wait`: hived answers once the task has ended, or after `wait` s."""
+        return Call("GET", f"/tasks/{_ref(ref)}", _model(TaskDetail), params=_params(wait=wait))
 
     @staticmethod
     def cancel_task(ref: str) -> Call[Task]:
@@ -268,8 +269,9 @@ class Routes:
         return Call("GET", "/runs", _model(RunList), params=params)
 
     @staticmethod
-    def get_run(ref: str) -> Call[Run]:
-        return Call("GET", f"/runs/{_ref(ref)}", _model(Run))
+    def get_run(ref: str, wait: float | None = None) -> Call[Run]:
+        """With `wait`: hived answers once the run has ended, or after `wait` s."""
+        return Call("GET", f"/runs/{_ref(ref)}", _model(Run), params=_params(wait=wait))
 
     @staticmethod
     def cancel_run(ref: str) -> Call[Run]:

@@ -38,6 +38,10 @@ class Ledger:
         self._kick = asyncio.Event()  # wakes the dispatch loop: work or room appeared
         self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
 
+    def holds(self, task_id: str) -> bool:
+        """Whether the task is unfinished here: queued, in flight, or waiting out a retry."""
+        return task_id in self.ready or task_id in self.in_flight or task_id in self.retries
+
     # --- cancellation -----------------------------------------------------------------------------
 
     async def cancel(self, task_id: str) -> bool:

@@ -47,8 +47,12 @@ async def list_tasks(
 
 
 @router.get("/{ref}", response_model=TaskDetail)
-async def get_task(ref: str, tasks: Tasks) -> TaskDetail:
-    return await tasks.get(ref)
+async def get_task(
+    ref: str,
+    tasks: Tasks,
+    wait: float = Query(0, ge=0, le=60, description="answer once the task has ended, or after this many s"),
+) -> TaskDetail:
+    return await tasks.get(ref, wait)
 
 
 @router.put("/{ref}/cancel", response_model=Task)

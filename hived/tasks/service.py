@@ -11,7 +11,7 @@ from typing import Any
 
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
-from hived.events import EventBus, TaskSubmitted
+from hived.events import EventBus, TaskEnded, TaskSubmitted
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
@@ -163,7 +163,17 @@ class TaskService:
     async def _row(self, ref: str) -> dict[str, Any]:
         return await self.db.read(lambda c: _resolve(c, ref))
 
-    async def get(self, ref: str) -> TaskDetail:
+    async def get(self, ref: str, wait: float = 0.0) -> TaskDetail:
+        """The task; with `wait`, once it has ended or `wait` s have passed (a long-poll)."""
+        task = await self._detail(ref)
+        if wait > 0 and not TaskStatus(task.status).final:
+            task_id = task.id
+            ended = lambda e: not self.dispatcher.holds(task_id) if e is None else e.task_id == task_id  # noqa: E731
+            if await self.events.wait_until(TaskEnded, ended, wait):
+                task = await self._detail(task_id)
+        return task
+
+    async def _detail(self, ref: str) -> TaskDetail:
         def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             row = _resolve(conn, ref)
             return row, task_store.get_attempts(conn, row["id"])

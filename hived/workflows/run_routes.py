@@ -26,8 +26,12 @@ async def list_runs(
 
 
 @router.get("/{ref}", response_model=Run)
-async def get_run(ref: str, workflows: Workflows) -> Run:
-    return await workflows.get_run(ref)
+async def get_run(
+    ref: str,
+    workflows: Workflows,
+    wait: float = Query(0, ge=0, le=60, description="answer once the run has ended, or after this many s"),
+) -> Run:
+    return await workflows.get_run(ref, wait)
 
 
 @router.post("/{ref}/cancel", response_model=Run)

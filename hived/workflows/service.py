@@ -10,8 +10,9 @@ from typing import Any
 from hived import redact
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
+from hived.events import RunChanged
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
-from hived.model.states import StepStatus
+from hived.model.states import RunStatus, StepStatus
 from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
 from hived.store import tasks as task_store
 from hived.store import workflows as store
@@ -123,10 +124,18 @@ class WorkflowService:
 
         return await self.db.read(read)
 
-    async def get_run(self, ref: str) -> Run:
+    async def get_run(self, ref: str, wait: float = 0.0) -> Run:
+        """The run; with `wait`, once it has ended or `wait` s have passed (a long-poll)."""
         run_id = await self.run_id(ref)
+        if wait > 0:
+            await self.engine.events.wait_until(RunChanged, lambda e: self._over(run_id, e), wait)
         runs = await self.db.read(lambda c: self._views(c, store.run_by_id(c, run_id)))
         return runs[0]
+
+    def _over(self, run_id: str, event: RunChanged | None) -> bool:
+        if event is None:
+            return run_id not in self.engine.runs  # not driven any more: it has ended
+        return event.run_id == run_id and RunStatus(event.status).final
 
     async def list_runs(
         self, status: str | None, workflow: str | None, limit: int, offset: int

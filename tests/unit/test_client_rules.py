@@ -99,3 +99,14 @@ def test_the_sync_and_async_clients_have_the_same_methods() -> None:
     assert set(sync) - {"close"} == set(aio) - {"aclose"}
     for name in set(sync) & set(aio):
         assert list(sync[name].parameters) == list(aio[name].parameters), name
+
+
+def test_a_long_poll_asks_hived_to_hold_at_most_what_is_left() -> None:
+    from hivectl.client.polling import LONG_POLL
+
+    poll = Poll("task t", started=100.0, timeout=30.0)
+    assert poll.long_wait(100.0) == LONG_POLL
+    assert poll.long_wait(125.0) == 5.0
+    with pytest.raises(WaitTimeout, match="did not end within 30s"):
+        poll.long_wait(130.0)
+    assert Poll("task t", started=0.0).long_wait(1e9) == LONG_POLL  # no timeout: wait on and on
