@@ -35,6 +35,12 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
 Text = Annotated[str, AfterValidator(check_text)]
 
 
+def task_type(value: str) -> str:
+    if not TYPE_RE.match(value):
+        raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
+    return value
+
+
 def capabilities(value: list[str]) -> list[str]:
     """A set of capabilities, sorted: each 1-100 characters, no whitespace or control characters."""
     if len(value) > MAX_CAPABILITIES:
@@ -43,6 +49,10 @@ def capabilities(value: list[str]) -> list[str]:
         if not isinstance(cap, str) or not CAPABILITY_RE.match(cap) or text_problem(cap):
             raise ValueError(f"{cap!r}: a capability is 1-100 characters, no spaces or control characters")
     return sorted(set(value))
+
+
+TaskType = Annotated[str, AfterValidator(task_type)]
+Capabilities = Annotated[list[str], AfterValidator(capabilities)]
 
 
 class Strict(BaseModel):
@@ -88,7 +98,7 @@ class AgentSpec(Strict):
 
     name: str
     type: str | None = None
-    capabilities: list[str] = Field(default_factory=list)
+    capabilities: Capabilities = Field(default_factory=list)
     max_concurrency: int = Field(default=1, ge=1, le=1024)
     handler: Handler | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -111,11 +121,6 @@ class AgentSpec(Strict):
         if not NAME_RE.match(value):
             raise ValueError("must be 1-63 lowercase letters, digits, '.', '_' or '-'")
         return value
-
-    @field_validator("capabilities")
-    @classmethod
-    def _caps(cls, value: list[str]) -> list[str]:
-        return capabilities(value)
 
     @field_validator("env")
     @classmethod
@@ -201,28 +206,16 @@ class RetryPolicy(Strict):
 
 
 class TaskSubmit(Strict):
-    type: str
+    type: TaskType
     payload: JsonObject = Field(default_factory=dict)
     priority: int = Field(default=5, ge=0, le=9, strict=True)
-    requires: list[str] = Field(default_factory=list)
+    requires: Capabilities = Field(default_factory=list)
     max_attempts: int = Field(default=3, ge=1, le=100)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     timeout: Duration | None = None
     stall_timeout: Duration | None = None
     success_when: str | None = None
     idempotency_key: Text | None = Field(default=None, min_length=1, max_length=200)
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        if not TYPE_RE.match(value):
-            raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
-        return value
-
-    @field_validator("requires")
-    @classmethod
-    def _requires(cls, value: list[str]) -> list[str]:
-        return capabilities(value)
 
     @field_validator("success_when")
     @classmethod

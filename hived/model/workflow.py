@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from hived.model.graph import GraphError, Node, validate
-from hived.model.schemas import NAME_RE, TYPE_RE, Duration, JsonObject, RetryPolicy, Strict, capabilities
+from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -25,8 +25,8 @@ class StepRetry(RetryPolicy):
 
 class StepSpec(Strict):
     id: str
-    type: str
-    requires: list[str] = Field(default_factory=list)
+    type: TaskType
+    requires: Capabilities = Field(default_factory=list)
     payload: JsonObject = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
     when: str | None = None
@@ -46,18 +46,6 @@ class StepSpec(Strict):
                 "(it is a name in expressions: steps.<id>.result)"
             )
         return value
-
-    @field_validator("type")
-    @classmethod
-    def _type(cls, value: str) -> str:
-        if not TYPE_RE.match(value):
-            raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
-        return value
-
-    @field_validator("requires")
-    @classmethod
-    def _requires(cls, value: list[str]) -> list[str]:
-        return capabilities(value)
 
     @model_validator(mode="after")
     def _approval(self) -> StepSpec:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,13 +15,14 @@ from typing import Any
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
 from hived.agents.testing import FakeProcesses
+from hived.bounds import Limits
 from hived.clock import FakeClock
 from hived.events import EventBus, TaskEnded
 from hived.model.schemas import AttemptResult, Lease, TaskSubmit
-from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
 from hived.store.db import Database
-from hived.tasks.dispatcher import Dispatcher, ReadyTask
+from hived.tasks.dispatcher import Dispatcher
+from hived.tasks.service import TaskService
 from hived.workflows.engine import WorkflowEngine
 
 Handler = Callable[[Lease], tuple[bool, dict[str, Any] | None]]  # lease -> (ok, result)
@@ -47,38 +47,14 @@ class Core:
     engine: WorkflowEngine
     state_dir: Path
 
+    tasks: TaskService
+
     def new_task_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
-        """A pending task row, as the daemon builds it on submit."""
-        return {
-            "id": str(uuid.uuid4()),
-            "seq": self.dispatcher.next_seq(),
-            "type": sub.type,
-            "priority": sub.priority,
-            "status": TaskStatus.PENDING,
-            "agent_id": None,
-            "requires": sub.requires,
-            "payload": sub.payload,
-            "result": None,
-            "error": None,
-            "attempts": 0,
-            "max_attempts": sub.max_attempts,
-            "lease": None,
-            "options": {
-                "retry": sub.retry.model_dump(),
-                "timeout": sub.timeout,
-                "stall_timeout": sub.stall_timeout,
-                "success_when": sub.success_when,
-            },
-            "idempotency_key": sub.idempotency_key,
-            "run_id": run_id,
-            "next_attempt_at": None,
-            "created_at": self.clock.now(),
-            "started_at": None,
-            "completed_at": None,
-        }
+        """A pending task row, as the daemon builds it on submit (the real task service's)."""
+        return self.tasks.new_row(sub, run_id)
 
     def accepted(self, row: dict[str, Any]) -> None:
-        self.dispatcher.enqueue(ReadyTask.from_row(row))
+        self.tasks.accepted(row)
 
     async def submit(self, type: str = "job", **fields: Any) -> str:
         """Submit a task (committed, then queued); returns its id."""
@@ -171,8 +147,9 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
         clock=clock,
     )
     events.subscribe(TaskEnded, engine.task_ended)
+    tasks = TaskService(db, dispatcher, Limits(), events, clock=clock.now)
     box["core"] = made = Core(
-        db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp
+        db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp, tasks
     )
     try:
         yield made
