@@ -228,21 +228,21 @@ class EventBus:
     def publish(self, event: Published | str, **data: Any) -> Event:
         """Log the event, call its subscribers, wake the streams. A plain `kind` with fields is
         accepted too (streamed as is, no subscriber)."""
-        if isinstance(event, Published):
-            if not event.streamed:  # for subscribers only
-                for handler in self._subscribers.get(type(event), ()):
-                    handler(event)
-                return Event(0, event.kind, self.clock.now(), {}, event)
-            entry = Event(next(self._ids), event.kind, self.clock.now(), event.data(), event)
+        typed = event if isinstance(event, Published) else None
+        if typed is None:
+            entry = Event(next(self._ids), str(event), self.clock.now(), data)
+        elif not typed.streamed:  # for subscribers only: never logged or streamed
+            entry = Event(0, typed.kind, self.clock.now(), {}, typed)
         else:
-            entry = Event(next(self._ids), event, self.clock.now(), data)
-        self._log.append(entry)
-        if not self._pending_notify:  # one wake-up per loop turn, however many events
-            self._pending_notify = True
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._notify()))
-        if isinstance(event, Published):
-            for handler in self._subscribers.get(type(event), ()):
-                handler(event)
+            entry = Event(next(self._ids), typed.kind, self.clock.now(), typed.data(), typed)
+        if entry.id:
+            self._log.append(entry)
+            if not self._pending_notify:  # one wake-up per loop turn, however many events
+                self._pending_notify = True
+                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._notify()))
+        if typed is not None:
+            for handler in self._subscribers.get(type(typed), ()):
+                handler(typed)
         return entry
 
     async def _notify(self) -> None:

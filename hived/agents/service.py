@@ -37,8 +37,8 @@ class AgentService:
     async def spawn_and_wait(self, spec: AgentSpec, wait: float) -> LiveAgent:
         """Spawn an agent and wait (up to `wait` s) until it takes work (the PRD's register_agent)."""
         agent = await self.agents.create(spec)
-        routable = lambda _: agent.status in ROUTABLE_AGENT  # noqa: E731
-        await self.agents.events.wait_until(AgentStatusChanged, routable, wait)
+        events = self.agents.events
+        await events.wait_until(AgentStatusChanged, lambda _: agent.status in ROUTABLE_AGENT, wait)
         return agent
 
     async def apply(self, name: str, spec: AgentSpec) -> tuple[Agent, str]:

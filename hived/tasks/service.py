@@ -168,7 +168,10 @@ class TaskService:
         task = await self._detail(ref)
         if wait > 0 and not TaskStatus(task.status).final:
             task_id = task.id
-            ended = lambda e: not self.dispatcher.holds(task_id) if e is None else e.task_id == task_id  # noqa: E731
+
+            def ended(event: TaskEnded | None) -> bool:  # None: has it ended already?
+                return event.task_id == task_id if event else not self.dispatcher.holds(task_id)
+
             if await self.events.wait_until(TaskEnded, ended, wait):
                 task = await self._detail(task_id)
         return task

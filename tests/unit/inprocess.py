@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hived.agents.live import LiveAgent
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
 from hived.agents.testing import FakeProcesses
 from hived.bounds import Limits
 from hived.clock import FakeClock
 from hived.events import EventBus, TaskEnded
-from hived.model.schemas import AttemptResult, Lease, TaskSubmit
+from hived.model.schemas import AgentSpec, AttemptResult, Lease, RegisterRequest, TaskSubmit
 from hived.store import tasks as task_store
 from hived.store.db import Database
 from hived.tasks.dispatcher import Dispatcher
@@ -162,3 +163,20 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
         await dispatcher.stop()
         await asyncio.sleep(0)
         await db.close()
+
+
+async def spawn(hive: Core, **spec: Any) -> LiveAgent:
+    """A spawned agent that started and registered (active), with restart delays without jitter."""
+    spec = {"name": "w", "handler": {"exec": ["true"]}, **spec}
+    agent = await hive.agents.create(AgentSpec.model_validate(spec))
+    agent.backoff.rand = lambda: 0.5  # the middle of the jitter band: delays exactly as configured
+    await register(hive, agent)
+    return agent
+
+
+async def register(hive: Core, agent: LiveAgent) -> None:
+    """The agent's current process registers, as hive-agent does on start."""
+    proc = hive.processes.current(agent.id)
+    request = RegisterRequest(agent_id=agent.id, incarnation=agent.incarnation, pid=proc.pid, hostname="h")
+    await hive.protocol.register(request)
+    assert agent.status == "active" and hive.agents.shown_status(agent) == "active"

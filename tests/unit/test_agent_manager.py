@@ -6,31 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
 import pytest
 
 from hived.agents.heartbeats import HealthMonitor
 from hived.agents.live import LiveAgent
 from hived.agents.manager import AgentManager
-from hived.model.schemas import AgentSpec, AttemptResult, RegisterRequest
-from tests.unit.inprocess import Core
-
-
-async def spawn(hive: Core, **spec: Any) -> LiveAgent:
-    """A spawned agent that started and registered (active), with restart delays without jitter."""
-    spec = {"name": "w", "handler": {"exec": ["true"]}, **spec}
-    agent = await hive.agents.create(AgentSpec.model_validate(spec))
-    agent.backoff.rand = lambda: 0.5  # the middle of the jitter band: delays exactly as configured
-    await register(hive, agent)
-    return agent
-
-
-async def register(hive: Core, agent: LiveAgent) -> None:
-    proc = hive.processes.current(agent.id)
-    request = RegisterRequest(agent_id=agent.id, incarnation=agent.incarnation, pid=proc.pid, hostname="h")
-    await hive.protocol.register(request)
-    assert hive.agents.shown_status(agent) == "active"
+from hived.model.schemas import AgentSpec, AttemptResult
+from tests.unit.inprocess import Core, register, spawn
 
 
 async def crash(hive: Core, agent: LiveAgent, code: int = 1) -> None:

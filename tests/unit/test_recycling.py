@@ -5,27 +5,11 @@ In this process: the agent manager and health sweep on a FakeClock and in-memory
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from hived.agents.heartbeats import HealthMonitor
 from hived.agents.live import LiveAgent
-from hived.model.schemas import AgentSpec, HeartbeatRequest, RegisterRequest
-from tests.unit.inprocess import Core, result
-
-
-async def spawn(hive: Core, **spec: Any) -> LiveAgent:
-    spec = {"name": "w", "handler": {"exec": ["true"]}, **spec}
-    agent = await hive.agents.create(AgentSpec.model_validate(spec))
-    agent.backoff.rand = lambda: 0.5  # the middle of the jitter band: delays exactly as configured
-    await register(hive, agent)
-    return agent
-
-
-async def register(hive: Core, agent: LiveAgent) -> None:
-    proc = hive.processes.current(agent.id)
-    request = RegisterRequest(agent_id=agent.id, incarnation=agent.incarnation, pid=proc.pid, hostname="h")
-    await hive.protocol.register(request)
-    assert agent.status == "active"
+from hived.model.schemas import HeartbeatRequest
+from tests.unit.inprocess import Core, register, result, spawn
 
 
 async def recycled(hive: Core, agent: LiveAgent, health: HealthMonitor) -> None:
