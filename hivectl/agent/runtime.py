@@ -39,7 +39,6 @@ log = logging.getLogger("hive-agent")
 
 POLL_WAIT = 20.0  # seconds hived may hold a long-poll
 POLL_TIMEOUT_MARGIN = 15.0  # the HTTP timeout of a long-poll is its wait plus this
-REPORT_WINDOW = 0.001  # results ending within this window go in one request
 FINAL_REPORT_GRACE = 2.0  # on stop, how long to try handing in the last results
 EMPTY_POLL_PAUSE = 0.1  # after a long-poll hived answered early with nothing, wait this long, doubling
 EMPTY_POLL_PAUSE_MAX = 2.0  # up to this (hived answers at once while it shuts down)
@@ -221,7 +220,7 @@ class AgentRuntime:
     async def report_loop(self) -> None:
         while True:
             await self.result_added.wait()
-            await asyncio.sleep(REPORT_WINDOW)
+            await asyncio.sleep(0)  # results of handlers ending in this loop turn go together
             self.result_added.clear()
             if not (self.polling or self.free_slots() <= 0) or not self.outbox.has_waiting():
                 continue  # the next long-poll, about to start, carries them

@@ -16,32 +16,37 @@ from hived.tasks.service import TaskService
 from hived.workflows.service import WorkflowService
 
 
-def _root(request: Request) -> AgentOrchestrator:
+def _orchestrator(request: Request) -> AgentOrchestrator:
     return request.app.state.orchestrator  # type: ignore[no-any-return]
 
 
-def _tasks(request: Request) -> TaskService:
-    return _root(request).tasks
+# Dependencies are `async def`: FastAPI runs a plain `def` one in a worker thread, a hop per request.
+async def _root(request: Request) -> AgentOrchestrator:
+    return _orchestrator(request)
 
 
-def _agents(request: Request) -> AgentService:
-    return _root(request).fleet
+async def _tasks(request: Request) -> TaskService:
+    return _orchestrator(request).tasks
 
 
-def _protocol(request: Request) -> AgentProtocol:
-    return _root(request).protocol
+async def _agents(request: Request) -> AgentService:
+    return _orchestrator(request).fleet
 
 
-def _workflows(request: Request) -> WorkflowService:
-    return _root(request).workflows
+async def _protocol(request: Request) -> AgentProtocol:
+    return _orchestrator(request).protocol
 
 
-def _tokens(request: Request) -> Tokens:
-    return _root(request).tokens
+async def _workflows(request: Request) -> WorkflowService:
+    return _orchestrator(request).workflows
 
 
-def _limits(request: Request) -> Limits:
-    return _root(request).limits
+async def _tokens(request: Request) -> Tokens:
+    return _orchestrator(request).tokens
+
+
+async def _limits(request: Request) -> Limits:
+    return _orchestrator(request).limits
 
 
 Daemon = Annotated[AgentOrchestrator, Depends(_root)]  # daemon-wide: status, readiness, metrics, events

@@ -6,10 +6,12 @@ queued while a transaction is in flight are committed together in the next one (
 
 PostgreSQL: an `AsyncEngine` over asyncpg; `fn` runs through `AsyncConnection.run_sync`, so each
 statement is awaited on asyncpg. SQLite (the embedded default): the file is local and has one
-writer, so a whole write batch runs in one dedicated writer thread (one thread hop per batch, not
-per statement as aiosqlite would cost), and reads, microseconds each under WAL, run directly.
-WAL, `synchronous=NORMAL` (survives `kill -9`; the last commits may be lost on power loss; set
-`HIVE_SQLITE_SYNCHRONOUS=FULL` for that), `busy_timeout`, and `BEGIN IMMEDIATE` for writes.
+writer. WAL, `synchronous=NORMAL` (survives `kill -9`; the last commits may be lost on power loss),
+`busy_timeout`, and `BEGIN IMMEDIATE` for writes. A commit then only appends to the WAL, so write
+batches and reads, microseconds each, run directly on the event loop, and the WAL checkpoints (what
+waits on the disk) run in a thread of their own (hived/store/checkpoints.py). With
+`HIVE_SQLITE_SYNCHRONOUS=FULL` every commit waits for an fsync: batches then run in one writer thread
+(one thread hop per batch).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hived.errors import HiveError
+from hived.store.checkpoints import Checkpointer
 from hived.store.files import private_sqlite_files
 
 log = logging.getLogger("hived.store")
@@ -83,10 +86,13 @@ UNAVAILABLE_STATES = ("08", "57P", "53300", "55000", "3D000")
 DISCONNECTS = {"ConnectionDoesNotExistError", "InterfaceError"}
 
 
-def _sqlite_engine(url: str, writer: bool) -> Engine:
+def _sqlite_synchronous() -> str:
     synchronous = os.environ.get("HIVE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
-    if synchronous not in ("NORMAL", "FULL"):
-        synchronous = "NORMAL"
+    return synchronous if synchronous in ("NORMAL", "FULL") else "NORMAL"
+
+
+def _sqlite_engine(url: str, writer: bool) -> Engine:
+    synchronous = _sqlite_synchronous()
     engine = create_engine(
         url, pool_size=1 if writer else 4, max_overflow=0 if writer else 4, pool_reset_on_return=None
     )
@@ -98,6 +104,8 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=5000")
+        if writer and synchronous == "NORMAL":
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
         cur.close()
 
     if writer:
@@ -117,7 +125,8 @@ class Database:
         self._sync_writer: Engine | None = None
         self._sync_reader: Engine | None = None
         self._async: AsyncEngine | None = None
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite FULL: the writer
+        self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -126,7 +135,10 @@ class Database:
             sync_url = parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
             self._sync_writer = _sqlite_engine(sync_url, writer=True)
             self._sync_reader = _sqlite_engine(sync_url, writer=False)
-            self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hive-db-writer")
+            if _sqlite_synchronous() == "FULL" or self.path is None:
+                self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hive-db-writer")
+            else:
+                self._checkpointer = Checkpointer(self.path)
         elif self.dialect == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
                 parsed = parsed.set(drivername="postgresql+asyncpg")
@@ -173,6 +185,8 @@ class Database:
                 with self._sync_writer.begin() as conn:
                     return fn(conn)
 
+            if self._thread is None:
+                return run()
             return await asyncio.get_running_loop().run_in_executor(self._thread, run)
         assert self._async is not None
         async with self._async.begin() as aconn:
@@ -201,6 +215,8 @@ class Database:
     def start(self) -> None:
         if self._writer_task is None:
             self._writer_task = asyncio.create_task(self._write_loop(), name="db-writer")
+        if self._checkpointer is not None:
+            self._checkpointer.start()
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run `fn` in a write transaction shared with other queued writes; returns after commit."""
@@ -237,6 +253,8 @@ class Database:
             for item in batch:
                 await self._commit([item])
             return
+        if self._checkpointer is not None:
+            self._checkpointer.nudge()
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
@@ -253,6 +271,8 @@ class Database:
             self._writer_task = None
         if self._thread is not None:
             self._thread.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

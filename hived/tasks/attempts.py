@@ -108,6 +108,7 @@ class AgentChannel:
     inbox: list[InFlight] = field(default_factory=list)
     cancels: set[str] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    asking: int = 0  # the slots the agent's open long-poll asked for
     held: set[str] = field(default_factory=set)  # task ids in flight on this agent
     breaker: Breaker = field(default_factory=Breaker)
     budget: int | None = None  # tasks this incarnation may still be given (max_tasks)

@@ -210,8 +210,8 @@ class Dispatcher(Ledger):
             endings.append(Ending(entry, ok, result, error, reason, output))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
         await self._end_attempts(endings)
-        if results and (channel := self.channels.get(agent_id)):
-            channel.wake.set()  # a poll the agent left open for slots it no longer has returns now
+        if results and (channel := self.channels.get(agent_id)) and channel.asking == 0:
+            channel.wake.set()  # a poll the agent left open while full returns now: a slot is free
         return acks
 
     async def take(self, agent_id: str, slots: int, wait: float) -> tuple[list[Lease], list[str]]:
@@ -222,6 +222,7 @@ class Dispatcher(Ledger):
         # An agent that is full still keeps a poll open (slots=0): it hears of cancels at once.
         if not (slots > 0 and channel.inbox) and not channel.cancels and wait > 0 and not self.closing:
             channel.wake.clear()
+            channel.asking = slots
             self._kick.set()
             await self.clock.wait(channel.wake, wait)
         entries = channel.inbox if slots > 0 else []

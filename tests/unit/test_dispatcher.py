@@ -126,6 +126,26 @@ async def test_a_long_poll_returns_empty_when_its_wait_ends_on_the_clock(hive: C
     assert await asyncio.wait_for(polling, 5) == ([], [])
 
 
+@pytest.mark.parametrize(("asking", "woken"), [(0, True), (1, False)])
+async def test_a_result_wakes_the_open_poll_only_of_a_full_agent(
+    hive: Core, asking: int, woken: bool
+) -> None:
+    """A full agent keeps a poll open asking for nothing: its result frees a slot, so that poll
+    answers at once. A poll that asks for work stays open: answering it empty would make the agent
+    pause before polling again, and a task submitted meanwhile would wait (the idle round trip)."""
+    hive.dispatcher.attach("a", [], 2)
+    await hive.submit()
+    (lease,) = await hive.lease("a")
+    polling = asyncio.ensure_future(hive.dispatcher.take("a", asking, wait=20))
+    await hive.clock.until_sleeping()
+    (ack,) = await hive.dispatcher.report("a", [result(lease)])
+    assert ack.accepted
+    await asyncio.wait({polling}, timeout=0.2)  # the clock stands still: only a wake-up ends it
+    assert polling.done() is woken
+    await hive.clock.advance(20)
+    assert await asyncio.wait_for(polling, 5) == ([], [])
+
+
 async def test_cancel_of_a_queued_task(hive: Core) -> None:
     task_id = await hive.submit()
     assert await hive.dispatcher.cancel(task_id)

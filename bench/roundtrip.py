@@ -1,0 +1,145 @@
+"""The request path: round trip of one no-op task, live end-to-end rate, and POST /tasks latency while
+agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hive_bench.py does).
+
+    .venv/bin/python bench/roundtrip.py [--n 3000] [--lat 300] [--agents 2] [--concurrency 16] [--db URL]
+
+  round trip   idle agents; POST /tasks, then GET /tasks/{id}?wait=5 (the native wait) until the
+               result is seen; p50/p99 over --lat samples (and the same with a 2 ms poll, as the peer
+               script measures it)
+  live         one client submits --n tasks one request at a time while the agents work; rate from
+               the first submit to the last completion
+  under load   POST /tasks p50/p99 with 1 and 8 clients submitting while the agents run flat out
+A figure printer, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import Daemon, percentile  # noqa: E402
+from hived.model.schemas import AgentSpec  # noqa: E402
+
+FINAL = ("completed", "failed", "cancelled")
+
+
+def http(daemon: Daemon) -> httpx.Client:
+    transport = httpx.HTTPTransport(uds=str(daemon.socket))
+    return httpx.Client(transport=transport, base_url="http://hive", timeout=60)
+
+
+def submit(c: httpx.Client, i: int) -> str:
+    r = c.post("/tasks", json={"type": "noop", "requires": ["bench"], "payload": {"n": i}})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def round_trip(c: httpx.Client, i: int, poll: float | None) -> float:
+    started = time.perf_counter()
+    task_id = submit(c, i)
+    while True:
+        if poll is None:
+            task = c.get(f"/tasks/{task_id}", params={"wait": 5}).json()
+        else:
+            task = c.get(f"/tasks/{task_id}").json()
+        if task["status"] in FINAL:
+            assert task["status"] == "completed", task
+            return (time.perf_counter() - started) * 1000
+        if poll:
+            time.sleep(poll)
+
+
+def completed(c: httpx.Client) -> int:
+    return int(c.get("/status").json()["tasks"].get("completed", 0))
+
+
+def wait_completed(c: httpx.Client, target: int, timeout: float = 300) -> float:
+    deadline = time.monotonic() + timeout
+    while completed(c) < target:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not all tasks completed within {timeout}s")
+        time.sleep(0.01)
+    return time.perf_counter()
+
+
+def live(c: httpx.Client, n: int) -> float:
+    base = completed(c)
+    started = time.perf_counter()
+    for i in range(n):
+        submit(c, i)
+    return n / (wait_completed(c, base + n) - started)
+
+
+def under_load(daemon: Daemon, clients: int, n: int) -> list[float]:
+    """Each client submits n tasks one at a time; the agents run them as they come."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one_client() -> None:
+        with http(daemon) as c:
+            mine = []
+            for i in range(n):
+                started = time.perf_counter()
+                submit(c, i)
+                mine.append((time.perf_counter() - started) * 1000)
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=one_client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def show(name: str, values: list[float]) -> None:
+    p50, p99 = percentile(values, 50), percentile(values, 99)
+    print(f"{name:<44} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   (n={len(values)})", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument("--lat", type=int, default=300)
+    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--db", default=None)
+    args = parser.parse_args()
+    daemon = Daemon(args.db)
+    try:
+        for k in range(args.agents):
+            spec = AgentSpec(
+                name=f"b{k}",
+                capabilities=["bench"],
+                max_concurrency=args.concurrency,
+                handler={"python": "hivectl.agent.builtin:echo"},
+            )
+            daemon.client.spawn_agent(spec)
+        for k in range(args.agents):
+            while daemon.client.get_agent(f"b{k}").status not in ("active", "busy"):
+                time.sleep(0.05)
+        with http(daemon) as c:
+            for i in range(30):
+                round_trip(c, i, None)
+            show("round trip, native wait", [round_trip(c, i, None) for i in range(args.lat)])
+            show("round trip, 2 ms poll", [round_trip(c, i, 0.002) for i in range(args.lat)])
+            print(f"{'live end to end, 1 client':<44} {live(c, args.n):7.0f} tasks/s", flush=True)
+            base = completed(c)
+            show("POST /tasks under load, 1 client", under_load(daemon, 1, args.n))
+            show("POST /tasks under load, 8 clients", under_load(daemon, 8, args.n // 8))
+            wait_completed(c, base + args.n + (args.n // 8) * 8)
+    finally:
+        daemon.close()
+
+
+if __name__ == "__main__":
+    main()
