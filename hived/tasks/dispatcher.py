@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from datetime import datetime
 from typing import Any
 
 from hived.bounds import Limits
@@ -262,8 +263,9 @@ class Dispatcher(Ledger):
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _unassign(self, entries: list[InFlight]) -> None:
-        """The assignment was not committed (the database is unreachable): back to the queue."""
+    def _unassign(self, entries: list[InFlight], requeue: bool = True) -> None:
+        """The assignment was not committed (the database is unreachable): back to the queue, or
+        forgotten (`requeue=False`: a task whose own insert was not committed either)."""
         for entry in entries:
             if self.in_flight.get(entry.task.id) is not entry:
                 continue
@@ -274,7 +276,8 @@ class Dispatcher(Ledger):
                 channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
                 if channel.budget is not None:
                     channel.budget += 1
-            self._enqueue(entry.task)
+            if requeue:
+                self._enqueue(entry.task)
 
     async def run_pending(self) -> None:
         """Do once, now, what the loops would: tasks whose backoff is over enter the queue, and ready
@@ -305,9 +308,7 @@ class Dispatcher(Ledger):
                 await self.clock.sleep(0.5)
                 self._kick.set()
 
-    async def _dispatch_once(self) -> None:
-        if self.paused:
-            return
+    def _free_slots(self) -> list[AgentSlot]:
         mono = self.clock.monotonic()
         slots = []
         for channel in self.channels.values():
@@ -316,32 +317,66 @@ class Dispatcher(Ledger):
                 channel.slot.limit = min(channel.slot.limit, channel.slot.in_flight + channel.budget)
             if channel.routable and channel.slot.free > 0:
                 slots.append(channel.slot)
-        if not slots or not len(self.queue):
+        return slots
+
+    async def _dispatch_once(self) -> None:
+        if self.paused or not len(self.queue):
             return
-        pairs = self.assigner.assign(self.queue, slots)
-        if not pairs:
+        slots = self._free_slots()
+        if not slots:
             return
+        entries = self._claim(self.assigner.assign(self.queue, slots))
+        if not entries:
+            return
+        now = self.clock.now()
+        try:
+            await self.db.write(lambda c: task_store.assign(c, self.assignment_rows(entries), now))
+        except Exception:
+            self._unassign(entries)
+            raise
+        await self.deliver(entries, now)
+
+    def claim(self, task: ReadyTask) -> InFlight | None:
+        """Assign a task whose insert is not committed yet, if the dispatcher would assign it at once
+        (nothing is queued, an able agent has a free slot): its insert and `assignment_rows` then go
+        in one commit, and an idle round trip saves a commit and a turn of the dispatch loop. The
+        caller then calls `deliver`, or `unclaim` if that commit failed."""
+        if self.paused or self.closing or len(self.queue) or self.retries.has_due():
+            return None
+        slots = self._free_slots()
+        if not any(task.requires <= slot.capabilities for slot in slots):
+            return None
+        self._enqueue(task)
+        entries = self._claim(self.assigner.assign(self.queue, slots))
+        return entries[0] if entries else None
+
+    def unclaim(self, entry: InFlight) -> None:
+        self._unassign([entry], requeue=False)
+
+    def _claim(self, pairs: list[tuple[str, AgentSlot]]) -> list[InFlight]:
+        mono = self.clock.monotonic()
         entries = []
         for task_id, slot in pairs:
             task = self.ready.pop(task_id)
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
-            self.channels[slot.agent_id].held.add(task_id)
             channel = self.channels[slot.agent_id]
+            channel.held.add(task_id)
             channel.breaker.on_assigned(mono)
             if channel.budget is not None:
                 channel.budget -= 1
             entries.append(entry)
-        rows = [
+        return entries
+
+    @staticmethod
+    def assignment_rows(entries: list[InFlight]) -> list[dict[str, Any]]:
+        return [
             {"task_id": e.task.id, "agent_id": e.agent_id, "lease": e.lease, "number": e.attempt}
             for e in entries
         ]
-        now = self.clock.now()
-        try:
-            await self.db.write(lambda c: task_store.assign(c, rows, now))
-        except Exception:
-            self._unassign(entries)
-            raise
+
+    async def deliver(self, entries: list[InFlight], now: datetime) -> None:
+        """Committed assignments go to their agents' inboxes (and open polls)."""
         for entry in entries:
             created = entry.task.created_at if entry.attempt == 1 else None
             waited = max(0.0, (now - created).total_seconds()) if created is not None else None

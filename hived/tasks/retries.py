@@ -45,6 +45,10 @@ class Retries:
         due = min((d for d, t in self._due if t == task_id), default=self.clock.monotonic())
         return task, max(0.0, due - self.clock.monotonic())
 
+    def has_due(self) -> bool:
+        """A backoff is over and its task not yet back in the queue."""
+        return bool(self._due) and self._due[0][0] <= self.clock.monotonic()
+
     def pop_due(self) -> list[ReadyTask]:
         """The tasks whose backoff is over, in due order; they leave this set."""
         now = self.clock.monotonic()

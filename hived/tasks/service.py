@@ -68,14 +68,30 @@ class TaskService:
         if sub.idempotency_key and (existing := await self._keyed(sub.idempotency_key)):
             return self._same_submission(existing, sub)
         row = self.new_row(sub)
+        claimed = self.dispatcher.claim(ReadyTask.from_row(row))  # an agent is free: one commit
+        now = self.clock()
+
+        def write(conn: Any) -> None:
+            task_store.insert_task(conn, row)
+            if claimed is not None:
+                task_store.assign(conn, self.dispatcher.assignment_rows([claimed]), now)
+
         try:
-            await self.db.write(lambda c: task_store.insert_task(c, row))
-        except DuplicateKey:
+            await self.db.write(write)
+        except BaseException as exc:
+            if claimed is not None:
+                self.dispatcher.unclaim(claimed)
             # a concurrent submit with the same key won
-            if sub.idempotency_key and (existing := await self._keyed(sub.idempotency_key)):
-                return self._same_submission(existing, sub)
+            if isinstance(exc, DuplicateKey) and sub.idempotency_key:
+                if existing := await self._keyed(sub.idempotency_key):
+                    return self._same_submission(existing, sub)
             raise
-        self.accepted(row)
+        if claimed is None:
+            self.accepted(row)
+            return task_view(row)
+        self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
+        await self.dispatcher.deliver([claimed], now)
+        row.update(status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, attempts=claimed.attempt)
         return task_view(row)
 
     async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:

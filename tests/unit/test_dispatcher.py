@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from hived.model.schemas import TaskSubmit
+from hived.store import tasks as task_store
 from tests.unit.inprocess import Core, result
 
 NO_JITTER = {"initial": 10.0, "multiplier": 2.0, "max": 60.0, "jitter": 0.0}
@@ -205,3 +208,49 @@ async def test_a_lost_agent_s_attempts_are_requeued(hive: Core) -> None:
     await hive.clock.advance(10)
     assert {(lease.task_id, lease.attempt) for lease in await hive.lease("b")} == {(t, 2) for t in ids}
     assert await hive.dispatcher.agent_gone("a") == 0  # gone already
+
+
+async def test_a_task_submitted_to_a_free_agent_is_assigned_in_the_same_commit(hive: Core) -> None:
+    """The idle round trip: the insert and the assignment are one commit, and the lease is in the
+    agent's inbox when submit returns (no turn of the dispatch loop)."""
+    hive.dispatcher.attach("a", [], 1)
+    task = await hive.tasks.submit(TaskSubmit(type="job"))
+    assert (task.status, task.agent_id) == ("assigned", "a")
+    row = await hive.task(task.id)
+    assert (row["status"], row["agent_id"], row["attempts"]) == ("assigned", "a", 1)
+    leases, _ = await hive.dispatcher.take("a", 1, 0)
+    assert [lease.task_id for lease in leases] == [task.id]
+
+
+@pytest.mark.parametrize("why", ["queued before it", "no able agent", "agent full"])
+async def test_a_task_is_claimed_at_submit_only_when_it_would_be_assigned_at_once(
+    hive: Core, why: str
+) -> None:
+    hive.dispatcher.attach("a", [], 1)
+    if why == "queued before it":
+        hive.dispatcher.paused = True
+        first = await hive.submit()
+        hive.dispatcher.paused = False
+    elif why == "agent full":
+        await hive.tasks.submit(TaskSubmit(type="job"))
+    task = await hive.tasks.submit(TaskSubmit(type="job", requires=["gpu"] if why == "no able agent" else []))
+    assert task.status == "pending"
+    if why == "queued before it":  # it stays behind the older task: FIFO holds
+        (lease,) = await hive.lease("a")
+        assert lease.task_id == first
+
+
+async def test_a_claim_whose_commit_fails_leaves_no_trace(hive: Core, monkeypatch: Any) -> None:
+    hive.dispatcher.attach("a", [], 1)
+
+    def broken(*_args: Any) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(task_store, "assign", broken)
+    with pytest.raises(Exception, match="disk gone|unavailable"):
+        await hive.tasks.submit(TaskSubmit(type="job"))
+    monkeypatch.undo()
+    assert hive.dispatcher.in_flight == {} and hive.dispatcher.held_by("a") == []
+    assert hive.dispatcher.queue_depth() == 0  # not queued: it was never committed
+    task = await hive.tasks.submit(TaskSubmit(type="job"))  # the slot is free again
+    assert task.status == "assigned"
