@@ -65,7 +65,8 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     )
 
 
-def mark_running(conn: Connection, leases: Sequence[tuple[str, int]], now: datetime) -> None:
+def mark_running(conn: Connection, leases: Sequence[tuple[str, int, datetime | None]]) -> None:
+    """Delivered attempts: (task id, lease, when delivered)."""
     if not leases:
         return
     conn.execute(
@@ -77,8 +78,8 @@ def mark_running(conn: Connection, leases: Sequence[tuple[str, int]], now: datet
                 tasks.c.status == "assigned",
             )
         )
-        .values(status="running", started_at=now),
-        [{"b_id": task_id, "b_lease": lease} for task_id, lease in leases],
+        .values(status="running", started_at=bindparam("b_started")),
+        [{"b_id": task_id, "b_lease": lease, "b_started": at} for task_id, lease, at in leases],
     )
 
 
@@ -102,6 +103,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             error=bindparam("b_error"),
             next_attempt_at=bindparam("b_next"),
             completed_at=bindparam("b_completed"),
+            started_at=func.coalesce(tasks.c.started_at, bindparam("b_started")),  # if never marked
         ),
         [
             {
@@ -112,6 +114,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
                 "b_error": r.get("error"),
                 "b_next": r.get("next_attempt_at"),
                 "b_completed": now if r["status"] in ("completed", "failed", "cancelled") else None,
+                "b_started": r.get("started_at"),
             }
             for r in rows
         ],

@@ -57,6 +57,7 @@ class InFlight:
     delivered: bool = False
     cancelled: bool = False
     delivered_mono: float = 0.0
+    delivered_at: datetime | None = None  # when the agent was sent the lease (the task's started_at)
     ending: bool = False  # an end of this attempt is committed, or being committed
     settled: asyncio.Event | None = None  # set once the commit of that end is over, either way
 
@@ -127,6 +128,7 @@ def decide(e: Ending, now: datetime) -> None:
         "task_id": task.id,
         "agent_id": entry.agent_id,
         "lease": entry.lease,
+        "started_at": entry.delivered_at,
         "result": e.result,
         "error": e.error,
         "reason": e.reason,

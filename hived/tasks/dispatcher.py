@@ -24,6 +24,7 @@ from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
 from hived.tasks.ledger import Ledger
+from hived.tasks.marks import RunningMarks
 from hived.tasks.routing import AgentSlot, Assigner
 
 log = logging.getLogger("hived.dispatch")
@@ -47,6 +48,7 @@ class Dispatcher(Ledger):
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
         self._loops: list[asyncio.Task[None]] = []
+        self.marks = RunningMarks(db, self._current)
 
     # --- start-up ---------------------------------------------------------------------------------
 
@@ -96,6 +98,7 @@ class Dispatcher(Ledger):
         ]
 
     async def stop(self) -> None:
+        self.marks.stop()
         for loop in self._loops:
             loop.cancel()
         for loop in self._loops:
@@ -151,6 +154,9 @@ class Dispatcher(Ledger):
         channel.routable = True
         self._kick.set()
         return channel
+
+    def _current(self, entry: InFlight) -> bool:
+        return self.in_flight.get(entry.task.id) is entry and not entry.ending
 
     def set_routable(self, agent_id: str, routable: bool) -> None:
         if channel := self.channels.get(agent_id):
@@ -231,16 +237,12 @@ class Dispatcher(Ledger):
             channel.inbox = []
         cancels = sorted(channel.cancels)
         channel.cancels.clear()
-        for entry in entries:
-            entry.delivered = True
-            entry.delivered_mono = self.clock.monotonic()
-        leases = [entry.lease_message() for entry in entries]
-        if leases:
-            marks = [(e.task.id, e.lease) for e in entries]
-            now = self.clock.now()
-            marking = asyncio.ensure_future(self.db.write(lambda c: task_store.mark_running(c, marks, now)))
-            marking.add_done_callback(_log_failure)
-        return leases, cancels
+        if entries:
+            now, mono = self.clock.now(), self.clock.monotonic()
+            for entry in entries:
+                entry.delivered, entry.delivered_at, entry.delivered_mono = True, now, mono
+            self.marks.delivered(entries)
+        return [entry.lease_message() for entry in entries], cancels
 
     async def reconcile(self, agent_id: str, running: set[str], grace: float) -> int:
         """Attempts this agent should hold (delivered over `grace` s ago) but does not report: the
@@ -391,9 +393,3 @@ class Dispatcher(Ledger):
                 continue
             channel.inbox.append(entry)
             channel.wake.set()
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    """`running` is a display state (the lease already stands): a failed mark is only logged."""
-    if not future.cancelled() and (exc := future.exception()) is not None:
-        log.warning("could not mark tasks running: %s", exc)

@@ -66,6 +66,7 @@ class Core:
 
     async def task(self, task_id: str) -> dict[str, Any]:
         """The task's row once every write queued so far is committed (some are not awaited)."""
+        await self.dispatcher.marks.flush()
         await self.db.write(lambda c: None)
         row = await self.db.read(lambda c: task_store.get_task(c, task_id))
         assert row is not None

@@ -254,3 +254,29 @@ async def test_a_claim_whose_commit_fails_leaves_no_trace(hive: Core, monkeypatc
     assert hive.dispatcher.queue_depth() == 0  # not queued: it was never committed
     task = await hive.tasks.submit(TaskSubmit(type="job"))  # the slot is free again
     assert task.status == "assigned"
+
+
+async def test_deliveries_are_marked_running_together_and_an_ended_attempt_not_at_all(
+    hive: Core, monkeypatch: Any
+) -> None:
+    """`running` is shown, not needed for the lease: deliveries are marked in one write per window,
+    and an attempt that ended first is left to its end, which sets started_at itself."""
+    writes: list[list[str]] = []
+    real = task_store.mark_running
+    monkeypatch.setattr(
+        task_store, "mark_running", lambda c, marks: writes.append([m[0] for m in marks]) or real(c, marks)
+    )
+    hive.dispatcher.attach("a", [], 3)
+    ids = [await hive.submit() for _ in range(3)]
+    leases = await hive.lease("a")
+    assert sorted(lease.task_id for lease in leases) == sorted(ids)
+    done = leases[0]
+    (ack,) = await hive.dispatcher.report("a", [result(done)])
+    assert ack.accepted
+    await hive.dispatcher.marks.flush()
+    assert len(writes) == 1 and sorted(writes[0]) == sorted(t for t in ids if t != done.task_id)
+    delivered = hive.dispatcher.in_flight[leases[1].task_id].delivered_at
+    for task_id in ids:
+        row = await hive.task(task_id)
+        assert row["status"] == ("completed" if task_id == done.task_id else "running")
+        assert row["started_at"] == delivered  # the end set it for the attempt never marked
