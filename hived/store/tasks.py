@@ -16,13 +16,69 @@ tasks = TaskRow.__table__
 attempts = AttemptRow.__table__
 
 
+# The statements of the hot path are built once: building one costs more than running it on SQLite.
+INSERT_TASK = insert(tasks)
+ASSIGN_TASK = (
+    update(tasks)
+    .where(tasks.c.id == bindparam("b_id"))
+    .values(
+        status="assigned",
+        agent_id=bindparam("b_agent"),
+        lease=bindparam("b_lease"),
+        attempts=bindparam("b_number"),
+        next_attempt_at=None,
+    )
+)
+INSERT_ATTEMPT = insert(attempts)
+MARK_RUNNING = (
+    update(tasks)
+    .where(
+        and_(
+            tasks.c.id == bindparam("b_id"),
+            tasks.c.lease == bindparam("b_lease"),
+            tasks.c.status == "assigned",
+        )
+    )
+    .values(status="running", started_at=bindparam("b_started"))
+)
+FINISH_TASK = (
+    update(tasks)
+    .where(
+        and_(
+            tasks.c.id == bindparam("b_id"),
+            tasks.c.lease == bindparam("b_lease"),
+            or_(tasks.c.status == "assigned", tasks.c.status == "running"),  # no IN with executemany
+        )
+    )
+    .values(
+        status=bindparam("b_status"),
+        result=bindparam("b_result"),
+        error=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        completed_at=bindparam("b_completed"),
+        started_at=func.coalesce(tasks.c.started_at, bindparam("b_started")),  # if never marked
+    )
+)
+FINISH_ATTEMPT = (
+    update(attempts)
+    .where(and_(attempts.c.lease == bindparam("b_lease"), attempts.c.ended_at.is_(None)))  # ends once
+    .values(
+        ended_at=bindparam("b_ended"),
+        outcome=bindparam("b_outcome"),
+        reason=bindparam("b_reason"),
+        error=bindparam("b_error"),
+        output=bindparam("b_output"),
+    )
+)
+
+
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(insert(tasks), [row])
+    conn.execute(INSERT_TASK, [row])
 
 
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(tasks), rows)
+        conn.execute(INSERT_TASK, rows)
 
 
 def max_seq_and_lease(conn: Connection) -> tuple[int, int]:
@@ -36,22 +92,14 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     if not rows:
         return
     conn.execute(
-        update(tasks)
-        .where(tasks.c.id == bindparam("b_id"))
-        .values(
-            status="assigned",
-            agent_id=bindparam("b_agent"),
-            lease=bindparam("b_lease"),
-            attempts=bindparam("b_number"),
-            next_attempt_at=None,
-        ),
+        ASSIGN_TASK,
         [
             {"b_id": r["task_id"], "b_agent": r["agent_id"], "b_lease": r["lease"], "b_number": r["number"]}
             for r in rows
         ],
     )
     conn.execute(
-        insert(attempts),
+        INSERT_ATTEMPT,
         [
             {
                 "lease": r["lease"],
@@ -70,15 +118,7 @@ def mark_running(conn: Connection, leases: Sequence[tuple[str, int, datetime | N
     if not leases:
         return
     conn.execute(
-        update(tasks)
-        .where(
-            and_(
-                tasks.c.id == bindparam("b_id"),
-                tasks.c.lease == bindparam("b_lease"),
-                tasks.c.status == "assigned",
-            )
-        )
-        .values(status="running", started_at=bindparam("b_started")),
+        MARK_RUNNING,
         [{"b_id": task_id, "b_lease": lease, "b_started": at} for task_id, lease, at in leases],
     )
 
@@ -89,22 +129,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     if not rows:
         return 0
     res = conn.execute(
-        update(tasks)
-        .where(
-            and_(
-                tasks.c.id == bindparam("b_id"),
-                tasks.c.lease == bindparam("b_lease"),
-                or_(tasks.c.status == "assigned", tasks.c.status == "running"),  # no IN with executemany
-            )
-        )
-        .values(
-            status=bindparam("b_status"),
-            result=bindparam("b_result"),
-            error=bindparam("b_error"),
-            next_attempt_at=bindparam("b_next"),
-            completed_at=bindparam("b_completed"),
-            started_at=func.coalesce(tasks.c.started_at, bindparam("b_started")),  # if never marked
-        ),
+        FINISH_TASK,
         [
             {
                 "b_id": r["task_id"],
@@ -120,18 +145,11 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
         ],
     )
     conn.execute(
-        update(attempts)
-        .where(and_(attempts.c.lease == bindparam("b_lease"), attempts.c.ended_at.is_(None)))  # ends once
-        .values(
-            ended_at=now,
-            outcome=bindparam("b_outcome"),
-            reason=bindparam("b_reason"),
-            error=bindparam("b_error"),
-            output=bindparam("b_output"),
-        ),
+        FINISH_ATTEMPT,
         [
             {
                 "b_lease": r["lease"],
+                "b_ended": now,
                 "b_outcome": r["outcome"],
                 "b_reason": r.get("reason"),
                 "b_error": r.get("error"),
