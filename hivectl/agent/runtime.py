@@ -4,7 +4,8 @@ attempts at once, and hand every result in until hived acknowledges it (across h
 Three loops share one state:
 - heartbeats every `heartbeat_interval` with the tasks the agent answers for and its tree's RSS/CPU;
 - the work loop keeps one long-poll out (slots=0 when full, so cancels arrive at once), carrying the
-  results that wait;
+  results that wait; after taking work it holds the next poll back up to TAKE_NEXT_WINDOW, so that a
+  quick task's result and the request for the next one are one round trip;
 - the reporter sends results at once (slots=0, wait=0) when no long-poll will carry them soon: one is
   already out, or the agent takes no work (all slots busy, draining).
 """
@@ -42,6 +43,7 @@ POLL_TIMEOUT_MARGIN = 15.0  # the HTTP timeout of a long-poll is its wait plus t
 FINAL_REPORT_GRACE = 2.0  # on stop, how long to try handing in the last results
 EMPTY_POLL_PAUSE = 0.1  # after a long-poll hived answered early with nothing, wait this long, doubling
 EMPTY_POLL_PAUSE_MAX = 2.0  # up to this (hived answers at once while it shuts down)
+TAKE_NEXT_WINDOW = 0.005  # after taking work, how long the next poll waits for a result to carry
 CANCEL_AGAIN = 0.5  # on stop, a loop still running after this long is cancelled again
 NOT_ACCEPTING = frozenset({"draining", "stopped", "failed"})
 
@@ -204,7 +206,12 @@ class AgentRuntime:
                 self.polling = False
             self.apply(reply, results)
             early = self.clock() - asked < self.poll_wait / 2
-            if reply.tasks or reply.cancel or results or not early:
+            if reply.tasks and not self.outbox.has_waiting():
+                # Complete-and-take-next: the first result of what just started rides with the next
+                # poll, one request instead of two, unless nothing ends within TAKE_NEXT_WINDOW.
+                pause = 0.0
+                await self.rest(TAKE_NEXT_WINDOW)
+            elif reply.tasks or reply.cancel or results or not early:
                 pause = 0.0
             else:  # woken for nothing, or hived shutting down (it then answers every poll at once)
                 pause = min(EMPTY_POLL_PAUSE_MAX, max(EMPTY_POLL_PAUSE, 2 * pause))

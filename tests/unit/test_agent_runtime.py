@@ -40,6 +40,7 @@ class FakeHived:
         self.gone = False
         self.refuse: set[str] = set()
         self.open_polls = 0
+        self.asking = 0  # the slots the open poll asked for
         self.interval = 0.1
 
     async def close(self) -> None:
@@ -71,8 +72,8 @@ class FakeHived:
         body["open_polls"] = self.open_polls
         self.work_requests.append(body)
         acks = []
-        if body["results"]:
-            self.new_work.set()  # like hived: results wake the agent's open poll
+        if body["results"] and self.open_polls and self.asking == 0:
+            self.new_work.set()  # like hived: results wake an open poll that asked for nothing
         for result in body["results"]:
             accepted = result["task_id"] not in self.refuse
             if accepted:
@@ -82,6 +83,7 @@ class FakeHived:
         if body["wait"] > 0:
             # Like hived: a poll waits for work it can take, or (slots=0) for a wake-up.
             self.open_polls += 1
+            self.asking = body["slots"]
             try:
                 if not (body["slots"] > 0 and self.queue) and not self.cancels:
                     self.new_work.clear()
@@ -181,6 +183,18 @@ async def test_a_result_ending_during_a_long_poll_goes_in_at_once() -> None:
         assert result["ok"] and result["result"] == {"done": "t1"} and result["output"] == "some output"
         report = next(r for r in h.hived.work_requests if r["results"])
         assert (report["slots"], report["wait"], report["open_polls"]) == (0, 0, 1)
+
+
+async def test_a_quick_result_rides_with_the_next_poll() -> None:
+    """Complete-and-take-next: the result of a task that ends at once goes in with the request for
+    more work, one request where there were two (a report, then a poll)."""
+    async with Harness(max_concurrency=2) as h:
+        h.handler.open("t1")  # open before it starts: it ends at once
+        h.hived.add_task("t1")
+        await eventually(lambda: h.hived.result_of("t1"), what="t1's result")
+        carrying = [r for r in h.hived.work_requests if r["results"]]
+        assert len(carrying) == 1 and (carrying[0]["slots"], carrying[0]["wait"]) == (2, 5.0)
+        assert len(h.hived.work_requests) == 2  # the poll that took t1, and the one that carried it
 
 
 async def test_a_burst_of_results_goes_in_one_request() -> None:
