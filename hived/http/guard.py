@@ -26,6 +26,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hived.http.corked import CorkedWrites
+
 log = logging.getLogger("hived")
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\nretry-after: 1\r\n\r\n"
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
@@ -195,6 +197,7 @@ class Acceptor:
 
 
 def guarded(base: type[HttpToolsProtocol], header_timeout: float) -> type[HttpToolsProtocol]:
-    """`base` (uvicorn's httptools protocol or a subclass) with HeaderDeadline's deadlines."""
-    bases = (HeaderDeadline,) if base is HttpToolsProtocol else (HeaderDeadline, base)
+    """`base` (uvicorn's httptools protocol or a subclass) with HeaderDeadline's deadlines, and one
+    send per response (CorkedWrites)."""
+    bases = (HeaderDeadline, CorkedWrites) + (() if base is HttpToolsProtocol else (base,))
     return type(f"Guarded{base.__name__}", bases, {"header_timeout": header_timeout})
