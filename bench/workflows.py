@@ -1,6 +1,7 @@
 """Scheduling overhead of the workflow engine: a generated 500-step DAG of no-op steps.
 
     .venv/bin/python bench/workflows.py [--steps 500] [--agents 4] [--concurrency 32] [--seed 1]
+                                        [--shapes chain,layered,random]
 
 Three shapes of `--steps` no-op steps on real agents (hivectl.agent.builtin:noop):
   chain    each step needs the one before (every step pays a full round trip: the latency figure)
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=10, help="steps per layer of the layered shape")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="which shapes, comma-separated")
     args = parser.parse_args()
 
     daemon = Daemon(args.db)
@@ -75,7 +77,8 @@ def main() -> None:
             time.sleep(0.1)
         print(f"{args.steps} no-op steps, {args.agents} agents x {args.concurrency} slots, {daemon.state}")
         print(f"{'shape':<8} {'wall':>8} {'per step':>10} {'start->finish (client)':>24}")
-        for name, make in SHAPES.items():
+        for name in args.shapes.split(","):
+            make = SHAPES[name]
             rng = random.Random(args.seed)
             steps = make(args.steps, rng, args.width)
             spec = WorkflowSpec.model_validate({"name": f"bench-{name}", "steps": steps})
