@@ -1,11 +1,15 @@
 """Scheduling overhead of the workflow engine: a generated 500-step DAG of no-op steps.
 
     .venv/bin/python bench/workflows.py [--steps 500] [--agents 4] [--concurrency 32] [--seed 1]
+                                        [--shapes chain,layered,random]
 
 Three shapes of `--steps` no-op steps on real agents (hivectl.agent.builtin:noop):
   chain    each step needs the one before (every step pays a full round trip: the latency figure)
   layered  layers of `--width` steps, each needing every step of the layer before
   random   each step needs 1-3 random earlier steps (seeded)
+`--inprocess` runs the chain in this process instead: the real orchestrator (store, dispatcher,
+engine) and a pretend agent that takes leases from the dispatcher and reports at once, no HTTP and no
+agent process: hived's own work per step, next to a single task's round trip the same way.
 For each: the run's wall time (run started_at to finished_at, from hived), the handler time (the sum
 of the steps' attempt durations on the agents' side is not known to hived, so the no-op handler is
 taken as 0 s: the figure is an upper bound of the overhead), and overhead per step = wall / steps.
@@ -15,8 +19,10 @@ A figure printer, not a test.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Daemon  # noqa: E402
-from hived.model.schemas import AgentSpec  # noqa: E402
+from hived.model.schemas import AgentSpec, AttemptResult  # noqa: E402
 from hived.model.workflow import WorkflowSpec  # noqa: E402
 
 
@@ -52,6 +58,41 @@ def random_dag(n: int, rng: random.Random, _width: int) -> list[dict[str, Any]]:
 SHAPES = {"chain": chain, "layered": layered, "random": random_dag}
 
 
+async def pretend_agent(dispatcher: Any, stop: asyncio.Event) -> None:
+    dispatcher.attach("pretend", [], 32)
+    while not stop.is_set():
+        leases, _ = await dispatcher.take("pretend", 32, 0.5)
+        results = [
+            AttemptResult(task_id=x.task_id, attempt=x.attempt, lease=x.lease, ok=True) for x in leases
+        ]
+        if results:
+            await dispatcher.report("pretend", results)
+
+
+async def in_process(steps: int) -> None:
+    from hived.orchestrator import AgentOrchestrator
+
+    with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
+        orch = AgentOrchestrator(f"sqlite:///{tmp}/hive.db", Path(tmp))
+        await orch.start()
+        stop = asyncio.Event()
+        agent = asyncio.create_task(pretend_agent(orch.dispatcher, stop))
+        began = time.perf_counter()
+        for _ in range(100):
+            task = await orch.submit({"type": "noop"})
+            await orch.tasks.get(task.id, wait=10)
+        single = (time.perf_counter() - began) / 100
+        spec = WorkflowSpec.model_validate({"name": "chain", "steps": chain(steps, random.Random(), 0)})
+        run = await orch.execute_workflow(spec, {}, wait=600)
+        assert run.started_at is not None and run.finished_at is not None, run.status
+        wall = (run.finished_at - run.started_at).total_seconds()
+        print(f"in process, {steps}-step chain: {wall / steps * 1000:.2f} ms per step")
+        print(f"in process, one task submitted and waited for, one after another: {single * 1000:.2f} ms")
+        stop.set()
+        await agent
+        await orch.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=500)
@@ -60,7 +101,12 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=10, help="steps per layer of the layered shape")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--db", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="which shapes, comma-separated")
+    parser.add_argument("--inprocess", action="store_true", help="hived's own work per step of a chain")
     args = parser.parse_args()
+    if args.inprocess:
+        asyncio.run(in_process(args.steps))
+        return
 
     daemon = Daemon(args.db)
     try:
@@ -75,7 +121,8 @@ def main() -> None:
             time.sleep(0.1)
         print(f"{args.steps} no-op steps, {args.agents} agents x {args.concurrency} slots, {daemon.state}")
         print(f"{'shape':<8} {'wall':>8} {'per step':>10} {'start->finish (client)':>24}")
-        for name, make in SHAPES.items():
+        for name in args.shapes.split(","):
+            make = SHAPES[name]
             rng = random.Random(args.seed)
             steps = make(args.steps, rng, args.width)
             spec = WorkflowSpec.model_validate({"name": f"bench-{name}", "steps": steps})

@@ -140,7 +140,9 @@ def status(
 
 def follow(cli: Client, run_id: str, output: Output) -> None:
     """Follow the run until it ends: a live table on a terminal, one line per step change when piped;
-    then the final run (-o json: only the run object). Exit 1 unless it succeeded."""
+    then the final run (-o json: only the run object). Exit 1 unless it succeeded. Changes arrive as
+    they happen (hived answers a long-poll at each change of the run); an outage of hived is ridden
+    out (see hivectl.client.polling)."""
     if output is Output.table and sys.stdout.isatty():
         current = follow_live(cli, run_id)
     else:
@@ -151,8 +153,11 @@ def follow(cli: Client, run_id: str, output: Output) -> None:
         raise typer.Exit(exitcodes.FAILURE)
 
 
+LIVE_REFRESH = 1.0  # s: the live table redraws its running durations this often; changes show at once
+
+
 def follow_live(cli: Client, run_id: str) -> Run:
-    states = cli.watch_run(run_id)
+    states = cli.watch_run(run_id, refresh=LIVE_REFRESH)
     current, names = next(states), {}
     with Live(run_view(current, names), auto_refresh=False, console=render.console()) as live:
         for current in states:

@@ -41,8 +41,6 @@ class ApiError(ClientError):
         self.detail = detail
 
 
-
-
 def error_detail(resp: httpx.Response) -> str:
     """The daemon's `{"detail": ...}` on one line (a list of validation errors formatted as above)."""
     try:

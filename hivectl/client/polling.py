@@ -1,9 +1,11 @@
 """How the clients wait: the one place that decides when to ask hived again (pure: time is passed in).
 
-A wait for a task or a run polls with a growing interval, reset whenever the object changed. A hived
-that is restarting (unreachable) or whose database is (503) is waited for, up to `patience` seconds,
-said once through `notice`: tasks and runs are durable, so the wait goes on where it was. When hived
-gains a long-poll for these waits, `Poll.next_delay` is the only thing that changes.
+A wait for a task or a run is a long-poll that hived answers the moment it ends (`Poll.long_wait`).
+A watch of a run is a long-poll that hived answers the moment the run or one of its steps changes
+(`?since=REVISION`, `Watch`); a watch of a task polls with a growing interval, reset whenever the task
+changed (`Poll.next_delay`). A hived that is restarting (unreachable) or whose database is (503) is
+waited for, up to `patience` seconds, said once through `notice`: tasks and runs are durable, so the
+wait goes on where it was.
 """
 
 from __future__ import annotations
@@ -70,7 +72,6 @@ class Poll:
             raise WaitTimeout(f"{self.what} did not end within {self.timeout:g}s")
         return min(self._interval, left)
 
-
     def long_wait(self, now: float) -> float:
         """How long to ask hived to hold the next read (`?wait=`): LONG_POLL, or what is left of
         the timeout; `WaitTimeout` when nothing is."""
@@ -80,6 +81,30 @@ class Poll:
         if left <= 0:
             raise WaitTimeout(f"{self.what} did not end within {self.timeout:g}s")
         return min(LONG_POLL, left)
+
+
+@dataclass
+class Watch:
+    """The reads of a watch of a run: each asks hived to answer when the run's revision is no longer
+    the one last seen (`?wait=S&since=REVISION`), so every change comes at once, without polling.
+    `refresh` caps each wait (a live table redraws its clocks that often, changed or not). An answer
+    that is the same as the last and came early (hived does not drive the run at that moment, or
+    does not know `since`) is followed by a growing pause, as a poll would be."""
+
+    poll: Poll
+    refresh: float | None = None
+
+    def wait(self, now: float) -> float:
+        """How long hived may hold the next read; `WaitTimeout` past the deadline."""
+        wait = self.poll.long_wait(now)
+        return min(wait, self.refresh) if self.refresh is not None else wait
+
+    def pause(self, same: bool, asked: float, wait: float, now: float) -> float:
+        """Seconds to sleep before the next read, after an answer to a read sent at `asked`."""
+        if same and now - asked < wait / 2:
+            return self.poll.next_delay(False, now)
+        self.poll._interval = 0.0  # the next early answer pauses the shortest time again
+        return 0.0
 
 
 LONG_POLL = 20.0  # s hived holds a read of a task or run that has not ended (under the client's timeout)

@@ -269,9 +269,10 @@ class Routes:
         return Call("GET", "/runs", _model(RunList), params=params)
 
     @staticmethod
-    def get_run(ref: str, wait: float | None = None) -> Call[Run]:
-        """With `wait`: hived answers once the run has ended, or after `wait` s."""
-        return Call("GET", f"/runs/{_ref(ref)}", _model(Run), params=_params(wait=wait))
+    def get_run(ref: str, wait: float | None = None, since: int | None = None) -> Call[Run]:
+        """With `wait`: hived answers once the run has ended, or after `wait` s; with `since` too (a
+        revision), as soon as the run's revision is another (the run or a step changed)."""
+        return Call("GET", f"/runs/{_ref(ref)}", _model(Run), params=_params(wait=wait, since=since))
 
     @staticmethod
     def cancel_run(ref: str) -> Call[Run]:

@@ -16,6 +16,7 @@ from hivectl.client.polling import (
     Notice,
     Patience,
     Poll,
+    Watch,
     resume_after,
 )
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
@@ -95,8 +96,24 @@ class Client:
     def watch_task(self, ref: str, timeout: float | None = None) -> Iterator[TaskDetail]:
         return self.watch(Routes.get_task(ref), lambda t: t.status in TASK_FINAL, f"task {ref}", timeout)
 
-    def watch_run(self, ref: str, timeout: float | None = None) -> Iterator[Run]:
-        return self.watch(Routes.get_run(ref), lambda r: r.status in RUN_FINAL, f"run {ref}", timeout)
+    def watch_run(
+        self, ref: str, timeout: float | None = None, refresh: float | None = None
+    ) -> Iterator[Run]:
+        """The run now, then each time it or one of its steps changes (hived answers a long-poll the
+        moment that happens), until it ends: the last one yielded. With `refresh`, also every
+        `refresh` s when nothing changed. Rides out a restarting hived as `poll` does."""
+        watch = Watch(Poll(f"run {ref}", time.monotonic(), timeout), refresh)
+        run = self.poll(Routes.get_run(ref))
+        yield run
+        while run.status not in RUN_FINAL:
+            asked = time.monotonic()
+            wait = watch.wait(asked)
+            current = self.poll(Routes.get_run(ref, wait, since=run.revision))
+            if current != run or refresh is not None:
+                yield current
+            if current.status not in RUN_FINAL:
+                time.sleep(watch.pause(current == run, asked, wait, time.monotonic()))
+            run = current
 
     def wait_task(self, ref: str, timeout: float | None = None) -> TaskDetail:
         """The task once it has ended (completed, failed or cancelled); WaitTimeout after `timeout` s.

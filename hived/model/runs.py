@@ -61,6 +61,11 @@ class Run(BaseModel):
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    revision: int = Field(
+        default=0,
+        description="grows with every change of the run, of its steps, or of their tasks' assignment; "
+        "GET /runs/{id}?wait=S&since=REVISION answers as soon as it is no longer REVISION",
+    )
 
 
 class RunList(BaseModel):

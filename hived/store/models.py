@@ -173,6 +173,7 @@ class RunRow(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # run timeout
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # grows with each change
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

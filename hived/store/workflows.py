@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import RunContextRow, RunRow, RunStepRow, WorkflowRow
+from hived.store.tasks import get_task
 
 workflows = WorkflowRow.__table__
 runs = RunRow.__table__
@@ -122,6 +123,19 @@ def list_runs(
 def active_runs(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(select(runs).where(runs.c.status.in_(ACTIVE_RUN)).order_by(runs.c.created_at))
     return [dict(r) for r in rows.mappings()]
+
+
+def runs_to_resume(
+    conn: Connection, run_id: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The active runs (or that one), their steps, their workflows' definitions, and the tasks of
+    their running steps."""
+    rows = [r for r in active_runs(conn) if run_id is None or r["id"] == run_id]
+    run_steps_ = run_steps(conn, [r["id"] for r in rows])
+    specs = workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
+    running = [s["task_id"] for ss in run_steps_.values() for s in ss if s["status"] == "running"]
+    tasks = {task_id: get_task(conn, task_id) for task_id in running if task_id}
+    return rows, run_steps_, specs, tasks
 
 
 def workflow_definitions(conn: Connection, ids: list[str]) -> dict[str, dict[str, Any]]:

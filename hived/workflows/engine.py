@@ -19,17 +19,28 @@ from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, HiveError
-from hived.events import EventBus, RunChanged, StepChanged, TaskEnded
+from hived.events import EventBus, RunChanged, StepChanged, TaskAssigned, TaskEnded
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
-from hived.model.states import FINAL_STEP, FINAL_TASK, RunStatus, StepStatus
+from hived.model.states import FINAL_TASK, RunStatus
 from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
-from hived.workflows.live import LiveRun, S, StepState, may_fail, step_from_row, step_task, task_ended
+from hived.workflows.deadlines import Deadlines
+from hived.workflows.live import (
+    LiveRun,
+    S,
+    StepState,
+    decision,
+    may_fail,
+    step_from_row,
+    step_task,
+    task_ended,
+)
 from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.templates import render
+from hived.workflows.watch import RunWatchers
 
 log = logging.getLogger("hived.workflows")
 
@@ -56,7 +67,9 @@ class WorkflowEngine:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.clock = clock
-        self._deadlines_changed = asyncio.Event()  # a run with a deadline was added
+        self.deadlines = Deadlines(self.runs, clock, self._expire)
+        self.watchers = RunWatchers(clock)
+        events.subscribe(TaskAssigned, self.task_assigned)
 
     # --- life -------------------------------------------------------------------------------------
 
@@ -64,16 +77,7 @@ class WorkflowEngine:
         """Resume the runs the last daemon left active (or one run, after a failed write); tasks
         that ended meanwhile count now."""
 
-        def read(conn: Any) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
-            rows = [r for r in store.active_runs(conn) if run_id is None or r["id"] == run_id]
-            steps = store.run_steps(conn, [r["id"] for r in rows])
-            specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
-            running = [s for ss in steps.values() for s in ss if s["status"] == StepStatus.RUNNING]
-            task_ids = [s["task_id"] for s in running]
-            tasks = {tid: task_store.get_task(conn, tid) for tid in task_ids if tid}
-            return rows, steps, specs, tasks
-
-        rows, steps, specs, tasks = await self.db.read(read)
+        rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id))
         for row in rows:
             spec = WorkflowSpec.model_validate(specs[row["workflow_id"]])
             run = LiveRun(
@@ -84,6 +88,7 @@ class WorkflowEngine:
                 status=RunStatus(row["status"]),
                 steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
                 deadline=row["deadline"],
+                revision=row["revision"],
             )
             self._add(run)
             for step in run.steps.values():
@@ -120,9 +125,11 @@ class WorkflowEngine:
                 self._unclaimed.clear()
 
     def start(self) -> None:
-        self._ticker = asyncio.create_task(self._timeouts(), name="workflow-timeouts")
+        self._ticker = asyncio.create_task(self.deadlines.follow(), name="workflow-timeouts")
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.events.unsubscribe(TaskAssigned, self.task_assigned)
         for task in [self._ticker, *self._tasks]:
             if task is not None:
                 task.cancel()
@@ -155,6 +162,7 @@ class WorkflowEngine:
             "cancel_requested": False,
             "error": None,
             "deadline": deadline,
+            "revision": 0,
             "created_at": now,
             "started_at": None,
             "finished_at": None,
@@ -173,7 +181,7 @@ class WorkflowEngine:
     def _add(self, run: LiveRun) -> None:
         self.runs[run.id] = run
         if run.deadline is not None:
-            self._deadlines_changed.set()
+            self.deadlines.changed.set()
 
     def task_ended(self, ended: TaskEnded) -> None:
         """Subscriber of TaskEnded on the bus: a step's task reached a final state."""
@@ -193,6 +201,25 @@ class WorkflowEngine:
             run.inbox.append(task_ended(found[1], task_id, status, row))
             self._kick(run)
 
+    def task_assigned(self, assigned: TaskAssigned) -> None:
+        """Subscriber of TaskAssigned: a step's task went to an agent, which the run shows. The
+        revision counts it (written with the run's next change)."""
+        if (found := self.by_task.get(assigned.task_id)) and (run := self.runs.get(found[0])):
+            run.revision += 1
+            self.watchers.notify(run.id)
+
+    async def changed(self, run_id: str, since: int, timeout: float) -> None:
+        """Return once the run's revision is not `since` (at once when it is not, or when this hived
+        does not drive the run: it has ended), or after `timeout` s."""
+        run = self.runs.get(run_id)
+        if run is not None and run.revision == since and not run.done:
+            await self.watchers.wait(run_id, timeout)
+
+    def revision(self, run_id: str) -> int | None:
+        """The revision of a run this hived drives (None: read the stored one)."""
+        run = self.runs.get(run_id)
+        return run.revision if run is not None else None
+
     async def decide(self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None) -> None:
         run = self._active(run_id, "decide on")
         step = run.steps.get(step_id)
@@ -202,20 +229,12 @@ class WorkflowEngine:
             raise Conflict(f"step {step_id!r} of run {run_id} is {step.status}, not waiting for approval")
         step.decided_by = by  # claimed now, so a second decision in the same instant is refused
 
-        def apply(run: LiveRun, now: datetime) -> None:
-            if approve:
-                step.result = {"approved": True, "by": by, "comment": comment}
-                step.finish(S.SUCCEEDED, now)
-            else:
-                step.result = {"approved": False, "by": by, "comment": comment}
-                step.finish(S.FAILED, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
-
-        run.inbox.append(apply)
+        run.inbox.append(decision(step_id, approve, by, comment))
         await self._kick_and_wait(run)
 
     async def cancel(self, run_id: str) -> None:
         run = self._active(run_id, "cancel")
-        run.inbox.append(lambda r, now: self._end(r, RunStatus.CANCELLED, "cancelled by operator", now))
+        run.inbox.append(lambda r, now: r.end(RunStatus.CANCELLED, "cancelled by operator", now))
         await self._kick_and_wait(run)
 
     def _active(self, run_id: str, verb: str) -> LiveRun:
@@ -250,12 +269,14 @@ class WorkflowEngine:
             self.by_task = {t: found for t, found in self.by_task.items() if found[0] != run.id}
             self._background(self._reload(run.id))
             run.draining = None
+            self.watchers.notify(run.id)
             return
         run.draining = None
         if run.inbox and not run.done:
             self._kick(run)
         elif run.done:
             self.runs.pop(run.id, None)
+            self.watchers.notify(run.id)
 
     def _background(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -264,7 +285,6 @@ class WorkflowEngine:
 
     async def _step(self, run: LiveRun) -> None:
         now = self.clock.now()
-        before = {sid: (s.status, s.task_id) for sid, s in run.steps.items()}
         inbox, run.inbox = run.inbox, []
         for change in inbox:
             if not run.done:
@@ -275,19 +295,23 @@ class WorkflowEngine:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
             new_tasks = self._advance(run, now)
-        changed = [s for sid, s in run.steps.items() if (s.status, s.task_id) != before[sid]]
+        changed = run.take_changed()
         values, run.run_values = run.run_values, {}
         cancels, run.cancel_tasks = run.cancel_tasks, []
         rows = [s.row() for s in changed]
         if rows or values or new_tasks:
+            # One transaction: the steps that ended, the steps they unblocked with their new tasks,
+            # and the run (its status, its revision). A kill -9 sees all of it or none.
+            written = {**values, "revision": run.revision + 1}
 
             def write(conn: Any) -> None:
                 task_store.insert_tasks(conn, [task for _, task in new_tasks])
                 store.update_steps(conn, run.id, rows)
-                if values:
-                    store.update_run(conn, run.id, values)
+                store.update_run(conn, run.id, written)
 
             await self.db.write(write)
+            run.revision += 1
+            self.watchers.notify(run.id)
         for step_id, task in new_tasks:
             self.by_task[task["id"]] = (run.id, step_id)
             self._accepted(task)
@@ -301,20 +325,22 @@ class WorkflowEngine:
 
     def _advance(self, run: LiveRun, now: datetime) -> list[tuple[str, dict[str, Any]]]:
         """Start or skip every step that can move, until nothing more can; then settle the run.
-        Returns the new tasks as (step id, task row)."""
+        Only candidates are looked at (the steps needing one that just ended), so a step costs the
+        same in a run of 5 steps or of 5,000. Returns the new tasks as (step id, task row)."""
         new_tasks: list[tuple[str, dict[str, Any]]] = []
-        nodes = run.spec.nodes
-        while True:
-            status = {sid: s.status for sid, s in run.steps.items()}
-            start, skip = next_moves(nodes, status)
-            if not start and not skip:
-                break
+        graph = run.graph
+        while run.candidates:
+            nodes = [graph.nodes[sid] for sid in sorted(run.candidates, key=graph.position.__getitem__)]
+            run.candidates.clear()
+            start, skip = next_moves(nodes, run.statuses, graph.nodes)
             for sid in skip:
                 run.steps[sid].finish(S.SKIPPED, now, "a step it needs did not succeed")
             for sid in start:
-                if task := self._start_step(run, run.spec.step(sid), now):
+                if task := self._start_step(run, graph.specs[sid], now):
                     new_tasks.append((sid, task))
-        outcome = run_outcome(nodes, {sid: s.status for sid, s in run.steps.items()})
+        looked_at = [graph.nodes[sid] for sid in run.changed] if run.checked else list(graph.nodes.values())
+        run.checked = True
+        outcome = run_outcome(looked_at, run.statuses, len(run.unfinished))
         if outcome == RunStatus.FAILED:
             failed = next(
                 s for s in run.steps.values() if s.status in (S.FAILED, S.CANCELLED) and not may_fail(run, s)
@@ -325,14 +351,14 @@ class WorkflowEngine:
                 if step.task_id in new_ids:
                     step.task_id = None
             why = f"step {failed.id!r} {failed.status}: {failed.error or ''}".strip()
-            self._end(run, RunStatus.FAILED, why, now)
+            run.end(RunStatus.FAILED, why, now)
         elif outcome == RunStatus.SUCCEEDED:
-            self._end(run, RunStatus.SUCCEEDED, None, now)
+            run.end(RunStatus.SUCCEEDED, None, now)
         return new_tasks
 
     def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
         step = run.steps[spec.id]
-        variables = run.variables()
+        variables = run.variables() if spec.id in run.graph.templated else {}
         try:
             if spec.when is not None and not is_true(spec.when, variables):
                 step.finish(S.SKIPPED, now, "when was false")
@@ -358,39 +384,13 @@ class WorkflowEngine:
         step.task_id = task["id"]
         return task
 
-    def _end(self, run: LiveRun, status: RunStatus, error: str | None, now: datetime) -> None:
-        for step in run.steps.values():
-            if step.status in FINAL_STEP:
-                continue
-            if step.status == S.RUNNING and step.task_id:
-                run.cancel_tasks.append(step.task_id)
-            step.finish(S.CANCELLED, now, f"run {status}")
-        run.move(status)
-        run.run_values.update(status=status, error=error, finished_at=now)
-        if status == RunStatus.CANCELLED:
-            run.run_values["cancel_requested"] = True
-
     # --- run timeouts -----------------------------------------------------------------------------
-
-    async def _timeouts(self) -> None:
-        """Sleep until the earliest run deadline (or until a run with a deadline arrives), then end
-        the runs whose time is up."""
-        while True:
-            self._deadlines_changed.clear()
-            self.check_timeouts()
-            deadlines = [r.deadline for r in self.runs.values() if r.deadline and not r.done]
-            wait = (min(deadlines) - self.clock.now()).total_seconds() if deadlines else None
-            await self.clock.wait(self._deadlines_changed, None if wait is None else max(wait, 0.001))
 
     def check_timeouts(self) -> int:
         """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
-        now = self.clock.now()
-        expired = [r for r in self.runs.values() if r.deadline and now >= r.deadline and not r.done]
-        for run in expired:
-            limit = run.spec.timeout or 0
-            run.inbox.append(
-                lambda r, t, s=limit: self._end(r, RunStatus.FAILED, f"run timed out after {s:g}s", t)
-            )
-            run.deadline = None
-            self._kick(run)
-        return len(expired)
+        return self.deadlines.check()
+
+    def _expire(self, run: LiveRun) -> None:
+        limit = run.spec.timeout or 0
+        run.inbox.append(lambda r, t: r.end(RunStatus.FAILED, f"run timed out after {limit:g}s", t))
+        self._kick(run)

@@ -1,16 +1,22 @@
 """A workflow run as the engine holds it in memory: its steps' states, its inbox of changes, and the
-conversions between them and the rows of run_steps. No I/O."""
+conversions between them and the rows of run_steps. No I/O.
+
+Work per change is proportional to what changed, not to the size of the run: every step reports its
+moves to its run (`LiveRun.changed`, the rows of the next write), a step that becomes final makes the
+steps that need it candidates to start (`LiveRun.candidates`), and the run counts its unfinished
+steps. The graph's lookups (steps by id, who needs whom) are built once per run (`RunGraph`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hived.model.graph import Node, expressions_in
 from hived.model.schemas import TaskSubmit
-from hived.model.states import FINAL_RUN, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
+from hived.model.states import FINAL_RUN, FINAL_STEP, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
 from hived.model.workflow import StepSpec, WorkflowSpec
 from hived.store import workflows as store
 
@@ -28,6 +34,7 @@ class StepState:
     decided_by: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    moved: Callable[[StepState], None] | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
         return {"step_id": self.id, **{name: getattr(self, name) for name in store.STEP_FIELDS}}
@@ -35,12 +42,57 @@ class StepState:
     def move(self, status: StepStatus) -> None:
         """The one way a step's status changes (checked against StepStatus's transitions)."""
         self.status = self.status.transition(status)  # type: ignore[assignment]
+        if self.moved is not None:
+            self.moved(self)
 
     def finish(self, status: StepStatus, now: datetime, error: str | None = None) -> None:
         self.move(status)
         self.finished_at = now
         if error is not None:
             self.error = error
+
+
+@dataclass
+class RunGraph:
+    """A workflow's graph as the engine walks it: built once per run."""
+
+    specs: dict[str, StepSpec]
+    nodes: dict[str, Node]
+    position: dict[str, int]
+    dependents: dict[str, list[str]]  # step id -> the steps that need it
+    templated: frozenset[str]  # steps with a `when` or a ${{ }} in their payload
+
+    @classmethod
+    def of(cls, spec: WorkflowSpec) -> RunGraph:
+        dependents: dict[str, list[str]] = {step.id: [] for step in spec.steps}
+        for step in spec.steps:
+            for need in step.needs:
+                dependents[need].append(step.id)
+        return cls(
+            specs={step.id: step for step in spec.steps},
+            nodes={step.id: step.node for step in spec.steps},
+            position={step.id: i for i, step in enumerate(spec.steps)},
+            dependents=dependents,
+            templated=frozenset(
+                s.id for s in spec.steps if s.when is not None or any(True for _ in expressions_in(s.payload))
+            ),
+        )
+
+
+class Statuses(Mapping[str, StepStatus]):
+    """The steps' statuses as a mapping, read through (no copy)."""
+
+    def __init__(self, steps: dict[str, StepState]) -> None:
+        self._steps = steps
+
+    def __getitem__(self, step_id: str) -> StepStatus:
+        return self._steps[step_id].status
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._steps)
+
+    def __len__(self) -> int:
+        return len(self._steps)
 
 
 @dataclass
@@ -56,6 +108,29 @@ class LiveRun:
     draining: asyncio.Task[None] | None = None
     run_values: dict[str, Any] = field(default_factory=dict)  # run columns changed, to write
     cancel_tasks: list[str] = field(default_factory=list)
+    revision: int = 0  # grows with every change of the run, its steps, or their tasks' assignment
+    changed: dict[str, StepState] = field(default_factory=dict)  # steps moved since the last write
+    candidates: set[str] = field(default_factory=set)  # steps that may start or be skipped now
+    checked: bool = False  # the whole run was looked at once (after that, only what changed)
+
+    def __post_init__(self) -> None:
+        self.graph = RunGraph.of(self.spec)
+        self.statuses = Statuses(self.steps)
+        self.unfinished = {sid for sid, s in self.steps.items() if s.status not in FINAL_STEP}
+        self.candidates = set(self.steps)
+        for step in self.steps.values():
+            step.moved = self._moved
+
+    def _moved(self, step: StepState) -> None:
+        self.changed[step.id] = step
+        if step.status in FINAL_STEP:
+            self.unfinished.discard(step.id)
+            self.candidates.update(self.graph.dependents[step.id])
+
+    def take_changed(self) -> list[StepState]:
+        """The steps moved since the last call, in the workflow's order."""
+        changed, self.changed = self.changed, {}
+        return sorted(changed.values(), key=lambda s: self.graph.position[s.id])
 
     @property
     def done(self) -> bool:
@@ -65,6 +140,19 @@ class LiveRun:
         """The one way a run's status changes (checked against RunStatus's transitions)."""
         self.status = self.status.transition(status)  # type: ignore[assignment]
 
+    def end(self, status: RunStatus, error: str | None, now: datetime) -> None:
+        """The run ends: its unfinished steps are cancelled (their running tasks too, after the write)."""
+        for step in self.steps.values():
+            if step.status in FINAL_STEP:
+                continue
+            if step.status == S.RUNNING and step.task_id:
+                self.cancel_tasks.append(step.task_id)
+            step.finish(S.CANCELLED, now, f"run {status}")
+        self.move(status)
+        self.run_values.update(status=status, error=error, finished_at=now)
+        if status == RunStatus.CANCELLED:
+            self.run_values["cancel_requested"] = True
+
     def variables(self) -> dict[str, Any]:
         return {
             "params": self.params,
@@ -73,7 +161,7 @@ class LiveRun:
 
 
 def may_fail(run: LiveRun, step: StepState) -> bool:
-    return run.spec.step(step.id).continue_on_failure
+    return run.graph.specs[step.id].continue_on_failure
 
 
 def task_ended(
@@ -86,6 +174,22 @@ def task_ended(
         step.result = row.get("result")
         step.agent_id = row.get("agent_id") or step.agent_id
         step.finish(STEP_OF_TASK[TaskStatus(status)], now, row.get("error"))
+
+    return apply
+
+
+def decision(
+    step_id: str, approve: bool, by: str, comment: str | None
+) -> Callable[[LiveRun, datetime], None]:
+    """An operator's answer to an approval gate, as a change of the run."""
+
+    def apply(run: LiveRun, now: datetime) -> None:
+        step = run.steps[step_id]
+        step.result = {"approved": approve, "by": by, "comment": comment}
+        if approve:
+            step.finish(S.SUCCEEDED, now)
+        else:
+            step.finish(S.FAILED, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
 
     return apply
 

@@ -9,11 +9,14 @@ from hived.model.graph import Node
 from hived.model.states import FINAL_STEP, RunStatus, StepStatus
 
 
-def next_moves(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> tuple[list[str], list[str]]:
-    """(steps to start now, steps to skip now): a step starts when every need is final and none
-    was skipped or failed (unless that need may fail); otherwise it is skipped."""
+def next_moves(
+    nodes: Sequence[Node], status: Mapping[str, StepStatus], by_id: Mapping[str, Node] | None = None
+) -> tuple[list[str], list[str]]:
+    """(steps to start now, steps to skip now) among `nodes`: a step starts when every need is final
+    and none was skipped or failed (unless that need may fail); otherwise it is skipped. `by_id` is
+    the whole graph when `nodes` is only a part of it (the candidates)."""
     start, skip = [], []
-    by_id = {n.id: n for n in nodes}
+    by_id = by_id if by_id is not None else {n.id: n for n in nodes}
     for node in nodes:
         if status.get(node.id, StepStatus.PENDING) != StepStatus.PENDING:
             continue
@@ -29,13 +32,16 @@ def next_moves(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> tuple
     return start, skip
 
 
-def run_outcome(nodes: Sequence[Node], status: Mapping[str, StepStatus]) -> RunStatus | None:
-    """`failed` as soon as a step failed (or its task was cancelled) that may not; `succeeded` when
-    all are final; else None."""
+def run_outcome(
+    nodes: Sequence[Node], status: Mapping[str, StepStatus], unfinished: int | None = None
+) -> RunStatus | None:
+    """`failed` as soon as a step of `nodes` failed (or its task was cancelled) that may not;
+    `succeeded` when all steps are final; else None. `unfinished` is how many steps of the whole run
+    are not final, when `nodes` is only a part of it (the steps that just changed)."""
     for node in nodes:
         failed = status.get(node.id) in (StepStatus.FAILED, StepStatus.CANCELLED)
         if failed and not node.continue_on_failure:
             return RunStatus.FAILED
-    if all(status.get(n.id) in FINAL_STEP for n in nodes):
-        return RunStatus.SUCCEEDED
-    return None
+    if unfinished is None:
+        unfinished = sum(status.get(n.id) not in FINAL_STEP for n in nodes)
+    return RunStatus.SUCCEEDED if unfinished == 0 else None

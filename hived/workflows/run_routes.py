@@ -30,8 +30,15 @@ async def get_run(
     ref: str,
     workflows: Workflows,
     wait: float = Query(0, ge=0, le=60, description="answer once the run has ended, or after this many s"),
+    since: int | None = Query(
+        None,
+        ge=0,
+        le=2**62,
+        description="with wait: answer as soon as the run's revision is not this one (a change of the "
+        "run or of one of its steps), not only when it ends",
+    ),
 ) -> Run:
-    return await workflows.get_run(ref, wait)
+    return await workflows.get_run(ref, wait, since)
 
 
 @router.post("/{ref}/cancel", response_model=Run)

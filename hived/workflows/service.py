@@ -124,10 +124,14 @@ class WorkflowService:
 
         return await self.db.read(read)
 
-    async def get_run(self, ref: str, wait: float = 0.0) -> Run:
-        """The run; with `wait`, once it has ended or `wait` s have passed (a long-poll)."""
+    async def get_run(self, ref: str, wait: float = 0.0, since: int | None = None) -> Run:
+        """The run; with `wait`, once it has ended or `wait` s have passed (a long-poll); with `wait`
+        and `since` (a revision the caller has seen), once the run's revision is another: the run
+        or one of its steps changed."""
         run_id = await self.run_id(ref)
-        if wait > 0:
+        if wait > 0 and since is not None:
+            await self.engine.changed(run_id, since, wait)
+        elif wait > 0:
             await self.engine.events.wait_until(RunChanged, lambda e: self._over(run_id, e), wait)
         runs = await self.db.read(lambda c: self._views(c, store.run_by_id(c, run_id)))
         return runs[0]
@@ -167,6 +171,7 @@ class WorkflowService:
                     created_at=row["created_at"],
                     started_at=row["started_at"],
                     finished_at=row["finished_at"],
+                    revision=self._revision(row),
                     steps=[
                         RunStep(
                             id=s["step_id"],
@@ -186,6 +191,11 @@ class WorkflowService:
                 )
             )
         return views
+
+    def _revision(self, row: dict[str, Any]) -> int:
+        """The engine's count for a run it drives (it counts assignments before writing them)."""
+        live = self.engine.revision(row["id"])
+        return max(live, row["revision"]) if live is not None else int(row["revision"])
 
     async def cancel(self, ref: str) -> Run:
         run_id = await self.run_id(ref)

@@ -3,11 +3,16 @@ approval gates, the run context, cancel, timeout, and kill -9 of hived in the mi
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import threading
+import time
 from typing import Any
 
 import pytest
 
+from hivectl.client import AsyncClient, Client
+from hivectl.endpoint import Endpoint
 from tests.helpers import Hived, wait_for
 
 ACT = {"python": "hivectl.agent.builtin:act"}
@@ -351,3 +356,89 @@ def test_runs_survive_the_database_dropping_hiveds_connections(hived_factory: An
     assert done["status"] == "succeeded", done
     assert all(s["status"] == "succeeded" for s in done["steps"])
     assert len(hived.api("GET", "/tasks", params={"limit": 100})["items"]) == 8
+
+
+def test_the_long_poll_with_since_answers_at_a_change_not_at_its_deadline(hived: Hived) -> None:
+    apply(
+        hived,
+        "gated",
+        steps=[{"id": "ok", "type": "approval"}, {"id": "after", "type": "approval", "needs": ["ok"]}],
+    )
+    run_id = run(hived, "gated")
+    seen = wait_run(hived, run_id, states=("running",))
+    revision = seen["revision"]
+    began = time.monotonic()  # nothing changes: the deadline answers, with the same revision
+    assert (
+        hived.api("GET", f"/runs/{run_id}", params={"wait": 0.5, "since": revision})["revision"] == revision
+    )
+    assert time.monotonic() - began >= 0.45
+    began = time.monotonic()  # a revision not current answers at once
+    assert (
+        hived.api("GET", f"/runs/{run_id}", params={"wait": 30, "since": revision + 7})["revision"]
+        == revision
+    )
+
+    answers: list[tuple[float, dict[str, Any]]] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            (time.monotonic(), hived.api("GET", f"/runs/{run_id}", params={"wait": 30, "since": revision}))
+        )
+    )
+    waiting.start()
+    time.sleep(0.3)
+    assert not answers  # held: nothing changed yet
+    approved = time.monotonic()
+    hived.api("POST", f"/runs/{run_id}/steps/ok/approve")
+    waiting.join(10)
+    ((answered, moved),) = answers
+    assert answered - approved < 2.0  # at the change, not at the deadline 30 s away
+    assert moved["revision"] > revision
+    assert [s["status"] for s in moved["steps"]] == ["succeeded", "waiting"]
+    hived.api("GET", f"/runs/{run_id}", params={"since": -1}, expect=422)
+
+
+def chain_transitions(runs: list[tuple[float, Any]]) -> tuple[dict[str, list[str]], list[float]]:
+    """Each step's statuses in the order the watch saw them, and the delay of each step's start and
+    end as seen (receipt time minus the step's own time)."""
+    statuses: dict[str, list[str]] = {}
+    lags = []
+    for seen_at, current in runs:
+        for step in current.steps:
+            if statuses.setdefault(step.id, []) == [] or statuses[step.id][-1] != step.status:
+                statuses[step.id].append(step.status)
+                at = step.finished_at if step.status == "succeeded" else step.started_at
+                if at is not None and step.status in ("running", "succeeded"):
+                    lags.append(seen_at - at.timestamp())
+    return statuses, lags
+
+
+CHAIN3 = [
+    {"id": "a", "type": "t", "payload": {"sleep": 1.2}},
+    {"id": "b", "type": "t", "needs": ["a"], "payload": {"sleep": 1.2}},
+    {"id": "c", "type": "t", "needs": ["b"], "payload": {"sleep": 1.2}},
+]
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_watch_run_sees_every_step_transition_of_a_chain_as_it_happens(hived: Hived, flavour: str) -> None:
+    hived.spawn("w", ACT, max_concurrency=2)
+    apply(hived, "chain3", steps=CHAIN3)
+    run_id = run(hived, "chain3")
+    endpoint = Endpoint(socket=hived.socket)
+    if flavour == "sync":
+        with Client(endpoint) as client:
+            seen = [(time.time(), r) for r in client.watch_run(run_id, timeout=60)]
+    else:
+
+        async def watch() -> list[tuple[float, Any]]:
+            async with AsyncClient(endpoint) as client:
+                return [(time.time(), r) async for r in client.watch_run(run_id, timeout=60)]
+
+        seen = asyncio.run(watch())
+    statuses, lags = chain_transitions(seen)
+    assert seen[-1][1].status == "succeeded"
+    assert statuses["c"] == ["pending", "running", "succeeded"]
+    assert statuses["b"] == ["pending", "running", "succeeded"]
+    assert statuses["a"][-2:] == ["running", "succeeded"]
+    assert len(lags) == 6 and max(lags) < 0.5, lags  # each change shows at once (a poll: up to 1 s)
+    assert len(seen) < 15  # one answer per change (steps' ends, starts, assignments), no polling

@@ -110,3 +110,20 @@ def test_a_long_poll_asks_hived_to_hold_at_most_what_is_left() -> None:
     with pytest.raises(WaitTimeout, match="did not end within 30s"):
         poll.long_wait(130.0)
     assert Poll("task t", started=0.0).long_wait(1e9) == LONG_POLL  # no timeout: wait on and on
+
+
+def test_a_watch_waits_for_changes_and_pauses_only_after_early_empty_answers() -> None:
+    from hivectl.client.polling import LONG_POLL, Watch
+
+    watch = Watch(Poll("run r", started=0.0, timeout=100.0))
+    assert watch.wait(0.0) == LONG_POLL
+    assert Watch(Poll("run r", 0.0), refresh=1.0).wait(5.0) == 1.0  # a live table redraws its clocks
+    assert watch.wait(95.0) == 5.0
+    with pytest.raises(WaitTimeout):
+        watch.wait(100.0)
+    assert watch.pause(same=False, asked=0.0, wait=20.0, now=0.01) == 0.0  # a change: ask again now
+    assert watch.pause(same=True, asked=0.0, wait=20.0, now=20.0) == 0.0  # the deadline: ask again now
+    # the same answer, early (hived does not drive the run at this moment): back off, as a poll does
+    assert [watch.pause(True, 0.0, 20.0, 0.01) for _ in range(3)] == pytest.approx([0.1, 0.15, 0.225])
+    assert watch.pause(same=False, asked=0.0, wait=20.0, now=0.01) == 0.0
+    assert watch.pause(True, 0.0, 20.0, 0.01) == 0.1  # the backoff starts again after a change
