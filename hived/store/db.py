@@ -112,7 +112,7 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
 
         @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
     return engine
 
@@ -127,6 +127,7 @@ class Database:
         self._async: AsyncEngine | None = None
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite FULL: the writer
         self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
+        self._writer_conn: Connection | None = None
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -181,9 +182,8 @@ class Database:
         if self._sync_writer is not None:
 
             def run() -> T:
-                assert self._sync_writer is not None
-                with self._sync_writer.begin() as conn:
-                    return fn(conn)
+                with self._writer().begin():
+                    return fn(self._writer())
 
             if self._thread is None:
                 return run()
@@ -191,6 +191,15 @@ class Database:
         assert self._async is not None
         async with self._async.begin() as aconn:
             return await aconn.run_sync(fn)
+
+    def _writer(self) -> Connection:
+        """The SQLite writer's one connection, kept open (a pool checkout per batch cost more than
+        the batch); a connection SQLAlchemy invalidated after an error is replaced."""
+        conn = self._writer_conn
+        if conn is None or conn.closed or conn.invalidated:
+            assert self._sync_writer is not None
+            conn = self._writer_conn = self._sync_writer.connect()
+        return conn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic), as hived starts. A SQLite file is
@@ -273,6 +282,9 @@ class Database:
             self._thread.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
+        if self._writer_conn is not None:
+            self._writer_conn.close()
+            self._writer_conn = None
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

@@ -17,6 +17,7 @@ from hived.store.db import Database
 
 async def test_commits_leave_the_wal_to_the_checkpointer(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(checkpoints, "NUDGE_AFTER", 50)
+    monkeypatch.delenv("HIVE_SQLITE_SYNCHRONOUS", raising=False)
     path = tmp_path / "hive.db"
     db = Database(f"sqlite:///{path}")
     assert db._thread is None and db._checkpointer is not None  # synchronous=NORMAL: on the loop
