@@ -124,7 +124,6 @@ class TaskRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        Index("idx_tasks_status", "status"),
         Index("idx_tasks_agent_id", "agent_id"),
         Index("idx_tasks_created_at", "created_at"),
         Index("idx_tasks_ready", "status", "priority", "seq"),

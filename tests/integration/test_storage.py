@@ -35,7 +35,8 @@ async def test_migrations_create_the_schema(orch: AgentOrchestrator) -> None:
         "run_context",
         "alembic_version",
     } <= tables
-    assert {"idx_tasks_status", "idx_tasks_agent_id", "idx_tasks_created_at"} <= indexes
+    assert {"idx_tasks_ready", "idx_tasks_agent_id", "idx_tasks_created_at"} <= indexes
+    assert "idx_tasks_status" not in indexes  # 0005: idx_tasks_ready (status, ...) serves it
     assert await orch.db.migrations_current()
 
 
