@@ -128,6 +128,7 @@ class Database:
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite FULL: the writer
         self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
         self._writer_conn: Connection | None = None
+        self._reader_conn: Connection | None = None
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -161,8 +162,11 @@ class Database:
     async def read(self, fn: Callable[[Connection], T]) -> T:
         try:
             if self._sync_reader is not None:
-                with self._sync_reader.connect() as conn:
+                conn = self._reader()
+                try:
                     return fn(conn)
+                finally:
+                    conn.rollback()  # autocommit reads: this only ends SQLAlchemy's transaction
             assert self._async is not None
             async with self._async.connect() as aconn:
                 return await aconn.run_sync(fn)
@@ -191,6 +195,14 @@ class Database:
         assert self._async is not None
         async with self._async.begin() as aconn:
             return await aconn.run_sync(fn)
+
+    def _reader(self) -> Connection:
+        """The SQLite reads' one connection, kept open: they run on the event loop, one at a time."""
+        conn = self._reader_conn
+        if conn is None or conn.closed or conn.invalidated:
+            assert self._sync_reader is not None
+            conn = self._reader_conn = self._sync_reader.connect()
+        return conn
 
     def _writer(self) -> Connection:
         """The SQLite writer's one connection, kept open (a pool checkout per batch cost more than
@@ -282,9 +294,10 @@ class Database:
             self._thread.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
-        if self._writer_conn is not None:
-            self._writer_conn.close()
-            self._writer_conn = None
+        for conn in (self._writer_conn, self._reader_conn):
+            if conn is not None:
+                conn.close()
+        self._writer_conn = self._reader_conn = None
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

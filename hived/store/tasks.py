@@ -188,8 +188,12 @@ def resubmit(conn: Connection, task_id: str, seq: int) -> int:
     return int(res.rowcount or 0)
 
 
+GET_TASK = select(tasks).where(tasks.c.id == bindparam("b_id"))
+GET_ATTEMPTS = select(attempts).where(attempts.c.task_id == bindparam("b_task")).order_by(attempts.c.number)
+
+
 def get_task(conn: Connection, task_id: str) -> dict[str, Any] | None:
-    row = (conn.execute(select(tasks).where(tasks.c.id == task_id))).mappings().first()
+    row = (conn.execute(GET_TASK, {"b_id": task_id})).mappings().first()
     return dict(row) if row else None
 
 
@@ -257,7 +261,7 @@ def agent_ids_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, str | N
 
 
 def get_attempts(conn: Connection, task_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(select(attempts).where(attempts.c.task_id == task_id).order_by(attempts.c.number))
+    rows = conn.execute(GET_ATTEMPTS, {"b_task": task_id})
     return [dict(r) for r in rows.mappings()]
 
 

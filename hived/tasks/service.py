@@ -21,7 +21,11 @@ from hived.tasks.dispatcher import Dispatcher, ReadyTask
 
 def task_view(row: dict[str, Any]) -> Task:
     """A row of the tasks table as the API shows it."""
-    return Task(
+    return Task(**_fields(row))
+
+
+def _fields(row: dict[str, Any]) -> dict[str, Any]:
+    return dict(
         id=row["id"],
         type=row["type"],
         status=row["status"],
@@ -181,16 +185,19 @@ class TaskService:
 
     async def get(self, ref: str, wait: float = 0.0) -> TaskDetail:
         """The task; with `wait`, once it has ended or `wait` s have passed (a long-poll)."""
-        task = await self._detail(ref)
-        if wait > 0 and not TaskStatus(task.status).final:
+        if wait > 0 and self.dispatcher.holds(ref):
+            task_id = ref  # a full id, unfinished: nothing to read before waiting
+        else:
+            task = await self._detail(ref)
+            if wait <= 0 or TaskStatus(task.status).final:
+                return task
             task_id = task.id
 
-            def ended(event: TaskEnded | None) -> bool:  # None: has it ended already?
-                return event.task_id == task_id if event else not self.dispatcher.holds(task_id)
+        def ended(event: TaskEnded | None) -> bool:  # None: has it ended already?
+            return event.task_id == task_id if event else not self.dispatcher.holds(task_id)
 
-            if await self.events.wait_until(TaskEnded, ended, wait):
-                task = await self._detail(task_id)
-        return task
+        await self.events.wait_until(TaskEnded, ended, wait)
+        return await self._detail(task_id)
 
     async def _detail(self, ref: str) -> TaskDetail:
         def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -198,9 +205,7 @@ class TaskService:
             return row, task_store.get_attempts(conn, row["id"])
 
         row, attempts = await self.db.read(read)
-        return TaskDetail(
-            **task_view(row).model_dump(), attempt_history=[Attempt.model_validate(a) for a in attempts]
-        )
+        return TaskDetail(**_fields(row), attempt_history=[Attempt.model_validate(a) for a in attempts])
 
     async def list(
         self,
