@@ -178,7 +178,7 @@ class AsyncClient:
             got = await self.send(Routes.list_agents(status, type, None, offset + len(items)))
             items += got.items
             if not got.items or offset + len(items) >= got.total:
-                return type(got)(items=items, total=got.total)  # an AgentList
+                return got.__class__(items=items, total=got.total)  # AgentList, not imported here
 
     async def get_agent(self, ref: str) -> AgentDetail:
         return await self.send(Routes.get_agent(ref))

@@ -1,0 +1,35 @@
+"""`hivectl status`: hived's health and counts. The answers are read as JSON objects, not as the
+schemas' models: this command, the one run most often, imports neither pydantic nor hived's schemas."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from hivectl.cli.common import OutputOpt, client
+from hivectl.cli.output import Output, emit
+from hivectl.client import Routes
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.table import Table
+
+
+def _json(resp: httpx.Response) -> Any:
+    return resp.json()
+
+
+def _view(data: dict[str, Any], health: str) -> Table:
+    from hivectl.cli import render  # rich: for the table only
+
+    return render.status_view(data, health)
+
+
+def status(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
+    """Health, agents by status, tasks by status, queue depth."""
+    cli = client(ctx)
+    health = cli.send(replace(Routes.health(), parse=_json))
+    data = cli.send(replace(Routes.status(), parse=_json))
+    emit(data, output, lambda: _view(data, health["status"]))
