@@ -19,6 +19,7 @@ from rich.text import Text
 # Output and the writers live in output.py (commands that print no table need not import rich); the
 # commands and the tests find them here too.
 from hivectl.cli.output import Output, console, emit, log_chunk, serialize, to_data  # noqa: F401
+from hivectl.cli.plain import AGENT_ORDER, RUN_ORDER, TASK_ORDER, counts, status_rows  # noqa: F401
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -47,9 +48,6 @@ STATUS_STYLES = {
     "waiting": "bold yellow",
     "skipped": "dim",
 }
-AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
-TASK_ORDER = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
-RUN_ORDER = ["pending", "running", "succeeded", "failed", "cancelled"]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -74,13 +72,6 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-def counts(by_status: Mapping[str, int], order: Sequence[str]) -> str:
-    """`active 2, busy 1` in lifecycle order (unknown states last, alphabetically)."""
-    rank = {name: i for i, name in enumerate(order)}
-    keys = sorted(by_status, key=lambda k: (rank.get(k, len(order)), k))
-    return ", ".join(f"{key} {by_status[key]}" for key in keys if by_status[key]) or "none"
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -220,14 +211,8 @@ def status_view(status: Status | Mapping[str, Any], health: str | None = None) -
     """`GET /status` as the model or as its JSON object (`hivectl status` reads it so: no pydantic)."""
     data = status if isinstance(status, Mapping) else status.model_dump()
     table = details_table({})
-    if health:
-        table.add_row("health", status_text(health))
-    table.add_row("version", Text(data["version"]))
-    table.add_row("database", Text(data["database"]))
-    table.add_row("agents", Text(counts(data["agents"], AGENT_ORDER)))
-    table.add_row("tasks", Text(counts(data["tasks"], TASK_ORDER)))
-    table.add_row("queue depth", str(data["queue_depth"]))
-    table.add_row("runs", Text(counts(data.get("runs", {}), RUN_ORDER)))
+    for key, value in status_rows(data, health):
+        table.add_row(key, status_text(value) if key == "health" else Text(value))
     return table
 
 
