@@ -1,5 +1,5 @@
 """What every hivectl command shares: the global options, the client built from them, the -o option,
-and `CliError`, the one way a command fails (main.py turns it into `error: ...` and an exit code)."""
+and `CliError`, the one way a command fails (app.py turns it into `error: ...` and an exit code)."""
 
 from __future__ import annotations
 
