@@ -31,6 +31,11 @@ app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_
 REF_HELP = "task id or unique id prefix"
 RefArg = Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)]
 FOLLOW_INTERVAL = 0.5
+FILE_HELP = (
+    'JSON lines (- for stdin): one task per line, a POST /tasks body like {"type": "build", '
+    '"payload": {...}}. Every line is checked before any is sent; they go 1,000 to a request, each '
+    "request all-or-none. Prints the ids, one a line (-o json: a list)"
+)
 SUBMIT_FLAGS = {
     "type": "TYPE",
     "payload": "--payload",
@@ -111,9 +116,7 @@ def submit(
             "-f",
             metavar="FILE",
             show_default=False,
-            help="JSON lines (- for stdin): one task per line, a POST /tasks body like "
-            '{"type": "build", "payload": {...}}. Every line is checked before any is sent; they go '
-            "1,000 to a request, each request all-or-none. Prints the ids, one a line (-o json: a list)",
+            help=FILE_HELP,
         ),
     ] = None,
     wait: Annotated[
@@ -127,12 +130,7 @@ def submit(
     """Queue a task; prints its id (-o json: the task; with --wait: the finished task). With -f, queue
     the tasks of a file (with --wait: the finished tasks, as task list shows them)."""
     if file is not None:
-        if type is not None:
-            raise usage_error("give a TYPE or -f FILE, not both")
-        given = [flag for name, flag in SUBMIT_FLAGS.items() if name != "type" and _given(ctx, name)]
-        if given:
-            raise usage_error(f"{given[0]}: not with -f (each line of the file holds its own fields)")
-        submit_file(ctx, file, wait, output)
+        submit_file(ctx, file, type, wait, output)
         return
     if type is None:
         raise usage_error("give a task TYPE, or -f FILE of tasks (see 'hivectl task submit --help')")
@@ -175,10 +173,15 @@ def submit_one(ctx: typer.Context, body: dict[str, Any], wait: bool, output: Out
         raise typer.Exit(exitcodes.FAILURE)
 
 
-def submit_file(ctx: typer.Context, name: str, wait: bool, output: Output) -> None:
+def submit_file(ctx: typer.Context, name: str, type: str | None, wait: bool, output: Output) -> None:
     """`submit -f`: every line checked, then sent in batches; --wait follows every task to its end."""
     from hivectl.cli.task_file import load_lines, submit_lines
 
+    if type is not None:
+        raise usage_error("give a TYPE or -f FILE, not both")
+    given = [flag for field, flag in SUBMIT_FLAGS.items() if field != "type" and _given(ctx, field)]
+    if given:
+        raise usage_error(f"{given[0]}: not with -f (each line of the file holds its own fields)")
     lines = load_lines(name)
     cli = client(ctx)
     ids, error = submit_lines(cli, lines)
