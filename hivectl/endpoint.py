@@ -47,7 +47,8 @@ class Endpoint:
             return {"base_url": self.url, "headers": headers, "timeout": timeout}
         return {
             "base_url": "http://hived",
-            "transport": transport_cls(uds=str(self.socket)),
+            # No TLS on a Unix socket: without verify=False httpx loads the CA bundle (~15 ms).
+            "transport": transport_cls(uds=str(self.socket), verify=False),
             "headers": headers,
             "timeout": timeout,
         }

@@ -1,21 +1,26 @@
 """What every hivectl command shares: the global options, the client built from them, the -o option,
-and `CliError`, the one way a command fails (main.py turns it into `error: ...` and an exit code)."""
+and `CliError`, the one way a command fails (app.py turns it into `error: ...` and an exit code)."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
 
 from hivectl.cli import exitcodes
-from hivectl.cli.render import Output
-from hivectl.client import Client, format_errors
+from hivectl.cli.output import Output
+from hivectl.client import format_errors
 from hivectl.endpoint import Endpoint
 from hived.model import paths
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from hivectl.client import Client
 
 OutputOpt = Annotated[
     Output, typer.Option("--output", "-o", help="table (for people), json or yaml (for scripts)")
@@ -50,14 +55,27 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return root.obj
 
 
-def endpoint(ctx: typer.Context) -> Endpoint:
+def started() -> None:
+    """The command has started its work: the garbage collector, off while hivectl starts (see
+    main.py), is on from here, for commands that follow a task or a run, or the dashboard. What
+    start-up made (modules, classes: nearly all of it lives until the exit) is frozen first, so
+    that no collection walks it."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def endpoint(ctx: typer.Context, start: bool = True) -> Endpoint:
     opts = options(ctx)
+    if start:
+        started()
     return Endpoint.from_env(socket=opts.socket, url=opts.url, token=opts.token)
 
 
 def local_endpoint(ctx: typer.Context) -> Endpoint:
     """The socket of the hived on this host (for `daemon ...`), whatever HIVE_URL says."""
     socket = options(ctx).socket
+    started()
     return Endpoint(socket=Path(socket) if socket else paths.socket_path(), token=options(ctx).token)
 
 
@@ -65,8 +83,11 @@ def client(ctx: typer.Context) -> Client:
     """The client for this invocation, closed when the command ends."""
     opts = options(ctx)
     if opts.client is None:
-        opts.client = Client(endpoint(ctx), notice=notice)
+        from hivectl.client import Client  # httpx: imported by the commands that reach hived
+
+        opts.client = Client(endpoint(ctx, start=False), notice=notice)
         ctx.find_root().call_on_close(opts.client.close)
+        started()
     return opts.client
 
 

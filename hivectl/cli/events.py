@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from hivectl.cli.common import OutputOpt, client
-from hivectl.cli.render import Output
+from hivectl.cli.output import Output
 
 
 def format_event(event: dict[str, Any]) -> str:

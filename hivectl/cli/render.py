@@ -7,28 +7,25 @@ are always wrapped in `Text`, so that brackets in them are never read as markup.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from pydantic import BaseModel
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hivectl.client import Applied, LogChunk
-from hived.model.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task, TaskDetail
+# Output and the writers live in output.py (commands that print no table need not import rich); the
+# commands and the tests find them here too.
+from hivectl.cli.output import Output, console, emit, log_chunk, serialize, to_data  # noqa: F401
+from hivectl.cli.plain import AGENT_ORDER, RUN_ORDER, TASK_ORDER, counts, status_rows  # noqa: F401
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-class Output(StrEnum):
-    table = "table"
-    json = "json"
-    yaml = "yaml"
+    from hivectl.client import Applied
+    from hived.model.schemas import Agent, AgentDetail, Attempt, Incarnation, Status, Task
 
 
 STATUS_STYLES = {
@@ -51,9 +48,6 @@ STATUS_STYLES = {
     "waiting": "bold yellow",
     "skipped": "dim",
 }
-AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
-TASK_ORDER = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
-RUN_ORDER = ["pending", "running", "succeeded", "failed", "cancelled"]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -78,35 +72,6 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
 
 def status_text(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
-
-
-def counts(by_status: Mapping[str, int], order: Sequence[str]) -> str:
-    """`active 2, busy 1` in lifecycle order (unknown states last, alphabetically)."""
-    rank = {name: i for i, name in enumerate(order)}
-    keys = sorted(by_status, key=lambda k: (rank.get(k, len(order)), k))
-    return ", ".join(f"{key} {by_status[key]}" for key in keys if by_status[key]) or "none"
-
-
-def to_data(obj: Any) -> Any:
-    """The JSON-able shape of what the API returned: models as the API sends them, lists as arrays."""
-    if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, list | tuple):
-        return [to_data(item) for item in obj]
-    if isinstance(obj, dict):
-        return {key: to_data(value) for key, value in obj.items()}
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    return obj
-
-
-def serialize(obj: Any, output: Output) -> str:
-    data = to_data(obj)
-    if output is Output.json:
-        return json.dumps(data, indent=2)
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
 
 
 # --- tables ---------------------------------------------------------------------------------------
@@ -235,65 +200,21 @@ def agent_view(agent: AgentDetail, now: datetime | None = None) -> RenderableTyp
 
 
 def task_view(task: Task, names: Mapping[str, str], now: datetime | None = None) -> RenderableType:
+    from hived.model.schemas import TaskDetail  # loaded already: `task` is one of its models
     parts: list[RenderableType] = [details_table(task, now, skip=("attempt_history",))]
     if isinstance(task, TaskDetail) and task.attempt_history:
         parts += [Text(""), attempts_table(task.attempt_history, names, now)]
     return Group(*parts)
 
 
-def status_view(status: Status, health: str | None = None) -> Table:
+def status_view(status: Status | Mapping[str, Any], health: str | None = None) -> Table:
+    """`GET /status` as the model or as its JSON object (`hivectl status` reads it so: no pydantic)."""
+    data = status if isinstance(status, Mapping) else status.model_dump()
     table = details_table({})
-    if health:
-        table.add_row("health", status_text(health))
-    table.add_row("version", Text(status.version))
-    table.add_row("database", Text(status.database))
-    table.add_row("agents", Text(counts(status.agents, AGENT_ORDER)))
-    table.add_row("tasks", Text(counts(status.tasks, TASK_ORDER)))
-    table.add_row("queue depth", str(status.queue_depth))
-    table.add_row("runs", Text(counts(status.runs, RUN_ORDER)))
+    for key, value in status_rows(data, health):
+        table.add_row(key, status_text(value) if key == "health" else Text(value))
     return table
 
 
 def applied_line(applied: Applied) -> str:
     return f"agent/{applied.agent.name} {applied.action}"
-
-
-# --- writing --------------------------------------------------------------------------------------
-
-
-def console(file: Any = None) -> Console:
-    """stdout for people; when piped, wide enough that tables are never cut."""
-    out = file or sys.stdout
-    width = None if out.isatty() else 1000
-    return Console(file=out, width=width, highlight=False, soft_wrap=False)
-
-
-def emit(obj: Any, output: Output, table: Callable[[], RenderableType | str], file: Any = None) -> None:
-    """`table()` for people, else `obj` as JSON or YAML."""
-    out = file or sys.stdout
-    if output is Output.table:
-        view = table()
-        if isinstance(view, str):
-            print(view, file=out, flush=True)
-        elif out.isatty():
-            console(out).print(view)
-        else:  # piped: plain text without the padding that ends a table's lines
-            con = console(out)
-            with con.capture() as captured:
-                con.print(view)
-            out.write("\n".join(line.rstrip() for line in captured.get().splitlines()) + "\n")
-            out.flush()
-    else:
-        print(serialize(obj, output), file=out, flush=True)
-
-
-def log_chunk(chunk: LogChunk, output: Output, file: Any = None) -> None:
-    """Log text as is; with -o json one JSON line per chunk (`text`, `offset`), with yaml a document."""
-    out = file or sys.stdout
-    if output is Output.table:
-        out.write(chunk.text)
-    elif output is Output.json:
-        out.write(json.dumps({"text": chunk.text, "offset": chunk.offset}) + "\n")
-    else:
-        out.write("---\n" + serialize(chunk, output) + "\n")
-    out.flush()

@@ -1,26 +1,41 @@
-"""`hivectl task submit|list|show|cancel|retry|logs`."""
+"""`hivectl task submit|list|show|cancel|retry|logs`.
+
+Tables are built by render.py, imported only when one is printed: `task submit` (and -o json) need
+no rich."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from hivectl.cli import exitcodes, render
+from hivectl.cli import exitcodes
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
-from hivectl.cli.render import Output
-from hivectl.client import TASK_FINAL, Client, Routes
+from hivectl.cli.output import Output, emit, log_chunk
+from hivectl.client import TASK_FINAL, Routes
 from hived.model.schemas import TaskSubmit
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from hivectl.client import Client
+    from hived.model.schemas import Task
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
 
 REF_HELP = "task id or unique id prefix"
 RefArg = Annotated[str, typer.Argument(help=REF_HELP, metavar="REF", show_default=False)]
 FOLLOW_INTERVAL = 0.5
+FILE_HELP = (
+    'JSON lines (- for stdin): one task per line, a POST /tasks body like {"type": "build", '
+    '"payload": {...}}. Every line is checked before any is sent; they go 1,000 to a request, each '
+    "request all-or-none. Prints the ids, one a line (-o json: a list)"
+)
 SUBMIT_FLAGS = {
     "type": "TYPE",
     "payload": "--payload",
@@ -62,10 +77,24 @@ def agent_names(cli: Client) -> dict[str, str]:
     return {agent.id: agent.name for agent in cli.list_agents().items}
 
 
+def task_view(task: Task, names: Mapping[str, str]) -> RenderableType:
+    from hivectl.cli import render
+
+    return render.task_view(task, names)
+
+
+def tasks_table(tasks: Sequence[Task], names: Mapping[str, str]) -> RenderableType:
+    from hivectl.cli import render
+
+    return render.tasks_table(tasks, names)
+
+
 @app.command()
 def submit(
     ctx: typer.Context,
-    type: Annotated[str, typer.Argument(help="task type", metavar="TYPE", show_default=False)],
+    type: Annotated[
+        str | None, typer.Argument(help="task type (or -f FILE)", metavar="TYPE", show_default=False)
+    ] = None,
     payload: Annotated[str | None, typer.Option(help="a JSON object, or @FILE holding one")] = None,
     priority: Annotated[int, typer.Option(help="0-9, higher runs first")] = 5,
     requires: Annotated[
@@ -80,12 +109,31 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
+    file: Annotated[
+        str | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            show_default=False,
+            help=FILE_HELP,
+        ),
+    ] = None,
     wait: Annotated[
-        bool, typer.Option("--wait", help="follow the task to its end; exit 0 only if it completed")
+        bool,
+        typer.Option(
+            "--wait", help="follow the task (-f: each) to its end; exit 0 only if it completed"
+        )
     ] = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Queue a task; prints its id (-o json: the task; with --wait: the finished task)."""
+    """Queue a task; prints its id (-o json: the task; with --wait: the finished task). With -f, queue
+    the tasks of a file (with --wait: the finished tasks, as task list shows them)."""
+    if file is not None:
+        submit_file(ctx, file, type, wait, output)
+        return
+    if type is None:
+        raise usage_error("give a task TYPE, or -f FILE of tasks (see 'hivectl task submit --help')")
     body: dict[str, Any] = {
         "type": type,
         "payload": parse_payload(payload),
@@ -100,6 +148,15 @@ def submit(
         "idempotency_key": idempotency_key,
     }
     body |= {key: value for key, value in optional.items() if value is not None}
+    submit_one(ctx, body, wait, output)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def submit_one(ctx: typer.Context, body: dict[str, Any], wait: bool, output: Output) -> None:
     try:
         spec = TaskSubmit.model_validate(body)
     except ValidationError as exc:
@@ -107,12 +164,37 @@ def submit(
     cli = client(ctx)
     task = cli.submit_task(spec)
     if not wait:
-        render.emit(task, output, lambda: task.id)
+        emit(task, output, lambda: task.id)
         return
     detail = cli.wait_task(task.id)
     names = agent_names(cli) if output is Output.table else {}
-    render.emit(detail, output, lambda: render.task_view(detail, names))
+    emit(detail, output, lambda: task_view(detail, names))
     if detail.status != "completed":
+        raise typer.Exit(exitcodes.FAILURE)
+
+
+def submit_file(ctx: typer.Context, name: str, type: str | None, wait: bool, output: Output) -> None:
+    """`submit -f`: every line checked, then sent in batches; --wait follows every task to its end."""
+    from hivectl.cli.task_file import load_lines, submit_lines
+
+    if type is not None:
+        raise usage_error("give a TYPE or -f FILE, not both")
+    given = [flag for field, flag in SUBMIT_FLAGS.items() if field != "type" and _given(ctx, field)]
+    if given:
+        raise usage_error(f"{given[0]}: not with -f (each line of the file holds its own fields)")
+    lines = load_lines(name)
+    cli = client(ctx)
+    ids, error = submit_lines(cli, lines)
+    if error is not None or not wait:
+        if ids:
+            emit(ids, output, lambda: "\n".join(ids))
+        if error is not None:
+            raise error
+        return
+    ended = [cli.wait_task(task_id) for task_id in ids]
+    names = agent_names(cli) if output is Output.table else {}
+    emit(ended, output, lambda: tasks_table(ended, names))
+    if any(task.status != "completed" for task in ended):
         raise typer.Exit(exitcodes.FAILURE)
 
 
@@ -132,7 +214,7 @@ def list_(
     cli = client(ctx)
     tasks = cli.list_tasks(status=status, type=type, agent=agent, limit=limit, run=run).items
     names = agent_names(cli) if output is Output.table and tasks else {}
-    render.emit(tasks, output, lambda: render.tasks_table(tasks, names))
+    emit(tasks, output, lambda: tasks_table(tasks, names))
 
 
 @app.command()
@@ -145,7 +227,7 @@ def show(
     cli = client(ctx)
     task = cli.get_task(ref)
     names = agent_names(cli) if output is Output.table else {}
-    render.emit(task, output, lambda: render.task_view(task, names))
+    emit(task, output, lambda: task_view(task, names))
 
 
 @app.command()
@@ -156,7 +238,7 @@ def cancel(
 ) -> None:
     """Cancel a queued or running task."""
     task = client(ctx).cancel_task(ref)
-    render.emit(task, output, lambda: f"task/{task.id} {task.status}")
+    emit(task, output, lambda: f"task/{task.id} {task.status}")
 
 
 @app.command()
@@ -167,7 +249,7 @@ def retry(
 ) -> None:
     """Queue a failed or cancelled task again."""
     task = client(ctx).retry_task(ref)
-    render.emit(task, output, lambda: f"task/{task.id} {task.status}")
+    emit(task, output, lambda: f"task/{task.id} {task.status}")
 
 
 @app.command()
@@ -186,7 +268,7 @@ def logs(
         final = not follow or cli.poll(Routes.get_task(task_id)).status in TASK_FINAL
         chunk = cli.poll(Routes.task_logs(task_id, offset))
         if chunk.text:
-            render.log_chunk(chunk, output)
+            log_chunk(chunk, output)
         if chunk.offset == offset:
             if final:
                 return

@@ -22,19 +22,24 @@ from hivectl.client.errors import (
 from hivectl.client.polling import PATIENCE, RUN_FINAL, TASK_FINAL
 from hivectl.client.routes import Applied, Call, LogChunk, Routes
 from hivectl.client.sse import Event
-from hivectl.client.sync import Client
 from hived.model.errors import clean_message, format_errors
 
 if TYPE_CHECKING:
     from hivectl.client.aio import AsyncClient
+    from hivectl.client.sync import Client
 
 
 def __getattr__(name: str) -> Any:
-    # AsyncClient on first use: asyncio costs the CLI's start-up ~40 modules it does not need.
+    # The clients on first use: httpx (and asyncio for AsyncClient) are most of a command's start-up,
+    # and `hivectl --help` or a usage error needs neither.
     if name == "AsyncClient":
         from hivectl.client.aio import AsyncClient
 
         return AsyncClient
+    if name == "Client":
+        from hivectl.client.sync import Client
+
+        return Client
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -23,24 +23,26 @@ from hivectl.client.polling import (
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
-from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
-from hived.model.schemas import (
-    Agent,
-    AgentDetail,
-    AgentList,
-    AgentSpec,
-    Health,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    RegisterRequest,
-    RegisterResponse,
-    Status,
-    Task,
-    TaskDetail,
-    TaskList,
-    TaskSubmit,
-)
-from hived.model.workflow import WorkflowSpec
+
+if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
+    from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schemas import (
+        Agent,
+        AgentDetail,
+        AgentList,
+        AgentSpec,
+        Health,
+        HeartbeatRequest,
+        HeartbeatResponse,
+        RegisterRequest,
+        RegisterResponse,
+        Status,
+        Task,
+        TaskDetail,
+        TaskList,
+        TaskSubmit,
+    )
+    from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
 
@@ -193,7 +195,7 @@ class AsyncClient:
             got = await self.send(Routes.list_agents(status, type, None, offset + len(items)))
             items += got.items
             if not got.items or offset + len(items) >= got.total:
-                return AgentList(items=items, total=got.total)
+                return got.__class__(items=items, total=got.total)  # AgentList, not imported here
 
     async def get_agent(self, ref: str) -> AgentDetail:
         return await self.send(Routes.get_agent(ref))

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-
-import httpx
+from typing import TYPE_CHECKING
 
 from hivectl.endpoint import Endpoint
 from hived.model.errors import format_errors
+
+if TYPE_CHECKING:  # httpx: imported by the first request (the exceptions alone are cheap to import)
+    import httpx
 
 
 class ClientError(Exception):
@@ -74,6 +76,8 @@ def unreachable(endpoint: Endpoint, reason: str) -> DaemonUnreachable:
 @contextlib.contextmanager
 def transport_errors(endpoint: Endpoint) -> Iterator[None]:
     """httpx's transport failures as the client's errors (exit 3, or 1 for a read timeout)."""
+    import httpx
+
     # A missing socket is the common case of "not running": say so without a connect attempt.
     if endpoint.socket is not None and not endpoint.socket.exists():
         raise unreachable(endpoint, "no socket")

@@ -6,34 +6,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
-import httpx
-from pydantic import BaseModel, TypeAdapter
-
 from hivectl.client.errors import ClientError
-from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
-from hived.model.schemas import (
-    Agent,
-    AgentDetail,
-    AgentList,
-    AgentSpec,
-    Health,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    RegisterRequest,
-    RegisterResponse,
-    Status,
-    Task,
-    TaskDetail,
-    TaskList,
-    TaskSubmit,
-)
-from hived.model.workflow import WorkflowSpec
+
+if TYPE_CHECKING:  # imported when first used: they are most of a command's start-up time
+    import httpx
+    from pydantic import BaseModel
+
+    from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schemas import (
+        Agent,
+        AgentDetail,
+        AgentList,
+        AgentSpec,
+        Health,
+        HeartbeatRequest,
+        HeartbeatResponse,
+        RegisterRequest,
+        RegisterResponse,
+        Status,
+        Task,
+        TaskDetail,
+        TaskList,
+        TaskSubmit,
+    )
+    from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
 
 # The token routes' schemas live with hived's routes, not in hived.model: tokens stay JSON objects.
 Json = Any
@@ -91,24 +92,39 @@ class Stream:
         return {"params": self.params, "headers": self.headers, "timeout": self.timeout}
 
 
-def _model(model: type[M]) -> Callable[[httpx.Response], M]:
-    return lambda resp: model.model_validate(resp.json())
+# The models a route's answer is read as, by name: found in hived.model.schemas, else in hived.model.runs,
+# imported by the first answer read (a command that never reads a model never imports pydantic).
+RUN_MODELS = frozenset({"AppliedWorkflow", "ContextEntry", "Run", "RunList", "WorkflowInfo", "WorkflowList"})
+
+
+def model_class(name: str) -> type[BaseModel]:
+    """The model `name` of hived.model."""
+    if name in RUN_MODELS:
+        from hived.model import runs
+
+        return getattr(runs, name)  # type: ignore[no-any-return]
+    from hived.model import schemas
+
+    return getattr(schemas, name)  # type: ignore[no-any-return]
+
+
+def _model(name: str) -> Callable[[httpx.Response], Any]:
+    return lambda resp: model_class(name).model_validate(resp.json())
 
 
 def _json(resp: httpx.Response) -> Json:
     return resp.json()
 
 
-_ENTRIES = TypeAdapter(list[ContextEntry])
-
-
 def _entries(resp: httpx.Response) -> list[ContextEntry]:
-    return _ENTRIES.validate_python(resp.json())
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[model_class("ContextEntry")]).validate_python(resp.json())  # type: ignore[misc]
 
 
 def _applied(resp: httpx.Response) -> Applied:
     data = resp.json()
-    return Applied(agent=Agent.model_validate(data["agent"]), action=str(data["action"]))
+    return Applied(agent=model_class("Agent").model_validate(data["agent"]), action=str(data["action"]))
 
 
 def _log_chunk(offset: int) -> Callable[[httpx.Response], LogChunk]:
@@ -137,17 +153,19 @@ class Routes:
 
     @staticmethod
     def health() -> Call[Health]:
-        return Call("GET", "/healthz", _model(Health))
+        return Call("GET", "/healthz", _model("Health"))
 
     @staticmethod
     def status() -> Call[Status]:
-        return Call("GET", "/status", _model(Status))
+        return Call("GET", "/status", _model("Status"))
 
     @staticmethod
     def events(after: int | None, follow: bool) -> Stream:
         """`after`: resume after this event id (sent as Last-Event-ID); None: the whole backlog."""
         headers = {} if after is None else {"Last-Event-ID": str(after)}
         read = READ_TIMEOUT if follow else None
+        import httpx
+
         timeout = httpx.Timeout(10.0, read=read)
         return Stream("GET", "/events", {"follow": str(follow).lower()}, headers, timeout)
 
@@ -155,7 +173,7 @@ class Routes:
 
     @staticmethod
     def spawn_agent(spec: AgentSpec) -> Call[Agent]:
-        return Call("POST", "/agents", _model(Agent), body=_body(spec))
+        return Call("POST", "/agents", _model("Agent"), body=_body(spec))
 
     @staticmethod
     def apply_agent(spec: AgentSpec) -> Call[Applied]:
@@ -170,20 +188,20 @@ class Routes:
         offset: int | None = None,
     ) -> Call[AgentList]:
         params = _params(status=status, type=type, limit=limit, offset=offset)
-        return Call("GET", "/agents", _model(AgentList), params=params)
+        return Call("GET", "/agents", _model("AgentList"), params=params)
 
     @staticmethod
     def get_agent(ref: str) -> Call[AgentDetail]:
-        return Call("GET", f"/agents/{_ref(ref)}", _model(AgentDetail))
+        return Call("GET", f"/agents/{_ref(ref)}", _model("AgentDetail"))
 
     @staticmethod
     def delete_agent(ref: str, drain: bool = False, timeout: float = 60.0) -> Call[Agent]:
         params = {"drain": "true" if drain else "false", "timeout": timeout}
-        return Call("DELETE", f"/agents/{_ref(ref)}", _model(Agent), params=params, timeout=timeout + 30)
+        return Call("DELETE", f"/agents/{_ref(ref)}", _model("Agent"), params=params, timeout=timeout + 30)
 
     @staticmethod
     def restart_agent(ref: str) -> Call[Agent]:
-        return Call("POST", f"/agents/{_ref(ref)}/restart", _model(Agent), timeout=120.0)
+        return Call("POST", f"/agents/{_ref(ref)}/restart", _model("Agent"), timeout=120.0)
 
     @staticmethod
     def agent_logs(ref: str, offset: int = 0, incarnation: int | None = None) -> Call[LogChunk]:
@@ -195,23 +213,23 @@ class Routes:
     @staticmethod
     def register_agent(request: RegisterRequest) -> Call[RegisterResponse]:
         body = request.model_dump(mode="json", exclude_none=True)
-        return Call("POST", "/agents/register", _model(RegisterResponse), body=body)
+        return Call("POST", "/agents/register", _model("RegisterResponse"), body=body)
 
     @staticmethod
     def heartbeat(agent_id: str, request: HeartbeatRequest) -> Call[HeartbeatResponse]:
         body = request.model_dump(mode="json")
-        return Call("POST", f"/agents/{_ref(agent_id)}/heartbeat", _model(HeartbeatResponse), body=body)
+        return Call("POST", f"/agents/{_ref(agent_id)}/heartbeat", _model("HeartbeatResponse"), body=body)
 
     # --- tasks ------------------------------------------------------------------------------------
 
     @staticmethod
     def submit_task(task: TaskSubmit) -> Call[Task]:
-        return Call("POST", "/tasks", _model(Task), body=_body(task))
+        return Call("POST", "/tasks", _model("Task"), body=_body(task))
 
     @staticmethod
     def submit_tasks(tasks: Sequence[TaskSubmit]) -> Call[TaskList]:
         """Up to 1,000 tasks in one request: all are accepted, or none."""
-        return Call("POST", "/tasks/batch", _model(TaskList), body={"tasks": [_body(t) for t in tasks]})
+        return Call("POST", "/tasks/batch", _model("TaskList"), body={"tasks": [_body(t) for t in tasks]})
 
     @staticmethod
     def list_tasks(
@@ -223,20 +241,20 @@ class Routes:
         run: str | None = None,
     ) -> Call[TaskList]:
         params = _params(status=status, type=type, agent=agent, limit=limit, offset=offset, run=run)
-        return Call("GET", "/tasks", _model(TaskList), params=params)
+        return Call("GET", "/tasks", _model("TaskList"), params=params)
 
     @staticmethod
     def get_task(ref: str, wait: float | None = None) -> Call[TaskDetail]:
         """With `wait`: hived answers once the task has ended, or after `wait` s."""
-        return Call("GET", f"/tasks/{_ref(ref)}", _model(TaskDetail), params=_params(wait=wait))
+        return Call("GET", f"/tasks/{_ref(ref)}", _model("TaskDetail"), params=_params(wait=wait))
 
     @staticmethod
     def cancel_task(ref: str) -> Call[Task]:
-        return Call("PUT", f"/tasks/{_ref(ref)}/cancel", _model(Task))
+        return Call("PUT", f"/tasks/{_ref(ref)}/cancel", _model("Task"))
 
     @staticmethod
     def retry_task(ref: str) -> Call[Task]:
-        return Call("POST", f"/tasks/{_ref(ref)}/retry", _model(Task))
+        return Call("POST", f"/tasks/{_ref(ref)}/retry", _model("Task"))
 
     @staticmethod
     def task_logs(ref: str, offset: int = 0) -> Call[LogChunk]:
@@ -247,42 +265,42 @@ class Routes:
     @staticmethod
     def apply_workflow(spec: WorkflowSpec) -> Call[AppliedWorkflow]:
         body = spec.model_dump(mode="json", exclude_none=True)
-        return Call("POST", "/workflows", _model(AppliedWorkflow), body=body)
+        return Call("POST", "/workflows", _model("AppliedWorkflow"), body=body)
 
     @staticmethod
     def list_workflows() -> Call[WorkflowList]:
-        return Call("GET", "/workflows", _model(WorkflowList))
+        return Call("GET", "/workflows", _model("WorkflowList"))
 
     @staticmethod
     def get_workflow(ref: str, version: int | None = None) -> Call[WorkflowInfo]:
-        return Call("GET", f"/workflows/{_ref(ref)}", _model(WorkflowInfo), params=_params(version=version))
+        return Call("GET", f"/workflows/{_ref(ref)}", _model("WorkflowInfo"), params=_params(version=version))
 
     @staticmethod
     def execute_workflow(ref: str, params: dict[str, Any]) -> Call[Run]:
-        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model(Run), body={"params": params})
+        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model("Run"), body={"params": params})
 
     @staticmethod
     def list_runs(
         status: str | None = None, workflow: str | None = None, limit: int | None = None
     ) -> Call[RunList]:
         params = _params(status=status, workflow=workflow, limit=limit)
-        return Call("GET", "/runs", _model(RunList), params=params)
+        return Call("GET", "/runs", _model("RunList"), params=params)
 
     @staticmethod
     def get_run(ref: str, wait: float | None = None, since: int | None = None) -> Call[Run]:
         """With `wait`: hived answers once the run has ended, or after `wait` s; with `since` too (a
         revision), as soon as the run's revision is another (the run or a step changed)."""
-        return Call("GET", f"/runs/{_ref(ref)}", _model(Run), params=_params(wait=wait, since=since))
+        return Call("GET", f"/runs/{_ref(ref)}", _model("Run"), params=_params(wait=wait, since=since))
 
     @staticmethod
     def cancel_run(ref: str) -> Call[Run]:
-        return Call("POST", f"/runs/{_ref(ref)}/cancel", _model(Run))
+        return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
 
     @staticmethod
     def decide_step(ref: str, step: str, approve: bool, by: str | None, comment: str | None) -> Call[Run]:
         verb = "approve" if approve else "reject"
         body = _params(by=by, comment=comment)
-        return Call("POST", f"/runs/{_ref(ref)}/steps/{_ref(step)}/{verb}", _model(Run), body=body)
+        return Call("POST", f"/runs/{_ref(ref)}/steps/{_ref(step)}/{verb}", _model("Run"), body=body)
 
     @staticmethod
     def run_context(ref: str) -> Call[list[ContextEntry]]:
@@ -290,12 +308,12 @@ class Routes:
 
     @staticmethod
     def get_context(ref: str, key: str) -> Call[ContextEntry]:
-        return Call("GET", f"/runs/{_ref(ref)}/context/{_ref(key)}", _model(ContextEntry))
+        return Call("GET", f"/runs/{_ref(ref)}/context/{_ref(key)}", _model("ContextEntry"))
 
     @staticmethod
     def put_context(ref: str, key: str, value: Any, expected_version: int | None) -> Call[ContextEntry]:
         body = {"value": value, **_params(expected_version=expected_version)}
-        return Call("PUT", f"/runs/{_ref(ref)}/context/{_ref(key)}", _model(ContextEntry), body=body)
+        return Call("PUT", f"/runs/{_ref(ref)}/context/{_ref(key)}", _model("ContextEntry"), body=body)
 
     # --- tokens (admin) ---------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -22,24 +22,26 @@ from hivectl.client.polling import (
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
-from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
-from hived.model.schemas import (
-    Agent,
-    AgentDetail,
-    AgentList,
-    AgentSpec,
-    Health,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    RegisterRequest,
-    RegisterResponse,
-    Status,
-    Task,
-    TaskDetail,
-    TaskList,
-    TaskSubmit,
-)
-from hived.model.workflow import WorkflowSpec
+
+if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
+    from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schemas import (
+        Agent,
+        AgentDetail,
+        AgentList,
+        AgentSpec,
+        Health,
+        HeartbeatRequest,
+        HeartbeatResponse,
+        RegisterRequest,
+        RegisterResponse,
+        Status,
+        Task,
+        TaskDetail,
+        TaskList,
+        TaskSubmit,
+    )
+    from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
 
@@ -194,7 +196,7 @@ class Client:
             got = self.send(Routes.list_agents(status, type, None, offset + len(items)))
             items += got.items
             if not got.items or offset + len(items) >= got.total:
-                return AgentList(items=items, total=got.total)
+                return got.__class__(items=items, total=got.total)  # AgentList, not imported here
 
     def get_agent(self, ref: str) -> AgentDetail:
         return self.send(Routes.get_agent(ref))
