@@ -16,6 +16,6 @@ def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Han
     if spec.get("exec"):
         return ExecHandler([str(arg) for arg in spec["exec"]], workdir, env)
     if spec.get("python"):
-        return PythonHandler(str(spec["python"]), workdir)
+        return PythonHandler(str(spec["python"]), workdir, env.get("PYTHONPATH", ""))
     raise ValueError("the handler needs exec: [argv...] or python: module:function")
 

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import importlib
 import inspect
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -31,14 +32,19 @@ from hivectl.agent.wire import Lease
 ASYNC_CANCEL_GRACE = 1.0  # how long a cancelled coroutine may take to unwind
 
 
-def load_function(target: str, workdir: str | None = None) -> Callable[..., Any]:
+def load_function(target: str, workdir: str | None = None, pythonpath: str = "") -> Callable[..., Any]:
     """Import `package.module:function` (the attribute may be dotted: `mod:Class.method`), with the
-    workdir first on sys.path so a module next to the agent's work is found."""
+    workdir first on sys.path so a module next to the agent's work is found, then the entries of the
+    agent's own `env: {PYTHONPATH: ...}` (the agent process started before it was set: Python read
+    PYTHONPATH at its start, from hived's environment)."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"python handler {target!r} must look like package.module:function")
-    if workdir and workdir not in sys.path:
-        sys.path.insert(0, workdir)
+    entries = [workdir] if workdir else []
+    entries += [os.path.abspath(os.path.join(workdir or "", p)) for p in pythonpath.split(os.pathsep) if p]
+    for entry in reversed(entries):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
@@ -71,9 +77,9 @@ async def _guarded_await(awaitable: Any) -> Any:
 
 
 class PythonHandler:
-    def __init__(self, target: str, workdir: str | None = None) -> None:
+    def __init__(self, target: str, workdir: str | None = None, pythonpath: str = "") -> None:
         self.target = target
-        self.func = load_function(target, workdir)
+        self.func = load_function(target, workdir, pythonpath)
         self.is_async = _is_async(self.func)
 
     async def run(self, lease: Lease, stop: StopRequest) -> AttemptOutcome:

@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import psutil
 import pytest
@@ -238,3 +239,22 @@ def test_batch_submit_is_all_or_nothing(hived: Hived) -> None:
     )
     assert resp.status_code == 422 and "tasks.1.priority" in resp.json()["detail"]
     assert hived.api("GET", "/tasks")["total"] == 0
+
+
+def test_an_agent_s_pythonpath_reaches_its_python_handler(hived: Hived, tmp_path: Path) -> None:
+    """`env: {PYTHONPATH: ...}` of an agent finds a module outside hived's path and outside the
+    workdir (the agent process read PYTHONPATH from hived's environment when it started)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "shout_mod.py").write_text("def shout(payload):\n    return {'text': payload['text'].upper()}\n")
+    work = tmp_path / "work"
+    hived.spawn(
+        "shouter",
+        {"python": "shout_mod:shout"},
+        capabilities=["shout"],
+        env={"PYTHONPATH": str(lib)},
+        workdir=str(work),
+    )
+    task = hived.submit("shout", requires=["shout"], payload={"text": "hi"})
+    done = hived.wait_task(task["id"])
+    assert (done["status"], done["result"]) == ("completed", {"text": "HI"})
