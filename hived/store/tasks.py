@@ -98,6 +98,12 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
             for r in rows
         ],
     )
+    insert_attempts(conn, rows, now)
+
+
+def insert_attempts(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """The attempt rows of new assignments (`assign` without the task's update: a task inserted as
+    assigned already)."""
     conn.execute(
         INSERT_ATTEMPT,
         [

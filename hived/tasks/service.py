@@ -74,11 +74,15 @@ class TaskService:
         row = self.new_row(sub)
         claimed = self.dispatcher.claim(ReadyTask.from_row(row))  # an agent is free: one commit
         now = self.clock()
+        if claimed is not None:  # inserted as assigned, with its first attempt
+            row.update(
+                status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, lease=claimed.lease, attempts=1
+            )
 
         def write(conn: Any) -> None:
             task_store.insert_task(conn, row)
             if claimed is not None:
-                task_store.assign(conn, self.dispatcher.assignment_rows([claimed]), now)
+                task_store.insert_attempts(conn, self.dispatcher.assignment_rows([claimed]), now)
 
         try:
             await self.db.write(write)
@@ -95,7 +99,6 @@ class TaskService:
             return task_view(row)
         self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
         await self.dispatcher.deliver([claimed], now)
-        row.update(status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, attempts=claimed.attempt)
         return task_view(row)
 
     async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
