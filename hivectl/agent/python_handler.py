@@ -1,8 +1,9 @@
 """`python: "package.module:function"`: a function called in the agent process with the payload.
 
-Async functions are awaited on the agent's loop. Sync functions run in a thread of their own (a
-daemon thread, not the loop's default executor): a call abandoned at its timeout may run on, and it
-must neither take a pool slot from the next attempt nor keep the agent from exiting.
+Async functions are awaited on the agent's loop. Sync functions run in daemon threads that never
+make a call wait (hivectl/agent/threads.py), not in the loop's default executor: a call abandoned at
+its timeout may run on, and it must neither take a slot from the next attempt nor keep the agent from
+exiting.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import importlib
 import inspect
 import os
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +27,11 @@ from hivectl.agent.handlers import (
     python_outcome,
     stop_message,
 )
+from hivectl.agent.threads import DaemonThreads
 from hivectl.agent.wire import Lease
 
 ASYNC_CANCEL_GRACE = 1.0  # how long a cancelled coroutine may take to unwind
+THREADS = DaemonThreads()
 
 
 def load_function(target: str, workdir: str | None = None, pythonpath: str = "") -> Callable[..., Any]:
@@ -151,7 +153,7 @@ def _call_in_thread(func: Callable[..., Any], payload: dict[str, Any]) -> asynci
         else:
             _post(loop, settle, value, None)
 
-    threading.Thread(target=body, name=f"handler:{getattr(func, '__name__', 'call')}", daemon=True).start()
+    THREADS.submit(body)
     return future
 
 

@@ -70,7 +70,7 @@ class AttemptResult:
     output: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)  # shallow: asdict's deep copy of the result cost more than sending it
 
 
 @dataclass
@@ -125,7 +125,7 @@ class HeartbeatRequest:
     cpu_percent: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self.__dict__)
 
 
 @dataclass
