@@ -20,6 +20,7 @@ from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
 from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
+from hived.http.lean import lean_routes
 from hived.http.sse import StreamLimits
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
@@ -96,6 +97,7 @@ def create_app(
     tcp: TcpGate | None = None,
     peers: SocketGate | None = None,
     streams: StreamLimits | None = None,
+    lean: bool = True,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -125,6 +127,8 @@ def create_app(
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
+    if lean:  # first: the two requests of every task, without FastAPI's per-request machinery
+        app.router.routes.extend(lean_routes(orchestrator))
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)

@@ -1,0 +1,79 @@
+"""POST /tasks and POST /agents/{id}/work answer alike through the lean routes (hived/http/lean.py)
+and through FastAPI's: the same status and the same body, for good input and bad."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from hived.http.app import create_app
+from hived.orchestrator import AgentOrchestrator
+
+VOLATILE = {"id", "created_at", "started_at", "completed_at", "agent_id", "attempts", "status"}
+SUBMITS: list[Any] = [
+    {"type": "t", "payload": {"n": 1}, "priority": 7, "requires": ["gpu"], "idempotency_key": "k1"},
+    {"type": "t", "payload": {"n": 1}, "priority": 7, "requires": ["gpu"], "idempotency_key": "k1"},  # again
+    {"type": "t", "payload": {"n": 2}, "idempotency_key": "k1"},  # the key with another payload: 409
+    {"type": "t", "priority": 11},
+    {"type": "t", "priority": "5"},
+    {"type": ""},
+    {"payload": {}},
+    {"type": "t", "payload": [1]},
+    {"type": "t", "timeout": 1e308},
+    [1, 2],
+    "not an object",
+]
+RAW = [
+    b"\xff\xfe{\x05",
+    b'{"type": "t", "payload": {"s": "\\ud800"}}',
+    b"",
+    b"{",
+    b'{"type": "t",}',
+    b"nul",
+    b'{"type": "t", "payload": ' + b"[" * 70 + b"]" * 70 + b"}",
+]
+WORK = [
+    ("nobody", {"incarnation": 1, "slots": 1, "wait": 0}),
+    ("nobody", {"incarnation": "x", "slots": 1}),
+    ("nobody", {"slots": 1}),
+    ("nobody", {"incarnation": 1, "slots": -1}),
+]
+
+
+@pytest.fixture
+async def clients(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    orch = AgentOrchestrator(f"sqlite:///{tmp_path}/hive.db", tmp_path / "state")
+    await orch.start()
+    apps = [create_app(orch, manage_lifecycle=False, lean=lean) for lean in (True, False)]
+    pair = [httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h") for app in apps]
+    try:
+        yield pair[0], pair[1]
+    finally:
+        for client in pair:
+            await client.aclose()
+        await orch.shutdown()
+
+
+def shown(resp: httpx.Response) -> tuple[int, Any]:
+    body = resp.json()
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in VOLATILE}
+    return resp.status_code, body
+
+
+async def test_the_lean_routes_answer_as_fastapi_does(clients: tuple[httpx.AsyncClient, ...]) -> None:
+    lean, full = clients
+    for n, body in enumerate(SUBMITS):  # a key: the second answer is the task the first made
+        assert shown(await lean.post("/tasks", json=body)) == shown(await full.post("/tasks", json=body)), n
+    for raw in RAW:
+        headers = {"content-type": "application/json"}
+        assert shown(await lean.post("/tasks", content=raw, headers=headers)) == shown(
+            await full.post("/tasks", content=raw, headers=headers)
+        ), raw[:40]
+    for agent, body in WORK:
+        path = f"/agents/{agent}/work"
+        assert shown(await lean.post(path, json=body)) == shown(await full.post(path, json=body)), body
