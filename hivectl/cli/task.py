@@ -6,6 +6,7 @@ no rich."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,7 +47,9 @@ SUBMIT_FLAGS = {
     "stall_timeout": "--stall-timeout",
     "success_when": "--success-when",
     "idempotency_key": "--idempotency-key",
+    "limits": "--limit",
 }
+UNITS_RE = re.compile(r"^(.*)\*(-?\d+)$")
 
 
 def parse_payload(raw: str | None) -> dict[str, Any]:
@@ -70,6 +73,22 @@ def parse_payload(raw: str | None) -> dict[str, Any]:
             f'--payload: must be a JSON object like \'{{"key": "value"}}\', not {type(value).__name__}'
         )
     return value
+
+
+def parse_limit(text: str) -> dict[str, Any]:
+    """`--limit NAME[:KEY][*UNITS]` -> {name, key, units} (KEY may be a `${{ payload.x }}` template;
+    the values are checked by the schema, which names the field)."""
+    ref: dict[str, Any] = {}
+    if match := UNITS_RE.match(text):
+        text, ref["units"] = match.group(1), int(match.group(2))
+    name, sep, key = text.partition(":")
+    if not name:
+        example = "like anthropic*2 or repo:${{ payload.repo }}"
+        raise usage_error(f"--limit: {text!r}: give NAME[:KEY][*UNITS], {example}")
+    ref["name"] = name
+    if sep:
+        ref["key"] = key
+    return ref
 
 
 def agent_names(cli: Client) -> dict[str, str]:
@@ -109,6 +128,14 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
+    limits: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--limit",
+            metavar="NAME[:KEY][*UNITS]",
+            help="a limit the task takes (kind: Limit), KEY a literal or ${{ payload.x }}; repeatable",
+        ),
+    ] = None,
     file: Annotated[
         str | None,
         typer.Option(
@@ -141,6 +168,8 @@ def submit(
         "requires": requires or [],
         "max_attempts": max_attempts,
     }
+    if limits:
+        body["limits"] = [parse_limit(text) for text in limits]
     optional = {
         "timeout": timeout,
         "stall_timeout": stall_timeout,
