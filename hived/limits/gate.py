@@ -142,10 +142,10 @@ class LimitGate:
             return []
         now, out = self.now(), []
         for state in self.limits.values():
-            progress = True
-            while progress and len(out) < free:
-                progress = False
-                for key in state.lines.keys_in_turn():
+            keys = state.lines.keys_in_turn() if len(out) < free else []
+            while keys and len(out) < free:  # a pass serves each key once; blocked keys drop out
+                served = []
+                for key in keys:
                     if len(out) >= free:
                         break
                     task_id = state.lines.head(key)
@@ -154,7 +154,8 @@ class LimitGate:
                         continue
                     self._reserve(task)
                     out.append(task)
-                    progress = True
+                    served.append(key)
+                keys = served
         return out
 
     def _fits(self, task: Gated, now: float) -> bool:

@@ -138,7 +138,9 @@ def render_key(template: str, payload: dict[str, Any]) -> str:
     from hived.model.graph import TEMPLATE_RE
 
     def part(match: re.Match[str]) -> str:
-        value = evaluate(match.group(1), {"payload": payload})
+        value = _field(match.group(1), payload)
+        if value is None:  # not a plain path to a string: CEL decides (and words its errors)
+            value = evaluate(match.group(1), {"payload": payload})
         if not isinstance(value, str):
             raise ValueError(f"{match.group(0)!r} gave {value!r}, not a string")
         return value
@@ -147,3 +149,19 @@ def render_key(template: str, payload: dict[str, Any]) -> str:
     if not key or len(key) > MAX_KEY_CHARS:
         raise ValueError(f"the key {key!r} must be 1-{MAX_KEY_CHARS} characters")
     return key
+
+
+PATH_RE = re.compile(r"^payload(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def _field(expression: str, payload: dict[str, Any]) -> str | None:
+    """`payload.a.b` read directly when it is a string (what CEL would give, a hundred times faster:
+    a key is rendered at every submit); None for anything else."""
+    if not PATH_RE.match(expression):
+        return None
+    value: Any = payload
+    for name in expression.split(".")[1:]:
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    return value if isinstance(value, str) else None

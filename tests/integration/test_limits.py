@@ -124,7 +124,8 @@ def test_a_throttled_report_closes_the_limit_for_every_agent(hived: Hived, tmp_p
     runs = tmp_path / "runs"
     runs.mkdir()
     first = hived.submit(payload={"repo": "a", "dir": str(runs), "throttle": True}, limits=[{"name": "api"}])
-    wait_for(lambda: hived.task(first["id"])["attempts"] >= 1 and hived.task(first["id"])["status"] == "pending")
+    throttled = lambda: (t := hived.task(first["id"]))["attempt_history"] and t["status"] == "pending"  # noqa: E731
+    wait_for(throttled, what="the first attempt throttled")
     closed = hived.api("GET", "/limits/api")["closed_until"]
     assert closed is not None
     other = hived.submit(payload={"repo": "b", "dir": str(runs)}, limits=[{"name": "api"}])
