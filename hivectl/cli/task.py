@@ -52,6 +52,16 @@ SUBMIT_FLAGS = {
 UNITS_RE = re.compile(r"^(.*)\*(-?\d+)$")
 
 
+LimitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        metavar="NAME[:KEY][*UNITS]",
+        help="a limit the task takes (kind: Limit), KEY a literal or ${{ payload.x }}; repeatable",
+    ),
+]
+
+
 def parse_payload(raw: str | None) -> dict[str, Any]:
     """`--payload`: a JSON object, or `@file` holding one (`@-`: stdin)."""
     if raw is None:
@@ -128,14 +138,7 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
-    limits: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--limit",
-            metavar="NAME[:KEY][*UNITS]",
-            help="a limit the task takes (kind: Limit), KEY a literal or ${{ payload.x }}; repeatable",
-        ),
-    ] = None,
+    limits: LimitOpt = None,
     file: Annotated[
         str | None,
         typer.Option(
@@ -168,14 +171,9 @@ def submit(
         "requires": requires or [],
         "max_attempts": max_attempts,
     }
-    if limits:
-        body["limits"] = [parse_limit(text) for text in limits]
-    optional = {
-        "timeout": timeout,
-        "stall_timeout": stall_timeout,
-        "success_when": success_when,
-        "idempotency_key": idempotency_key,
-    }
+    limit_refs = [parse_limit(text) for text in limits] if limits else None
+    optional = {"timeout": timeout, "stall_timeout": stall_timeout, "success_when": success_when}
+    optional |= {"idempotency_key": idempotency_key, "limits": limit_refs}
     body |= {key: value for key, value in optional.items() if value is not None}
     submit_one(ctx, body, wait, output)
 
