@@ -16,7 +16,10 @@ from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
+from hived.clock import SYSTEM_CLOCK
 from hived.events import EventBus, TaskEnded
+from hived.limits.gate import LimitGate
+from hived.limits.service import LimitsService
 from hived.metrics import Metrics
 from hived.model import __version__
 from hived.model.runs import Run
@@ -56,7 +59,10 @@ class AgentOrchestrator:
         self.standby = standby
         self.events = EventBus()
         self.metrics = Metrics()
-        self.dispatcher = Dispatcher(self.db, events=self.events, limits=self.limits)
+        gate = LimitGate(lambda: SYSTEM_CLOCK.now().timestamp())
+        self.dispatcher = Dispatcher(self.db, events=self.events, limits=self.limits, gate=gate)
+        self.limit_service = LimitsService(self.db, gate)
+        self.limit_service.wake = self.dispatcher.wake
         self.agents = AgentManager(
             self.db,
             self.dispatcher,
@@ -68,7 +74,7 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
-        self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events)
+        self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.limit_service)
         self.fleet = AgentService(self.agents, self.dispatcher)
         self.engine = WorkflowEngine(
             self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
@@ -91,6 +97,7 @@ class AgentOrchestrator:
         await self.db.migrate()
         self.db.start()
         await self.tokens.load()
+        await self.limit_service.load()  # before the tasks: a task waiting on a limit is parked under it
         adopted = await self.agents.load()
         recovered = await self.dispatcher.recover(
             {
@@ -100,6 +107,7 @@ class AgentOrchestrator:
         )
         runs = await self.engine.load()
         self.dispatcher.start()
+        self.limit_service.start()
         self.engine.start()
         self.health.start()
         self.ownership.watch(self._lost_database)
@@ -119,6 +127,7 @@ class AgentOrchestrator:
         await self.health.stop()
         await self.engine.stop()
         await self.agents.shutdown()
+        await self.limit_service.stop()
         await self.dispatcher.stop()
         await self.db.close()
         await self.ownership.release()

@@ -21,6 +21,32 @@ ERROR_LINE_CHARS = 300
 
 # Why an attempt failed, as the daemon records it.
 ERROR, TIMEOUT, STALLED, CANCELLED, INTERRUPTED = "error", "timeout", "stalled", "cancelled", "interrupted"
+THROTTLED = "throttled"  # back-pressure: hived puts the task back and closes the limit for a while
+EX_TEMPFAIL = 75  # an exec handler's exit code for "throttled", with the JSON report on stdout
+
+
+class Throttled(Exception):  # noqa: N818 - the name the design gives it
+    """Raised (or returned) by a python handler that hit a provider's limit: the attempt ends with
+    reason `throttled`, does not count toward max_attempts, the task goes back to the queue, and
+    the limit `limit` (a `kind: Limit` name) stays closed for `retry_after` seconds, fleet-wide."""
+
+    def __init__(self, limit: str, retry_after: float = 0.0) -> None:
+        super().__init__(f"throttled by limit {limit!r}: retry after {retry_after:g}s")
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def report(self) -> dict[str, Any]:
+        return {"throttled": {"limit": self.limit, "retry_after": self.retry_after}}
+
+
+def throttled_outcome(report: dict[str, Any], output: str = "") -> AttemptOutcome | None:
+    """`{"throttled": {"limit": NAME, "retry_after": S}}` as the outcome of a throttled attempt
+    (hived checks the name and the seconds); None if `report` is not one."""
+    body = report.get("throttled") if len(report) == 1 else None
+    if not isinstance(body, dict) or not isinstance(body.get("limit"), str):
+        return None
+    message = f"throttled by limit {body['limit']!r}: retry after {body.get('retry_after', 0)}s"
+    return AttemptOutcome.failed(THROTTLED, message, report, output)
 
 
 def stop_message(reason: str) -> str:
@@ -161,9 +187,11 @@ def exec_outcome(
     tails = {"exit_code": returncode, "stdout": tail(stdout), "stderr": tail(stderr)}
     if stopped_for is not None:
         return AttemptOutcome.failed(stopped_for, stop_detail or stopped_for, tails, output)
+    parsed = parse_json_object(stdout) if stdout_complete else None
+    if returncode == EX_TEMPFAIL and parsed is not None and (throttled := throttled_outcome(parsed, output)):
+        return throttled
     if returncode != 0:
         return AttemptOutcome.failed(ERROR, exit_message(returncode, stderr), tails, output)
-    parsed = parse_json_object(stdout) if stdout_complete else None
     return AttemptOutcome(ok=True, result=parsed if parsed is not None else tails, output=output)
 
 
@@ -173,6 +201,10 @@ def exec_outcome(
 def python_outcome(value: Any) -> AttemptOutcome:
     """A dict is the result, None is `{}`, anything else `{"value": x}`; the result must be JSON (it is
     normalised through JSON, so tuples become lists and keys strings)."""
+    if isinstance(value, Throttled):
+        value = value.report()
+    if isinstance(value, dict) and (throttled := throttled_outcome(value)) is not None:
+        return throttled
     result = {} if value is None else value if isinstance(value, dict) else {"value": value}
     try:
         normalised = json.loads(json.dumps(result, allow_nan=False))
@@ -181,6 +213,13 @@ def python_outcome(value: Any) -> AttemptOutcome:
             ERROR, f"the handler returned a value that is not JSON-serialisable: {one_line(str(exc))}"
         )
     return AttemptOutcome(ok=True, result=normalised)
+
+
+def exception_outcome(exc: BaseException) -> AttemptOutcome:
+    """A python handler's exception: `Throttled` is back-pressure, anything else an error."""
+    if isinstance(exc, Throttled):
+        return python_outcome(exc)
+    return AttemptOutcome.failed(ERROR, exception_message(exc))
 
 
 def exception_message(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from hivectl.agent.handlers import (
     TIMEOUT,
     AttemptOutcome,
     StopRequest,
-    exception_message,
+    exception_outcome,
     python_outcome,
     stop_message,
 )
@@ -109,7 +109,7 @@ class PythonHandler:
             return AttemptOutcome.failed(ERROR, "CancelledError: the handler cancelled itself")
         exc = call.exception()
         if exc is not None:
-            return AttemptOutcome.failed(ERROR, exception_message(_unwrap(exc)))
+            return exception_outcome(_unwrap(exc))
         value = call.result()
         if inspect.isawaitable(value):  # a sync callable that handed back a coroutine
             try:
@@ -117,7 +117,7 @@ class PythonHandler:
             except TimeoutError:
                 return AttemptOutcome.failed(TIMEOUT, f"timed out after {timeout:g}s")
             except Exception as exc:  # noqa: BLE001 - any failure of the user's code is the attempt's
-                return AttemptOutcome.failed(ERROR, exception_message(_unwrap(exc)))
+                return exception_outcome(_unwrap(exc))
         return python_outcome(value)
 
     async def _abandon(self, call: asyncio.Future[Any]) -> None:

@@ -32,7 +32,7 @@ from hivectl.client import ClientError
 from hived.model import __version__
 
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
-COMMAND_NAMES = ("apply", "events", "tui", "status", "daemon", "agent", "task", "workflow", "token")
+COMMAND_NAMES = ("apply", "events", "tui", "status", "daemon", "agent", "task", "workflow", "limit", "token")
 
 
 def tui(
@@ -78,6 +78,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import workflow
 
             return workflow.app
+        case "limit":
+            from hivectl.cli import limit
+
+            return limit.app
         case "token":
             from hivectl.cli import token
 

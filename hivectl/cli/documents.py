@@ -22,6 +22,7 @@ from hived.model.documents import (
     expand_replicas,
     load_documents,
 )
+from hived.model.limits import LimitSpec
 from hived.model.runs import AppliedWorkflow
 from hived.model.schemas import AgentSpec
 from hived.model.workflow import WorkflowSpec
@@ -89,10 +90,19 @@ def _apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
     return [applied]
 
 
+def _apply_limit(cli: Client, doc: Document, output: Output) -> list[Any]:
+    assert isinstance(doc.spec, LimitSpec)
+    applied = cli.apply_limit(doc.spec)
+    if output is Output.table:
+        print(f"limit/{applied.name} {applied.action}", flush=True)
+    return [applied]
+
+
 # kind -> how `apply` sends it.
 APPLIERS: dict[str, Callable[[Client, Document, Output], list[Any]]] = {
     "Agent": _apply_agents,
     "Workflow": _apply_workflow,
+    "Limit": _apply_limit,
 }
 
 

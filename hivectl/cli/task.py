@@ -6,6 +6,7 @@ no rich."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -46,7 +47,19 @@ SUBMIT_FLAGS = {
     "stall_timeout": "--stall-timeout",
     "success_when": "--success-when",
     "idempotency_key": "--idempotency-key",
+    "limits": "--limit",
 }
+UNITS_RE = re.compile(r"^(.*)\*(-?\d+)$")
+
+
+LimitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        metavar="NAME[:KEY][*UNITS]",
+        help="a limit the task takes (kind: Limit), KEY a literal or ${{ payload.x }}; repeatable",
+    ),
+]
 
 
 def parse_payload(raw: str | None) -> dict[str, Any]:
@@ -70,6 +83,22 @@ def parse_payload(raw: str | None) -> dict[str, Any]:
             f'--payload: must be a JSON object like \'{{"key": "value"}}\', not {type(value).__name__}'
         )
     return value
+
+
+def parse_limit(text: str) -> dict[str, Any]:
+    """`--limit NAME[:KEY][*UNITS]` -> {name, key, units} (KEY may be a `${{ payload.x }}` template;
+    the values are checked by the schema, which names the field)."""
+    ref: dict[str, Any] = {}
+    if match := UNITS_RE.match(text):
+        text, ref["units"] = match.group(1), int(match.group(2))
+    name, sep, key = text.partition(":")
+    if not name:
+        example = "like anthropic*2 or repo:${{ payload.repo }}"
+        raise usage_error(f"--limit: {text!r}: give NAME[:KEY][*UNITS], {example}")
+    ref["name"] = name
+    if sep:
+        ref["key"] = key
+    return ref
 
 
 def agent_names(cli: Client) -> dict[str, str]:
@@ -109,6 +138,7 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
+    limits: LimitOpt = None,
     file: Annotated[
         str | None,
         typer.Option(
@@ -141,12 +171,9 @@ def submit(
         "requires": requires or [],
         "max_attempts": max_attempts,
     }
-    optional = {
-        "timeout": timeout,
-        "stall_timeout": stall_timeout,
-        "success_when": success_when,
-        "idempotency_key": idempotency_key,
-    }
+    limit_refs = [parse_limit(text) for text in limits] if limits else None
+    optional = {"timeout": timeout, "stall_timeout": stall_timeout, "success_when": success_when}
+    optional |= {"idempotency_key": idempotency_key, "limits": limit_refs}
     body |= {key: value for key, value in optional.items() if value is not None}
     submit_one(ctx, body, wait, output)
 

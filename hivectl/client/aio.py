@@ -25,6 +25,7 @@ from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
+    from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -287,6 +288,15 @@ class AsyncClient:
         self, ref: str, key: str, value: Any, expected_version: int | None = None
     ) -> ContextEntry:
         return await self.send(Routes.put_context(ref, key, value, expected_version))
+
+    async def apply_limit(self, spec: LimitSpec) -> AppliedLimit:
+        return await self.send(Routes.apply_limit(spec))
+
+    async def list_limits(self) -> LimitList:
+        return await self.send(Routes.list_limits())
+
+    async def get_limit(self, name: str) -> LimitInfo:
+        return await self.send(Routes.get_limit(name))
 
     async def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return await self.send(Routes.create_token(scope, agent, name))

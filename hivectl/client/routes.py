@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # imported when first used: they are most of a command's star
     import httpx
     from pydantic import BaseModel
 
+    from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -103,6 +104,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import runs
 
         return getattr(runs, name)  # type: ignore[no-any-return]
+    if name.endswith(("Limit", "LimitList", "LimitInfo")):
+        from hived.model import limits
+
+        return getattr(limits, name)  # type: ignore[no-any-return]
     from hived.model import schemas
 
     return getattr(schemas, name)  # type: ignore[no-any-return]
@@ -314,6 +319,21 @@ class Routes:
     def put_context(ref: str, key: str, value: Any, expected_version: int | None) -> Call[ContextEntry]:
         body = {"value": value, **_params(expected_version=expected_version)}
         return Call("PUT", f"/runs/{_ref(ref)}/context/{_ref(key)}", _model("ContextEntry"), body=body)
+
+    # --- limits (flow control) ------------------------------------------------------------------
+
+    @staticmethod
+    def apply_limit(spec: LimitSpec) -> Call[AppliedLimit]:
+        body = spec.model_dump(mode="json", exclude_none=True)
+        return Call("PUT", f"/limits/{_ref(spec.name)}", _model("AppliedLimit"), body=body)
+
+    @staticmethod
+    def list_limits() -> Call[LimitList]:
+        return Call("GET", "/limits", _model("LimitList"))
+
+    @staticmethod
+    def get_limit(name: str) -> Call[LimitInfo]:
+        return Call("GET", f"/limits/{_ref(name)}", _model("LimitInfo"))
 
     # --- tokens (admin) ---------------------------------------------------------------------------
 

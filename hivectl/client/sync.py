@@ -24,6 +24,7 @@ from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
+    from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -284,6 +285,15 @@ class Client:
         self, ref: str, key: str, value: Any, expected_version: int | None = None
     ) -> ContextEntry:
         return self.send(Routes.put_context(ref, key, value, expected_version))
+
+    def apply_limit(self, spec: LimitSpec) -> AppliedLimit:
+        return self.send(Routes.apply_limit(spec))
+
+    def list_limits(self) -> LimitList:
+        return self.send(Routes.list_limits())
+
+    def get_limit(self, name: str) -> LimitInfo:
+        return self.send(Routes.get_limit(name))
 
     def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return self.send(Routes.create_token(scope, agent, name))

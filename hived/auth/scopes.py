@@ -2,7 +2,7 @@
 
 - read:     every GET (lists, details, logs, events, metrics), nothing that changes anything
 - operator: read, plus the day-to-day actions: submit/cancel/retry tasks, run/cancel/approve
-            workflows and apply templates, restart/drain/remove agents
+            workflows and apply templates and limits, restart/drain/remove agents
 - admin:    everything, including defining agents (their env and handler commands run programs)
             and managing tokens
 - agent:    the agent protocol for its own agent only (register, heartbeat, work, complete, fail),
@@ -40,6 +40,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("PUT", r"^/tasks/[^/]+/cancel$", Scope.OPERATOR, False),
         ("POST", r"^/tasks/[^/]+/retry$", Scope.OPERATOR, False),
         ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
+        ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]

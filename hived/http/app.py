@@ -22,6 +22,7 @@ from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
 from hived.http.lean import lean_routes
 from hived.http.sse import StreamLimits
+from hived.limits import routes as limit_routes
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
 from hived.model.errors import format_errors
@@ -41,6 +42,7 @@ ROUTERS = tuple(
         agent_routes,
         workflow_routes,
         run_routes,
+        limit_routes,
         sse,
         token_routes,
     )

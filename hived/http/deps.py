@@ -11,6 +11,7 @@ from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
+from hived.limits.service import LimitsService
 from hived.orchestrator import AgentOrchestrator
 from hived.tasks.service import TaskService
 from hived.workflows.service import WorkflowService
@@ -41,6 +42,10 @@ async def _workflows(request: Request) -> WorkflowService:
     return _orchestrator(request).workflows
 
 
+async def _limit_service(request: Request) -> LimitsService:
+    return _orchestrator(request).limit_service
+
+
 async def _tokens(request: Request) -> Tokens:
     return _orchestrator(request).tokens
 
@@ -56,3 +61,4 @@ Protocol = Annotated[AgentProtocol, Depends(_protocol)]
 Workflows = Annotated[WorkflowService, Depends(_workflows)]
 TokenStore = Annotated[Tokens, Depends(_tokens)]
 Bounds = Annotated[Limits, Depends(_limits)]
+LimitsDep = Annotated[LimitsService, Depends(_limit_service)]  # flow control (`kind: Limit`)

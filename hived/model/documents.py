@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from hived.model.errors import clean_message
+from hived.model.limits import LimitSpec
 from hived.model.schemas import NAME_RE, AgentSpec
 from hived.model.workflow import WorkflowSpec, graph_errors
 
@@ -85,6 +86,7 @@ def _validate_workflow(data: dict[str, Any]) -> WorkflowSpec:
 KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {
     "Agent": _validate_agent,
     "Workflow": _validate_workflow,
+    "Limit": LimitSpec.model_validate,
 }
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from hived.model.durations import parse_duration, parse_size
+from hived.model.limits import LimitRef, check_refs
 from hived.model.values import check_json, check_text, text_problem
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -216,6 +217,7 @@ class TaskSubmit(Strict):
     stall_timeout: Duration | None = None
     success_when: str | None = None
     idempotency_key: Text | None = Field(default=None, min_length=1, max_length=200)
+    limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
 
     @field_validator("success_when")
     @classmethod
@@ -255,6 +257,8 @@ class Task(BaseModel):
     run_id: str | None = None  # the workflow run this task is a step of
     timeout: float | None = None
     next_attempt_at: datetime | None = None
+    limits: list[LimitRef] = Field(default_factory=list)  # with each key as rendered at submit
+    waiting_reason: str | None = None  # a ready task held by a limit: `limit NAME[KEY]`
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None

@@ -81,6 +81,7 @@ class AttemptReason(StrEnum):
     AGENT_LOST = "agent_lost"  # the agent died or went silent
     LEASE_LOST = "lease_lost"  # the agent no longer runs it (reconciled after a reconnect)
     DAEMON_RESTART = "daemon_restart"  # hived restarted and nobody held the attempt
+    THROTTLED = "throttled"  # the handler hit a provider's limit: back to the queue, not counted
 
 
 # Reasons that say something about the agent (they feed its circuit breaker); None: no reason given.

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from hived.model.graph import GraphError, Node, validate
+from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -36,6 +37,8 @@ class StepSpec(Strict):
     success_when: str | None = None
     priority: int = Field(default=5, ge=0, le=9, strict=True)
     continue_on_failure: bool = False
+    # A key's `${{ }}` is rendered against the step's task payload (`payload.x`), when it is submitted.
+    limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
 
     @field_validator("id")
     @classmethod

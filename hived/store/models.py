@@ -122,6 +122,8 @@ class TaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # attempts ended by a throttled report: they do not count toward max_attempts
+    throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("idx_tasks_agent_id", "agent_id"),
@@ -222,3 +224,20 @@ class TokenRow(Base):
     digest: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LimitRow(Base):
+    """A `kind: Limit`: its definition, its token bucket (the level `tokens` at `tokens_at`, epoch
+    seconds, written with every assignment that takes from it; `version` is the compare-and-set
+    token), and until when a throttled report closed it (epoch seconds)."""
+
+    __tablename__ = "limits"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(Json)
+    tokens: Mapped[float | None] = mapped_column(Float)
+    tokens_at: Mapped[float | None] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    closed_until: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

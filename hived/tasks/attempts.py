@@ -30,6 +30,12 @@ class ReadyTask:
     max_attempts: int
     run_id: str | None = None
     created_at: datetime | None = None
+    throttled: int = 0  # attempts ended by a throttled report: not counted toward max_attempts
+
+    @property
+    def limits(self) -> list[dict[str, Any]]:
+        """The limits it takes ({name, key, units}, keys rendered at submit); [] for most tasks."""
+        return self.options.get("limits") or []  # type: ignore[no-any-return]
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ReadyTask:
@@ -45,6 +51,7 @@ class ReadyTask:
             max_attempts=row["max_attempts"],
             run_id=row.get("run_id"),
             created_at=row.get("created_at"),
+            throttled=row.get("throttled") or 0,
         )
 
 
@@ -98,6 +105,8 @@ class Ending:
     cancel: bool = False  # the operator's cancel: the agent is told to stop, and reports after
     row: dict[str, Any] = field(default_factory=dict)
     retry_in: float | None = None
+    closes: tuple[str, float] | None = None  # throttled: (limit, closed until, epoch seconds)
+    requeue: bool = False  # throttled: back to the queue at once, the attempt not counted
 
 
 @dataclass
@@ -138,10 +147,13 @@ def decide(e: Ending, now: datetime) -> None:
         e.row.update(status=entry.status.transition(T.COMPLETED), outcome="completed", error=None)
     elif e.reason == AttemptReason.CANCELLED:
         e.row.update(status=entry.status.transition(T.CANCELLED), outcome="cancelled")
-    elif entry.attempt < task.max_attempts:
+    elif e.reason == AttemptReason.THROTTLED:
+        e.row.update(status=entry.status.transition(T.PENDING), outcome="throttled")
+        e.requeue = True
+    elif (counted := entry.attempt - task.throttled) < task.max_attempts:
         policy = task.options.get("retry") or {}
         e.retry_in = backoff_delay(
-            entry.attempt,
+            counted,
             policy.get("initial", 1.0),
             policy.get("multiplier", 2.0),
             policy.get("max", 60.0),

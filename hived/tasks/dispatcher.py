@@ -17,15 +17,17 @@ from typing import Any
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.events import EventBus, TaskAssigned
+from hived.limits.gate import LimitGate
 from hived.model.schemas import AttemptResult, Lease, ResultAck
 from hived.model.states import AttemptReason, TaskStatus
 from hived.redact import scrub
+from hived.store import limits as limit_store
 from hived.store import tasks as task_store
 from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
 from hived.tasks.ledger import Ledger
 from hived.tasks.marks import RunningMarks
-from hived.tasks.routing import AgentSlot, Assigner
+from hived.tasks.routing import AgentSlot, Assigner, MergedQueue, ReadyQueue
 
 log = logging.getLogger("hived.dispatch")
 R = AttemptReason
@@ -39,8 +41,9 @@ class Dispatcher(Ledger):
         fifo_share: int = 10,
         events: EventBus | None = None,
         limits: Limits | None = None,
+        gate: LimitGate | None = None,
     ) -> None:
-        super().__init__(db, clock, events or EventBus())
+        super().__init__(db, clock, events or EventBus(), gate)
         self.limits = limits or Limits()
         self.assigner = Assigner(fifo_share=fifo_share)
         self._seq = itertools.count(1)
@@ -83,6 +86,7 @@ class Dispatcher(Ledger):
                     delivered_mono=self.clock.monotonic(),
                 )
                 self.in_flight[task.id] = entry
+                self.gate.hold(task)  # what running tasks hold of limits is derived from them
                 channel.held.add(task.id)
                 channel.slot.in_flight += 1
             else:
@@ -119,18 +123,9 @@ class Dispatcher(Ledger):
         self._enqueue(task)
         self._kick.set()
 
-    def depth_by_priority(self) -> dict[tuple[str, int], int]:
-        depth: dict[tuple[str, int], int] = {}
-        for state, tasks in (
-            (TaskStatus.PENDING, self.ready.values()),
-            (TaskStatus.RETRYING, self.retries),
-        ):
-            for task in tasks:
-                depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
-        return depth
-
-    def queue_depth(self) -> int:
-        return len(self.queue) + len(self.retries)
+    def wake(self) -> None:
+        """Look for work to assign now (the limits gate's timer: a bucket refilled, a limit reopened)."""
+        self._kick.set()
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -163,10 +158,6 @@ class Dispatcher(Ledger):
             channel.routable = routable
             if routable:
                 self._kick.set()
-
-    def held_by(self, agent_id: str) -> list[str]:
-        channel = self.channels.get(agent_id)
-        return sorted(channel.held) if channel else []
 
     async def agent_gone(
         self, agent_id: str, reason: str = R.AGENT_LOST, error: str = "the agent was lost"
@@ -211,10 +202,15 @@ class Dispatcher(Ledger):
                 continue
             # What handlers print or return is stored and shown: secrets are masked on the way in.
             ok, result, error, reason = res.ok, scrub(res.result), scrub(res.error), res.reason
+            closes = None
+            if reason == R.THROTTLED and not ok:  # back-pressure: closes the limit it names
+                closes, problem = self.gate.throttle(result)
+                if problem:
+                    reason, error = R.ERROR, problem
             if problem := self.limits.result_problem(result):
                 ok, result, (reason, error) = False, None, problem
             error, output = self.limits.tail(error), self.limits.tail(scrub(res.output))
-            endings.append(Ending(entry, ok, result, error, reason, output))
+            endings.append(Ending(entry, ok, result, error, reason, output, closes=closes))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
         await self._end_attempts(endings)
         if results and (channel := self.channels.get(agent_id)) and channel.asking == 0:
@@ -265,22 +261,6 @@ class Dispatcher(Ledger):
 
     # --- internals --------------------------------------------------------------------------------
 
-    def _unassign(self, entries: list[InFlight], requeue: bool = True) -> None:
-        """The assignment was not committed (the database is unreachable): back to the queue, or
-        forgotten (`requeue=False`: a task whose own insert was not committed either)."""
-        for entry in entries:
-            if self.in_flight.get(entry.task.id) is not entry:
-                continue
-            self.in_flight.pop(entry.task.id)
-            self.released.set()
-            if channel := self.channels.get(entry.agent_id):
-                channel.held.discard(entry.task.id)
-                channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
-                if channel.budget is not None:
-                    channel.budget += 1
-            if requeue:
-                self._enqueue(entry.task)
-
     async def run_pending(self) -> None:
         """Do once, now, what the loops would: tasks whose backoff is over enter the queue, and ready
         tasks are assigned to free agents. In-process tests drive the dispatcher this way, without
@@ -322,18 +302,29 @@ class Dispatcher(Ledger):
         return slots
 
     async def _dispatch_once(self) -> None:
-        if self.paused or not len(self.queue):
+        if self.paused or not (len(self.queue) or self.gate.waiting):
             return
         slots = self._free_slots()
         if not slots:
             return
-        entries = self._claim(self.assigner.assign(self.queue, slots))
+        # Tasks that name limits and may start now join this round (at most a task per free slot).
+        let_through, free = ReadyQueue(), sum(s.free for s in slots)
+        for task in self.gate.promote(free, lambda req: any(req <= s.capabilities for s in slots)):
+            let_through.push(task.id, task.priority, task.seq, task.requires)
+        entries = self._claim(self.assigner.assign(MergedQueue(self.queue, let_through), slots))
+        self.gate.end_round()  # those no agent took wait again
         if not entries:
             return
-        now = self.clock.now()
+        now, buckets = self.clock.now(), self.gate.bucket_writes()
+
+        def write(conn: Any) -> None:  # the buckets' new levels go with the assignments that took them
+            task_store.assign(conn, self.assignment_rows(entries), now)
+            limit_store.save_buckets(conn, buckets)
+
         try:
-            await self.db.write(lambda c: task_store.assign(c, self.assignment_rows(entries), now))
+            await self.db.write(write)
         except Exception:
+            self.gate.not_written(buckets)
             self._unassign(entries)
             raise
         await self.deliver(entries, now)
@@ -343,8 +334,8 @@ class Dispatcher(Ledger):
         (nothing is queued, an able agent has a free slot): its insert and `assignment_rows` then go
         in one commit, and an idle round trip saves a commit and a turn of the dispatch loop. The
         caller then calls `deliver`, or `unclaim` if that commit failed."""
-        if self.paused or self.closing or len(self.queue) or self.retries.has_due():
-            return None
+        if task.limits or self.paused or self.closing or len(self.queue) or self.retries.has_due():
+            return None  # a task that names limits goes through the gate, in a dispatch round
         slots = self._free_slots()
         if not any(task.requires <= slot.capabilities for slot in slots):
             return None
@@ -360,6 +351,8 @@ class Dispatcher(Ledger):
         entries = []
         for task_id, slot in pairs:
             task = self.ready.pop(task_id)
+            if task.limits:
+                self.gate.take(task)
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
             channel = self.channels[slot.agent_id]

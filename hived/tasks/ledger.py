@@ -15,7 +15,9 @@ from typing import Any
 
 from hived.clock import Clock
 from hived.events import AttemptEnded, EventBus, TaskEnded, TaskRetrying
+from hived.limits.gate import LimitGate
 from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
+from hived.store import limits as limit_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
@@ -26,10 +28,12 @@ R = AttemptReason
 
 
 class Ledger:
-    def __init__(self, db: Database, clock: Clock, events: EventBus) -> None:
+    def __init__(self, db: Database, clock: Clock, events: EventBus, gate: LimitGate | None = None) -> None:
         self.db = db
         self.clock = clock
         self.events = events
+        # Tasks that name limits wait in the gate, not in `queue` (hived/limits/gate.py).
+        self.gate = gate or LimitGate(lambda: clock.now().timestamp())
         self.queue = ReadyQueue()
         self.ready: dict[str, ReadyTask] = {}
         self.in_flight: dict[str, InFlight] = {}
@@ -41,6 +45,23 @@ class Ledger:
     def holds(self, task_id: str) -> bool:
         """Whether the task is unfinished here: queued, in flight, or waiting out a retry."""
         return task_id in self.ready or task_id in self.in_flight or task_id in self.retries
+
+    def held_by(self, agent_id: str) -> list[str]:
+        channel = self.channels.get(agent_id)
+        return sorted(channel.held) if channel else []
+
+    def depth_by_priority(self) -> dict[tuple[str, int], int]:
+        depth: dict[tuple[str, int], int] = {}
+        for state, tasks in (
+            (TaskStatus.PENDING, self.ready.values()),
+            (TaskStatus.RETRYING, self.retries),
+        ):
+            for task in tasks:
+                depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
+        return depth
+
+    def queue_depth(self) -> int:
+        return len(self.queue) + len(self.retries) + self.gate.waiting_count()
 
     # --- cancellation -----------------------------------------------------------------------------
 
@@ -59,6 +80,7 @@ class Ledger:
         task = self.ready.pop(task_id, None)
         waiting = self.retries.take(task_id) if task is None else None
         self.queue.discard(task_id)
+        self.gate.discard(task_id)
         now = self.clock.now()
         try:
             changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
@@ -103,8 +125,17 @@ class Ledger:
             ending.entry.ending, ending.entry.settled = True, settled
             decide(ending, now)
         rows = [e.row for e in endings]
+        closes = [e.closes for e in endings if e.closes is not None]
+        throttled = [e.entry.task.id for e in endings if e.requeue]
+
+        def write(conn: Any) -> None:
+            task_store.finish(conn, rows, now)
+            if closes or throttled:  # a throttled report closes its limit in the same commit
+                limit_store.close_limits(conn, closes)
+                limit_store.count_throttled(conn, throttled)
+
         try:
-            await self.db.write(lambda c: task_store.finish(c, rows, now))
+            await self.db.write(write)
         except Exception:
             for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
                 ending.entry.ending = False
@@ -129,7 +160,13 @@ class Ledger:
         self._release(entry)
         task.attempts = entry.attempt
         retry_in = e.retry_in
-        if retry_in is not None:
+        if e.requeue:  # throttled: its limit closes, it waits in the queue again
+            task.throttled += 1
+            if e.closes is not None:
+                self.gate.close(*e.closes)
+            self._enqueue(task)
+            self._kick.set()
+        elif retry_in is not None:
             self.events.publish(
                 TaskRetrying(task.id, entry.agent_id, row["error"], reason, entry.attempt, round(retry_in, 3))
             )
@@ -154,10 +191,28 @@ class Ledger:
     def _release(self, entry: InFlight) -> None:
         self.released.set()
         self.in_flight.pop(entry.task.id, None)
+        self.gate.release(entry.task.id)
         if channel := self.channels.get(entry.agent_id):
             channel.held.discard(entry.task.id)
             channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
             self._kick.set()
+
+    def _unassign(self, entries: list[InFlight], requeue: bool = True) -> None:
+        """The assignment was not committed (the database is unreachable): back to the queue, or
+        forgotten (`requeue=False`: a task whose own insert was not committed either)."""
+        for entry in entries:
+            if self.in_flight.get(entry.task.id) is not entry:
+                continue
+            self.in_flight.pop(entry.task.id)
+            self.gate.release(entry.task.id, give_back=True)
+            self.released.set()
+            if channel := self.channels.get(entry.agent_id):
+                channel.held.discard(entry.task.id)
+                channel.slot.in_flight = max(0, channel.slot.in_flight - 1)
+                if channel.budget is not None:
+                    channel.budget += 1
+            if requeue:
+                self._enqueue(entry.task)
 
     def _finished(self, task_id: str, status: TaskStatus, row: dict[str, Any]) -> None:
         self.events.publish(
@@ -168,7 +223,10 @@ class Ledger:
 
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
-        self.queue.push(task.id, task.priority, task.seq, task.requires)
+        if task.limits:
+            self.gate.park(task)
+        else:
+            self.queue.push(task.id, task.priority, task.seq, task.requires)
 
     def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
         self.retries.schedule(task, delay)

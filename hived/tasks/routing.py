@@ -104,6 +104,26 @@ class ReadyQueue:
         self._live.pop(task_id, None)
 
 
+class MergedQueue:
+    """Ready queues seen as one by the Assigner: the dispatcher's, and a round's tasks that the
+    limits gate let through (built for that round only)."""
+
+    def __init__(self, *queues: ReadyQueue) -> None:
+        self.queues = queues
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self.queues)
+
+    def heads(self, oldest: bool = False) -> list[tuple[tuple[int, int], frozenset[str], str]]:
+        out = [head for queue in self.queues for head in queue.heads(oldest)]
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def take(self, task_id: str) -> None:
+        for queue in self.queues:
+            queue.take(task_id)
+
+
 @dataclass
 class Assigner:
     """Matches ready tasks to free agents, one assignment at a time, with the fairness share."""
@@ -111,7 +131,9 @@ class Assigner:
     fifo_share: int = 10
     _counter: int = 0
 
-    def assign(self, queue: ReadyQueue, agents: list[AgentSlot]) -> list[tuple[str, AgentSlot]]:
+    def assign(
+        self, queue: ReadyQueue | MergedQueue, agents: list[AgentSlot]
+    ) -> list[tuple[str, AgentSlot]]:
         """Every assignment possible now; updates the agents' load and takes tasks off the queue."""
         assignments: list[tuple[str, AgentSlot]] = []
         free = [a for a in agents if a.free > 0]

@@ -12,6 +12,7 @@ from typing import Any
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.events import EventBus, TaskEnded, TaskSubmitted
+from hived.limits.service import LimitsService
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
@@ -40,6 +41,7 @@ def _fields(row: dict[str, Any]) -> dict[str, Any]:
         idempotency_key=row["idempotency_key"],
         run_id=row["run_id"],
         timeout=(row["options"] or {}).get("timeout"),
+        limits=(row["options"] or {}).get("limits") or [],
         next_attempt_at=row["next_attempt_at"],
         created_at=row["created_at"],
         started_at=row["started_at"],
@@ -54,10 +56,12 @@ class TaskService:
         dispatcher: Dispatcher,
         limits: Limits,
         events: EventBus,
+        limit_service: LimitsService | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
         self.dispatcher = dispatcher
+        self.limit_service = limit_service
         self.limits = limits
         self.events = events
         self.clock = clock
@@ -146,6 +150,10 @@ class TaskService:
             "stall_timeout": sub.stall_timeout,
             "success_when": sub.success_when,
         }
+        if sub.limits:  # checked and their keys rendered now: a bad one is refused, nothing stored
+            if self.limit_service is None:
+                raise Invalid("limits: this hived has no limits")
+            options["limits"] = self.limit_service.resolve(sub.limits, sub.payload)
         return {
             "id": str(uuid.uuid4()),
             "seq": self.dispatcher.next_seq(),
@@ -208,7 +216,14 @@ class TaskService:
             return row, task_store.get_attempts(conn, row["id"])
 
         row, attempts = await self.db.read(read)
-        return TaskDetail(**_fields(row), attempt_history=[Attempt.model_validate(a) for a in attempts])
+        history = [Attempt.model_validate(a) for a in attempts]
+        return TaskDetail(**_fields(row), waiting_reason=self._waiting(row), attempt_history=history)
+
+    def _waiting(self, row: dict[str, Any]) -> str | None:
+        """Why a pending task that names limits has not started: `limit NAME[KEY]`."""
+        if row["status"] != TaskStatus.PENDING or not (row["options"] or {}).get("limits"):
+            return None
+        return self.dispatcher.gate.reason(row["id"])
 
     async def list(
         self,
@@ -233,7 +248,10 @@ class TaskService:
                 max_bytes=self.limits.max_page_bytes,
             )
         )
-        return [task_view(r) for r in rows], total
+        views = [task_view(r) for r in rows]
+        for view, row in zip(views, rows, strict=True):
+            view.waiting_reason = self._waiting(row)
+        return views, total
 
     async def output(self, task_id: str) -> str:
         """The captured output of every attempt, oldest first, each under a header line."""

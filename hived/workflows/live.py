@@ -206,6 +206,7 @@ def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:
         timeout=spec.timeout,
         stall_timeout=spec.stall_timeout,
         success_when=spec.success_when,
+        limits=spec.limits,
     )
 
 

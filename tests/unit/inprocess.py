@@ -19,6 +19,8 @@ from hived.agents.testing import FakeProcesses
 from hived.bounds import Limits
 from hived.clock import FakeClock
 from hived.events import EventBus, TaskEnded
+from hived.limits.gate import LimitGate
+from hived.limits.service import LimitsService
 from hived.model.schemas import AgentSpec, AttemptResult, Lease, RegisterRequest, TaskSubmit
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -49,6 +51,7 @@ class Core:
     state_dir: Path
 
     tasks: TaskService
+    limit_service: LimitsService
 
     def new_task_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
         """A pending task row, as the daemon builds it on submit (the real task service's)."""
@@ -136,7 +139,10 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
     db.start()
     clock = FakeClock()
     events = EventBus(clock=clock)
-    dispatcher = Dispatcher(db, clock=clock, events=events)
+    gate = LimitGate(lambda: clock.now().timestamp())
+    dispatcher = Dispatcher(db, clock=clock, events=events, gate=gate)
+    limit_service = LimitsService(db, gate, clock)
+    limit_service.wake = dispatcher.wake
     processes = FakeProcesses(clock)
     agents = AgentManager(db, dispatcher, tmp, None, events=events, clock=clock, processes=processes)
     box: dict[str, Core] = {}
@@ -149,9 +155,10 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
         clock=clock,
     )
     events.subscribe(TaskEnded, engine.task_ended)
-    tasks = TaskService(db, dispatcher, Limits(), events, clock=clock.now)
+    tasks = TaskService(db, dispatcher, Limits(), events, limit_service, clock=clock.now)
     box["core"] = made = Core(
-        db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp, tasks
+        db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp, tasks,
+        limit_service,
     )
     try:
         yield made

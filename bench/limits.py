@@ -1,0 +1,94 @@
+"""Dispatch throughput with limits declared but not binding, next to the same without limits.
+
+    .venv/bin/python bench/limits.py [--tasks 20000] [--slots 64] [--rounds 3]
+
+In this process, on the real store (a SQLite file), dispatcher, limits gate and task service, with a
+pretend agent that takes its leases and reports them done at once (no HTTP, no agent process):
+hived's own work per task. Each round runs both variants on a fresh database, alternately:
+  plain    tasks that name no limit
+  limited  every task names a rate (1,000,000/s) and a concurrency per key (100,000 per key, 16
+           keys from its payload): declared, checked at every assignment, never binding
+Prints tasks/s of each and the ratio. A figure printer, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hived.bounds import Limits  # noqa: E402
+from hived.events import EventBus  # noqa: E402
+from hived.limits.gate import LimitGate  # noqa: E402
+from hived.limits.service import LimitsService  # noqa: E402
+from hived.model.limits import LimitSpec  # noqa: E402
+from hived.model.schemas import AttemptResult, TaskSubmit  # noqa: E402
+from hived.store.db import Database  # noqa: E402
+from hived.tasks.dispatcher import Dispatcher  # noqa: E402
+from hived.tasks.service import TaskService  # noqa: E402
+
+LIMITS = [{"name": "api"}, {"name": "repo", "key": "${{ payload.repo }}"}]
+
+
+async def one_run(tasks: int, slots: int, limited: bool, folder: Path) -> float:
+    """Tasks per second from the first submit to the last report."""
+    db = Database(f"sqlite:///{folder / 'hive.db'}")
+    await db.migrate()
+    db.start()
+    events = EventBus()
+    gate = LimitGate(lambda: time.time())
+    dispatcher = Dispatcher(db, events=events, gate=gate)
+    service = LimitsService(db, gate)
+    service.wake = dispatcher.wake
+    task_service = TaskService(db, dispatcher, Limits(), events, service)
+    await service.apply(LimitSpec(name="api", rate="1000000/s"))
+    await service.apply(LimitSpec(name="repo", concurrency=100_000))
+    dispatcher.attach("agent", [], slots)
+    extra: dict[str, Any] = {"limits": LIMITS} if limited else {}
+    subs = [TaskSubmit(type="noop", payload={"repo": f"r{i % 16}"}, **extra) for i in range(tasks)]
+    started = time.perf_counter()
+    for i in range(0, tasks, 1000):
+        await task_service.submit_many(subs[i : i + 1000])
+    done = 0
+    while done < tasks:
+        await dispatcher.run_pending()
+        leases, _ = await dispatcher.take("agent", slots, 0)
+        results = [
+            AttemptResult(task_id=lease.task_id, attempt=lease.attempt, lease=lease.lease, ok=True, result={})
+            for lease in leases
+        ]
+        await dispatcher.report("agent", results)
+        done += len(results)
+    elapsed = time.perf_counter() - started
+    await dispatcher.stop()
+    await db.close()
+    return tasks / elapsed
+
+
+async def main(tasks: int, slots: int, rounds: int) -> None:
+    figures: dict[str, list[float]] = {"plain": [], "limited": []}
+    for _ in range(rounds):
+        for name in ("plain", "limited"):
+            with tempfile.TemporaryDirectory() as folder:
+                figures[name].append(await one_run(tasks, slots, name == "limited", Path(folder)))
+    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
+    for name, values in figures.items():
+        shown = ", ".join(f"{v:,.0f}" for v in values)
+        print(f"{name:8} median {statistics.median(values):,.0f} tasks/s  ({shown})")
+    print(f"limited / plain: {limited / plain:.1%}  ({tasks} tasks, {slots} slots, {rounds} rounds)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=20000)
+    parser.add_argument("--slots", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    asyncio.run(main(args.tasks, args.slots, args.rounds))

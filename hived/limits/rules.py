@@ -1,0 +1,167 @@
+"""The rules of flow control, pure: a token bucket on an injected time (seconds as floats, no
+clock read here), units held per key under a concurrency, and round-robin across the keys of one
+limit. No I/O; the gate (hived/limits/gate.py) keeps their state for the dispatcher."""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from hived.model.limits import MAX_KEY_CHARS
+
+
+@dataclass
+class Bucket:
+    """A token bucket: `per_second` tokens flow in, up to `size`; `tokens` was the level at time
+    `at` (seconds). Time that goes backwards (a wall clock set back) adds nothing. `version` counts
+    the committed changes (a compare-and-set token for the store)."""
+
+    per_second: float
+    size: float
+    tokens: float
+    at: float
+    version: int = 0
+
+    def level(self, now: float) -> float:
+        return min(self.size, self.tokens + max(0.0, now - self.at) * self.per_second)
+
+    def refill(self, now: float) -> None:
+        self.tokens, self.at = self.level(now), max(self.at, now)
+
+    def has(self, units: float, now: float) -> bool:
+        return self.level(now) + 1e-9 >= units
+
+    def take(self, units: float, now: float) -> None:
+        """Take `units` (the caller checked `has`); the level may not go below zero."""
+        self.refill(now)
+        self.tokens = max(0.0, self.tokens - units)
+
+    def give_back(self, units: float, now: float) -> None:
+        self.refill(now)
+        self.tokens = min(self.size, self.tokens + units)
+
+    def seconds_until(self, units: float, now: float) -> float:
+        """How long until `units` are in the bucket (0 if they are now; inf if never)."""
+        missing = units - self.level(now)
+        if missing <= 1e-9:
+            return 0.0
+        if units > self.size or self.per_second <= 0:
+            return float("inf")
+        return missing / self.per_second
+
+
+def resize(bucket: Bucket, per_second: float, size: float, now: float) -> Bucket:
+    """The bucket after its limit was re-applied with another rate or burst: the level carries over,
+    capped at the new size (a raised limit does not grant a new burst at once)."""
+    level = min(size, bucket.level(now))
+    return Bucket(per_second, size, level, max(bucket.at, now), bucket.version)
+
+
+def fresh_bucket(per_second: float, size: float, now: float) -> Bucket:
+    """A new limit's bucket starts full."""
+    return Bucket(per_second, size, size, now)
+
+
+def has_room(held: int, units: int, concurrency: int | None) -> bool:
+    """Whether `units` more fit under a concurrency beside `held` (no concurrency: always)."""
+    return concurrency is None or held + units <= concurrency
+
+
+@dataclass(order=True)
+class Waiting:
+    """A task waiting in one key's line: higher priority first, then submission order."""
+
+    neg_priority: int
+    seq: int
+    task_id: str = field(compare=False)
+
+
+class RoundRobin:
+    """The waiting tasks of one limit, a line per key, served round-robin across keys: after a key
+    is served it goes to the back of the rotation, so one busy key cannot starve the others.
+    Removal is lazy: `live` says which task ids still wait here."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str | None, list[Waiting]] = {}
+        self.rotation: deque[str | None] = deque()
+        self.live: dict[str, str | None] = {}  # task id -> its key
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def push(self, task_id: str, key: str | None, priority: int, seq: int) -> None:
+        if task_id in self.live:
+            return
+        self.live[task_id] = key
+        line = self.lines.get(key)
+        if line is None:
+            line = self.lines[key] = []
+            self.rotation.append(key)
+        heapq.heappush(line, Waiting(-priority, seq, task_id))
+
+    def discard(self, task_id: str) -> None:
+        self.live.pop(task_id, None)
+
+    def head(self, key: str | None) -> str | None:
+        """The first live task of `key`'s line (the line is dropped once empty)."""
+        line = self.lines.get(key)
+        while line and line[0].task_id not in self.live:
+            heapq.heappop(line)
+        if line:
+            return line[0].task_id
+        if key in self.lines:
+            del self.lines[key]
+            self.rotation.remove(key)
+        return None
+
+    def waiting(self, key: str | None) -> int:
+        return sum(1 for k in self.live.values() if k == key)
+
+    def keys_in_turn(self) -> list[str | None]:
+        """The keys with waiting tasks, in the order they are to be served."""
+        return [key for key in list(self.rotation) if self.head(key) is not None]
+
+    def served(self, key: str | None) -> None:
+        """`key` was served: it goes to the back of the rotation."""
+        if key in self.lines:
+            self.rotation.remove(key)
+            self.rotation.append(key)
+
+
+def render_key(template: str, payload: dict[str, Any]) -> str:
+    """A limit's key for one task: a literal, or `${{ expr }}` templates (CEL over `payload`)
+    spliced in; ValueError (from ExpressionError too) unless every part is a string."""
+    from hived.model.expressions import evaluate
+    from hived.model.graph import TEMPLATE_RE
+
+    def part(match: re.Match[str]) -> str:
+        value = _field(match.group(1), payload)
+        if value is None:  # not a plain path to a string: CEL decides (and words its errors)
+            value = evaluate(match.group(1), {"payload": payload})
+        if not isinstance(value, str):
+            raise ValueError(f"{match.group(0)!r} gave {value!r}, not a string")
+        return value
+
+    key = TEMPLATE_RE.sub(part, template)
+    if not key or len(key) > MAX_KEY_CHARS:
+        raise ValueError(f"the key {key!r} must be 1-{MAX_KEY_CHARS} characters")
+    return key
+
+
+PATH_RE = re.compile(r"^payload(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+
+
+def _field(expression: str, payload: dict[str, Any]) -> str | None:
+    """`payload.a.b` read directly when it is a string (what CEL would give, a hundred times faster:
+    a key is rendered at every submit); None for anything else."""
+    if not PATH_RE.match(expression):
+        return None
+    value: Any = payload
+    for name in expression.split(".")[1:]:
+        if not isinstance(value, dict) or name not in value:
+            return None
+        value = value[name]
+    return value if isinstance(value, str) else None

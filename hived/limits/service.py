@@ -1,0 +1,168 @@
+"""The limits service: defines limits (`kind: Limit`, `PUT /limits/{name}`), checks and renders
+the `limits` of a submission (unknown names, a key that cannot be rendered, more units than a limit
+can ever give: refused with the field named, before anything is stored), shows limits with their
+live state, and runs the gate's timer (a bucket refilled, a limit reopened: the dispatcher looks
+again). SQL stays in hived.store.limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from hived.clock import SYSTEM_CLOCK, Clock
+from hived.errors import Invalid, NotFound
+from hived.limits.gate import LimitGate, LimitState
+from hived.limits.rules import fresh_bucket, render_key, resize
+from hived.model.expressions import ExpressionError
+from hived.model.limits import AppliedLimit, LimitInfo, LimitKeyInfo, LimitRef, LimitSpec
+from hived.store import limits as limit_store
+from hived.store.db import Database
+
+log = logging.getLogger("hived.limits")
+
+
+def _state(row: dict[str, Any]) -> LimitState:
+    """A stored limit as the gate keeps it."""
+    spec = LimitSpec.model_validate(row["definition"])
+    bucket = None
+    if (per_second := spec.per_second) is not None and (size := spec.bucket_size) is not None:
+        stored = fresh_bucket(per_second, size, row["tokens_at"] or 0.0)
+        stored.tokens = row["tokens"] if row["tokens"] is not None else size
+        stored.version = row["version"]
+        bucket = resize(stored, per_second, size, stored.at)  # the size may have been changed
+    state = LimitState(spec, bucket, row["created_at"], row["updated_at"])
+    state.closed_until = row["closed_until"] or 0.0
+    return state
+
+
+class LimitsService:
+    def __init__(self, db: Database, gate: LimitGate, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.db = db
+        self.gate = gate
+        self.clock = clock
+        self.wake: Callable[[], None] = lambda: None  # set by the composition root: the dispatcher's
+        self._timer: asyncio.Task[None] | None = None
+
+    async def load(self) -> int:
+        """Every stored limit into the gate (before the dispatcher recovers its tasks)."""
+        rows = await self.db.read(limit_store.load_limits)
+        for row in rows:
+            self.gate.define(_state(row))
+        return len(rows)
+
+    # --- definitions ------------------------------------------------------------------------------
+
+    async def apply(self, spec: LimitSpec) -> AppliedLimit:
+        """Create or change a limit. A changed rate or burst keeps the bucket's level (capped at the
+        new size); what running tasks hold and what waits stays."""
+        now, epoch = self.clock.now(), self.clock.now().timestamp()
+        definition = spec.model_dump(mode="json", exclude_none=True)
+        current = self.gate.limits.get(spec.name)
+        if current is not None and current.spec == spec:
+            return AppliedLimit(name=spec.name, action="unchanged")
+        state = LimitState(spec, None, current.created_at if current else now, now)
+        if (per_second := spec.per_second) is not None and (size := spec.bucket_size) is not None:
+            old = current.bucket if current is not None else None
+            state.bucket = (
+                resize(old, per_second, size, epoch) if old else fresh_bucket(per_second, size, epoch)
+            )
+        if current is None:
+            bucket = state.bucket
+            row = {
+                "name": spec.name,
+                "definition": definition,
+                "tokens": bucket.tokens if bucket else None,
+                "tokens_at": bucket.at if bucket else None,
+                "version": 0,
+                "closed_until": 0.0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            await self.db.write(lambda c: limit_store.insert_limit(c, row))
+        else:
+            await self.db.write(lambda c: limit_store.update_definition(c, spec.name, definition, now))
+        self.gate.define(state)
+        self.wake()
+        return AppliedLimit(name=spec.name, action="created" if current is None else "configured")
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def list(self) -> list[LimitInfo]:
+        return [self.info(name) for name in sorted(self.gate.limits)]
+
+    def info(self, name: str) -> LimitInfo:
+        state = self.gate.limits.get(name)
+        if state is None:
+            raise NotFound(f"limit {name!r} not found")
+        epoch = self.clock.now().timestamp()
+        spec, keys = state.spec, set(state.held) | set(state.lines.live.values())
+        closed = state.closed_until > epoch
+        return LimitInfo(
+            name=spec.name,
+            rate=spec.rate,
+            burst=int(spec.bucket_size) if spec.bucket_size is not None else None,
+            concurrency=spec.concurrency,
+            strategy=spec.strategy,
+            tokens=round(state.bucket.level(epoch), 3) if state.bucket else None,
+            holders=sum(state.held.values()),
+            waiting=len(state.lines),
+            closed_until=datetime.fromtimestamp(state.closed_until, UTC) if closed else None,
+            keys=[
+                LimitKeyInfo(key=key, holders=state.held.get(key, 0), waiting=state.lines.waiting(key))
+                for key in sorted(keys, key=lambda k: (k is not None, k or ""))
+            ],
+            created_at=state.created_at,
+            updated_at=state.updated_at,
+        )
+
+    # --- submissions ------------------------------------------------------------------------------
+
+    def resolve(self, refs: list[LimitRef], payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """The `limits` of a submission as stored ({name, key, units}, each key rendered against the
+        payload); Invalid naming the field (`limits.0.key: ...`) for an unknown limit, a key that
+        cannot be rendered or is not a string, or more units than the limit can ever give."""
+        out = []
+        for i, ref in enumerate(refs):
+            state = self.gate.limits.get(ref.name)
+            if state is None:
+                known = ", ".join(sorted(self.gate.limits)) or "none defined"
+                raise Invalid(f"limits.{i}.name: unknown limit {ref.name!r} (known: {known})")
+            key = None
+            if ref.key is not None:
+                try:
+                    key = render_key(ref.key, payload)
+                except (ExpressionError, ValueError) as exc:
+                    raise Invalid(f"limits.{i}.key: {exc}") from None
+            spec = state.spec
+            most = min(v for v in (spec.concurrency, spec.bucket_size, float("inf")) if v is not None)
+            if ref.units > most:
+                raise Invalid(
+                    f"limits.{i}.units: {ref.units} is more than limit {ref.name!r} ever gives ({most:g})"
+                )
+            out.append({"name": ref.name, "key": key, "units": ref.units})
+        return out
+
+    # --- the timer --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._timer = asyncio.create_task(self._wake_loop(), name="limits")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    async def _wake_loop(self) -> None:
+        """Kick the dispatcher when time alone lets a waiting task start (a refill, a reopening)."""
+        while True:
+            self.gate.changed.clear()
+            delay = self.gate.next_wake()
+            if not await self.clock.wait(self.gate.changed, delay) and delay is not None:
+                self.wake()
+                await self.clock.sleep(0)
