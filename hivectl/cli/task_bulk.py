@@ -14,6 +14,7 @@ from hivectl.cli import exitcodes
 from hivectl.cli.common import CliError, client, usage_error
 from hivectl.cli.output import Output, emit
 from hived.model.fields import parse_label
+from hived.model.queue import check_bulk_status
 
 MAX_ROUNDS = 1000  # requests of 1,000 tasks each: a million tasks, and never an endless loop
 
@@ -70,6 +71,8 @@ def bulk(
     output: Output,
 ) -> None:
     """Count the matching tasks, ask (unless `yes`), then act on them in requests of at most 1,000."""
+    if problem := check_bulk_status(action, status):
+        raise CliError(f"--{problem}")  # as hived would refuse it (422), before anything is read
     cli = client(ctx)
     matching = cli.list_tasks(status=status, type=type, limit=1, labels=labels).total
     what = describe(status, type, labels)
