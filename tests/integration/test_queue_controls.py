@@ -15,19 +15,21 @@ def test_scheduled_tasks_and_expiries_survive_a_restart(
     hived_factory: Callable[..., Hived], db_url: str
 ) -> None:
     hived = hived_factory(db_url=db_url)
-    later = hived.submit("job", delay="3s", labels={"run": "a"})
+    later = hived.submit("job", delay="3s", labels={"run": "a", "app.example.com/part": "x y"})
     expiring = hived.submit("job", expires_in="2s")
     assert later["status"] == "scheduled" and expiring["status"] == "pending"
     by_label = hived.api("GET", "/tasks", params={"label": "run=a"})  # JSON_EXTRACT / ->>
     assert [t["id"] for t in by_label["items"]] == [later["id"]]
     assert hived.api("GET", "/tasks", params={"label": ["run=a", "x=y"]})["total"] == 0
+    dotted = hived.api("GET", "/tasks", params={"label": "app.example.com/part=x y"})
+    assert [t["id"] for t in dotted["items"]] == [later["id"]]
     hived.kill9()
     hived.start()
     assert hived.task(later["id"])["status"] == "scheduled"
     assert hived.wait_task(expiring["id"], timeout=10)["error"].startswith("expired: not started by ")
     hived.spawn("echo", ECHO)
     ended = hived.wait_task(later["id"], timeout=15)
-    assert ended["status"] == "completed" and ended["labels"] == {"run": "a"}
+    assert ended["status"] == "completed" and ended["labels"]["run"] == "a"
     assert hived.task(expiring["id"])["status"] == "failed"
 
 
