@@ -189,3 +189,17 @@ async def test_bulk_cancel_and_retry(hive: Core) -> None:
     assert (await hive.task(other))["status"] == "pending"
     with pytest.raises(Invalid, match="status: retry takes tasks that are failed, cancelled"):
         await hive.tasks.bulk("retry", BulkRequest(status="pending"))
+
+
+async def test_a_pause_by_workflow_holds_the_tasks_of_its_runs(hive: Core) -> None:
+    from tests.unit.test_workflow_engine import start
+
+    hive.dispatcher.attach("w", [], 10)
+    await hive.tasks.controls.pause(PauseSelector(workflow="ship"))
+    run_id = await start(hive, {"name": "ship", "steps": [{"id": "build", "type": "build"}]})
+    plain = await hive.submit("build")
+    assert [lease.task_id for lease in await hive.lease("w")] == [plain]
+    [step_task] = [t for t in (await hive.tasks.list(run=run_id))[0]]
+    assert step_task.waiting_reason == "paused (workflow ship)"
+    await hive.tasks.controls.resume(ResumeRequest(workflow="ship"))
+    assert [lease.task_id for lease in await hive.lease("w")] == [step_task.id]
