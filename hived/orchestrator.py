@@ -74,7 +74,7 @@ class AgentOrchestrator:
             self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
         )
         self.events.subscribe(TaskEnded, self.engine.task_ended)
-        self.dispatcher.gate.workflow_of = self._workflow_of
+        self.dispatcher.holding.workflow_of = self._workflow_of
         self.workflows = WorkflowService(self.db, self.engine, self.limits)
         self.tasks.agent_id_of = self.fleet.id_of
         self.tasks.run_id_of = self.workflows.run_id
@@ -102,7 +102,7 @@ class AgentOrchestrator:
         )
         runs = await self.engine.load()
         await self.tasks.timers.recover()
-        self.dispatcher.regate()  # the runs are known now: pauses by workflow hold their tasks
+        self.dispatcher.rehold()  # the runs are known now: pauses by workflow hold their tasks
         self.dispatcher.start()
         self.tasks.timers.start()
         self.engine.start()

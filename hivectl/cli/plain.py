@@ -34,7 +34,7 @@ def status_rows(status: Mapping[str, Any], health: str | None = None) -> list[tu
 
 
 def describe_pause(pause: Mapping[str, Any]) -> str:
-    """`type build, requires gpu` (hived's own words for it: hived/tasks/gate.py `Pause.describe`)."""
+    """`type build, requires gpu` (hived's own words for it: hived/tasks/holds.py `Pause.describe`)."""
     parts = [f"type {pause['type']}"] if pause.get("type") else []
     parts += [f"requires {cap}" for cap in pause.get("requires") or []]
     parts += [f"workflow {pause['workflow']}"] if pause.get("workflow") else []

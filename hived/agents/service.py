@@ -23,7 +23,7 @@ class AgentService:
 
     def view(self, agent: LiveAgent) -> Agent:
         shown = self.agents.view(agent)
-        shown.cordoned = agent.id in self.dispatcher.gate.cordoned
+        shown.cordoned = agent.id in self.dispatcher.holding.cordoned
         return shown
 
     def list(self, status: str | None = None, type: str | None = None) -> list[Agent]:
@@ -42,7 +42,7 @@ class AgentService:
         return self.view(agent)
 
     def cordoned_names(self) -> list[str]:
-        return sorted(a.name for a in self.agents.agents.values() if a.id in self.dispatcher.gate.cordoned)
+        return sorted(a.name for a in self.agents.agents.values() if a.id in self.dispatcher.holding.cordoned)
 
     async def spawn(self, spec: AgentSpec) -> Agent:
         if spec.handler is None:

@@ -19,7 +19,7 @@ from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
 from hived.store import tasks as task_store
 from hived.store.db import Database
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
-from hived.tasks.gate import Gate
+from hived.tasks.holds import Holds
 from hived.tasks.retries import Retries
 from hived.tasks.routing import ReadyQueue
 
@@ -37,7 +37,7 @@ class Ledger:
         self.channels: dict[str, AgentChannel] = {}
         self.retries = Retries(clock)
         self.scheduled = Retries(clock)  # submitted with --delay/--at, not yet due (hived.tasks.timers)
-        self.gate = Gate()  # pauses and cordons
+        self.holding = Holds()  # pauses and cordons
         self._kick = asyncio.Event()  # wakes the dispatch loop: work or room appeared
         self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
 
@@ -94,10 +94,10 @@ class Ledger:
             self._finished(task_id, status, {} if status == TaskStatus.CANCELLED else {"error": error})
         return bool(changed)
 
-    def regate(self) -> None:
+    def rehold(self) -> None:
         """The pauses or cordons changed: queued tasks now held leave the queue, held ones now free
         go back, and the dispatcher looks again."""
-        for task in self.gate.refresh(self.ready, self.queue):
+        for task in self.holding.refresh(self.ready, self.queue):
             self.queue.push(task.id, task.priority, task.seq, task.requires)
         self._kick.set()
 
@@ -196,7 +196,7 @@ class Ledger:
 
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
-        if self.gate.pauses and self.gate.park(task):
+        if self.holding.pauses and self.holding.park(task):
             return  # held by a pause: pending, out of the queue until resumed
         self.queue.push(task.id, task.priority, task.seq, task.requires)
 

@@ -20,19 +20,19 @@ from hived.store.db import Database, DuplicateKey
 from hived.tasks.bulk import bulk
 from hived.tasks.controls import QueueControls
 from hived.tasks.dispatcher import Dispatcher, ReadyTask
-from hived.tasks.gate import Gate
+from hived.tasks.holds import Holds
 from hived.tasks.timers import Timers
 
 
-def task_view(row: dict[str, Any], gate: Gate | None = None) -> Task:
-    """A row of the tasks table as the API shows it (with the gate: why a pending task waits)."""
-    return Task(**_fields(row, gate))
+def task_view(row: dict[str, Any], holding: Holds | None = None) -> Task:
+    """A row of the tasks table as the API shows it (with the holds: why a pending task waits)."""
+    return Task(**_fields(row, holding))
 
 
-def _fields(row: dict[str, Any], gate: Gate | None = None) -> dict[str, Any]:
+def _fields(row: dict[str, Any], holding: Holds | None = None) -> dict[str, Any]:
     reason = None
-    if gate is not None and row["status"] == TaskStatus.PENDING:
-        reason = gate.reason(row["type"], frozenset(row["requires"] or ()), row["run_id"])
+    if holding is not None and row["status"] == TaskStatus.PENDING:
+        reason = holding.reason(row["type"], frozenset(row["requires"] or ()), row["run_id"])
     return dict(
         id=row["id"],
         type=row["type"],
@@ -151,7 +151,7 @@ class TaskService:
         return [self.view(row) for row, _ in written]
 
     def view(self, row: dict[str, Any]) -> Task:
-        return task_view(row, self.dispatcher.gate)
+        return task_view(row, self.dispatcher.holding)
 
     def accepted(self, row: dict[str, Any]) -> None:
         """A committed task enters the queue, or waits until it is due (also called by the workflow
@@ -216,7 +216,7 @@ class TaskService:
                 f"idempotency_key {sub.idempotency_key!r} was used by task {existing['id']} "
                 "with another type or payload"
             )
-        return task_view(existing)  # (no gate: a static method; the caller's view has none either)
+        return task_view(existing)  # (a static method: no waiting_reason here)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -246,7 +246,7 @@ class TaskService:
 
         row, attempts = await self.db.read(read)
         history = [Attempt.model_validate(a) for a in attempts]
-        return TaskDetail(**_fields(row, self.dispatcher.gate), attempt_history=history)
+        return TaskDetail(**_fields(row, self.dispatcher.holding), attempt_history=history)
 
     async def list(
         self,

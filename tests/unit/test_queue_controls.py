@@ -88,11 +88,11 @@ async def test_pauses_and_cordons_are_stored(hive: Core) -> None:
     agent = await hive.agents.create(AgentSpec(name="w", handler={"exec": ["true"]}))
     await hive.tasks.controls.cordon(agent.id, True)
     again = type(hive.tasks.controls)(hive.dispatcher)
-    hive.dispatcher.gate.pauses.clear()
-    hive.dispatcher.gate.cordoned.clear()
+    hive.dispatcher.holding.pauses.clear()
+    hive.dispatcher.holding.cordoned.clear()
     await again.load()
     assert [(p.type, p.workflow) for p in again.pauses()] == [("build", "ship")]
-    assert hive.dispatcher.gate.cordoned == {agent.id}
+    assert hive.dispatcher.holding.cordoned == {agent.id}
 
 
 async def test_scheduled_tasks_start_when_due(hive: Core) -> None:

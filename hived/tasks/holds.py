@@ -1,6 +1,6 @@
 """What holds queued tasks back besides a lack of agents: pauses of the queue (`hivectl queue pause
 --type T --requires C --workflow W`) and cordoned agents (`hivectl agent cordon`). The rules are pure
-(which pause holds a task, and how that reads); `Gate` keeps them in memory for the dispatcher.
+(which pause holds a task, and how that reads); `Holds` keeps them in memory for the dispatcher.
 
 A held task stays `pending` and in the dispatcher's book (`ready`) but out of its ReadyQueue, so the
 assignment rules never see it; a resume puts it back in its place (by priority and submission order).
@@ -52,7 +52,7 @@ def waiting_reason(
 
 
 @dataclass
-class Gate:
+class Holds:
     """The pauses and cordons in force, and which ready tasks they hold out of the queue."""
 
     pauses: dict[str, Pause] = field(default_factory=dict)

@@ -7,7 +7,7 @@ import pytest
 
 from hived.model.fields import parse_label
 from hived.model.queue import check_bulk_status
-from hived.tasks.gate import Pause, waiting_reason
+from hived.tasks.holds import Pause, waiting_reason
 
 F = frozenset
 
