@@ -75,11 +75,12 @@ class AgentOrchestrator:
         )
         self.protocol = AgentProtocol(self.agents)
         self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.limit_service)
-        self.fleet = AgentService(self.agents, self.dispatcher)
+        self.fleet = AgentService(self.agents, self.dispatcher, self.tasks.controls)
         self.engine = WorkflowEngine(
             self.db, self.events, self.tasks.new_row, self.tasks.accepted, self.dispatcher.cancel
         )
         self.events.subscribe(TaskEnded, self.engine.task_ended)
+        self.dispatcher.holding.workflow_of = self._workflow_of
         self.workflows = WorkflowService(self.db, self.engine, self.limits)
         self.tasks.agent_id_of = self.fleet.id_of
         self.tasks.run_id_of = self.workflows.run_id
@@ -99,6 +100,7 @@ class AgentOrchestrator:
         await self.tokens.load()
         await self.limit_service.load()  # before the tasks: a task waiting on a limit is parked under it
         adopted = await self.agents.load()
+        await self.tasks.controls.load()
         recovered = await self.dispatcher.recover(
             {
                 a: (self.agents.agents[a].spec.capabilities, self.agents.agents[a].spec.max_concurrency)
@@ -106,8 +108,11 @@ class AgentOrchestrator:
             }
         )
         runs = await self.engine.load()
+        await self.tasks.timers.recover()
+        self.dispatcher.rehold()  # the runs are known now: pauses by workflow hold their tasks
         self.dispatcher.start()
         self.limit_service.start()
+        self.tasks.timers.start()
         self.engine.start()
         self.health.start()
         self.ownership.watch(self._lost_database)
@@ -128,10 +133,15 @@ class AgentOrchestrator:
         await self.engine.stop()
         await self.agents.shutdown()
         await self.limit_service.stop()
+        await self.tasks.timers.stop()
         await self.dispatcher.stop()
         await self.db.close()
         await self.ownership.release()
         self.started = False
+
+    def _workflow_of(self, run_id: str) -> str | None:
+        run = self.engine.runs.get(run_id)
+        return run.workflow if run is not None else None
 
     def _lost_database(self, reason: str) -> None:
         """Another hived owns the database now: stop writing at once, as `kill -9` would. Agents
@@ -220,4 +230,6 @@ class AgentOrchestrator:
             runs=runs,
             queue_by_priority=by_priority,
             last_event_id=last_event_id,
+            paused=self.tasks.controls.pauses(),
+            cordoned=self.fleet.cordoned_names(),
         )

@@ -151,6 +151,20 @@ def restart(
     render.emit(agent, output, lambda: f"agent/{agent.name} restarted")
 
 
+@app.command()
+def cordon(ctx: typer.Context, ref: RefArg, output: OutputOpt = Output.table) -> None:
+    """Give the agent no new work (stored: a restart of hived keeps it); what it runs finishes."""
+    agent = client(ctx).cordon_agent(ref, True)
+    render.emit(agent, output, lambda: f"agent/{agent.name} cordoned")
+
+
+@app.command()
+def uncordon(ctx: typer.Context, ref: RefArg, output: OutputOpt = Output.table) -> None:
+    """Let a cordoned agent take work again."""
+    agent = client(ctx).cordon_agent(ref, False)
+    render.emit(agent, output, lambda: f"agent/{agent.name} uncordoned")
+
+
 @app.command("rm")
 def remove(
     ctx: typer.Context,

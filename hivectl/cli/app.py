@@ -32,7 +32,9 @@ from hivectl.client import ClientError
 from hived.model import __version__
 
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
-COMMAND_NAMES = ("apply", "events", "tui", "status", "daemon", "agent", "task", "workflow", "limit", "token")
+COMMAND_NAMES = (
+    "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "token"
+)
 
 
 def tui(
@@ -74,6 +76,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import task
 
             return task.app
+        case "queue":
+            from hivectl.cli import queue
+
+            return queue.app
         case "workflow":
             from hivectl.cli import workflow
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
-TASK_ORDER = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
+TASK_ORDER = ["scheduled", "pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
 RUN_ORDER = ["pending", "running", "succeeded", "failed", "cancelled"]
 SIMPLE_WIDTH = 200  # cells: far below the piped console's 1000, so rich never folds such a value
 
@@ -30,7 +30,25 @@ def status_rows(status: Mapping[str, Any], health: str | None = None) -> list[tu
         ("tasks", counts(status["tasks"], TASK_ORDER)),
         ("queue depth", str(status["queue_depth"])),
         ("runs", counts(status.get("runs", {}), RUN_ORDER)),
-    ]
+    ] + held_rows(status)
+
+
+def describe_pause(pause: Mapping[str, Any]) -> str:
+    """`type build, requires gpu` (hived's own words for it: hived/tasks/holds.py `Pause.describe`)."""
+    parts = [f"type {pause['type']}"] if pause.get("type") else []
+    parts += [f"requires {cap}" for cap in pause.get("requires") or []]
+    parts += [f"workflow {pause['workflow']}"] if pause.get("workflow") else []
+    return ", ".join(parts) or "all tasks"
+
+
+def held_rows(status: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The pauses and cordons in force, when there are any (`hivectl status`, `hivectl queue`)."""
+    rows = []
+    if paused := status.get("paused"):
+        rows.append(("paused", "; ".join(describe_pause(p) for p in paused)))
+    if cordoned := status.get("cordoned"):
+        rows.append(("cordoned", ", ".join(cordoned)))
+    return rows
 
 
 def _simple(cell: str) -> bool:

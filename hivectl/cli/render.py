@@ -91,7 +91,7 @@ def agents_table(agents: Sequence[Agent], now: datetime | None = None) -> Table:
         table.add_row(
             Text(agent.name),
             Text(agent.type),
-            status_text(agent.status),
+            Text.assemble(status_text(agent.status), ",cordoned" if agent.cordoned else ""),
             Text(",".join(agent.capabilities) or "-"),
             f"{len(agent.current_tasks)}/{agent.max_concurrency}",
             str(agent.tasks_done),

@@ -48,6 +48,10 @@ SUBMIT_FLAGS = {
     "success_when": "--success-when",
     "idempotency_key": "--idempotency-key",
     "limits": "--limit",
+    "labels": "--label",
+    "delay": "--delay",
+    "at": "--at",
+    "expires_in": "--expires-in",
 }
 UNITS_RE = re.compile(r"^(.*)\*(-?\d+)$")
 
@@ -59,6 +63,25 @@ LimitOpt = Annotated[
         metavar="NAME[:KEY][*UNITS]",
         help="a limit the task takes (kind: Limit), KEY a literal or ${{ payload.x }}; repeatable",
     ),
+]
+FileOpt = Annotated[
+    str | None, typer.Option("--file", "-f", metavar="FILE", show_default=False, help=FILE_HELP)
+]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="follow the task (-f: each) to its end; exit 0 only if it completed")
+]
+DelayOpt = Annotated[
+    str | None, typer.Option(help="start no sooner than this from now, like 10m (status scheduled)")
+]
+AtOpt = Annotated[
+    str | None, typer.Option(help="start no sooner than this ISO 8601 time (no offset: local; past: now)")
+]
+ExpiresOpt = Annotated[
+    str | None, typer.Option(help="not started this long after submit, like 1h: it fails (expired)")
+]
+LabelOpt = Annotated[
+    list[str] | None,
+    typer.Option("--label", metavar="KEY=VALUE", help="a label; repeatable", show_default=False),
 ]
 
 
@@ -139,22 +162,12 @@ def submit(
         str | None, typer.Option(help="submitting the same key again returns the first task")
     ] = None,
     limits: LimitOpt = None,
-    file: Annotated[
-        str | None,
-        typer.Option(
-            "--file",
-            "-f",
-            metavar="FILE",
-            show_default=False,
-            help=FILE_HELP,
-        ),
-    ] = None,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait", help="follow the task (-f: each) to its end; exit 0 only if it completed"
-        )
-    ] = False,
+    label: LabelOpt = None,
+    delay: DelayOpt = None,
+    at: AtOpt = None,
+    expires_in: ExpiresOpt = None,
+    file: FileOpt = None,
+    wait: WaitOpt = False,
     output: OutputOpt = Output.table,
 ) -> None:
     """Queue a task; prints its id (-o json: the task; with --wait: the finished task). With -f, queue
@@ -171,9 +184,17 @@ def submit(
         "requires": requires or [],
         "max_attempts": max_attempts,
     }
+    from hivectl.cli.task_bulk import queue_fields
+
     limit_refs = [parse_limit(text) for text in limits] if limits else None
-    optional = {"timeout": timeout, "stall_timeout": stall_timeout, "success_when": success_when}
-    optional |= {"idempotency_key": idempotency_key, "limits": limit_refs}
+    optional = {
+        "timeout": timeout,
+        "stall_timeout": stall_timeout,
+        "success_when": success_when,
+        "idempotency_key": idempotency_key,
+        "limits": limit_refs,
+        **queue_fields(label, delay, at, expires_in),
+    }
     body |= {key: value for key, value in optional.items() if value is not None}
     submit_one(ctx, body, wait, output)
 
@@ -234,12 +255,17 @@ def list_(
     run: Annotated[
         str | None, typer.Option(help="only the tasks of this workflow run (id or prefix)")
     ] = None,
+    label: LabelOpt = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 100,
     output: OutputOpt = Output.table,
 ) -> None:
     """List tasks, newest first (-o json: an array of tasks)."""
+    from hivectl.cli.task_bulk import parse_labels
+
+    labels = parse_labels(label)
     cli = client(ctx)
-    tasks = cli.list_tasks(status=status, type=type, agent=agent, limit=limit, run=run).items
+    found = cli.list_tasks(status=status, type=type, agent=agent, limit=limit, run=run, labels=labels)
+    tasks = found.items
     names = agent_names(cli) if output is Output.table and tasks else {}
     emit(tasks, output, lambda: tasks_table(tasks, names))
 
@@ -257,26 +283,69 @@ def show(
     emit(task, output, lambda: task_view(task, names))
 
 
+OptionalRef = Annotated[
+    str | None,
+    typer.Argument(help=REF_HELP + " (or --status S for many)", metavar="[REF]", show_default=False),
+]
+BulkStatus = Annotated[
+    str | None, typer.Option(help="every task in this status (with --type, --label): asks first")
+]
+BulkType = Annotated[str | None, typer.Option(help="with --status: only this type")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="with --status: act without asking")]
+
+
+def _one_or_many(
+    ctx: typer.Context,
+    action: str,
+    ref: str | None,
+    status: str | None,
+    type: str | None,
+    label: list[str] | None,
+    yes: bool,
+    output: Output,
+) -> None:
+    if ref is not None:
+        if status is not None or type is not None or label or yes:
+            raise usage_error("give a task REF, or --status (with --type, --label, --yes), not both")
+        cli = client(ctx)
+        task = cli.cancel_task(ref) if action == "cancel" else cli.retry_task(ref)
+        emit(task, output, lambda: f"task/{task.id} {task.status}")
+        return
+    if status is None:
+        if type is not None or label or yes:
+            raise usage_error("--type, --label and --yes go with --status")
+        raise usage_error(f"give a task REF, or --status S (see 'hivectl task {action} --help')")
+    from hivectl.cli.task_bulk import bulk, parse_labels
+
+    bulk(ctx, action, status, type, parse_labels(label), yes, output)
+
+
 @app.command()
 def cancel(
     ctx: typer.Context,
-    ref: RefArg,
+    ref: OptionalRef = None,
+    status: BulkStatus = None,
+    type: BulkType = None,
+    label: LabelOpt = None,
+    yes: YesOpt = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Cancel a queued or running task."""
-    task = client(ctx).cancel_task(ref)
-    emit(task, output, lambda: f"task/{task.id} {task.status}")
+    """Cancel a queued or running task; with --status, every task in that status (asks first)."""
+    _one_or_many(ctx, "cancel", ref, status, type, label, yes, output)
 
 
 @app.command()
 def retry(
     ctx: typer.Context,
-    ref: RefArg,
+    ref: OptionalRef = None,
+    status: BulkStatus = None,
+    type: BulkType = None,
+    label: LabelOpt = None,
+    yes: YesOpt = False,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Queue a failed or cancelled task again."""
-    task = client(ctx).retry_task(ref)
-    emit(task, output, lambda: f"task/{task.id} {task.status}")
+    """Queue a failed or cancelled task again; with --status (failed or cancelled), every such task."""
+    _one_or_many(ctx, "retry", ref, status, type, label, yes, output)
 
 
 @app.command()

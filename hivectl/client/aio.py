@@ -26,6 +26,7 @@ from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
+    from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -230,8 +231,22 @@ class AsyncClient:
         limit: int | None = None,
         offset: int | None = None,
         run: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> TaskList:
-        return await self.send(Routes.list_tasks(status, type, agent, limit, offset, run))
+        return await self.send(Routes.list_tasks(status, type, agent, limit, offset, run, labels))
+
+    async def bulk_tasks(self, action: str, filters: dict[str, Any]) -> BulkResult:
+        """Cancel or retry the tasks matching `filters` (at most 1,000 a call: see `remaining`)."""
+        return await self.send(Routes.bulk_tasks(action, filters))
+
+    async def pause_queue(self, selector: dict[str, Any]) -> QueueState:
+        return await self.send(Routes.pause_queue(selector))
+
+    async def resume_queue(self, selector: dict[str, Any]) -> QueueState:
+        return await self.send(Routes.resume_queue(selector))
+
+    async def cordon_agent(self, ref: str, cordoned: bool = True) -> Agent:
+        return await self.send(Routes.cordon_agent(ref, cordoned))
 
     async def get_task(self, ref: str) -> TaskDetail:
         return await self.send(Routes.get_task(ref))

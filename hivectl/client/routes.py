@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # imported when first used: they are most of a command's star
     from pydantic import BaseModel
 
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
+    from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -96,6 +97,7 @@ class Stream:
 # The models a route's answer is read as, by name: found in hived.model.schemas, else in hived.model.runs,
 # imported by the first answer read (a command that never reads a model never imports pydantic).
 RUN_MODELS = frozenset({"AppliedWorkflow", "ContextEntry", "Run", "RunList", "WorkflowInfo", "WorkflowList"})
+QUEUE_MODELS = frozenset({"BulkResult", "QueueState"})
 
 
 def model_class(name: str) -> type[BaseModel]:
@@ -108,6 +110,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import limits
 
         return getattr(limits, name)  # type: ignore[no-any-return]
+    if name in QUEUE_MODELS:
+        from hived.model import queue
+
+        return getattr(queue, name)  # type: ignore[no-any-return]
     from hived.model import schemas
 
     return getattr(schemas, name)  # type: ignore[no-any-return]
@@ -209,6 +215,11 @@ class Routes:
         return Call("POST", f"/agents/{_ref(ref)}/restart", _model("Agent"), timeout=120.0)
 
     @staticmethod
+    def cordon_agent(ref: str, cordoned: bool = True) -> Call[Agent]:
+        verb = "cordon" if cordoned else "uncordon"
+        return Call("POST", f"/agents/{_ref(ref)}/{verb}", _model("Agent"))
+
+    @staticmethod
     def agent_logs(ref: str, offset: int = 0, incarnation: int | None = None) -> Call[LogChunk]:
         params = _params(offset=offset, incarnation=incarnation)
         return Call("GET", f"/agents/{_ref(ref)}/logs", _log_chunk(offset), params=params)
@@ -244,9 +255,25 @@ class Routes:
         limit: int | None = None,
         offset: int | None = None,
         run: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Call[TaskList]:
         params = _params(status=status, type=type, agent=agent, limit=limit, offset=offset, run=run)
+        if labels:
+            params["label"] = [f"{key}={value}" for key, value in labels.items()]
         return Call("GET", "/tasks", _model("TaskList"), params=params)
+
+    @staticmethod
+    def bulk_tasks(action: str, filters: dict[str, Any]) -> Call[BulkResult]:
+        """`action` (cancel or retry) on the tasks matching `filters` (a BulkRequest body)."""
+        return Call("POST", f"/tasks/{action}", _model("BulkResult"), body=filters, timeout=120.0)
+
+    @staticmethod
+    def pause_queue(selector: dict[str, Any]) -> Call[QueueState]:
+        return Call("POST", "/tasks/pause", _model("QueueState"), body=selector)
+
+    @staticmethod
+    def resume_queue(selector: dict[str, Any]) -> Call[QueueState]:
+        return Call("POST", "/tasks/resume", _model("QueueState"), body=selector)
 
     @staticmethod
     def get_task(ref: str, wait: float | None = None) -> Call[TaskDetail]:

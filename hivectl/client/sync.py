@@ -25,6 +25,7 @@ from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
+    from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schemas import (
         Agent,
@@ -231,8 +232,22 @@ class Client:
         limit: int | None = None,
         offset: int | None = None,
         run: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> TaskList:
-        return self.send(Routes.list_tasks(status, type, agent, limit, offset, run))
+        return self.send(Routes.list_tasks(status, type, agent, limit, offset, run, labels))
+
+    def bulk_tasks(self, action: str, filters: dict[str, Any]) -> BulkResult:
+        """Cancel or retry the tasks matching `filters` (at most 1,000 a call: see `remaining`)."""
+        return self.send(Routes.bulk_tasks(action, filters))
+
+    def pause_queue(self, selector: dict[str, Any]) -> QueueState:
+        return self.send(Routes.pause_queue(selector))
+
+    def resume_queue(self, selector: dict[str, Any]) -> QueueState:
+        return self.send(Routes.resume_queue(selector))
+
+    def cordon_agent(self, ref: str, cordoned: bool = True) -> Agent:
+        return self.send(Routes.cordon_agent(ref, cordoned))
 
     def get_task(self, ref: str) -> TaskDetail:
         return self.send(Routes.get_task(ref))

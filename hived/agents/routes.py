@@ -56,6 +56,17 @@ async def restart_agent(ref: str, agents: Agents) -> Agent:
     return await agents.restart(ref)
 
 
+@router.post("/{ref}/cordon", response_model=Agent)
+async def cordon_agent(ref: str, agents: Agents) -> Agent:
+    """No new work for the agent (stored, shown as `cordoned`); the tasks it runs finish."""
+    return await agents.cordon(ref, True)
+
+
+@router.post("/{ref}/uncordon", response_model=Agent)
+async def uncordon_agent(ref: str, agents: Agents) -> Agent:
+    return await agents.cordon(ref, False)
+
+
 @router.get(
     "/{ref}/logs",
     response_class=Response,

@@ -11,23 +11,38 @@ from hived.errors import Invalid
 from hived.events import AgentStatusChanged
 from hived.model.schemas import Agent, AgentDetail, AgentSpec
 from hived.model.states import ROUTABLE_AGENT
+from hived.tasks.controls import QueueControls
 from hived.tasks.dispatcher import Dispatcher
 
 
 class AgentService:
-    def __init__(self, agents: AgentManager, dispatcher: Dispatcher) -> None:
+    def __init__(self, agents: AgentManager, dispatcher: Dispatcher, controls: QueueControls) -> None:
         self.agents = agents
         self.dispatcher = dispatcher
+        self.controls = controls
+
+    def view(self, agent: LiveAgent) -> Agent:
+        shown = self.agents.view(agent)
+        shown.cordoned = agent.id in self.dispatcher.holding.cordoned
+        return shown
 
     def list(self, status: str | None = None, type: str | None = None) -> list[Agent]:
-        views = [self.agents.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
+        views = [self.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
         return [v for v in views if (not status or v.status == status) and (not type or v.type == type)]
 
     async def get(self, ref: str) -> AgentDetail:
         agent = self.agents.resolve(ref)
-        return AgentDetail(
-            **self.agents.view(agent).model_dump(), incarnations=await self.agents.incarnations(agent)
-        )
+        incarnations = await self.agents.incarnations(agent)
+        return AgentDetail(**self.view(agent).model_dump(), incarnations=incarnations)
+
+    async def cordon(self, ref: str, cordoned: bool) -> Agent:
+        """Cordon (no new work; what it runs finishes) or uncordon the agent; stored."""
+        agent = self.agents.resolve(ref)
+        await self.controls.cordon(agent.id, cordoned)
+        return self.view(agent)
+
+    def cordoned_names(self) -> list[str]:
+        return sorted(a.name for a in self.agents.agents.values() if a.id in self.dispatcher.holding.cordoned)
 
     async def spawn(self, spec: AgentSpec) -> Agent:
         if spec.handler is None:

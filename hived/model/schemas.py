@@ -8,56 +8,33 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from hived.model.durations import parse_duration, parse_size
+from hived.model.fields import (
+    Capabilities,
+    Duration,
+    JsonObject,
+    Labels,
+    Size,
+    Strict,
+    TaskType,
+    Text,
+)
 from hived.model.limits import LimitRef, check_refs
-from hived.model.values import check_json, check_text, text_problem
+from hived.model.queue import QueuePause
+from hived.model.values import text_problem
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-TYPE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}$")
-CAPABILITY_RE = re.compile(r"^[^\s\x00-\x1f\x7f]{1,100}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-MAX_CAPABILITIES = 64
 MIN_SECRET_CHARS = 4  # a shorter secret_env value cannot be masked in text without masking ordinary words
 MAX_OFFSET = 2**62  # the largest offset, id or count a query takes (the database's integers are 64-bit)
 MAX_VERSION = 2**31 - 1
-# A JSON object hived stores (payloads, params): valid text, finite numbers, bounded nesting.
-JsonObject = Annotated[dict[str, Any], AfterValidator(check_json)]
-Text = Annotated[str, AfterValidator(check_text)]
-
-
-def task_type(value: str) -> str:
-    if not TYPE_RE.match(value):
-        raise ValueError("must be 1-100 characters: letters, digits, '.', '_', ':', '/' or '-'")
-    return value
-
-
-def capabilities(value: list[str]) -> list[str]:
-    """A set of capabilities, sorted: each 1-100 characters, no whitespace or control characters."""
-    if len(value) > MAX_CAPABILITIES:
-        raise ValueError(f"at most {MAX_CAPABILITIES} capabilities")
-    for cap in value:
-        if not isinstance(cap, str) or not CAPABILITY_RE.match(cap) or text_problem(cap):
-            raise ValueError(f"{cap!r}: a capability is 1-100 characters, no spaces or control characters")
-    return sorted(set(value))
-
-
-TaskType = Annotated[str, AfterValidator(task_type)]
-Capabilities = Annotated[list[str], AfterValidator(capabilities)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # --- agents ---------------------------------------------------------------------------------------
@@ -182,6 +159,7 @@ class Agent(BaseModel):
     rss_bytes: int | None = None
     cpu_percent: float | None = None
     circuit: str = "closed"
+    cordoned: bool = False  # `hivectl agent cordon`: no new work, running work finishes
     last_heartbeat: datetime | None
     created_at: datetime
     config: dict[str, Any]
@@ -218,6 +196,18 @@ class TaskSubmit(Strict):
     success_when: str | None = None
     idempotency_key: Text | None = Field(default=None, min_length=1, max_length=200)
     limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
+    labels: Labels = Field(default_factory=dict)
+    delay: Duration | None = Field(default=None, description="start no sooner than this from now")
+    at: AwareDatetime | None = Field(default=None, description="start no sooner than this time")
+    expires_in: Duration | None = Field(default=None, description="not started by then: it fails")
+
+    @model_validator(mode="after")
+    def _timing(self) -> TaskSubmit:
+        if self.delay is not None and self.at is not None:
+            raise ValueError("delay: give delay or at, not both")
+        if self.expires_in is not None and self.delay is not None and self.expires_in <= self.delay:
+            raise ValueError("expires_in: the task would expire before it is due (delay)")
+        return self
 
     @field_validator("success_when")
     @classmethod
@@ -258,7 +248,10 @@ class Task(BaseModel):
     timeout: float | None = None
     next_attempt_at: datetime | None = None
     limits: list[LimitRef] = Field(default_factory=list)  # with each key as rendered at submit
-    waiting_reason: str | None = None  # a ready task held by a limit: `limit NAME[KEY]`
+    labels: dict[str, str] = Field(default_factory=dict)
+    not_before: datetime | None = None  # scheduled (--delay, --at): not started before this time
+    expires_at: datetime | None = None  # not started by then: failed, error `expired: ...`
+    waiting_reason: str | None = None  # why a pending task is not assigned: `limit NAME[KEY]`, `paused (...)`
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -375,3 +368,5 @@ class Status(BaseModel):
     runs: dict[str, int] = Field(default_factory=dict)
     queue_by_priority: dict[str, int] = Field(default_factory=dict)  # ready or retrying, by priority
     last_event_id: int = 0  # follow /events from here to miss nothing after this snapshot
+    paused: list[QueuePause] = Field(default_factory=list)  # `hivectl queue pause`
+    cordoned: list[str] = Field(default_factory=list)  # names of cordoned agents

@@ -39,6 +39,7 @@ class AgentStatus(Status):
 
 
 class TaskStatus(Status):
+    SCHEDULED = "scheduled"  # submitted with --delay or --at: pending once due
     PENDING = "pending"
     ASSIGNED = "assigned"
     RUNNING = "running"
@@ -82,6 +83,7 @@ class AttemptReason(StrEnum):
     LEASE_LOST = "lease_lost"  # the agent no longer runs it (reconciled after a reconnect)
     DAEMON_RESTART = "daemon_restart"  # hived restarted and nobody held the attempt
     THROTTLED = "throttled"  # the handler hit a provider's limit: back to the queue, not counted
+    EXPIRED = "expired"  # the task was not started by its expires_at (it never had an attempt)
 
 
 # Reasons that say something about the agent (they feed its circuit breaker); None: no reason given.
@@ -105,7 +107,8 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
         A.LOST: frozenset({A.ACTIVE, A.STARTING, A.STOPPED}),
     },
     TaskStatus: {
-        T.PENDING: frozenset({T.ASSIGNED, T.CANCELLED}),
+        T.SCHEDULED: frozenset({T.PENDING, T.CANCELLED, T.FAILED}),  # due; cancelled; expired
+        T.PENDING: frozenset({T.ASSIGNED, T.CANCELLED, T.FAILED}),  # failed: expired unstarted
         T.ASSIGNED: frozenset({T.RUNNING, T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
         T.RUNNING: frozenset({T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
         T.RETRYING: frozenset({T.PENDING, T.ASSIGNED, T.CANCELLED}),

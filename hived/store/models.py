@@ -75,6 +75,7 @@ class AgentRow(Base):
     tasks_failed: Mapped[int] = mapped_column(Integer, default=0)
     rss_bytes: Mapped[int | None] = mapped_column(BigInteger)
     cpu_percent: Mapped[float | None] = mapped_column(Float)
+    cordoned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # no new work
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -119,6 +120,9 @@ class TaskRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     run_id: Mapped[str | None] = mapped_column(String(36))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    labels: Mapped[dict[str, str] | None] = mapped_column(Json)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)  # status scheduled until then
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # not started by then: failed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -131,6 +135,19 @@ class TaskRow(Base):
         Index("idx_tasks_ready", "status", "priority", "seq"),
         Index("idx_tasks_run_id", "run_id"),
     )
+
+
+class PauseRow(Base):
+    """A pause of the queue (`hivectl queue pause`): the tasks it selects stay pending. `key` is the
+    selector written out, so a pause given twice is stored once."""
+
+    __tablename__ = "queue_pauses"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    type: Mapped[str | None] = mapped_column(String(100))
+    requires: Mapped[list[str] | None] = mapped_column(Json)
+    workflow: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AttemptRow(Base):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
@@ -167,13 +167,42 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     return int(res.rowcount or 0)
 
 
-def cancel_queued(conn: Connection, task_id: str, now: datetime) -> int:
+QUEUED = ("pending", "retrying", "scheduled")
+
+
+def end_queued(conn: Connection, task_id: str, now: datetime, status: str, error: str) -> int:
+    """End a task that waits for an agent: `cancelled`, or `failed` (it expired: only a task that
+    never started an attempt)."""
+    where = and_(tasks.c.id == task_id, tasks.c.status.in_(QUEUED))
+    if status == "failed":
+        where = and_(where, tasks.c.attempts == 0)
     res = conn.execute(
-        update(tasks)
-        .where(and_(tasks.c.id == task_id, tasks.c.status.in_(("pending", "retrying"))))
-        .values(status="cancelled", completed_at=now, next_attempt_at=None, error="cancelled")
+        update(tasks).where(where).values(status=status, completed_at=now, next_attempt_at=None, error=error)
     )
     return int(res.rowcount or 0)
+
+
+def start_scheduled(conn: Connection, task_ids: Sequence[str]) -> None:
+    """Scheduled tasks that are due become pending."""
+    if task_ids:
+        conn.execute(
+            update(tasks)
+            .where(and_(tasks.c.id.in_(list(task_ids)), tasks.c.status == "scheduled"))
+            .values(status="pending")
+        )
+
+
+def load_timed(conn: Connection) -> list[dict[str, Any]]:
+    """Scheduled tasks, and unstarted ones that expire (for recovery at start)."""
+    rows = conn.execute(
+        select(tasks).where(
+            or_(
+                tasks.c.status == "scheduled",
+                and_(tasks.c.status == "pending", tasks.c.attempts == 0, tasks.c.expires_at.is_not(None)),
+            )
+        )
+    )
+    return [dict(r) for r in rows.mappings()]
 
 
 def resubmit(conn: Connection, task_id: str, seq: int) -> int:
@@ -189,6 +218,8 @@ def resubmit(conn: Connection, task_id: str, seq: int) -> int:
             seq=seq,
             next_attempt_at=None,
             agent_id=None,
+            not_before=None,
+            expires_at=None,
         )
     )
     return int(res.rowcount or 0)
@@ -221,6 +252,18 @@ def resolve_task(conn: Connection, ref: str) -> dict[str, Any] | None:
     return None
 
 
+def _filtered(
+    status: str | None, type: str | None, labels: dict[str, str] | None, agent_id: str | None = None
+) -> Select[Any]:
+    query = select(tasks)
+    for column, value in ((tasks.c.status, status), (tasks.c.type, type), (tasks.c.agent_id, agent_id)):
+        if value:
+            query = query.where(column == value)
+    for key, value in (labels or {}).items():  # JSON_EXTRACT on SQLite, ->> on PostgreSQL
+        query = query.where(tasks.c.labels[key].as_string() == value)
+    return query
+
+
 def list_tasks(
     conn: Connection,
     *,
@@ -231,14 +274,12 @@ def list_tasks(
     limit: int,
     offset: int,
     max_bytes: int | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """A page of tasks, newest first, and how many match in all. With `max_bytes`, the page ends
     early once its payloads and results hold that much JSON (at least one task is given): rows are
     read a few at a time, so a page of large tasks never sits in memory whole."""
-    query = select(tasks)
-    for column, value in ((tasks.c.status, status), (tasks.c.type, type), (tasks.c.agent_id, agent_id)):
-        if value:
-            query = query.where(column == value)
+    query = _filtered(status, type, labels, agent_id)
     if run_id:
         query = query.where(tasks.c.run_id == run_id)
     total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
@@ -252,6 +293,17 @@ def list_tasks(
                 break
         page.append(dict(row))
     return page, int(total)
+
+
+def matching_ids(
+    conn: Connection, status: str, type: str | None, labels: dict[str, str], limit: int
+) -> tuple[list[str], int]:
+    """The ids of at most `limit` tasks in `status` (of `type`, with `labels`), oldest first, and
+    how many match in all (a bulk cancel or retry)."""
+    query = _filtered(status, type, labels)
+    total = conn.execute(select(func.count()).select_from(query.subquery())).scalar() or 0
+    ids = conn.execute(query.with_only_columns(tasks.c.id).order_by(tasks.c.seq).limit(limit)).scalars()
+    return list(ids), int(total)
 
 
 def _json_bytes(value: Any) -> int:

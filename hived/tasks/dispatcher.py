@@ -291,13 +291,13 @@ class Dispatcher(Ledger):
                 self._kick.set()
 
     def _free_slots(self) -> list[AgentSlot]:
-        mono = self.clock.monotonic()
-        slots = []
+        mono, cordoned = self.clock.monotonic(), self.holding.cordoned
+        slots: list[AgentSlot] = []
         for channel in self.channels.values():
             channel.slot.limit = channel.breaker.capacity(mono, channel.slot.max_concurrency)
             if channel.budget is not None:
                 channel.slot.limit = min(channel.slot.limit, channel.slot.in_flight + channel.budget)
-            if channel.routable and channel.slot.free > 0:
+            if channel.routable and channel.slot.free > 0 and channel.slot.agent_id not in cordoned:
                 slots.append(channel.slot)
         return slots
 
@@ -334,7 +334,8 @@ class Dispatcher(Ledger):
         (nothing is queued, an able agent has a free slot): its insert and `assignment_rows` then go
         in one commit, and an idle round trip saves a commit and a turn of the dispatch loop. The
         caller then calls `deliver`, or `unclaim` if that commit failed."""
-        if task.limits or self.paused or self.closing or len(self.queue) or self.retries.has_due():
+        held = self.holding.holds(task)  # by a pause: it is not assigned, at submit either
+        if task.limits or held or self.paused or self.closing or len(self.queue) or self.retries.has_due():
             return None  # a task that names limits goes through the gate, in a dispatch round
         slots = self._free_slots()
         if not any(task.requires <= slot.capabilities for slot in slots):

@@ -21,6 +21,7 @@ from hived.store import limits as limit_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
+from hived.tasks.holds import Holds
 from hived.tasks.retries import Retries
 from hived.tasks.routing import ReadyQueue
 
@@ -39,12 +40,19 @@ class Ledger:
         self.in_flight: dict[str, InFlight] = {}
         self.channels: dict[str, AgentChannel] = {}
         self.retries = Retries(clock)
+        self.scheduled = Retries(clock)  # submitted with --delay/--at, not yet due (hived.tasks.timers)
+        self.holding = Holds()  # pauses and cordons
         self._kick = asyncio.Event()  # wakes the dispatch loop: work or room appeared
         self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
 
     def holds(self, task_id: str) -> bool:
         """Whether the task is unfinished here: queued, in flight, or waiting out a retry."""
-        return task_id in self.ready or task_id in self.in_flight or task_id in self.retries
+        return (
+            task_id in self.ready
+            or task_id in self.in_flight
+            or task_id in self.retries
+            or task_id in self.scheduled
+        )
 
     def held_by(self, agent_id: str) -> list[str]:
         channel = self.channels.get(agent_id)
@@ -68,32 +76,52 @@ class Ledger:
     async def cancel(self, task_id: str) -> bool:
         """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
         entry = await self._settled(task_id)
-        if task_id in self.ready or task_id in self.retries:
-            return await self._cancel_queued(task_id)
+        if task_id in self.ready or task_id in self.retries or task_id in self.scheduled:
+            return await self._end_queued(task_id)
         if entry is None or entry.ending:
             return False
         cancel = Ending(entry, False, error="cancelled by operator", reason=R.CANCELLED, cancel=True)
         await self._end_attempts([cancel])
         return True
 
-    async def _cancel_queued(self, task_id: str) -> bool:
+    async def expire(self, task_id: str, error: str) -> bool:
+        """A task not started by its `expires_at` fails (reason `expired`, in its error); False when
+        it has started (in flight, or waiting to retry) or ended."""
+        task = self.ready.get(task_id) or self.scheduled.tasks.get(task_id)
+        if task is None or task.attempts:
+            return False
+        return await self._end_queued(task_id, TaskStatus.FAILED, error)
+
+    async def _end_queued(
+        self, task_id: str, status: TaskStatus = TaskStatus.CANCELLED, error: str = "cancelled"
+    ) -> bool:
         task = self.ready.pop(task_id, None)
         waiting = self.retries.take(task_id) if task is None else None
+        timed = self.scheduled.take(task_id) if task is None and waiting is None else None
         self.queue.discard(task_id)
         self.gate.discard(task_id)
         now = self.clock.now()
         try:
-            changed = await self.db.write(lambda c: task_store.cancel_queued(c, task_id, now))
+            changed = await self.db.write(lambda c: task_store.end_queued(c, task_id, now, status, error))
         except Exception:  # not recorded: it waits as it did
             if waiting is not None:
                 self._schedule_retry(*waiting)
+            elif timed is not None:
+                self.scheduled.schedule(*timed)
             elif task is not None:
                 self._enqueue(task)
                 self._kick.set()
             raise
         if changed:
-            self._finished(task_id, TaskStatus.CANCELLED, {})
+            self._finished(task_id, status, {} if status == TaskStatus.CANCELLED else {"error": error})
         return bool(changed)
+
+    def rehold(self) -> None:
+        """The pauses or cordons changed: queued tasks now held leave the queue, held ones now free
+        go back, and the dispatcher looks again."""
+        for task in self.holding.refresh(self.ready, self.queue):
+            self.queue.push(task.id, task.priority, task.seq, task.requires)
+        self._kick.set()
 
     # --- ends of attempts -------------------------------------------------------------------------
 
@@ -223,6 +251,8 @@ class Ledger:
 
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
+        if self.holding.pauses and self.holding.park(task):
+            return  # held by a pause: pending, out of the queue until resumed
         if task.limits:
             self.gate.park(task)
         else:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from hived.errors import Invalid
 from hived.http.deps import Bounds, Tasks
+from hived.model.fields import parse_label
+from hived.model.queue import BulkRequest, BulkResult, PauseSelector, QueueState, ResumeRequest
 from hived.model.schemas import MAX_OFFSET, Task, TaskDetail, TaskList, TaskSubmit
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -37,13 +40,51 @@ async def list_tasks(
     run: str | None = Query(None, description="only the tasks of this workflow run (id or prefix)"),
     limit: int | None = Query(None, ge=1, le=10**6, description="default 100; at most hived's max_page_size"),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
+    label: list[str] | None = Query(None, description="KEY=VALUE: only tasks with this label; repeatable"),
 ) -> TaskList:
     limit = bounds.page(limit, 100)
     items, total = await tasks.list(
-        status=status, type=type, agent=agent, limit=limit, offset=offset, run=run
+        status=status, type=type, agent=agent, limit=limit, offset=offset, run=run, labels=labels_of(label)
     )
     end = offset + len(items)
     return TaskList(items=items, total=total, next_offset=end if end < total else None)
+
+
+def labels_of(given: list[str] | None) -> dict[str, str]:
+    labels = {}
+    for text in given or []:
+        try:
+            key, value = parse_label(text)
+        except ValueError as exc:
+            raise Invalid(f"label: {exc}") from None
+        labels[key] = value
+    return labels
+
+
+@router.post("/cancel", response_model=BulkResult)
+async def cancel_tasks(request: BulkRequest, tasks: Tasks) -> BulkResult:
+    """Cancel the tasks in `status` (of `type`, with every label of `labels`), at most `limit`, the
+    oldest first; `remaining` says how many more match."""
+    return await tasks.bulk("cancel", request)
+
+
+@router.post("/retry", response_model=BulkResult)
+async def retry_tasks(request: BulkRequest, tasks: Tasks) -> BulkResult:
+    """Queue again the failed or cancelled tasks matching the filter, as `/tasks/cancel` picks them."""
+    return await tasks.bulk("retry", request)
+
+
+@router.post("/pause", response_model=QueueState)
+async def pause_queue(selector: PauseSelector, tasks: Tasks) -> QueueState:
+    """Hold the tasks of `type`, requiring `requires`, of runs of `workflow` (none given: every
+    task): they stay pending until resumed. Stored: a restart of hived keeps it."""
+    return QueueState(paused=await tasks.controls.pause(selector))
+
+
+@router.post("/resume", response_model=QueueState)
+async def resume_queue(request: ResumeRequest, tasks: Tasks) -> QueueState:
+    """Lift the pause of the same selector (`all`: every pause); 404 if there is none."""
+    return QueueState(paused=await tasks.controls.resume(request))
 
 
 @router.get("/{ref}", response_model=TaskDetail)

@@ -6,26 +6,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.events import EventBus, TaskEnded, TaskSubmitted
 from hived.limits.service import LimitsService
+from hived.model.queue import BulkRequest, BulkResult
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
 from hived.store import tasks as task_store
 from hived.store.db import Database, DuplicateKey
+from hived.tasks.bulk import bulk
+from hived.tasks.controls import QueueControls
 from hived.tasks.dispatcher import Dispatcher, ReadyTask
+from hived.tasks.holds import Holds
+from hived.tasks.timers import Timers
 
 
-def task_view(row: dict[str, Any]) -> Task:
-    """A row of the tasks table as the API shows it."""
-    return Task(**_fields(row))
+def task_view(row: dict[str, Any], holding: Holds | None = None) -> Task:
+    """A row of the tasks table as the API shows it (with the holds: why a pending task waits)."""
+    return Task(**_fields(row, holding))
 
 
-def _fields(row: dict[str, Any]) -> dict[str, Any]:
+def _fields(row: dict[str, Any], holding: Holds | None = None) -> dict[str, Any]:
+    reason = None
+    if holding is not None and row["status"] == TaskStatus.PENDING:
+        reason = holding.reason(row["type"], frozenset(row["requires"] or ()), row["run_id"])
     return dict(
         id=row["id"],
         type=row["type"],
@@ -43,6 +51,10 @@ def _fields(row: dict[str, Any]) -> dict[str, Any]:
         timeout=(row["options"] or {}).get("timeout"),
         limits=(row["options"] or {}).get("limits") or [],
         next_attempt_at=row["next_attempt_at"],
+        labels=row.get("labels") or {},
+        not_before=row.get("not_before"),
+        expires_at=row.get("expires_at"),
+        waiting_reason=reason,
         created_at=row["created_at"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
@@ -65,6 +77,8 @@ class TaskService:
         self.limits = limits
         self.events = events
         self.clock = clock
+        self.timers = Timers(dispatcher)  # scheduled starts and expiries
+        self.controls = QueueControls(dispatcher)  # pauses and cordons
         # Set by the composition root: agent and run references to ids, for list filters.
         self.agent_id_of: Callable[[str], str] = lambda ref: ref
         self.run_id_of: Callable[[str], Awaitable[str]] | None = None
@@ -76,7 +90,9 @@ class TaskService:
         if sub.idempotency_key and (existing := await self._keyed(sub.idempotency_key)):
             return self._same_submission(existing, sub)
         row = self.new_row(sub)
-        claimed = self.dispatcher.claim(ReadyTask.from_row(row))  # an agent is free: one commit
+        claimed = None
+        if row["status"] == TaskStatus.PENDING:  # an agent is free: one commit
+            claimed = self.dispatcher.claim(ReadyTask.from_row(row))
         now = self.clock()
         if claimed is not None:  # inserted as assigned, with its first attempt
             row.update(
@@ -100,10 +116,12 @@ class TaskService:
             raise
         if claimed is None:
             self.accepted(row)
-            return task_view(row)
+            return self.view(row)
+        if row["expires_at"] is not None:
+            self.timers.expire_at(ReadyTask.from_row(row), row["expires_at"])
         self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
         await self.dispatcher.deliver([claimed], now)
-        return task_view(row)
+        return self.view(row)
 
     async def submit_many(self, subs: list[TaskSubmit]) -> list[Task]:
         """Submit several tasks in one transaction: all are accepted, or none (a key already used
@@ -134,16 +152,35 @@ class TaskService:
         for row, new in written:
             if new:
                 self.accepted(row)
-        return [task_view(row) for row, _ in written]
+        return [self.view(row) for row, _ in written]
+
+    def view(self, row: dict[str, Any]) -> Task:
+        """The task, with why it waits: a pause holding it, or a limit."""
+        task = task_view(row, self.dispatcher.holding)
+        task.waiting_reason = task.waiting_reason or self._waiting(row)
+        return task
 
     def accepted(self, row: dict[str, Any]) -> None:
-        """A committed task enters the queue (also called by the workflow engine for its steps)."""
-        self.dispatcher.enqueue(ReadyTask.from_row(row))
+        """A committed task enters the queue, or waits until it is due (also called by the workflow
+        engine for its steps)."""
+        task = ReadyTask.from_row(row)
+        if row.get("status") == TaskStatus.SCHEDULED:
+            self.timers.schedule(task, row["not_before"])
+        else:
+            self.dispatcher.enqueue(task)
+        if row.get("expires_at") is not None:
+            self.timers.expire_at(task, row["expires_at"])
         self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
 
     def new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
         """The row of a new pending task; raises TooLarge for a payload over max_payload_bytes."""
         self.limits.check_payload(sub.payload)
+        now = self.clock()
+        not_before = sub.at or (now + timedelta(seconds=sub.delay) if sub.delay is not None else None)
+        expires_at = now + timedelta(seconds=sub.expires_in) if sub.expires_in is not None else None
+        if expires_at is not None and not_before is not None and expires_at <= not_before:
+            raise Invalid(f"expires_in: the task would expire before it is due (at {not_before.isoformat()})")
+        scheduled = not_before is not None and not_before > now  # a time past or now: pending at once
         options = {
             "retry": sub.retry.model_dump(),
             "timeout": sub.timeout,
@@ -159,7 +196,7 @@ class TaskService:
             "seq": self.dispatcher.next_seq(),
             "type": sub.type,
             "priority": sub.priority,
-            "status": TaskStatus.PENDING,
+            "status": TaskStatus.SCHEDULED if scheduled else TaskStatus.PENDING,
             "agent_id": None,
             "requires": sub.requires,
             "payload": sub.payload,
@@ -172,7 +209,10 @@ class TaskService:
             "idempotency_key": sub.idempotency_key,
             "run_id": run_id,
             "next_attempt_at": None,
-            "created_at": self.clock(),
+            "labels": sub.labels or None,
+            "not_before": not_before,
+            "expires_at": expires_at,
+            "created_at": now,
             "started_at": None,
             "completed_at": None,
         }
@@ -187,7 +227,7 @@ class TaskService:
                 f"idempotency_key {sub.idempotency_key!r} was used by task {existing['id']} "
                 "with another type or payload"
             )
-        return task_view(existing)
+        return task_view(existing)  # (a static method: no waiting_reason here)
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -217,7 +257,9 @@ class TaskService:
 
         row, attempts = await self.db.read(read)
         history = [Attempt.model_validate(a) for a in attempts]
-        return TaskDetail(**_fields(row), waiting_reason=self._waiting(row), attempt_history=history)
+        fields = _fields(row, self.dispatcher.holding)
+        fields["waiting_reason"] = fields["waiting_reason"] or self._waiting(row)
+        return TaskDetail(**fields, attempt_history=history)
 
     def _waiting(self, row: dict[str, Any]) -> str | None:
         """Why a pending task that names limits has not started: `limit NAME[KEY]`."""
@@ -233,6 +275,7 @@ class TaskService:
         limit: int = 100,
         offset: int = 0,
         run: str | None = None,
+        labels: dict[str, str] | None = None,
     ) -> tuple[list[Task], int]:
         agent_id = self.agent_id_of(agent) if agent else None
         run_id = await self.run_id_of(run) if run and self.run_id_of else run
@@ -246,12 +289,10 @@ class TaskService:
                 limit=limit,
                 offset=offset,
                 max_bytes=self.limits.max_page_bytes,
+                labels=labels,
             )
         )
-        views = [task_view(r) for r in rows]
-        for view, row in zip(views, rows, strict=True):
-            view.waiting_reason = self._waiting(row)
-        return views, total
+        return [self.view(r) for r in rows], total
 
     async def output(self, task_id: str) -> str:
         """The captured output of every attempt, oldest first, each under a header line."""
@@ -287,7 +328,11 @@ class TaskService:
         fresh = await self.db.read(lambda c: task_store.get_task(c, row["id"]))
         assert fresh is not None
         self.dispatcher.enqueue(ReadyTask.from_row(fresh))
-        return task_view(fresh)
+        return self.view(fresh)
+
+    async def bulk(self, action: Literal["cancel", "retry"], request: BulkRequest) -> BulkResult:
+        """Cancel or retry the tasks matching a filter, at most `request.limit` of them."""
+        return await bulk(self.dispatcher, action, request)
 
 
 def _resolve(conn: Any, ref: str) -> dict[str, Any]:

@@ -155,6 +155,7 @@ async def core(template: Path, tmp: Path) -> AsyncIterator[Core]:
         clock=clock,
     )
     events.subscribe(TaskEnded, engine.task_ended)
+    dispatcher.holding.workflow_of = lambda run_id: run.workflow if (run := engine.runs.get(run_id)) else None
     tasks = TaskService(db, dispatcher, Limits(), events, limit_service, clock=clock.now)
     box["core"] = made = Core(
         db, clock, events, dispatcher, processes, agents, AgentProtocol(agents), engine, tmp, tasks,

@@ -1,0 +1,97 @@
+"""What holds queued tasks back besides a lack of agents: pauses of the queue (`hivectl queue pause
+--type T --requires C --workflow W`) and cordoned agents (`hivectl agent cordon`). The rules are pure
+(which pause holds a task, and how that reads); `Holds` keeps them in memory for the dispatcher.
+
+A held task stays `pending` and in the dispatcher's book (`ready`) but out of its ReadyQueue, so the
+assignment rules never see it; a resume puts it back in its place (by priority and submission order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from hived.tasks.attempts import ReadyTask
+from hived.tasks.routing import ReadyQueue
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Which tasks a pause holds: all of those given must hold (none given: every task)."""
+
+    type: str | None = None
+    requires: frozenset[str] = frozenset()
+    workflow: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The selector written out: one stored pause per selector."""
+        requires = ",".join(sorted(self.requires))
+        return f"type={self.type or ''};requires={requires};workflow={self.workflow or ''}"
+
+    def matches(self, type: str, requires: frozenset[str], workflow: str | None) -> bool:
+        return (
+            (self.type is None or self.type == type)
+            and self.requires <= requires
+            and (self.workflow is None or self.workflow == workflow)
+        )
+
+    def describe(self) -> str:
+        parts = [f"type {self.type}"] if self.type else []
+        parts += [f"requires {cap}" for cap in sorted(self.requires)]
+        parts += [f"workflow {self.workflow}"] if self.workflow else []
+        return ", ".join(parts) or "all tasks"
+
+
+def waiting_reason(
+    pauses: Iterable[Pause], type: str, requires: frozenset[str], workflow: str | None
+) -> str | None:
+    """`paused (type T)` for a task one or more pauses hold (each named), else None."""
+    holding = [p.describe() for p in pauses if p.matches(type, requires, workflow)]
+    return f"paused ({'; '.join(holding)})" if holding else None
+
+
+@dataclass
+class Holds:
+    """The pauses and cordons in force, and which ready tasks they hold out of the queue."""
+
+    pauses: dict[str, Pause] = field(default_factory=dict)
+    cordoned: set[str] = field(default_factory=set)  # agent ids
+    parked: set[str] = field(default_factory=set)  # ready tasks held out of the queue
+    # The workflow a run belongs to (set by the composition root; None: not a run's task).
+    workflow_of: Callable[[str], str | None] = lambda _run_id: None
+
+    def holds(self, task: ReadyTask) -> bool:
+        if not self.pauses:
+            return False
+        workflow = self.workflow_of(task.run_id) if task.run_id else None
+        return any(p.matches(task.type, task.requires, workflow) for p in self.pauses.values())
+
+    def reason(self, type: str, requires: frozenset[str], run_id: str | None) -> str | None:
+        if not self.pauses:
+            return None
+        workflow = self.workflow_of(run_id) if run_id else None
+        return waiting_reason(self.pauses.values(), type, requires, workflow)
+
+    def park(self, task: ReadyTask) -> bool:
+        """Whether a task entering the queue is held instead (then it is remembered as parked)."""
+        if self.holds(task):
+            self.parked.add(task.id)
+            return True
+        return False
+
+    def refresh(self, ready: dict[str, ReadyTask], queue: ReadyQueue) -> list[ReadyTask]:
+        """After a change of pauses: queued tasks now held leave `queue` (parked); returns the parked
+        tasks no longer held, which the caller puts back in the queue."""
+        for task_id, task in ready.items():
+            if task_id in queue and self.holds(task):
+                queue.discard(task_id)
+                self.parked.add(task_id)
+        released = []
+        for task_id in list(self.parked):
+            task = ready.get(task_id)
+            if task is None or not self.holds(task):  # gone (assigned, cancelled, expired) or free
+                self.parked.discard(task_id)
+                if task is not None:
+                    released.append(task)
+        return sorted(released, key=lambda t: t.seq)
