@@ -211,8 +211,8 @@ class AgentRuntime:
                 # poll, one request instead of two, unless nothing ends within TAKE_NEXT_WINDOW.
                 pause = 0.0
                 await self.rest(TAKE_NEXT_WINDOW)
-            elif reply.tasks or reply.cancel or results or not early:
-                pause = 0.0
+            elif reply.tasks or reply.cancel or results or not early or (slots == 0 and self.free_slots()):
+                pause = 0.0  # (a full agent's poll answered early: a slot is free, ask for work now)
             else:  # woken for nothing, or hived shutting down (it then answers every poll at once)
                 pause = min(EMPTY_POLL_PAUSE_MAX, max(EMPTY_POLL_PAUSE, 2 * pause))
                 await self.rest(pause)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from hivectl.agent import runtime
 from hivectl.agent.connection import AgentGone, Connection, Refused, next_backoff
 from hivectl.agent.handlers import AttemptOutcome, StopRequest, stop_message
 from hivectl.agent.http import Response, TransportError
@@ -195,6 +196,22 @@ async def test_a_quick_result_rides_with_the_next_poll() -> None:
         carrying = [r for r in h.hived.work_requests if r["results"]]
         assert len(carrying) == 1 and (carrying[0]["slots"], carrying[0]["wait"]) == (2, 5.0)
         assert len(h.hived.work_requests) == 2  # the poll that took t1, and the one that carried it
+
+
+async def test_a_full_agent_asks_for_work_at_once_when_a_slot_frees(monkeypatch: Any) -> None:
+    """hived answers a full agent's quiet poll (slots=0) when its result frees a slot: that early,
+    empty answer means "ask again", not "hived is shutting down, back off" (it paused, and an agent
+    that was full fell behind its peers)."""
+    monkeypatch.setattr(runtime, "EMPTY_POLL_PAUSE", 30.0)
+    monkeypatch.setattr(runtime, "EMPTY_POLL_PAUSE_MAX", 30.0)
+    async with Harness(max_concurrency=1) as h:
+        h.hived.add_task("t1")
+        await eventually(lambda: h.handler.started == ["t1"], what="t1 started")
+        await eventually(lambda: h.hived.open_polls == 1 and h.hived.asking == 0, what="a quiet poll")
+        h.handler.open("t1")
+        await eventually(lambda: h.hived.result_of("t1"), what="t1's result")
+        h.hived.add_task("t2")
+        await eventually(lambda: h.handler.started == ["t1", "t2"], what="t2 started, with no pause")
 
 
 async def test_a_burst_of_results_goes_in_one_request() -> None:
