@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import sqlite3
@@ -32,7 +33,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
@@ -129,6 +130,7 @@ class Database:
         self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
         self._writer_conn: Connection | None = None
         self._reader_conn: Connection | None = None
+        self._async_conn: AsyncConnection | None = None  # PostgreSQL: the writer's connection
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -192,9 +194,25 @@ class Database:
             if self._thread is None:
                 return run()
             return await asyncio.get_running_loop().run_in_executor(self._thread, run)
-        assert self._async is not None
-        async with self._async.begin() as aconn:
-            return await aconn.run_sync(fn)
+        conn = await self._async_writer()
+        try:
+            async with conn.begin():
+                return await conn.run_sync(fn)
+        except IntegrityError:
+            raise  # rolled back; the connection is fine
+        except BaseException:
+            self._async_conn = None  # lost, or in doubt: the next batch takes a fresh one
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close())
+            raise
+
+    async def _async_writer(self) -> AsyncConnection:
+        """PostgreSQL's writer connection, kept open between batches: a checkout from the pool (with
+        its ping) per batch cost as much as the batch."""
+        if self._async_conn is None or self._async_conn.closed or self._async_conn.invalidated:
+            assert self._async is not None
+            self._async_conn = await self._async.connect()
+        return self._async_conn
 
     def _reader(self) -> Connection:
         """The SQLite reads' one connection, kept open: they run on the event loop, one at a time."""
@@ -298,6 +316,10 @@ class Database:
             if conn is not None:
                 conn.close()
         self._writer_conn = self._reader_conn = None
+        if self._async_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._async_conn.close()
+            self._async_conn = None
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

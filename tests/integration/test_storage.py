@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
 
 from hived.model.schemas import AttemptResult
 from hived.orchestrator import AgentOrchestrator
 from hived.store import tasks as task_store
+from hived.store.db import Database
 
 
 @pytest.fixture
@@ -201,3 +202,20 @@ async def test_a_page_ends_early_at_max_bytes(orch: AgentOrchestrator) -> None:
     assert total == 6 and [r["payload"]["blob"][0] for r in rows] == ["5", "4"]
     rows, _ = await orch.db.read(lambda c: page(c, 4))
     assert [r["payload"]["blob"][0] for r in rows] == ["1", "0"]
+
+
+async def test_the_writer_keeps_its_connection_between_batches(db_url: str) -> None:
+    """A pool checkout (and, on PostgreSQL, its ping) per batch cost as much as the batch."""
+    db = Database(db_url)
+    await db.migrate()
+    db.start()
+    checkouts: list[int] = []
+    engine = db._async.sync_engine if db._async is not None else db._sync_writer
+    assert engine is not None
+    event.listen(engine.pool, "checkout", lambda *_: checkouts.append(1))
+    try:
+        for _ in range(20):
+            await db.write(lambda c: c.execute(text("SELECT 1")))
+    finally:
+        await db.close()
+    assert len(checkouts) <= 1
