@@ -30,7 +30,7 @@ async def test_commits_leave_the_wal_to_the_checkpointer(tmp_path: Path, monkeyp
             await db.write(lambda c, n=n: c.execute(text("INSERT INTO t VALUES (:n)"), {"n": n}))
         assert db._checkpointer.checkpoints == 0
         await db.write(lambda c: c.execute(text("INSERT INTO t VALUES (48)")))
-        for _ in range(200):  # the 50th commit nudged the thread: a poll with a deadline
+        for _ in range(1000):  # the 50th commit nudged the thread: a poll with a deadline
             if db._checkpointer.checkpoints:
                 break
             await asyncio.sleep(0.01)
