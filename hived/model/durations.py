@@ -17,7 +17,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration like 2s, 500ms, 5m or a number of seconds")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer past any float (10**400): a 500 before
+            raise ValueError("that many seconds is longer than hived takes (366d)") from None
     elif isinstance(value, str) and (match := _PATTERN.match(value)):
         seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     else:
