@@ -66,3 +66,24 @@ def test_extreme_submits_are_refused_cleanly_or_stored_readably(hived: Hived, bo
         assert hived.client.get(f"/tasks/{single.json()['id']}").status_code == 200
     listed = hived.client.get("/tasks", params={"limit": 50})
     assert listed.status_code == 200, listed.text[:300]
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.sampled_from(["/tasks", "/runs", "/agents", "/tasks/0000", "/workflows"]),
+    offset=st.one_of(numbers, texts),
+    limit=st.one_of(numbers, texts),
+    wait=st.one_of(numbers, texts),
+)
+def test_extreme_query_values_are_refused_cleanly(
+    hived: Hived, path: str, offset: Any, limit: Any, wait: Any
+) -> None:
+    """Offsets and limits past 64 bits, NaN, text, and waits of 1e308 (item 16): 200, 404 or 422."""
+    params = {"offset": str(offset), "limit": str(limit), "wait": str(wait)}
+    answer = hived.client.get(path, params=params, timeout=70)
+    assert answer.status_code in {200, 404, 422}, (answer.status_code, answer.text[:300], params)
