@@ -186,7 +186,12 @@ async def test_limits_pane_waiting_reasons_cordons_and_pausing_the_queue(hived: 
             ),
             what="the limit's holder and waiting task",
         )
-        await pilot.press("2")
+        await select(pilot, app, "limits-table", "writers")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", what="limit details")
+        row = screen_text(app).partition("KEY")[2].splitlines()[1]  # the row of its one key
+        assert [word for word in row.split() if word.isalnum()] == ["hive", "1", "1"]  # held, waiting
+        await pilot.press("escape", "2")
         await until(
             pilot,
             lambda: cell(app, "tasks-table", second["id"], "waiting") == "limit writers[hive]",
