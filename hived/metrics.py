@@ -3,6 +3,8 @@ on the hot path, gauges read from the live state when scraped."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -12,6 +14,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hived.events import AgentRestarted, AttemptEnded, EventBus, TaskAssigned, TaskRetrying, TaskSubmitted
+from hived.model.limits import parse_throttle
+from hived.model.states import AttemptReason
+from hived.store import tasks as task_store
+from hived.store.db import Database
+
+log = logging.getLogger("hived.metrics")
 
 FAST = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SLOW = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
@@ -36,6 +44,13 @@ class Metrics:
         self.retries = Counter("hive_task_retries", "Attempts followed by a retry", registry=r)
         self.submitted = Counter("hive_tasks_submitted", "Tasks accepted", registry=r)
         self.restarts = Counter("hive_agent_restarts", "Agent restarts by the supervisor", registry=r)
+        self.throttles = Counter(
+            "hive_limit_throttles",
+            "Throttled reports (a handler hit a provider's limit and closed it), by the limit they named",
+            ["limit"],
+            registry=r,
+        )
+        self._lookups: set[asyncio.Task[None]] = set()
         self.api_latency = Histogram(
             "hive_api_request_duration_seconds",
             "API request latency",
@@ -51,6 +66,27 @@ class Metrics:
         bus.subscribe(AgentRestarted, lambda _: self.restarts.inc())
         bus.subscribe(AttemptEnded, self._attempt_ended)
         bus.subscribe(TaskAssigned, self._assigned)
+
+    def count_throttles(self, bus: EventBus, db: Database) -> None:
+        """Throttled attempts, per limit. The event does not carry the limit: the report that named it
+        is the task's stored result, read once the attempt's end is committed (throttles are rare)."""
+
+        def ended(event: AttemptEnded) -> None:
+            if event.reason == AttemptReason.THROTTLED:
+                lookup = asyncio.get_running_loop().create_task(self._throttled(db, event.task_id))
+                self._lookups.add(lookup)
+                lookup.add_done_callback(self._lookups.discard)
+
+        bus.subscribe(AttemptEnded, ended)
+
+    async def _throttled(self, db: Database, task_id: str) -> None:
+        try:
+            row = await db.read(lambda c: task_store.get_task(c, task_id))
+            name = parse_throttle((row or {}).get("result"))[0]
+        except Exception as exc:  # the database away, or the task ran again meanwhile: still counted
+            log.debug("throttled task %s: its limit not read: %s", task_id, exc)
+            name = ""
+        self.throttles.labels(name).inc()
 
     def _attempt_ended(self, event: AttemptEnded) -> None:
         self.attempts.labels(event.outcome, event.reason).inc()
@@ -82,6 +118,8 @@ class _StateCollector(Collector):
         )
         for (st, prio), n in sorted(state["queue"].items()):
             depth.add_metric([st, str(prio)], n)
+        for prio, n in sorted(state.get("scheduled", {}).items()):
+            depth.add_metric(["scheduled", str(prio)], n)
         in_flight = GaugeMetricFamily("hive_tasks_in_flight", "Attempts assigned or running")
         in_flight.add_metric([], state["in_flight"])
         unavailable = CounterMetricFamily(
@@ -90,6 +128,23 @@ class _StateCollector(Collector):
         )
         unavailable.add_metric([], state.get("database_unavailable", 0))
         yield from (agents, depth, in_flight, unavailable)
+        yield from _limit_gauges(state.get("limits", []))
+
+
+def _limit_gauges(limits: list[Any]) -> Iterable[GaugeMetricFamily]:
+    """Per limit (hived.model.limits.LimitInfo, as `GET /limits` shows it): tokens left in its bucket
+    (limits with a rate), units held by running tasks, tasks waiting for it."""
+    tokens = GaugeMetricFamily("hive_limit_tokens", "Tokens left in the limit's bucket", labels=["limit"])
+    holders = GaugeMetricFamily(
+        "hive_limit_holders", "Units of the limit held by running tasks", labels=["limit"]
+    )
+    waiting = GaugeMetricFamily("hive_limit_waiting", "Tasks waiting for the limit", labels=["limit"])
+    for lim in limits:
+        if lim.tokens is not None:
+            tokens.add_metric([lim.name], lim.tokens)
+        holders.add_metric([lim.name], lim.holders)
+        waiting.add_metric([lim.name], lim.waiting)
+    yield from (tokens, holders, waiting)
 
 
 class LatencyMiddleware:

@@ -87,6 +87,7 @@ class AgentOrchestrator:
         self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
         self.metrics.follow(self.events)
+        self.metrics.count_throttles(self.events, self.db)
         self.metrics.add_state(self._metric_state)
         self.started = False
 
@@ -203,11 +204,16 @@ class AgentOrchestrator:
         by_status = {str(s): 0 for s in AgentStatus}
         for agent in self.agents.agents.values():
             by_status[str(self.agents.shown_status(agent))] += 1
+        scheduled: dict[int, int] = {}  # by priority: tasks submitted with --delay/--at, not yet due
+        for task in self.dispatcher.scheduled:
+            scheduled[task.priority] = scheduled.get(task.priority, 0) + 1
         return {
             "agents": by_status,
             "queue": self.dispatcher.depth_by_priority(),
+            "scheduled": scheduled,
             "in_flight": len(self.dispatcher.in_flight),
             "database_unavailable": self.db.unavailable,
+            "limits": self.limit_service.list(),
         }
 
     async def status(self) -> Status:

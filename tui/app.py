@@ -12,26 +12,31 @@ endpoint); the app closes it when it ends.
 from __future__ import annotations
 
 import asyncio
-import getpass
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
 from hivectl.client import AsyncClient, ClientError
 from tui import feed, views
+from tui.actions import Actions
 from tui.feed import as_dict
-from tui.screens import ConfirmScreen, DetailScreen, HelpScreen, RunScreen, agent_detail, task_detail
+from tui.screens import DetailScreen, HelpScreen, RunScreen, agent_detail, limit_detail, task_detail
 from tui.state import Fleet
 
-PANES = ("agents", "queue", "workflows", "events")
+PANES = ("agents", "queue", "workflows", "events", "limits")
+TABLES = {
+    "agents": "agents-table",
+    "queue": "tasks-table",
+    "workflows": "runs-table",
+    "limits": "limits-table",
+}
 BACKLOG = 200  # events shown from before the app connected
 
 
-class HiveApp(App[None]):
+class HiveApp(Actions):
     TITLE = "hive"
     CSS_PATH = "app.tcss"
     BINDINGS = [
@@ -42,6 +47,7 @@ class HiveApp(App[None]):
         Binding("2", "pane('queue')", "queue", show=False),
         Binding("3", "pane('workflows')", "workflows", show=False),
         Binding("4", "pane('events')", "events", show=False),
+        Binding("5", "pane('limits')", "limits", show=False),
         Binding("enter", "details", "details", show=False),
         Binding("r", "restart", "restart"),
         Binding("d", "drain", "drain"),
@@ -49,6 +55,8 @@ class HiveApp(App[None]):
         Binding("c", "cancel", "cancel"),
         Binding("a", "approve", "approve"),
         Binding("l", "logs", "logs"),
+        Binding("p", "pause", "pause"),
+        Binding("u", "resume", "resume"),
         Binding("escape", "clear_filter", show=False),
     ]
 
@@ -81,6 +89,8 @@ class HiveApp(App[None]):
                 yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
             with TabPane("4 Events", id="events"):
                 yield RichLog(id="events-log", max_lines=2000, wrap=False)
+            with TabPane("5 Limits", id="limits"):
+                yield DataTable(id="limits-table", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="filter rows (enter to apply, esc to clear)", id="filter")
         yield Footer()
 
@@ -89,6 +99,7 @@ class HiveApp(App[None]):
             ("agents-table", views.AGENT_COLUMNS),
             ("tasks-table", views.TASK_COLUMNS),
             ("runs-table", views.RUN_COLUMNS),
+            ("limits-table", views.LIMIT_COLUMNS),
         ):
             table = self.query_one(f"#{table_id}", DataTable)
             for column in columns:
@@ -130,14 +141,18 @@ class HiveApp(App[None]):
         fleet.load_agents(snapshot["agents"])
         fleet.load_tasks(snapshot["tasks"])
         fleet.load_runs(snapshot["runs"])
+        fleet.load_limits(snapshot["limits"])
 
     async def refresh_snapshot(self) -> None:
-        """RSS, CPU, heartbeats and counts are not events: read them again now and then."""
+        """RSS, CPU, heartbeats, counts, limits, pauses, cordons and why tasks wait are not events:
+        read them again now and then."""
         if not self.connected:
             return
         try:
             self.fleet.load_agents(await feed.agents(self.client))
             self.fleet.load_status(as_dict(await self.client.status()))
+            self.fleet.load_limits(await feed.limits(self.client))
+            self.fleet.load_queued(await feed.queued(self.client))
             active = [r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running")]
             for run in active[:50]:
                 self.fleet.runs[run["id"]] = as_dict(await self.client.get_run(run["id"]))
@@ -179,10 +194,11 @@ class HiveApp(App[None]):
         for run_id in [r for r in self.fleet.runs if r in dirty.runs]:
             if run := self.fleet.runs.get(run_id):
                 self.put_row(runs, run_id, views.run_row(run, now), views.RUN_COLUMNS)
+        self.draw_limits(dirty.limits, dirty.removed_limits)
         if dirty.queue:
             fleet = self.fleet
             self.query_one("#depth", Static).update(
-                views.depth_text(fleet.task_counts, fleet.queue_depth, fleet.depth_by_priority)
+                views.depth_text(fleet.task_counts, fleet.queue_depth, fleet.depth_by_priority, fleet.paused)
             )
             self.query_one("#depth-spark", Sparkline).data = list(fleet.depth_history)
             self.query_one("#done-spark", Sparkline).data = list(fleet.done_history)
@@ -192,6 +208,15 @@ class HiveApp(App[None]):
                 if self.matches(views.event_line(event).plain):
                     log.write(views.event_line(event))
             self.pending_events.clear()
+
+    def draw_limits(self, changed: set[str], removed: set[str]) -> None:
+        table = self.query_one("#limits-table", DataTable)
+        now = views.now_utc()
+        for name in removed:
+            self.remove_row(table, name)
+        for name in sorted(changed):
+            if limit := self.fleet.limits.get(name):
+                self.put_row(table, name, views.limit_row(limit, now), views.LIMIT_COLUMNS)
 
     def put_row(
         self, table: DataTable[Any], key: str, cells: tuple[Any, ...], columns: tuple[str, ...]
@@ -223,6 +248,8 @@ class HiveApp(App[None]):
         if not self.query("#agents-table"):  # closing
             return
         now = views.now_utc()
+        closed = [n for n, lim in self.fleet.limits.items() if lim.get("closed_until")]
+        self.fleet.dirty.limits.update(closed)  # their countdowns (a reopened one shows "-")
         agents = self.query_one("#agents-table", DataTable)
         first = int(agents.scroll_y)
         for row in agents.ordered_rows[first : first + agents.size.height]:
@@ -236,10 +263,6 @@ class HiveApp(App[None]):
         return not self.filter or self.filter.lower() in text.lower()
 
     # --- keys -------------------------------------------------------------------------------------
-
-    @property
-    def pane(self) -> str:
-        return self.query_one(TabbedContent).active
 
     def action_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
@@ -265,30 +288,22 @@ class HiveApp(App[None]):
 
     def apply_filter(self, text: str) -> None:
         self.filter = text.strip()
-        for table_id in ("agents-table", "tasks-table", "runs-table"):
+        for table_id in TABLES.values():
             self.query_one(f"#{table_id}", DataTable).clear()
         self.drawn.clear()
         dirty = self.fleet.dirty
         dirty.agents |= set(self.fleet.agents)
         dirty.tasks |= set(self.fleet.tasks)
         dirty.runs |= set(self.fleet.runs)
+        dirty.limits |= set(self.fleet.limits)
         self.flush()
 
     def focus_table(self) -> None:
-        table_id = {"agents": "agents-table", "queue": "tasks-table", "workflows": "runs-table"}.get(
-            self.pane
-        )
-        if table_id:
+        if table_id := TABLES.get(self.pane):
             self.query_one(f"#{table_id}", DataTable).focus()
 
     def on_tabbed_content_tab_activated(self) -> None:
         self.focus_table()
-
-    def selected(self, table_id: str) -> str | None:
-        table = self.query_one(f"#{table_id}", DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_details()
@@ -312,6 +327,10 @@ class HiveApp(App[None]):
                 screen = DetailScreen(f"task {task_id[:8]} {task['type']}", task_detail(task, logs))
             elif pane == "workflows" and (run_id := self.selected("runs-table")):
                 screen = RunScreen(as_dict(await self.client.get_run(run_id)), self.agent_names())
+            elif pane == "limits" and (name := self.selected("limits-table")):
+                screen = DetailScreen(
+                    f"limit {name}", limit_detail(as_dict(await self.client.get_limit(name)))
+                )
             else:
                 return
         except (ClientError, ValueError) as exc:
@@ -319,78 +338,8 @@ class HiveApp(App[None]):
             return
         await self.push_screen(screen)
 
-    def action_restart(self) -> None:
-        if self.pane == "agents" and (agent := self.selected_agent()):
-            self.confirm_then(
-                f"Restart agent {agent['name']}? (it drains first)",
-                lambda: self.client.restart_agent(agent["id"]),
-                f"agent {agent['name']} restarted",
-            )
-
-    def action_drain(self) -> None:
-        if self.pane == "agents" and (agent := self.selected_agent()):
-            self.confirm_then(
-                f"Drain agent {agent['name']} (finish its tasks) and remove it?",
-                lambda: self.client.delete_agent(agent["id"], drain=True),
-                f"agent {agent['name']} drained and removed",
-            )
-
-    def action_remove(self) -> None:
-        if self.pane == "agents" and (agent := self.selected_agent()):
-            self.confirm_then(
-                f"Remove agent {agent['name']} now? Its running tasks are retried elsewhere.",
-                lambda: self.client.delete_agent(agent["id"], drain=False),
-                f"agent {agent['name']} removed",
-            )
-
-    def action_cancel(self) -> None:
-        if self.pane == "queue" and (task_id := self.selected("tasks-table")):
-            self.confirm_then(
-                f"Cancel task {task_id[:8]}?",
-                lambda: self.client.cancel_task(task_id),
-                f"task {task_id[:8]} cancelled",
-            )
-        elif self.pane == "workflows" and (run_id := self.selected("runs-table")):
-            self.confirm_then(
-                f"Cancel run {run_id[:8]}?",
-                lambda: self.client.cancel_run(run_id),
-                f"run {run_id[:8]} cancelled",
-            )
-
-    def action_approve(self) -> None:
-        if self.pane != "workflows" or not (run_id := self.selected("runs-table")):
-            return
-        run = self.fleet.runs.get(run_id, {})
-        waiting = [s["id"] for s in run.get("steps", []) if s.get("status") == "waiting"]
-        if not waiting:
-            self.notify(f"run {run_id[:8]} has no gate waiting for approval", severity="warning")
-            return
-        step = waiting[0]
-        self.confirm_then(
-            f"Approve step {step} of run {run_id[:8]}?",
-            lambda: self.client.approve_step(run_id, step, by=getpass.getuser()),
-            f"step {step} approved",
-        )
-
-    def selected_agent(self) -> dict[str, Any] | None:
-        agent_id = self.selected("agents-table")
-        return self.fleet.agents.get(agent_id) if agent_id else None
-
-    def confirm_then(self, question: str, action: Callable[[], Awaitable[Any]], done: str) -> None:
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.act(action, done)
-
-        self.push_screen(ConfirmScreen(question), answered)
-
-    @work(group="actions")
-    async def act(self, action: Callable[[], Awaitable[Any]], done: str) -> None:
-        try:
-            await action()
-        except ClientError as exc:
-            self.notify(str(exc), severity="error", timeout=8)
-            return
-        self.notify(done)
+    async def acted(self) -> None:
+        await self.refresh_snapshot()  # a pause, a cordon or a limit's state show at once
 
     async def on_unmount(self) -> None:
         await self.client.aclose()

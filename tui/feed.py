@@ -12,6 +12,7 @@ from hivectl.client import ApiError, AsyncClient
 
 SNAPSHOT_TASKS = 300
 SNAPSHOT_RUNS = 200
+QUEUED_TASKS = 200  # queued tasks (per state) read again with each refresh: their waiting reasons
 
 
 def as_dict(obj: BaseModel) -> dict[str, Any]:
@@ -27,9 +28,27 @@ async def agents(client: AsyncClient) -> list[dict[str, Any]]:
     return as_dicts((await client.list_agents()).items)
 
 
+async def limits(client: AsyncClient) -> list[dict[str, Any]]:
+    """Every limit with its live state (an older daemon without limits: none)."""
+    try:
+        return as_dicts((await client.list_limits()).items)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return []
+
+
+async def queued(client: AsyncClient) -> list[dict[str, Any]]:
+    """The newest pending and scheduled tasks, with why they wait (`waiting_reason`, `not_before`)."""
+    items = []
+    for state in ("pending", "scheduled"):
+        items += as_dicts((await client.list_tasks(status=state, limit=QUEUED_TASKS)).items)
+    return sorted(items, key=lambda t: t["created_at"], reverse=True)
+
+
 async def snapshot(client: AsyncClient) -> dict[str, Any]:
     """Everything the panes show, read now: status (with the event id to follow from), agents,
-    recent tasks and runs (an older daemon without workflow routes: no runs)."""
+    recent tasks, runs (an older daemon without workflow routes: no runs) and limits."""
     status = await client.status()
     fleet = await agents(client)
     tasks = (await client.list_tasks(limit=SNAPSHOT_TASKS)).items
@@ -39,4 +58,10 @@ async def snapshot(client: AsyncClient) -> dict[str, Any]:
         if exc.status != 404:
             raise
         runs = []
-    return {"status": as_dict(status), "agents": fleet, "tasks": as_dicts(tasks), "runs": as_dicts(runs)}
+    return {
+        "status": as_dict(status),
+        "agents": fleet,
+        "tasks": as_dicts(tasks),
+        "runs": as_dicts(runs),
+        "limits": await limits(client),
+    }

@@ -19,16 +19,17 @@ from textual.widgets import Button, Label, Static, Tree
 from tui.views import STEP_ICONS, age, parse_time, status
 
 HELP = """\
-[b]Panes[/b]      1 agents   2 queue   3 workflows   4 events   (tab / shift+tab cycle)
+[b]Panes[/b]      1 agents   2 queue   3 workflows   4 events   5 limits   (tab / shift+tab cycle)
 [b]Move[/b]       arrows, page up/down, mouse; [b]enter[/b] details of the selected row
 [b]Filter[/b]     /  type to filter the rows of the pane (esc clears)
 [b]Agents[/b]     r restart   d drain and remove   x remove now   l logs
 [b]Tasks[/b]      c cancel   l logs
 [b]Runs[/b]       c cancel   a approve the waiting gate
+[b]Queue[/b]      p pause every task   u resume (lift that pause)
 [b]Other[/b]      ? this help   q quit
 
-Destructive actions ask first. Live: changes come from hived's /events stream; RSS, CPU and
-heartbeat ages are re-read every few seconds."""
+Destructive actions ask first. Live: changes come from hived's /events stream; RSS, CPU,
+heartbeat ages, limits, pauses and why tasks wait are re-read every few seconds."""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -179,3 +180,13 @@ def task_detail(task: dict[str, Any], logs: str) -> RenderableType:
         Text("output", style="bold"),
         Text(logs[-8000:] or "(none)"),
     )
+
+
+def limit_detail(limit: dict[str, Any]) -> RenderableType:
+    """A limit (`GET /limits/{name}`) and its keys: units held and tasks waiting per key."""
+    keys = Table("KEY", "HOLDERS", "WAITING", box=None, header_style="bold")
+    for key in limit.get("keys", []):
+        keys.add_row(
+            Text(key["key"] if key.get("key") is not None else "-"), str(key["holders"]), str(key["waiting"])
+        )
+    return Group(kv_table(limit, skip=("keys",)), Text(""), Text("keys", style="bold"), keys)

@@ -22,10 +22,20 @@ class Dirty:
     tasks: set[str] = field(default_factory=set)
     runs: set[str] = field(default_factory=set)
     removed_agents: set[str] = field(default_factory=set)
+    limits: set[str] = field(default_factory=set)
+    removed_limits: set[str] = field(default_factory=set)
     queue: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.agents or self.tasks or self.runs or self.removed_agents or self.queue)
+        return bool(
+            self.agents
+            or self.tasks
+            or self.runs
+            or self.removed_agents
+            or self.limits
+            or self.removed_limits
+            or self.queue
+        )
 
 
 @dataclass
@@ -33,6 +43,8 @@ class Fleet:
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: collections.OrderedDict[str, dict[str, Any]] = field(default_factory=collections.OrderedDict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
+    paused: list[dict[str, Any]] = field(default_factory=list)  # the queue's pauses (GET /status)
     task_counts: dict[str, int] = field(default_factory=dict)
     queue_depth: int = 0
     depth_by_priority: dict[str, int] = field(default_factory=dict)
@@ -45,7 +57,7 @@ class Fleet:
     ended_since_sample: int = 0
     dirty: Dirty = field(default_factory=Dirty)
 
-    # --- snapshots (GET /agents, /status, /tasks, /runs) ------------------------------------------
+    # --- snapshots (GET /agents, /status, /tasks, /runs, /limits) ---------------------------------
 
     def load_agents(self, items: list[dict[str, Any]]) -> None:
         seen = {a["id"] for a in items}
@@ -61,11 +73,31 @@ class Fleet:
         self.task_counts = dict(status.get("tasks", {}))
         self.queue_depth = int(status.get("queue_depth", 0))
         self.depth_by_priority = dict(status.get("queue_by_priority", {}))
+        self.paused = list(status.get("paused") or [])
         self.dirty.queue = True
+
+    def load_limits(self, items: list[dict[str, Any]]) -> None:
+        """Limits are not events: the whole list, read again now and then."""
+        seen = {lim["name"] for lim in items}
+        for gone in set(self.limits) - seen:
+            del self.limits[gone]
+            self.dirty.removed_limits.add(gone)
+        for lim in items:
+            if self.limits.get(lim["name"]) != lim:
+                self.limits[lim["name"]] = lim
+                self.dirty.limits.add(lim["name"])
 
     def load_tasks(self, items: list[dict[str, Any]]) -> None:
         for task in reversed(items):  # the API lists newest first
             self._put_task(task)
+
+    def load_queued(self, items: list[dict[str, Any]]) -> None:
+        """Queued tasks read again (pending, scheduled; newest first, as the API lists them): why they
+        wait and whether they are due are not events. Rows that changed are redrawn in place."""
+        for task in reversed(items):
+            known = self.tasks.get(task["id"])
+            if known is None or any(known.get(k) != v for k, v in task.items()):
+                self._put_task(task)
 
     def load_runs(self, items: list[dict[str, Any]]) -> None:
         for run in items:
@@ -126,6 +158,7 @@ class Fleet:
         status = "retrying" if verb == "retrying" else verb
         if task is not None:
             task["status"] = status
+            task["waiting_reason"] = None  # it left the queue (or is back after a retry: re-read)
             task["agent_id"] = event.get("agent_id") or task.get("agent_id")
             if event.get("error"):
                 task["error"] = event["error"]

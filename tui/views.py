@@ -7,11 +7,13 @@ from typing import Any
 
 from rich.text import Text
 
+from hivectl.cli.plain import describe_pause
 from hivectl.cli.render import STATUS_STYLES
 
 AGENT_COLUMNS = ("name", "type", "status", "heartbeat", "task", "done", "failed", "rss", "cpu", "restarts")
-TASK_COLUMNS = ("id", "type", "status", "priority", "agent", "attempts", "error")
+TASK_COLUMNS = ("id", "type", "status", "priority", "agent", "attempts", "waiting", "error")
 RUN_COLUMNS = ("id", "workflow", "status", "progress", "steps", "age")
+LIMIT_COLUMNS = ("name", "rate", "tokens", "concurrency", "holders", "waiting", "closed")
 STEP_ICONS = {
     "pending": "·",
     "waiting": "⏸",
@@ -40,9 +42,12 @@ def age(value: Any, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def status(value: str | None) -> Text:
+def status(value: str | None, cordoned: bool = False) -> Text:
     value = value or "-"
-    return Text(value, style=STATUS_STYLES.get(value, ""))
+    text = Text(value, style=STATUS_STYLES.get(value, ""))
+    if cordoned:  # as `hivectl agent list` says it
+        text.append(",cordoned", style="bold yellow")
+    return text
 
 
 def size(rss: int | None) -> str:
@@ -57,7 +62,7 @@ def agent_row(agent: dict[str, Any], now: datetime) -> tuple[Any, ...]:
     return (
         Text(agent["name"]),
         Text(agent.get("type", "")),
-        status(agent.get("status")),
+        status(agent.get("status"), bool(agent.get("cordoned"))),
         age(agent.get("last_heartbeat"), now),
         (current[0][:8] + (f" +{len(current) - 1}" if len(current) > 1 else "")) if current else "-",
         str(agent.get("tasks_done", 0)),
@@ -78,7 +83,37 @@ def task_row(task: dict[str, Any], agent_names: dict[str, str]) -> tuple[Any, ..
         str(task.get("priority", "-")),
         Text(agent_names.get(agent_id, agent_id[:8]) if agent_id else "-"),
         str(task.get("attempts", 0)),
+        Text(waiting(task), style="yellow"),
         Text(error[0][:60] if error else ""),
+    )
+
+
+def waiting(task: dict[str, Any]) -> str:
+    """Why a queued task has not started: a limit or a pause (hived's `waiting_reason`), or when a
+    scheduled one is due."""
+    if task.get("status") == "scheduled":
+        due = parse_time(task.get("not_before"))
+        return f"until {due.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if due else "scheduled"
+    if task.get("status") == "pending":
+        return str(task.get("waiting_reason") or "")
+    return ""
+
+
+def limit_row(limit: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    """A limit: rate, tokens left of its bucket / burst, concurrency and units held, tasks waiting,
+    and how much longer a throttled report keeps it closed."""
+    tokens = limit.get("tokens")
+    burst = limit.get("burst")
+    closed = parse_time(limit.get("closed_until"))
+    shut = closed is not None and closed > now
+    return (
+        Text(limit["name"]),
+        limit.get("rate") or "-",
+        f"{tokens:g}/{burst}" if tokens is not None else "-",
+        str(limit["concurrency"]) if limit.get("concurrency") else "-",
+        str(limit.get("holders", 0)),
+        Text(str(limit.get("waiting", 0)), style="yellow" if limit.get("waiting") else ""),
+        Text(f"for {age(now, closed)}", style="bold red") if shut and closed else "-",
     )
 
 
@@ -101,11 +136,21 @@ def run_row(run: dict[str, Any], now: datetime) -> tuple[Any, ...]:
     )
 
 
-def depth_text(counts: dict[str, int], depth: int, by_priority: dict[str, int]) -> str:
-    order = ["pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
+def depth_text(
+    counts: dict[str, int],
+    depth: int,
+    by_priority: dict[str, int],
+    paused: list[dict[str, Any]] | None = None,
+) -> Text:
+    order = ["scheduled", "pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
     states = "  ".join(f"{s} {counts.get(s, 0)}" for s in order)
     prio = "  ".join(f"p{p}: {n}" for p, n in sorted(by_priority.items(), key=lambda kv: -int(kv[0])) if n)
-    return f"queue depth {depth}\n{states}\nready by priority: {prio or 'none'}"
+    text = Text(f"queue depth {depth}\n{states}\nready by priority: {prio or 'none'}\n")
+    if paused:
+        text.append("paused: " + "; ".join(describe_pause(p) for p in paused), style="bold yellow")
+    else:
+        text.append("not paused", style="dim")
+    return text
 
 
 def event_line(event: dict[str, Any]) -> Text:

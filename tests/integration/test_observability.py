@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers import Hived, wait_for
@@ -32,6 +34,43 @@ def test_metrics_move_as_tasks_run(hived: Hived) -> None:
     assert after[("hive_agents", (("status", "active"),))] == 1
     assert after[("hive_api_request_duration_seconds_count", (("method", "POST"), ("route", "/tasks")))] >= 6
     assert hived.task(waiting["id"])["status"] == "pending"
+
+
+THROTTLING = """
+import json, os, sys
+payload = json.load(sys.stdin)
+if payload.get("throttle") and os.environ["HIVE_ATTEMPT"] == "1":
+    print(json.dumps({"throttled": {"limit": "api", "retry_after": 0.5}}))
+    sys.exit(75)
+print("{}")
+"""
+
+
+def test_limit_and_scheduled_metrics_move(hived: Hived) -> None:
+    hived.api("PUT", "/limits/slow", json={"name": "slow", "rate": "1/h"})  # one token, then one an hour
+    hived.api("PUT", "/limits/api", json={"name": "api", "rate": "100/s"})
+    before = samples(hived)
+    assert before[("hive_limit_tokens", (("limit", "slow"),))] == 1
+    assert before[("hive_limit_waiting", (("limit", "slow"),))] == 0
+    assert ("hive_limit_throttles_total", (("limit", "api"),)) not in before
+    hived.spawn("w", {"exec": [sys.executable, "-c", THROTTLING]}, max_concurrency=2)
+    first, second = (hived.submit("t", limits=[{"name": "slow"}]) for _ in range(2))
+    hived.wait_task(first["id"])
+    throttled = hived.submit("t", payload={"throttle": True}, limits=[{"name": "api"}])
+    later = hived.submit("t", delay=3600, priority=3)
+    assert hived.wait_task(throttled["id"])["status"] == "completed"
+    after = wait_for(
+        lambda: (s := samples(hived)).get(("hive_limit_throttles_total", (("limit", "api"),))) and s,
+        what="the throttle counted",
+    )
+    assert after[("hive_limit_throttles_total", (("limit", "api"),))] == 1
+    assert after[("hive_limit_tokens", (("limit", "slow"),))] < 0.01
+    assert after[("hive_limit_waiting", (("limit", "slow"),))] == 1
+    assert after[("hive_limit_holders", (("limit", "slow"),))] == 0
+    assert after[("hive_queue_depth", (("priority", "3"), ("state", "scheduled")))] == 1
+    assert hived.task(second["id"])["waiting_reason"] == "limit slow"
+    hived.api("PUT", f"/tasks/{later['id']}/cancel")
+    assert ("hive_queue_depth", (("priority", "3"), ("state", "scheduled"))) not in samples(hived)
 
 
 def test_readyz(hived: Hived) -> None:

@@ -163,3 +163,64 @@ async def test_says_disconnected_and_recovers(hived: Hived) -> None:
         await until(
             pilot, lambda: cell(app, "agents-table", agent["id"], "status") == "active", what="new rows"
         )
+
+
+async def test_limits_pane_waiting_reasons_cordons_and_pausing_the_queue(hived: Hived) -> None:
+    hived.api("PUT", "/limits/writers", json={"name": "writers", "concurrency": 1})
+    agent = hived.spawn("writer", {"python": "hivectl.agent.builtin:act"}, max_concurrency=2)
+    limits = [{"name": "writers", "key": "hive"}]
+    hived.submit("write", payload={"sleep": 60}, limits=limits)
+    second = hived.submit("write", payload={"sleep": 60}, limits=limits)
+    later = hived.submit("write", delay=3600)
+    app = app_for(hived, refresh=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await until(
+            pilot,
+            lambda: (
+                (
+                    cell(app, "limits-table", "writers", "holders"),
+                    cell(app, "limits-table", "writers", "waiting"),
+                )
+                == ("1", "1")
+            ),
+            what="the limit's holder and waiting task",
+        )
+        await select(pilot, app, "limits-table", "writers")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", what="limit details")
+        row = screen_text(app).partition("KEY")[2].splitlines()[1]  # the row of its one key
+        assert [word for word in row.split() if word.isalnum()] == ["hive", "1", "1"]  # held, waiting
+        await pilot.press("escape", "2")
+        await until(
+            pilot,
+            lambda: cell(app, "tasks-table", second["id"], "waiting") == "limit writers[hive]",
+            what="the waiting reason",
+        )
+        assert cell(app, "tasks-table", later["id"], "status") == "scheduled"
+        assert (cell(app, "tasks-table", later["id"], "waiting") or "").startswith("until ")
+
+        await pilot.press("p")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmScreen", what="confirmation")
+        await pilot.press("y")
+        await until(pilot, lambda: hived.api("GET", "/status")["paused"], what="the queue paused")
+        await until(
+            pilot, lambda: "paused: all tasks" in str(app.query_one("#depth", Static).render()), what="shown"
+        )
+        held = hived.submit("write")
+        await until(
+            pilot,
+            lambda: cell(app, "tasks-table", held["id"], "waiting") == "paused (all tasks)",
+            what="a held task's reason",
+        )
+        await pilot.press("u", "y")
+        await until(pilot, lambda: hived.task(held["id"])["status"] == "completed", what="resumed: it ran")
+        assert hived.api("GET", "/status")["paused"] == []
+
+        hived.api("POST", "/agents/writer/cordon")
+        await pilot.press("1")
+        await until(
+            pilot,
+            lambda: (cell(app, "agents-table", agent["id"], "status") or "").endswith(",cordoned"),
+            what="the cordoned agent marked",
+        )

@@ -1,10 +1,11 @@
-"""Snapshots of the four panes, drawn from fixed data (no daemon: the connection line is left out).
+"""Snapshots of the five panes, drawn from fixed data (no daemon: the connection line is left out).
 A deliberate change of the layout: `HIVE_UPDATE_SNAPSHOTS=1 pytest tests/tui/test_snapshots.py`,
 then review the diff of tests/tui/snapshots/."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ AGENTS = [
         "cpu_percent": 1.5 * i,
         "restarts": i - 1,
         "last_heartbeat": None,
+        "cordoned": i == 1,
     }
     for i, status, tasks in ((1, "active", []), (2, "busy", ["7f3a9c1e-aaaa"]), (3, "unhealthy", []))
 ]
@@ -40,13 +42,40 @@ TASKS = [
         "agent_id": agent,
         "attempts": n,
         "error": err,
+        "waiting_reason": reason,
+        "not_before": "2026-05-01T09:30:00Z" if status == "scheduled" else None,
     }
-    for i, status, p, agent, n, err in (
-        (1, "completed", 5, "a1", 1, None),
-        (2, "running", 9, "a2", 1, None),
-        (3, "failed", 5, "a3", 3, "exit code 1: boom"),
-        (4, "pending", 2, None, 0, None),
+    for i, status, p, agent, n, err, reason in (
+        (1, "completed", 5, "a1", 1, None, None),
+        (2, "running", 9, "a2", 1, None, None),
+        (3, "failed", 5, "a3", 3, "exit code 1: boom", None),
+        (4, "pending", 2, None, 0, None, "limit repo-writers[hive]"),
+        (5, "scheduled", 5, None, 0, None, None),
     )
+]
+LIMITS = [
+    {
+        "name": "anthropic",
+        "rate": "50/min",
+        "burst": 50,
+        "concurrency": None,
+        "strategy": "queue",
+        "tokens": 0.0,
+        "holders": 0,
+        "waiting": 0,
+        "closed_until": None,  # closed by a throttled report: set at the test's start (`for 2m`)
+    },
+    {
+        "name": "repo-writers",
+        "rate": None,
+        "burst": None,
+        "concurrency": 1,
+        "strategy": "queue",
+        "tokens": None,
+        "holders": 1,
+        "waiting": 1,
+        "closed_until": None,
+    },
 ]
 RUNS = [
     {
@@ -100,7 +129,10 @@ EVENTS = [
 ]
 
 
-@pytest.mark.parametrize("pane", ["agents", "queue", "workflows", "events"])
+PANES = ["agents", "queue", "workflows", "events", "limits"]
+
+
+@pytest.mark.parametrize("pane", PANES)
 async def test_pane_snapshot(tmp_path: Path, pane: str) -> None:
     app = HiveApp(AsyncClient(Endpoint(socket=tmp_path / "no-hived.sock")), refresh=3600, flush=3600)
     app.animation_level = "none"  # the tab underline would be caught mid-slide
@@ -109,11 +141,14 @@ async def test_pane_snapshot(tmp_path: Path, pane: str) -> None:
         fleet.load_agents(AGENTS)
         fleet.load_tasks(list(reversed(TASKS)))
         fleet.load_runs(RUNS)
+        closed = (datetime.now(UTC) + timedelta(seconds=150)).isoformat()  # "for 2m" for 30 s
+        fleet.load_limits([LIMITS[0] | {"closed_until": closed}, *LIMITS[1:]])
         fleet.load_status(
             {
-                "tasks": {"completed": 1, "running": 1, "failed": 1, "pending": 1},
+                "tasks": {"completed": 1, "running": 1, "failed": 1, "pending": 1, "scheduled": 1},
                 "queue_depth": 1,
                 "queue_by_priority": {"2": 1},
+                "paused": [{"type": "deploy", "requires": [], "workflow": None}],
             }
         )
         for depth, done in ((0, 0), (3, 1), (8, 4), (2, 9), (1, 3)):
@@ -121,7 +156,7 @@ async def test_pane_snapshot(tmp_path: Path, pane: str) -> None:
             fleet.done_history.append(done)
         app.pending_events.extend(EVENTS)
         app.flush()
-        await pilot.press(str(["agents", "queue", "workflows", "events"].index(pane) + 1))
+        await pilot.press(str(PANES.index(pane) + 1))
         await pilot.pause()
         text = "\n".join(
             line.rstrip() for line in screen_text(app).splitlines()[1:]

@@ -113,7 +113,84 @@ def test_rows() -> None:
         "9",
         "rev-1",
         "3",
+        "",
         "boom",
     ]
     assert views.progress_bar(1, 4, width=8) == "██░░░░░░"
-    assert "p9: 2  p5: 1" in views.depth_text({}, 3, {"5": 1, "9": 2})
+    assert "p9: 2  p5: 1" in str(views.depth_text({}, 3, {"5": 1, "9": 2}))
+
+
+def limit(**fields: object) -> dict[str, object]:
+    return {
+        "name": "anthropic",
+        "rate": "50/min",
+        "burst": 50,
+        "concurrency": None,
+        "strategy": "queue",
+        "tokens": 12.5,
+        "holders": 0,
+        "waiting": 3,
+        "closed_until": None,
+        "keys": [],
+    } | fields
+
+
+def test_limits_snapshot_marks_changed_and_removed_rows() -> None:
+    fleet = Fleet()
+    fleet.load_limits(
+        [limit(), limit(name="repo-writers", rate=None, burst=None, tokens=None, concurrency=1)]
+    )
+    assert fleet.take_dirty().limits == {"anthropic", "repo-writers"}
+    fleet.load_limits(
+        [limit(), limit(name="repo-writers", rate=None, burst=None, tokens=None, concurrency=1)]
+    )
+    assert not fleet.take_dirty()
+    fleet.load_limits([limit(tokens=11.0)])
+    dirty = fleet.take_dirty()
+    assert dirty.limits == {"anthropic"} and dirty.removed_limits == {"repo-writers"}
+
+
+def test_limit_rows() -> None:
+    now = views.now_utc()
+    assert [str(c) for c in views.limit_row(limit(), now)] == [
+        "anthropic",
+        "50/min",
+        "12.5/50",
+        "-",
+        "0",
+        "3",
+        "-",
+    ]
+    closed = limit(tokens=0.0, closed_until=(now + timedelta(seconds=42)).isoformat())
+    row = [str(c) for c in views.limit_row(closed, now)]
+    assert row[2] == "0/50" and row[6] == "for 42s"
+    past = limit(closed_until=(now - timedelta(seconds=1)).isoformat())  # reopened: not shown closed
+    assert str(views.limit_row(past, now)[6]) == "-"
+    writers = limit(name="w", rate=None, burst=None, tokens=None, concurrency=2, holders=2, waiting=0)
+    assert [str(c) for c in views.limit_row(writers, now)][1:6] == ["-", "-", "2", "2", "0"]
+
+
+def test_waiting_reasons_scheduled_tasks_pauses_and_cordons() -> None:
+    fleet = Fleet()
+    fleet.apply({"id": 1, "kind": "task.submitted", "task_id": "t1", "type": "review", "priority": 5})
+    fleet.apply({"id": 2, "kind": "task.submitted", "task_id": "t2", "type": "review", "priority": 5})
+    fleet.take_dirty()
+    queued = [  # newest first, as the API lists them
+        {"id": "t2", "status": "scheduled", "not_before": "2026-05-01T09:30:00Z", "waiting_reason": None},
+        {"id": "t1", "status": "pending", "waiting_reason": "limit anthropic"},
+    ]
+    fleet.load_queued(queued)
+    assert fleet.take_dirty().tasks == {"t1", "t2"}
+    assert list(fleet.tasks) == ["t1", "t2"]  # the order stays
+    assert views.waiting(fleet.tasks["t1"]) == "limit anthropic"
+    assert views.waiting(fleet.tasks["t2"]) == "until 2026-05-01 09:30:00Z"
+    assert str(views.task_row(fleet.tasks["t2"], {})[2]) == "scheduled"
+    fleet.load_queued(queued)
+    assert not fleet.take_dirty().tasks  # nothing changed
+    fleet.apply({"id": 3, "kind": "task.completed", "task_id": "t1", "agent_id": "a1"})
+    assert views.waiting(fleet.tasks["t1"]) == ""  # it no longer waits
+    fleet.load_status({"tasks": {}, "queue_depth": 0, "paused": [{"type": None, "requires": []}]})
+    assert "paused: all tasks" in str(views.depth_text({}, 0, {}, fleet.paused))
+    assert "not paused" in str(views.depth_text({}, 0, {}, []))
+    row = views.agent_row(agent(cordoned=True), views.now_utc())
+    assert str(row[2]) == "active,cordoned"

@@ -1,5 +1,6 @@
 """`hive-tui` on a real terminal: started in tmux, read back with `tmux capture-pane`, as a person
-would see it; then `q` quits it."""
+would see it (the agents, the runs, and the Limits pane with a limit that holds a task back); then `q`
+quits it."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ HIVE_TUI = Path(sys.executable).parent / "hive-tui"
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
 def test_hive_tui_in_tmux(hived: Hived) -> None:
     hived.spawn("on-screen", {"python": "hivectl.agent.builtin:echo"})
+    hived.api("PUT", "/limits/llm-api", json={"name": "llm-api", "rate": "1/h"})  # one token, then none
+    first, second = (hived.submit("ask", limits=[{"name": "llm-api"}]) for _ in range(2))
+    hived.wait_task(first["id"])
+    assert hived.task(second["id"])["waiting_reason"] == "limit llm-api"
     server = f"hive-test-{uuid.uuid4().hex[:8]}"
 
     def tmux(*args: str) -> str:
@@ -40,6 +45,18 @@ def test_hive_tui_in_tmux(hived: Hived) -> None:
         assert "1 Agents" in screen and "4 Events" in screen and "q quit" in screen
         tmux("send-keys", "-t", "tui", "3")
         wait_for(lambda: "WORKFLOW" in tmux("capture-pane", "-p", "-t", "tui"), timeout=10, what="runs pane")
+        tmux("send-keys", "-t", "tui", "5")
+        limits = wait_for(
+            lambda: (text := tmux("capture-pane", "-p", "-t", "tui")) and "llm-api" in text and text,
+            timeout=10,
+            what="the limit's row in the Limits pane",
+        )
+        assert "TOKENS" in limits and "WAITING" in limits and "CLOSED" in limits
+        name, rate, tokens, concurrency, holders, waiting, closed = next(
+            line.split() for line in limits.splitlines() if "llm-api" in line
+        )
+        assert (name, rate, concurrency, waiting, closed) == ("llm-api", "1/h", "-", "1", "-")
+        assert tokens.endswith("/1") and float(tokens.partition("/")[0]) < 1
         tmux("send-keys", "-t", "tui", "q")
         wait_for(
             lambda: (
