@@ -42,6 +42,7 @@ from hived.store.files import private_sqlite_files
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
 Statement = Callable[[Connection], Any]
+Queued = tuple[Statement, "asyncio.Future[Any]", bool]  # a write, its caller's future, heavy
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -95,7 +96,13 @@ def _sqlite_synchronous() -> str:
 def _sqlite_engine(url: str, writer: bool) -> Engine:
     synchronous = _sqlite_synchronous()
     engine = create_engine(
-        url, pool_size=1 if writer else 4, max_overflow=0 if writer else 4, pool_reset_on_return=None
+        url,
+        pool_size=1 if writer else 4,
+        max_overflow=0 if writer else 4,
+        pool_reset_on_return=None,
+        # The writer's one connection is used by one thing at a time (the write loop awaits each
+        # batch), on the loop or, for a heavy batch, in a thread.
+        connect_args={"check_same_thread": False} if writer else {},
     )
 
     @event.listens_for(engine, "connect")
@@ -129,6 +136,7 @@ class Database:
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite FULL: the writer
         self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
         self._writer_conn: Connection | None = None
+        self._heavy: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite NORMAL: big batches
         self._reader_conn: Connection | None = None
         self._async_conn: AsyncConnection | None = None  # PostgreSQL: the writer's connection
         self.path: str | None = None  # the SQLite file
@@ -153,7 +161,7 @@ class Database:
                 "postgresql+asyncpg://USER:PASSWORD@HOST/DB"
             )
         self.unavailable = 0  # operations failed for want of the database (a metric)
-        self._queue: asyncio.Queue[tuple[Statement, asyncio.Future[Any]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Queued] = asyncio.Queue()
         self._writer_task: asyncio.Task[None] | None = None
 
     def describe(self) -> str:
@@ -183,17 +191,24 @@ class Database:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return DatabaseUnavailable(f"database {self.describe()} unavailable: {detail[:200]}")
 
-    async def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in a write transaction right now, outside the batching (start-up only)."""
+    async def _in_transaction(self, fn: Callable[[Connection], T], heavy: bool = False) -> T:
+        """Run `fn` in a write transaction now. SQLite: on the loop, unless commits wait for an
+        fsync (FULL) or the batch is `heavy` (hundreds of rows: it would hold the loop for tens of ms,
+        and every other request with it)."""
         if self._sync_writer is not None:
 
             def run() -> T:
                 with self._writer().begin():
                     return fn(self._writer())
 
-            if self._thread is None:
+            loop = asyncio.get_running_loop()
+            if self._thread is not None:  # FULL: every commit waits for an fsync
+                return await loop.run_in_executor(self._thread, run)
+            if not heavy:
                 return run()
-            return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+            if self._heavy is None:
+                self._heavy = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hive-db-heavy")
+            return await loop.run_in_executor(self._heavy, run)
         conn = await self._async_writer()
         try:
             async with conn.begin():
@@ -257,10 +272,11 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.start()
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn` in a write transaction shared with other queued writes; returns after commit."""
+    async def write(self, fn: Callable[[Connection], T], heavy: bool = False) -> T:
+        """Run `fn` in a write transaction shared with other queued writes; returns after commit.
+        `heavy`: it writes hundreds of rows (a batch submit); on SQLite it then runs off the loop."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, future))
+        self._queue.put_nowait((fn, future, heavy))
         try:
             return await future
         except IntegrityError as exc:
@@ -273,14 +289,15 @@ class Database:
                 batch.append(self._queue.get_nowait())
             await self._commit(batch)
 
-    async def _commit(self, batch: list[tuple[Statement, asyncio.Future[Any]]]) -> None:
-        fns = [fn for fn, _ in batch]
+    async def _commit(self, batch: list[Queued]) -> None:
+        fns = [fn for fn, _, _ in batch]
+        heavy = any(heavy for _, _, heavy in batch)
         try:
-            results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns])
+            results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns], heavy)
         except Exception as exc:
             if _unavailable(exc):  # no use running each alone: every one of them fails the same way
                 error = self.translate(exc)
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
                 return
@@ -294,7 +311,7 @@ class Database:
             return
         if self._checkpointer is not None:
             self._checkpointer.nudge()
-        for (_, future), result in zip(batch, results, strict=True):
+        for (_, future, _), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
@@ -308,8 +325,9 @@ class Database:
             except asyncio.CancelledError:
                 pass
             self._writer_task = None
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        for executor in (self._thread, self._heavy):
+            if executor is not None:
+                executor.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.stop()
         for conn in (self._writer_conn, self._reader_conn):

@@ -24,6 +24,8 @@ from hived.tasks.dispatcher import Dispatcher, ReadyTask
 from hived.tasks.holds import Holds
 from hived.tasks.timers import Timers
 
+HEAVY_ROWS = 20  # a batch submit of more tasks is written off the event loop (SQLite)
+
 
 def task_view(row: dict[str, Any], holding: Holds | None = None) -> Task:
     """A row of the tasks table as the API shows it (with the holds: why a pending task waits)."""
@@ -146,9 +148,9 @@ class TaskService:
             return out
 
         try:
-            written = await self.db.write(write)
+            written = await self.db.write(write, heavy=len(rows) > HEAVY_ROWS)
         except DuplicateKey:  # a concurrent submit took one of the keys: read them again, once
-            written = await self.db.write(write)
+            written = await self.db.write(write, heavy=len(rows) > HEAVY_ROWS)
         for row, new in written:
             if new:
                 self.accepted(row)

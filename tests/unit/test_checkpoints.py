@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,21 @@ def test_full_sync_commits_in_a_writer_thread(
     db = Database(f"sqlite:///{tmp_path}/hive.db")
     assert (db._thread is not None) is threaded
     assert (db._checkpointer is None) is threaded
+
+
+async def test_a_heavy_batch_runs_off_the_loop_and_a_light_one_on_it(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A batch submit of hundreds of rows would hold the event loop (and every other request) for
+    tens of milliseconds: it is written in a thread; an ordinary write stays on the loop."""
+    monkeypatch.delenv("HIVE_SQLITE_SYNCHRONOUS", raising=False)
+    db = Database(f"sqlite:///{tmp_path}/hive.db")
+    await db.migrate()
+    db.start()
+    try:
+        light = await db.write(lambda c: threading.get_ident())
+        heavy = await db.write(lambda c: threading.get_ident(), heavy=True)
+        again = await db.write(lambda c: threading.get_ident())
+    finally:
+        await db.close()
+    assert light == again == threading.get_ident() != heavy
