@@ -1,12 +1,13 @@
 """The rules of flow control, pure: a token bucket on an injected time (seconds as floats, no
-clock read here), units held per key under a concurrency, and round-robin across the keys of one
-limit. No I/O; the gate (hived/limits/gate.py) keeps their state for the dispatcher."""
+clock read here), units held per key under a concurrency, round-robin across the keys of one
+limit, and the strategies of a full key (cancel the newest, or the oldest in progress). No I/O; the
+gate (hived/limits/gate.py) keeps their state for the dispatcher."""
 
 from __future__ import annotations
 
 import heapq
 import re
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,7 @@ def has_room(held: int, units: int, concurrency: int | None) -> bool:
     return concurrency is None or held + units <= concurrency
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class Waiting:
     """A task waiting in one key's line: higher priority first, then submission order."""
 
@@ -86,7 +87,7 @@ class RoundRobin:
 
     def __init__(self) -> None:
         self.lines: dict[str | None, list[Waiting]] = {}
-        self.rotation: deque[str | None] = deque()
+        self.rotation: OrderedDict[str | None, None] = OrderedDict()  # an ordered set of keys
         self.live: dict[str, str | None] = {}  # task id -> its key
 
     def __len__(self) -> int:
@@ -99,7 +100,7 @@ class RoundRobin:
         line = self.lines.get(key)
         if line is None:
             line = self.lines[key] = []
-            self.rotation.append(key)
+            self.rotation[key] = None
         heapq.heappush(line, Waiting(-priority, seq, task_id))
 
     def discard(self, task_id: str) -> None:
@@ -114,11 +115,8 @@ class RoundRobin:
             return line[0].task_id
         if key in self.lines:
             del self.lines[key]
-            self.rotation.remove(key)
+            del self.rotation[key]
         return None
-
-    def waiting(self, key: str | None) -> int:
-        return sum(1 for k in self.live.values() if k == key)
 
     def keys_in_turn(self) -> list[str | None]:
         """The keys with waiting tasks, in the order they are to be served."""
@@ -126,9 +124,47 @@ class RoundRobin:
 
     def served(self, key: str | None) -> None:
         """`key` was served: it goes to the back of the rotation."""
-        if key in self.lines:
-            self.rotation.remove(key)
-            self.rotation.append(key)
+        if key in self.rotation:
+            self.rotation.move_to_end(key)
+
+
+class Members:
+    """The tasks of a limit with a strategy, per key: (seq, units) of each task that waits for the
+    key or holds it, for the strategies to find the newest and oldest."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str | None, dict[str, tuple[int, int]]] = {}
+
+    def add(self, key: str | None, task_id: str, seq: int, units: int) -> None:
+        self.by_key.setdefault(key, {})[task_id] = (seq, units)
+
+    def remove(self, key: str | None, task_id: str) -> None:
+        tasks = self.by_key.get(key)
+        if tasks is not None and tasks.pop(task_id, None) is not None and not tasks:
+            del self.by_key[key]
+
+    def oldest_first(self, key: str | None, but: str) -> list[tuple[str, int]]:
+        """(task id, units) of the key's tasks other than `but`, oldest (lowest seq) first."""
+        tasks = self.by_key.get(key, {})
+        return [(t, units) for t, (_seq, units) in sorted(tasks.items(), key=lambda i: i[1]) if t != but]
+
+
+def is_full(others: list[tuple[str, int]], units: int, concurrency: int) -> bool:
+    """cancel_newest: whether a new task of `units` finds its key full (the units of the key's
+    other tasks, waiting or holding, leave no room under the concurrency)."""
+    return not has_room(sum(u for _, u in others), units, concurrency)
+
+
+def displaced(others: list[tuple[str, int]], units: int, concurrency: int) -> list[str]:
+    """cancel_in_progress: the tasks a new one of `units` displaces from its key (`others`, oldest
+    first): the oldest, one after another, until the rest and the new one fit the concurrency."""
+    held, out = sum(u for _, u in others), []
+    for task_id, task_units in others:
+        if has_room(held, units, concurrency):
+            break
+        out.append(task_id)
+        held -= task_units
+    return out
 
 
 def render_key(template: str, payload: dict[str, Any]) -> str:

@@ -64,8 +64,6 @@ class LimitSpec(BaseModel):
             raise ValueError("burst: only with a rate")
         if self.strategy != "queue" and self.concurrency is None:
             raise ValueError(f"strategy: {self.strategy} needs a concurrency")
-        if self.strategy != "queue":  # accepted by the schema; hived does not enforce them yet
-            raise ValueError(f"strategy: {self.strategy} is not supported yet (only queue)")
         return self
 
     @property
