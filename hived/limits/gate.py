@@ -50,7 +50,8 @@ class LimitGate:
         if old is None:
             self.limits[state.spec.name] = old = state
         else:
-            old.spec, old.bucket, old.updated_at = state.spec, state.bucket, state.updated_at
+            old.spec, old.bucket, old.most = state.spec, state.bucket, state.most
+            old.updated_at = state.updated_at
         if old.spec.strategy != "queue" and old.members is None:
             old.members = self._members_of(old)
         elif old.spec.strategy == "queue":

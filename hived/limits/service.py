@@ -139,9 +139,7 @@ class LimitsService:
                     key = render_key(ref.key, payload)
                 except (ExpressionError, ValueError) as exc:
                     raise Invalid(f"limits.{i}.key: {exc}") from None
-            spec = state.spec
-            most = min(v for v in (spec.concurrency, spec.bucket_size, float("inf")) if v is not None)
-            if ref.units > most:
+            if ref.units > (most := state.most):
                 raise Invalid(
                     f"limits.{i}.units: {ref.units} is more than limit {ref.name!r} ever gives ({most:g})"
                 )

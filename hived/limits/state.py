@@ -39,6 +39,11 @@ class LimitState:
     lines: RoundRobin = field(default_factory=RoundRobin)  # the tasks whose home it is
     waiting: int = 0  # tasks waiting that name it (in its lines or another limit's)
     members: Members | None = None  # with a strategy: the tasks per key, waiting or holding
+    most: float = field(init=False)  # the most units a task may take of it (what it ever gives)
+
+    def __post_init__(self) -> None:
+        spec = self.spec
+        self.most = min(v for v in (spec.concurrency, spec.bucket_size, float("inf")) if v is not None)
 
     def fits(self, key: str | None, units: int, now: float) -> bool:
         if now < self.closed_until:

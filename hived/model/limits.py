@@ -108,6 +108,15 @@ class LimitRef(BaseModel):
         return value
 
 
+class TakenLimit(BaseModel):
+    """A limit as a task shows it (`Task.limits`): the key as rendered at submit. Checked then, as a
+    LimitRef; not again in every task view."""
+
+    name: str
+    key: str | None = None
+    units: int = 1
+
+
 def check_refs(refs: list[LimitRef]) -> list[LimitRef]:
     """At most MAX_LIMITS_PER_TASK limits, each named once."""
     if len(refs) > MAX_LIMITS_PER_TASK:
