@@ -163,7 +163,7 @@ class LimitGate:
         cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. The
         ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
         ticket = self.waiting.get(task.id)
-        if ticket is None:
+        if ticket is None or not any(state.members is not None for state, _key, _units in ticket.refs):
             return []
         out: list[tuple[str, str]] = []
         for state, key, units in ticket.refs:
@@ -203,6 +203,7 @@ class LimitGate:
                     ticket = self.waiting.get(task_id) if task_id else None
                     if ticket is None or not can_run(ticket.task.requires) or not fits(ticket, now):
                         continue
+                    state.lines.pop(key)
                     self._reserve(ticket)
                     out.append(ticket.task)
                     served.append(key)
@@ -213,7 +214,6 @@ class LimitGate:
         task_id = ticket.task.id
         del self.waiting[task_id]
         self.promoted[task_id] = ticket
-        ticket.home.lines.discard(task_id)
         for state, key, units in ticket.refs:
             state.waiting -= 1
             state.reserved[key] = state.reserved.get(key, 0) + units

@@ -8,7 +8,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -73,22 +73,14 @@ def has_room(held: int, units: int, concurrency: int | None) -> bool:
     return concurrency is None or held + units <= concurrency
 
 
-@dataclass(order=True, slots=True)
-class Waiting:
-    """A task waiting in one key's line: higher priority first, then submission order."""
-
-    neg_priority: int
-    seq: int
-    task_id: str = field(compare=False)
-
-
 class RoundRobin:
     """The waiting tasks of one limit, a line per key, served round-robin across keys: after a key
     is served it goes to the back of the rotation, so one busy key cannot starve the others.
+    A line is a heap of (-priority, seq, task id): higher priority first, then submission order.
     Removal is lazy: `live` says which task ids still wait here."""
 
     def __init__(self) -> None:
-        self.lines: dict[str | None, list[Waiting]] = {}
+        self.lines: dict[str | None, list[tuple[int, int, str]]] = {}
         self.rotation: OrderedDict[str | None, None] = OrderedDict()  # an ordered set of keys
         self.live: dict[str, str | None] = {}  # task id -> its key
 
@@ -103,7 +95,7 @@ class RoundRobin:
         if line is None:
             line = self.lines[key] = []
             self.rotation[key] = None
-        heapq.heappush(line, Waiting(-priority, seq, task_id))
+        heapq.heappush(line, (-priority, seq, task_id))
 
     def discard(self, task_id: str) -> None:
         self.live.pop(task_id, None)
@@ -111,14 +103,19 @@ class RoundRobin:
     def head(self, key: str | None) -> str | None:
         """The first live task of `key`'s line (the line is dropped once empty)."""
         line = self.lines.get(key)
-        while line and line[0].task_id not in self.live:
+        while line and line[0][2] not in self.live:
             heapq.heappop(line)
         if line:
-            return line[0].task_id
+            return line[0][2]
         if key in self.lines:
             del self.lines[key]
             del self.rotation[key]
         return None
+
+    def pop(self, key: str | None) -> None:
+        """The head of `key`'s line, just returned by `head`, leaves it."""
+        _neg_priority, _seq, task_id = heapq.heappop(self.lines[key])
+        self.live.pop(task_id, None)
 
     def keys_in_turn(self) -> list[str | None]:
         """The keys with waiting tasks, in the order they are to be served."""

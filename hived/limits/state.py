@@ -48,9 +48,10 @@ class LimitState:
     def fits(self, key: str | None, units: int, now: float) -> bool:
         if now < self.closed_until:
             return False
-        held = self.held.get(key, 0) + self.reserved.get(key, 0)
-        if not has_room(held, units, self.spec.concurrency):
-            return False
+        if (concurrency := self.spec.concurrency) is not None:
+            held = self.held.get(key, 0) + self.reserved.get(key, 0)
+            if not has_room(held, units, concurrency):
+                return False
         return self.bucket is None or self.bucket.has(self.reserved_tokens + units, now)
 
     def wake_in(self, now: float) -> float | None:
