@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
-from hived.errors import Invalid, NotFound
+from hived.errors import Conflict, Invalid, NotFound
 from hived.limits.gate import Gated, LimitGate, LimitState
 from hived.limits.rules import fresh_bucket, render_key, resize
 from hived.model.expressions import ExpressionError
@@ -89,6 +89,26 @@ class LimitsService:
         self.gate.define(state)
         self.wake()
         return AppliedLimit(name=spec.name, action="created" if current is None else "configured")
+
+    async def delete(self, name: str) -> LimitInfo:
+        """Remove a limit (returns it as it was); Conflict while tasks hold it or wait for it. A task
+        that names it and comes back later (a retry's backoff over, a scheduled one due, a pause
+        lifted) runs without it."""
+        info = self.info(name)
+        holding, waiting = self.gate.users(name)
+        if holding or waiting:
+            raise Conflict(
+                f"limit {name!r} is in use: {holding} task(s) hold it, {waiting} wait for it "
+                "(delete it once they are done, or cancel them)"
+            )
+        state = self.gate.limits[name]
+        self.gate.remove(name)  # no await since the check: no task took it meanwhile
+        try:
+            await self.db.write(lambda c: limit_store.delete_limit(c, name))
+        except BaseException:
+            self.gate.define(state)
+            raise
+        return info
 
     # --- reads ------------------------------------------------------------------------------------
 

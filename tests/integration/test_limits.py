@@ -166,6 +166,8 @@ def test_cancel_in_progress_stops_the_old_handler(hived: Hived, tmp_path: Path) 
     old = hived.submit(payload={"env": "prod", "dir": str(runs), "seconds": 120}, limits=refs)
     wait_for(lambda: (runs / old["id"]).exists(), what="the old task's handler started")
     pid = int((runs / old["id"]).read_text())
+    refused = hivectl(hived, "limit", "delete", "deploy")
+    assert refused.returncode != 0 and "limit 'deploy' is in use: 1 task(s) hold it" in refused.stderr
     new = hived.submit(payload={"env": "prod", "dir": str(runs), "seconds": 0}, limits=refs)
     cancelled = hived.task(old["id"])
     assert cancelled["status"] == "cancelled"
@@ -174,3 +176,6 @@ def test_cancel_in_progress_stops_the_old_handler(hived: Hived, tmp_path: Path) 
     wait_for(lambda: _gone(pid), what="the old task's handler stopped")
     assert hived.wait_task(new["id"])["status"] == "completed"  # the new one took the key
     assert hived.api("GET", "/limits/deploy")["holders"] == 0
+    deleted = hivectl(hived, "limit", "delete", "deploy")
+    assert (deleted.returncode, deleted.stdout) == (0, "limit/deploy deleted\n"), deleted.stderr
+    hived.api("GET", "/limits/deploy", expect=404)
