@@ -1,6 +1,6 @@
 """Dispatch throughput with limits declared but not binding, next to the same without limits.
 
-    .venv/bin/python bench/limits.py [--tasks 20000] [--slots 64] [--rounds 3]
+    .venv/bin/python bench/limits.py [--tasks 20000] [--slots 64] [--rounds 3] [--gc default]
 
 In this process, on the real store (a SQLite file), dispatcher, limits gate and task service, with a
 pretend agent that takes its leases and reports them done at once (no HTTP, no agent process):
@@ -8,13 +8,17 @@ hived's own work per task. Each round runs both variants on a fresh database, al
   plain    tasks that name no limit
   limited  every task names a rate (1,000,000/s) and a concurrency per key (100,000 per key, 16
            keys from its payload): declared, checked at every assignment, never binding
-Prints tasks/s of each and the ratio. A figure printer, not a test.
+Prints tasks/s of each and the ratio. The garbage collector is tuned as hived tunes it at start
+(hived.main.tune_gc: fewer, later collections), unless `--gc default` (Python's thresholds: the
+variant holding more objects pays more for each full collection), and collected before each run.
+A figure printer, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import sys
 import tempfile
@@ -37,8 +41,9 @@ from hived.tasks.service import TaskService  # noqa: E402
 LIMITS = [{"name": "api"}, {"name": "repo", "key": "${{ payload.repo }}"}]
 
 
-async def one_run(tasks: int, slots: int, limited: bool, folder: Path) -> float:
-    """Tasks per second from the first submit to the last report."""
+async def one_run(tasks: int, slots: int, limited: bool, folder: Path) -> tuple[float, float]:
+    """Tasks per second from the first submit to the last report, and the process's CPU time per
+    task meanwhile (microseconds: steadier than the wall clock on a shared machine)."""
     db = Database(f"sqlite:///{folder / 'hive.db'}")
     await db.migrate()
     db.start()
@@ -53,7 +58,8 @@ async def one_run(tasks: int, slots: int, limited: bool, folder: Path) -> float:
     dispatcher.attach("agent", [], slots)
     extra: dict[str, Any] = {"limits": LIMITS} if limited else {}
     subs = [TaskSubmit(type="noop", payload={"repo": f"r{i % 16}"}, **extra) for i in range(tasks)]
-    started = time.perf_counter()
+    gc.collect()
+    started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, tasks, 1000):
         await task_service.submit_many(subs[i : i + 1000])
     done = 0
@@ -66,23 +72,37 @@ async def one_run(tasks: int, slots: int, limited: bool, folder: Path) -> float:
         ]
         await dispatcher.report("agent", results)
         done += len(results)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await dispatcher.stop()
     await db.close()
-    return tasks / elapsed
+    return tasks / elapsed, cpu / tasks * 1e6
 
 
-async def main(tasks: int, slots: int, rounds: int) -> None:
+async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
+    if gc_mode == "hived":
+        from hived.main import tune_gc
+
+        tune_gc()
     figures: dict[str, list[float]] = {"plain": [], "limited": []}
+    cpu: dict[str, list[float]] = {"plain": [], "limited": []}
     for _ in range(rounds):
         for name in ("plain", "limited"):
             with tempfile.TemporaryDirectory() as folder:
-                figures[name].append(await one_run(tasks, slots, name == "limited", Path(folder)))
-    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
+                rate, per_task = await one_run(tasks, slots, name == "limited", Path(folder))
+            figures[name].append(rate)
+            cpu[name].append(per_task)
     for name, values in figures.items():
         shown = ", ".join(f"{v:,.0f}" for v in values)
-        print(f"{name:8} median {statistics.median(values):,.0f} tasks/s  ({shown})")
-    print(f"limited / plain: {limited / plain:.1%}  ({tasks} tasks, {slots} slots, {rounds} rounds)")
+        print(
+            f"{name:8} median {statistics.median(values):,.0f} tasks/s  ({shown}); "
+            f"CPU {statistics.median(cpu[name]):.0f} us/task"
+        )
+    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
+    cpu_ratio = statistics.median(cpu["plain"]) / statistics.median(cpu["limited"])
+    print(
+        f"limited / plain: {limited / plain:.1%} (by CPU time: {cpu_ratio:.1%})  "
+        f"({tasks} tasks, {slots} slots, {rounds} rounds, gc {gc_mode})"
+    )
 
 
 if __name__ == "__main__":
@@ -90,5 +110,6 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", type=int, default=20000)
     parser.add_argument("--slots", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gc", choices=["hived", "default"], default="hived", help="collector thresholds")
     args = parser.parse_args()
-    asyncio.run(main(args.tasks, args.slots, args.rounds))
+    asyncio.run(main(args.tasks, args.slots, args.rounds, args.gc))

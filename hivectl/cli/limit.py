@@ -1,4 +1,4 @@
-"""`hivectl limit list|show`: flow-control limits (`kind: Limit`, defined with `hivectl apply -f`)
+"""`hivectl limit list|show|delete`: flow-control limits (`kind: Limit`, defined with `hivectl apply -f`)
 with their live state: tokens left, units held, tasks waiting, closed-until."""
 
 from __future__ import annotations
@@ -74,3 +74,14 @@ def show(
     """One limit, with its keys (units held and tasks waiting per key)."""
     lim = client(ctx).get_limit(name)
     emit(lim, output, lambda: limit_view(lim))
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="the limit's name", metavar="NAME", show_default=False)],
+    output: OutputOpt = Output.table,
+) -> None:
+    """Remove a limit (refused while tasks hold it or wait for it; -o json: the limit as it was)."""
+    lim = client(ctx).delete_limit(name)
+    emit(lim, output, lambda: f"limit/{lim.name} deleted")

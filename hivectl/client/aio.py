@@ -313,6 +313,9 @@ class AsyncClient:
     async def get_limit(self, name: str) -> LimitInfo:
         return await self.send(Routes.get_limit(name))
 
+    async def delete_limit(self, name: str) -> LimitInfo:
+        return await self.send(Routes.delete_limit(name))
+
     async def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return await self.send(Routes.create_token(scope, agent, name))
 

@@ -362,6 +362,10 @@ class Routes:
     def get_limit(name: str) -> Call[LimitInfo]:
         return Call("GET", f"/limits/{_ref(name)}", _model("LimitInfo"))
 
+    @staticmethod
+    def delete_limit(name: str) -> Call[LimitInfo]:
+        return Call("DELETE", f"/limits/{_ref(name)}", _model("LimitInfo"))
+
     # --- tokens (admin) ---------------------------------------------------------------------------
 
     @staticmethod

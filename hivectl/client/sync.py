@@ -310,6 +310,9 @@ class Client:
     def get_limit(self, name: str) -> LimitInfo:
         return self.send(Routes.get_limit(name))
 
+    def delete_limit(self, name: str) -> LimitInfo:
+        return self.send(Routes.delete_limit(name))
+
     def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return self.send(Routes.create_token(scope, agent, name))
 

@@ -41,6 +41,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("POST", r"^/tasks/[^/]+/retry$", Scope.OPERATOR, False),
         ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
         ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
+        ("DELETE", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]

@@ -3,10 +3,16 @@ limits may start now?", and the books behind the answer (the buckets, the units 
 the waiting lines, the limits closed by a throttled report).
 
 A task that names limits waits here, not in the dispatcher's ready queue, so it never takes an
-agent slot while it waits. A dispatch round `promote`s at most as many as there are free agent
-slots (only those an agent could take), reserving their units; the ones assigned are `take`n (the
-units move from reserved to held, and the buckets' new levels go in the assignment's commit); the
-rest go back to their lines at `end_round`. An attempt's end `release`s what its task held.
+agent slot while it waits. Its limits are looked up once, when it is parked, into a `Ticket` that
+stays with it until its attempt ends; it waits in one line only, its home: the line of its first
+limit with a key (else of its first limit), so that keys are served round-robin. A dispatch round
+`promote`s at most as many as there are free agent slots (only those an agent could take),
+reserving their units; the ones assigned are `take`n (the units move from reserved to held, and the
+buckets' new levels go in the assignment's commit); the rest go back to their lines at `end_round`.
+An attempt's end `release`s what its task held.
+
+A limit with a strategy (`cancel_in_progress`, `cancel_newest`) also keeps its members per key
+(rules.Members): `arrived` says which tasks a new one cancels.
 
 Memory is a cache of the database: buckets are loaded from it and written with every assignment that
 takes tokens (a compare-and-set on their version); what running tasks hold is derived from the
@@ -16,105 +22,113 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from hived.limits.rules import Bucket, RoundRobin, has_room
-from hived.model.limits import LimitSpec, parse_throttle, waiting_reason
+from hived.limits.rules import Members, displaced, is_full
+from hived.limits.state import Gated, LimitState, Ref, Ticket, fits, names, unreserve
+from hived.model.limits import parse_throttle, waiting_reason
 
-MIN_WAKE = 0.001  # a wake-up sooner than this is taken as this (float dust never spins the loop)
-
-
-class Gated(Protocol):
-    """What the gate needs of a task (the dispatcher's ReadyTask)."""
-
-    id: str
-    priority: int
-    seq: int
-    requires: frozenset[str]
-
-    @property
-    def limits(self) -> list[dict[str, Any]]: ...
-
-
-@dataclass
-class LimitState:
-    spec: LimitSpec
-    bucket: Bucket | None
-    created_at: datetime
-    updated_at: datetime
-    closed_until: float = 0.0  # epoch seconds
-    held: dict[str | None, int] = field(default_factory=dict)
-    reserved: dict[str | None, int] = field(default_factory=dict)
-    reserved_tokens: float = 0.0
-    lines: RoundRobin = field(default_factory=RoundRobin)
-
-    def fits(self, key: str | None, units: int, now: float) -> bool:
-        if now < self.closed_until:
-            return False
-        held = self.held.get(key, 0) + self.reserved.get(key, 0)
-        if not has_room(held, units, self.spec.concurrency):
-            return False
-        return self.bucket is None or self.bucket.has(self.reserved_tokens + units, now)
-
-    def wake_in(self, now: float) -> float | None:
-        """Seconds until time alone may let a waiting task of this limit start (None: only a
-        release or a new agent slot can)."""
-        if not len(self.lines):
-            return None
-        if now < self.closed_until:
-            return self.closed_until - now
-        if self.bucket is None:
-            return None
-        wait = self.bucket.seconds_until(self.reserved_tokens + 1, now)
-        return max(wait, MIN_WAKE) if 0 < wait < float("inf") else None
-
-
-def _refs(task: Gated) -> list[tuple[str, str | None, int]]:
-    return [(ref["name"], ref.get("key"), int(ref.get("units", 1))) for ref in task.limits]
+__all__ = ["Gated", "LimitGate", "LimitState"]
 
 
 class LimitGate:
     def __init__(self, now: Callable[[], float]) -> None:
         self.now = now  # epoch seconds (the clock's wall time)
         self.limits: dict[str, LimitState] = {}
-        self.waiting: dict[str, Gated] = {}
-        self.promoted: dict[str, Gated] = {}
-        self.holding: dict[str, list[tuple[str, str | None, int]]] = {}
+        self.waiting: dict[str, Ticket] = {}
+        self.promoted: dict[str, Ticket] = {}
+        self.holding: dict[str, Ticket] = {}
         self.dirty: set[str] = set()  # buckets taken from in this round, to be written with it
         self.changed = asyncio.Event()  # the earliest wake-up may be sooner: the timer looks again
 
     # --- definitions ------------------------------------------------------------------------------
 
     def define(self, state: LimitState) -> None:
+        """A new limit, or a re-applied one: the same state then takes the new spec and bucket (what
+        is held and waiting stays, and the tickets that point to it still do)."""
         old = self.limits.get(state.spec.name)
-        if old is not None:  # re-applied: what is held and waiting stays
-            state.held, state.lines, state.closed_until = old.held, old.lines, old.closed_until
-        self.limits[state.spec.name] = state
+        if old is None:
+            self.limits[state.spec.name] = old = state
+        else:
+            old.spec, old.bucket, old.most = state.spec, state.bucket, state.most
+            old.updated_at = state.updated_at
+        if old.spec.strategy != "queue" and old.members is None:
+            old.members = self._members_of(old)
+        elif old.spec.strategy == "queue":
+            old.members = None
+        self.changed.set()
+
+    def _members_of(self, state: LimitState) -> Members:
+        members = Members()
+        for ticket in (*self.waiting.values(), *self.promoted.values(), *self.holding.values()):
+            for ref_state, key, units in ticket.refs:
+                if ref_state is state:
+                    members.add(key, ticket.task.id, ticket.task.seq, units)
+        return members
+
+    def users(self, name: str) -> tuple[int, int]:
+        """(tasks holding the limit, tasks waiting for it)."""
+        state = self.limits.get(name)
+        if state is None:
+            return 0, 0
+        holding = sum(1 for t in (*self.holding.values(), *self.promoted.values()) if names(t, state))
+        return holding, state.waiting
+
+    def remove(self, name: str) -> None:
+        """Forget a limit no task holds or waits for (the caller checked `users`)."""
+        self.limits.pop(name, None)
         self.changed.set()
 
     # --- waiting ----------------------------------------------------------------------------------
 
-    def park(self, task: Gated) -> None:
-        """A ready task that names limits waits in the line of each (its key's)."""
-        self.waiting[task.id] = task
-        for name, key, _units in _refs(task):
-            if state := self.limits.get(name):
-                state.lines.push(task.id, key, task.priority, task.seq)
-        self.changed.set()
+    def park(self, task: Gated) -> bool:
+        """A ready task that names limits waits in its home line; False if it names none that is
+        defined (a limit deleted meanwhile no longer applies: the task goes to the ready queue)."""
+        ticket = self._ticket(task)
+        if ticket is None:
+            return False
+        self._wait(ticket)
+        return True
+
+    def _ticket(self, task: Gated) -> Ticket | None:
+        """The task's limits looked up (those not defined left out); None if none is."""
+        refs: list[Ref] = []
+        home, home_key = None, None
+        for ref in task.limits:
+            state = self.limits.get(ref["name"])
+            if state is None:
+                continue
+            key = ref.get("key")
+            refs.append((state, key, int(ref.get("units", 1))))
+            if home is None or (key is not None and home_key is None):
+                home, home_key = state, key
+        return Ticket(task, tuple(refs), home, home_key) if home is not None else None
+
+    def _wait(self, ticket: Ticket) -> None:
+        task = ticket.task
+        self.waiting[task.id] = ticket
+        ticket.home.lines.push(task.id, ticket.home_key, task.priority, task.seq)
+        for state, key, units in ticket.refs:
+            state.waiting += 1
+            if state.waiting == 1:
+                self.changed.set()  # a limit with waiting tasks may need a wake-up
+            if state.members is not None:
+                state.members.add(key, task.id, task.seq, units)
 
     def discard(self, task_id: str) -> bool:
         """A waiting (or promoted) task leaves: cancelled, or back to its lines."""
-        if (task := self.waiting.pop(task_id, None)) is not None:
-            for name, _key, _units in _refs(task):
-                if state := self.limits.get(name):
-                    state.lines.discard(task_id)
+        if (ticket := self.waiting.pop(task_id, None)) is not None:
+            ticket.home.lines.discard(task_id)
+            for state, key, _units in ticket.refs:
+                state.waiting -= 1
+                if state.members is not None:
+                    state.members.remove(key, task_id)
             return True
-        if (task := self.promoted.pop(task_id, None)) is not None:
-            for name, key, units in _refs(task):
-                if state := self.limits.get(name):
-                    self._unreserve(state, key, units)
+        if (ticket := self.promoted.pop(task_id, None)) is not None:
+            for state, key, units in ticket.refs:
+                unreserve(state, key, units)
+                if state.members is not None:
+                    state.members.remove(key, task_id)
             return True
         return False
 
@@ -123,15 +137,52 @@ class LimitGate:
 
     def reason(self, task_id: str) -> str | None:
         """`limit NAME[KEY]` for a waiting task: the first of its limits without room now."""
-        task = self.waiting.get(task_id)
-        if task is None:
+        ticket = self.waiting.get(task_id)
+        if ticket is None:
             return None
         now = self.now()
-        for name, key, units in _refs(task):
-            state = self.limits.get(name)
-            if state is None or not state.fits(key, units, now):
-                return waiting_reason(name, key)
+        for state, key, units in ticket.refs:
+            if not state.fits(key, units, now):
+                return waiting_reason(state.spec.name, key)
         return None  # room now: it starts at the next dispatch round with a free agent
+
+    def waiting_by_key(self, name: str) -> dict[str | None, int]:
+        """How many tasks wait for each key of a limit (for `limit show`: a scan of the waiting)."""
+        out: dict[str | None, int] = {}
+        for ticket in self.waiting.values():
+            for state, key, _units in ticket.refs:
+                if state.spec.name == name:
+                    out[key] = out.get(key, 0) + 1
+        return out
+
+    # --- the strategies ---------------------------------------------------------------------------
+
+    def arrived(self, task: Gated) -> list[tuple[str, str]]:
+        """A new task, parked, that names limits with a strategy: the tasks to cancel, each with the
+        error it ends with. cancel_newest: the task itself when its key was full without it;
+        cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. The
+        ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
+        ticket = self.waiting.get(task.id)
+        if ticket is None or not any(state.members is not None for state, _key, _units in ticket.refs):
+            return []
+        out: list[tuple[str, str]] = []
+        for state, key, units in ticket.refs:
+            spec, members = state.spec, state.members
+            if members is None or spec.concurrency is None:
+                continue
+            others = members.oldest_first(key, but=task.id)
+            where = waiting_reason(spec.name, key).removeprefix("limit ")
+            if spec.strategy == "cancel_newest" and is_full(others, units, spec.concurrency):
+                self.discard(task.id)
+                taken = sum(u for _, u in others)
+                why = f"limit {where} is full ({taken} of {spec.concurrency} taken; strategy cancel_newest)"
+                return [(task.id, f"cancelled at submit: {why}")]
+            if spec.strategy == "cancel_in_progress":
+                why = f"cancelled: task {task.id} took limit {where} (strategy cancel_in_progress)"
+                out += [(old, why) for old in displaced(others, units, spec.concurrency)]
+        for task_id, _why in out:
+            self.discard(task_id)  # a waiting one; a running one ends through its cancel
+        return out
 
     # --- a dispatch round -------------------------------------------------------------------------
 
@@ -142,79 +193,66 @@ class LimitGate:
             return []
         now, out = self.now(), []
         for state in self.limits.values():
-            keys = state.lines.keys_in_turn() if len(out) < free else []
+            keys = state.lines.keys_in_turn() if len(out) < free and len(state.lines) else []
             while keys and len(out) < free:  # a pass serves each key once; blocked keys drop out
                 served = []
                 for key in keys:
                     if len(out) >= free:
                         break
                     task_id = state.lines.head(key)
-                    task = self.waiting.get(task_id) if task_id else None
-                    if task is None or not can_run(task.requires) or not self._fits(task, now):
+                    ticket = self.waiting.get(task_id) if task_id else None
+                    if ticket is None or not can_run(ticket.task.requires) or not fits(ticket, now):
                         continue
-                    self._reserve(task)
-                    out.append(task)
+                    state.lines.pop(key)
+                    self._reserve(ticket)
+                    out.append(ticket.task)
                     served.append(key)
                 keys = served
         return out
 
-    def _fits(self, task: Gated, now: float) -> bool:
-        for name, key, units in _refs(task):
-            state = self.limits.get(name)
-            if state is None or not state.fits(key, units, now):
-                return False
-        return True
-
-    def _reserve(self, task: Gated) -> None:
-        del self.waiting[task.id]
-        self.promoted[task.id] = task
-        for name, key, units in _refs(task):
-            state = self.limits[name]
-            state.lines.discard(task.id)
+    def _reserve(self, ticket: Ticket) -> None:
+        task_id = ticket.task.id
+        del self.waiting[task_id]
+        self.promoted[task_id] = ticket
+        for state, key, units in ticket.refs:
+            state.waiting -= 1
             state.reserved[key] = state.reserved.get(key, 0) + units
             if state.bucket is not None:
                 state.reserved_tokens += units
 
-    @staticmethod
-    def _unreserve(state: LimitState, key: str | None, units: int) -> None:
-        state.reserved[key] = state.reserved.get(key, 0) - units
-        if state.reserved[key] <= 0:
-            del state.reserved[key]
-        if state.bucket is not None:
-            state.reserved_tokens = max(0.0, state.reserved_tokens - units)
-
     def take(self, task: Gated) -> None:
         """A promoted task is assigned: its reserved units are held, its tokens taken."""
-        if self.promoted.pop(task.id, None) is None:
+        ticket = self.promoted.pop(task.id, None)
+        if ticket is None:
             return
-        now = self.now()
-        refs = _refs(task)
-        for name, key, units in refs:
-            state = self.limits[name]
-            self._unreserve(state, key, units)
+        now = None
+        for state, key, units in ticket.refs:
+            unreserve(state, key, units)
             state.held[key] = state.held.get(key, 0) + units
-            state.lines.served(key)
             if state.bucket is not None:
-                state.bucket.take(units, now)
-                self.dirty.add(name)
+                state.bucket.take(units, now if now is not None else (now := self.now()))
+                self.dirty.add(state.spec.name)
                 self.changed.set()  # the next refill is due later: the timer looks again
-        self.holding[task.id] = refs
+        ticket.home.lines.served(ticket.home_key)
+        self.holding[task.id] = ticket
 
     def end_round(self) -> list[Gated]:
         """The promoted tasks no agent took go back to their lines; returns them."""
         left = list(self.promoted.values())
-        for task in left:
-            self.discard(task.id)
-            self.park(task)
-        return left
+        self.promoted.clear()
+        for ticket in left:
+            for state, key, units in ticket.refs:
+                unreserve(state, key, units)
+            self._wait(ticket)  # (still a member of its keys)
+        return [ticket.task for ticket in left]
 
     def bucket_writes(self) -> list[dict[str, Any]]:
         """The buckets taken from since the last call, each with its new version (written with the
         assignments of this round; `version` - 1 is what the database must still hold)."""
         rows = []
         for name in sorted(self.dirty):
-            bucket = self.limits[name].bucket
-            if bucket is not None:
+            state = self.limits.get(name)
+            if state is not None and (bucket := state.bucket) is not None:
                 bucket.version += 1
                 row = {"name": name, "tokens": bucket.tokens, "at": bucket.at, "version": bucket.version}
                 rows.append(row)
@@ -232,27 +270,30 @@ class LimitGate:
 
     def hold(self, task: Gated) -> None:
         """A task in flight when hived started (an adopted agent still runs it) holds its units."""
-        refs = _refs(task)
-        for name, key, units in refs:
-            if state := self.limits.get(name):
-                state.held[key] = state.held.get(key, 0) + units
-        self.holding[task.id] = refs
+        ticket = self._ticket(task)
+        if ticket is None:
+            return
+        for state, key, units in ticket.refs:
+            state.held[key] = state.held.get(key, 0) + units
+            if state.members is not None:
+                state.members.add(key, task.id, task.seq, units)
+        self.holding[task.id] = ticket
 
     def release(self, task_id: str, give_back: bool = False) -> None:
         """The attempt ended (or its assignment was not committed: `give_back` returns the tokens)."""
-        refs = self.holding.pop(task_id, None)
-        if refs is None:
+        ticket = self.holding.pop(task_id, None)
+        if ticket is None:
             return
-        now = self.now()
-        for name, key, units in refs:
-            state = self.limits.get(name)
-            if state is None:
-                continue
-            state.held[key] = state.held.get(key, 0) - units
-            if state.held[key] <= 0:
-                del state.held[key]
+        for state, key, units in ticket.refs:
+            left = state.held.get(key, 0) - units
+            if left > 0:
+                state.held[key] = left
+            else:
+                state.held.pop(key, None)
             if give_back and state.bucket is not None:
-                state.bucket.give_back(units, now)
+                state.bucket.give_back(units, self.now())
+            if state.members is not None:
+                state.members.remove(key, task_id)
 
     def close(self, name: str, until: float) -> bool:
         """A throttled report: no task of the limit starts before `until` (epoch seconds)."""

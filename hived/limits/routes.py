@@ -1,5 +1,6 @@
 """Limit routes: define one (`PUT /limits/{name}`, what `hivectl apply` sends for `kind: Limit`),
-list them and show one with its live state (tokens left, holders, waiting, closed-until)."""
+list them, show one with its live state (tokens left, holders, waiting, closed-until), delete one
+that no task holds or waits for."""
 
 from __future__ import annotations
 
@@ -29,3 +30,9 @@ async def list_limits(limits: LimitsDep) -> LimitList:
 @router.get("/{name}", response_model=LimitInfo)
 async def get_limit(name: str, limits: LimitsDep) -> LimitInfo:
     return limits.info(name)
+
+
+@router.delete("/{name}", response_model=LimitInfo)
+async def delete_limit(name: str, limits: LimitsDep) -> LimitInfo:
+    """Remove a limit (the limit as it was); 409 while tasks hold it or wait for it."""
+    return await limits.delete(name)

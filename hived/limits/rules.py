@@ -1,13 +1,15 @@
 """The rules of flow control, pure: a token bucket on an injected time (seconds as floats, no
-clock read here), units held per key under a concurrency, and round-robin across the keys of one
-limit. No I/O; the gate (hived/limits/gate.py) keeps their state for the dispatcher."""
+clock read here), units held per key under a concurrency, round-robin across the keys of one
+limit, and the strategies of a full key (cancel the newest, or the oldest in progress). No I/O; the
+gate (hived/limits/gate.py) keeps their state for the dispatcher."""
 
 from __future__ import annotations
 
 import heapq
 import re
-from collections import deque
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from hived.model.limits import MAX_KEY_CHARS
@@ -32,7 +34,8 @@ class Bucket:
         self.tokens, self.at = self.level(now), max(self.at, now)
 
     def has(self, units: float, now: float) -> bool:
-        return self.level(now) + 1e-9 >= units
+        # the level is never below `tokens` (time only adds): most checks need no arithmetic
+        return self.tokens + 1e-9 >= units or self.level(now) + 1e-9 >= units
 
     def take(self, units: float, now: float) -> None:
         """Take `units` (the caller checked `has`); the level may not go below zero."""
@@ -70,23 +73,15 @@ def has_room(held: int, units: int, concurrency: int | None) -> bool:
     return concurrency is None or held + units <= concurrency
 
 
-@dataclass(order=True)
-class Waiting:
-    """A task waiting in one key's line: higher priority first, then submission order."""
-
-    neg_priority: int
-    seq: int
-    task_id: str = field(compare=False)
-
-
 class RoundRobin:
     """The waiting tasks of one limit, a line per key, served round-robin across keys: after a key
     is served it goes to the back of the rotation, so one busy key cannot starve the others.
+    A line is a heap of (-priority, seq, task id): higher priority first, then submission order.
     Removal is lazy: `live` says which task ids still wait here."""
 
     def __init__(self) -> None:
-        self.lines: dict[str | None, list[Waiting]] = {}
-        self.rotation: deque[str | None] = deque()
+        self.lines: dict[str | None, list[tuple[int, int, str]]] = {}
+        self.rotation: OrderedDict[str | None, None] = OrderedDict()  # an ordered set of keys
         self.live: dict[str, str | None] = {}  # task id -> its key
 
     def __len__(self) -> int:
@@ -99,8 +94,8 @@ class RoundRobin:
         line = self.lines.get(key)
         if line is None:
             line = self.lines[key] = []
-            self.rotation.append(key)
-        heapq.heappush(line, Waiting(-priority, seq, task_id))
+            self.rotation[key] = None
+        heapq.heappush(line, (-priority, seq, task_id))
 
     def discard(self, task_id: str) -> None:
         self.live.pop(task_id, None)
@@ -108,17 +103,19 @@ class RoundRobin:
     def head(self, key: str | None) -> str | None:
         """The first live task of `key`'s line (the line is dropped once empty)."""
         line = self.lines.get(key)
-        while line and line[0].task_id not in self.live:
+        while line and line[0][2] not in self.live:
             heapq.heappop(line)
         if line:
-            return line[0].task_id
+            return line[0][2]
         if key in self.lines:
             del self.lines[key]
-            self.rotation.remove(key)
+            del self.rotation[key]
         return None
 
-    def waiting(self, key: str | None) -> int:
-        return sum(1 for k in self.live.values() if k == key)
+    def pop(self, key: str | None) -> None:
+        """The head of `key`'s line, just returned by `head`, leaves it."""
+        _neg_priority, _seq, task_id = heapq.heappop(self.lines[key])
+        self.live.pop(task_id, None)
 
     def keys_in_turn(self) -> list[str | None]:
         """The keys with waiting tasks, in the order they are to be served."""
@@ -126,41 +123,100 @@ class RoundRobin:
 
     def served(self, key: str | None) -> None:
         """`key` was served: it goes to the back of the rotation."""
-        if key in self.lines:
-            self.rotation.remove(key)
-            self.rotation.append(key)
+        if key in self.rotation:
+            self.rotation.move_to_end(key)
+
+
+class Members:
+    """The tasks of a limit with a strategy, per key: (seq, units) of each task that waits for the
+    key or holds it, for the strategies to find the newest and oldest."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str | None, dict[str, tuple[int, int]]] = {}
+
+    def add(self, key: str | None, task_id: str, seq: int, units: int) -> None:
+        self.by_key.setdefault(key, {})[task_id] = (seq, units)
+
+    def remove(self, key: str | None, task_id: str) -> None:
+        tasks = self.by_key.get(key)
+        if tasks is not None and tasks.pop(task_id, None) is not None and not tasks:
+            del self.by_key[key]
+
+    def oldest_first(self, key: str | None, but: str) -> list[tuple[str, int]]:
+        """(task id, units) of the key's tasks other than `but`, oldest (lowest seq) first."""
+        tasks = self.by_key.get(key, {})
+        return [(t, units) for t, (_seq, units) in sorted(tasks.items(), key=lambda i: i[1]) if t != but]
+
+
+def is_full(others: list[tuple[str, int]], units: int, concurrency: int) -> bool:
+    """cancel_newest: whether a new task of `units` finds its key full (the units of the key's
+    other tasks, waiting or holding, leave no room under the concurrency)."""
+    return not has_room(sum(u for _, u in others), units, concurrency)
+
+
+def displaced(others: list[tuple[str, int]], units: int, concurrency: int) -> list[str]:
+    """cancel_in_progress: the tasks a new one of `units` displaces from its key (`others`, oldest
+    first): the oldest, one after another, until the rest and the new one fit the concurrency."""
+    held, out = sum(u for _, u in others), []
+    for task_id, task_units in others:
+        if has_room(held, units, concurrency):
+            break
+        out.append(task_id)
+        held -= task_units
+    return out
 
 
 def render_key(template: str, payload: dict[str, Any]) -> str:
     """A limit's key for one task: a literal, or `${{ expr }}` templates (CEL over `payload`)
     spliced in; ValueError (from ExpressionError too) unless every part is a string."""
-    from hived.model.expressions import evaluate
-    from hived.model.graph import TEMPLATE_RE
-
-    def part(match: re.Match[str]) -> str:
-        value = _field(match.group(1), payload)
+    pieces = []
+    for text, expression, path in _template(template):
+        if expression is None:
+            pieces.append(text)
+            continue
+        value = _at(path, payload) if path else None
         if value is None:  # not a plain path to a string: CEL decides (and words its errors)
-            value = evaluate(match.group(1), {"payload": payload})
-        if not isinstance(value, str):
-            raise ValueError(f"{match.group(0)!r} gave {value!r}, not a string")
-        return value
+            from hived.model.expressions import evaluate
 
-    key = TEMPLATE_RE.sub(part, template)
+            value = evaluate(expression, {"payload": payload})
+        if not isinstance(value, str):
+            raise ValueError(f"{text!r} gave {value!r}, not a string")
+        pieces.append(value)
+    key = "".join(pieces)
     if not key or len(key) > MAX_KEY_CHARS:
         raise ValueError(f"the key {key!r} must be 1-{MAX_KEY_CHARS} characters")
     return key
 
 
 PATH_RE = re.compile(r"^payload(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+Part = tuple[str, str | None, tuple[str, ...] | None]  # text; its expression, its payload path
 
 
-def _field(expression: str, payload: dict[str, Any]) -> str | None:
-    """`payload.a.b` read directly when it is a string (what CEL would give, a hundred times faster:
-    a key is rendered at every submit); None for anything else."""
-    if not PATH_RE.match(expression):
-        return None
+@lru_cache(maxsize=1024)
+def _template(template: str) -> tuple[Part, ...]:
+    """A key template split once (a key is rendered at every submit): literal text, and each
+    `${{ }}` with its expression and, for a plain `payload.a.b`, the path to read directly."""
+    from hived.model.graph import TEMPLATE_RE
+
+    parts: list[Part] = []
+    at = 0
+    for match in TEMPLATE_RE.finditer(template):
+        if match.start() > at:
+            parts.append((template[at : match.start()], None, None))
+        expression = match.group(1)
+        path = tuple(expression.split(".")[1:]) if PATH_RE.match(expression) else None
+        parts.append((match.group(0), expression, path))
+        at = match.end()
+    if at < len(template) or not parts:
+        parts.append((template[at:], None, None))
+    return tuple(parts)
+
+
+def _at(path: tuple[str, ...], payload: dict[str, Any]) -> str | None:
+    """`payload.a.b` read directly when it is a string (what CEL would give, a hundred times
+    faster); None for anything else."""
     value: Any = payload
-    for name in expression.split(".")[1:]:
+    for name in path:
         if not isinstance(value, dict) or name not in value:
             return None
         value = value[name]

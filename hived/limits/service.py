@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
-from hived.errors import Invalid, NotFound
-from hived.limits.gate import LimitGate, LimitState
+from hived.errors import Conflict, Invalid, NotFound
+from hived.limits.gate import Gated, LimitGate, LimitState
 from hived.limits.rules import fresh_bucket, render_key, resize
 from hived.model.expressions import ExpressionError
 from hived.model.limits import AppliedLimit, LimitInfo, LimitKeyInfo, LimitRef, LimitSpec
@@ -46,6 +46,7 @@ class LimitsService:
         self.clock = clock
         self.wake: Callable[[], None] = lambda: None  # set by the composition root: the dispatcher's
         self._timer: asyncio.Task[None] | None = None
+        self._cancels: set[asyncio.Task[bool]] = set()  # the strategies' cancels under way
 
     async def load(self) -> int:
         """Every stored limit into the gate (before the dispatcher recovers its tasks)."""
@@ -89,6 +90,26 @@ class LimitsService:
         self.wake()
         return AppliedLimit(name=spec.name, action="created" if current is None else "configured")
 
+    async def delete(self, name: str) -> LimitInfo:
+        """Remove a limit (returns it as it was); Conflict while tasks hold it or wait for it. A task
+        that names it and comes back later (a retry's backoff over, a scheduled one due, a pause
+        lifted) runs without it."""
+        info = self.info(name)
+        holding, waiting = self.gate.users(name)
+        if holding or waiting:
+            raise Conflict(
+                f"limit {name!r} is in use: {holding} task(s) hold it, {waiting} wait for it "
+                "(delete it once they are done, or cancel them)"
+            )
+        state = self.gate.limits[name]
+        self.gate.remove(name)  # no await since the check: no task took it meanwhile
+        try:
+            await self.db.write(lambda c: limit_store.delete_limit(c, name))
+        except BaseException:
+            self.gate.define(state)
+            raise
+        return info
+
     # --- reads ------------------------------------------------------------------------------------
 
     def list(self) -> list[LimitInfo]:
@@ -99,7 +120,8 @@ class LimitsService:
         if state is None:
             raise NotFound(f"limit {name!r} not found")
         epoch = self.clock.now().timestamp()
-        spec, keys = state.spec, set(state.held) | set(state.lines.live.values())
+        waiting = self.gate.waiting_by_key(name)
+        spec, keys = state.spec, set(state.held) | set(waiting)
         closed = state.closed_until > epoch
         return LimitInfo(
             name=spec.name,
@@ -109,10 +131,10 @@ class LimitsService:
             strategy=spec.strategy,
             tokens=round(state.bucket.level(epoch), 3) if state.bucket else None,
             holders=sum(state.held.values()),
-            waiting=len(state.lines),
+            waiting=state.waiting,
             closed_until=datetime.fromtimestamp(state.closed_until, UTC) if closed else None,
             keys=[
-                LimitKeyInfo(key=key, holders=state.held.get(key, 0), waiting=state.lines.waiting(key))
+                LimitKeyInfo(key=key, holders=state.held.get(key, 0), waiting=waiting.get(key, 0))
                 for key in sorted(keys, key=lambda k: (k is not None, k or ""))
             ],
             created_at=state.created_at,
@@ -137,14 +159,32 @@ class LimitsService:
                     key = render_key(ref.key, payload)
                 except (ExpressionError, ValueError) as exc:
                     raise Invalid(f"limits.{i}.key: {exc}") from None
-            spec = state.spec
-            most = min(v for v in (spec.concurrency, spec.bucket_size, float("inf")) if v is not None)
-            if ref.units > most:
+            if ref.units > (most := state.most):
                 raise Invalid(
                     f"limits.{i}.units: {ref.units} is more than limit {ref.name!r} ever gives ({most:g})"
                 )
             out.append({"name": ref.name, "key": key, "units": ref.units})
         return out
+
+    def arrived(
+        self, task: Gated, cancel: Callable[[str, str], Awaitable[bool]]
+    ) -> list[asyncio.Task[bool]]:
+        """A new task was queued: the strategies of its limits cancel it (cancel_newest, its key
+        full) or older tasks of its key (cancel_in_progress), through `cancel` (the dispatcher's,
+        with the error); returns those cancels, under way."""
+        started = []
+        for task_id, error in self.gate.arrived(task):
+            log.info("limits: task %s %s", task_id, error)
+            job = asyncio.ensure_future(cancel(task_id, error))
+            self._cancels.add(job)
+            job.add_done_callback(self._cancelled)
+            started.append(job)
+        return started
+
+    def _cancelled(self, job: asyncio.Task[bool]) -> None:
+        self._cancels.discard(job)
+        if not job.cancelled() and (exc := job.exception()) is not None:
+            log.warning("limits: a strategy's cancel failed: %s", exc)
 
     # --- the timer --------------------------------------------------------------------------------
 

@@ -64,8 +64,6 @@ class LimitSpec(BaseModel):
             raise ValueError("burst: only with a rate")
         if self.strategy != "queue" and self.concurrency is None:
             raise ValueError(f"strategy: {self.strategy} needs a concurrency")
-        if self.strategy != "queue":  # accepted by the schema; hived does not enforce them yet
-            raise ValueError(f"strategy: {self.strategy} is not supported yet (only queue)")
         return self
 
     @property
@@ -108,6 +106,15 @@ class LimitRef(BaseModel):
             for match in TEMPLATE_RE.finditer(value):
                 check_syntax(match.group(1))
         return value
+
+
+class TakenLimit(BaseModel):
+    """A limit as a task shows it (`Task.limits`): the key as rendered at submit. Checked then, as a
+    LimitRef; not again in every task view."""
+
+    name: str
+    key: str | None = None
+    units: int = 1
 
 
 def check_refs(refs: list[LimitRef]) -> list[LimitRef]:

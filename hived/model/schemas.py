@@ -26,7 +26,7 @@ from hived.model.fields import (
     TaskType,
     Text,
 )
-from hived.model.limits import LimitRef, check_refs
+from hived.model.limits import LimitRef, TakenLimit, check_refs
 from hived.model.queue import QueuePause
 from hived.model.values import text_problem
 
@@ -247,7 +247,7 @@ class Task(BaseModel):
     run_id: str | None = None  # the workflow run this task is a step of
     timeout: float | None = None
     next_attempt_at: datetime | None = None
-    limits: list[LimitRef] = Field(default_factory=list)  # with each key as rendered at submit
+    limits: list[TakenLimit] = Field(default_factory=list)  # with each key as rendered at submit
     labels: dict[str, str] = Field(default_factory=dict)
     not_before: datetime | None = None  # scheduled (--delay, --at): not started before this time
     expires_at: datetime | None = None  # not started by then: failed, error `expired: ...`

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import LimitRow, TaskRow
@@ -45,6 +45,10 @@ def get_limit(conn: Connection, name: str) -> dict[str, Any] | None:
 
 def insert_limit(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(limits), [row])
+
+
+def delete_limit(conn: Connection, name: str) -> int:
+    return int(conn.execute(delete(limits).where(limits.c.name == name)).rowcount or 0)
 
 
 def update_definition(conn: Connection, name: str, definition: dict[str, Any], now: datetime) -> None:

@@ -73,14 +73,16 @@ class Ledger:
 
     # --- cancellation -----------------------------------------------------------------------------
 
-    async def cancel(self, task_id: str) -> bool:
-        """Cancel a queued or running task; False when it had already ended (or is unknown here)."""
+    async def cancel(self, task_id: str, error: str | None = None) -> bool:
+        """Cancel a queued or running task (`error`: why, when not an operator's cancel); False when
+        it had already ended (or is unknown here)."""
         entry = await self._settled(task_id)
         if task_id in self.ready or task_id in self.retries or task_id in self.scheduled:
-            return await self._end_queued(task_id)
+            return await self._end_queued(task_id, error=error or "cancelled")
         if entry is None or entry.ending:
             return False
-        cancel = Ending(entry, False, error="cancelled by operator", reason=R.CANCELLED, cancel=True)
+        why = error or "cancelled by operator"
+        cancel = Ending(entry, False, error=why, reason=R.CANCELLED, cancel=True)
         await self._end_attempts([cancel])
         return True
 
@@ -253,10 +255,9 @@ class Ledger:
         self.ready[task.id] = task
         if self.holding.pauses and self.holding.park(task):
             return  # held by a pause: pending, out of the queue until resumed
-        if task.limits:
-            self.gate.park(task)
-        else:
-            self.queue.push(task.id, task.priority, task.seq, task.requires)
+        if task.limits and self.gate.park(task):
+            return  # waits in the limits gate (unless it names no limit still defined)
+        self.queue.push(task.id, task.priority, task.seq, task.requires)
 
     def _schedule_retry(self, task: ReadyTask, delay: float) -> None:
         self.retries.schedule(task, delay)

@@ -4,6 +4,7 @@ retries them through the dispatcher. SQL stays in hived.store.tasks."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -117,7 +118,8 @@ class TaskService:
                     return self._same_submission(existing, sub)
             raise
         if claimed is None:
-            self.accepted(row)
+            if cancels := self.accepted(row):  # a limit's strategy: it, or older tasks of its key
+                row = (await self._settle(cancels, [row]))[0]
             return self.view(row)
         if row["expires_at"] is not None:
             self.timers.expire_at(ReadyTask.from_row(row), row["expires_at"])
@@ -151,10 +153,20 @@ class TaskService:
             written = await self.db.write(write, heavy=len(rows) > HEAVY_ROWS)
         except DuplicateKey:  # a concurrent submit took one of the keys: read them again, once
             written = await self.db.write(write, heavy=len(rows) > HEAVY_ROWS)
-        for row, new in written:
-            if new:
-                self.accepted(row)
-        return [self.view(row) for row, _ in written]
+        cancels = [job for row, new in written if new for job in self.accepted(row)]
+        rows = [row for row, _ in written]
+        if cancels:  # a limit's strategy cancelled some of them, or older tasks of their keys
+            rows = await self._settle(cancels, rows)
+        return [self.view(row) for row in rows]
+
+    async def _settle(
+        self, cancels: list[asyncio.Task[bool]], rows: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """The rows once the cancels a limit's strategy started are over (read again)."""
+        await asyncio.wait(cancels)
+        ids = [row["id"] for row in rows]
+        fresh = await self.db.read(lambda c: {i: task_store.get_task(c, i) for i in ids})
+        return [fresh.get(row["id"]) or row for row in rows]
 
     def view(self, row: dict[str, Any]) -> Task:
         """The task, with why it waits: a pause holding it, or a limit."""
@@ -162,9 +174,9 @@ class TaskService:
         task.waiting_reason = task.waiting_reason or self._waiting(row)
         return task
 
-    def accepted(self, row: dict[str, Any]) -> None:
+    def accepted(self, row: dict[str, Any]) -> list[asyncio.Task[bool]]:
         """A committed task enters the queue, or waits until it is due (also called by the workflow
-        engine for its steps)."""
+        engine for its steps); returns the cancels its limits' strategies started."""
         task = ReadyTask.from_row(row)
         if row.get("status") == TaskStatus.SCHEDULED:
             self.timers.schedule(task, row["not_before"])
@@ -173,6 +185,9 @@ class TaskService:
         if row.get("expires_at") is not None:
             self.timers.expire_at(task, row["expires_at"])
         self.events.publish(TaskSubmitted(task_id=row["id"], type=row["type"], priority=row["priority"]))
+        if task.limits and self.limit_service is not None:
+            return self.limit_service.arrived(task, self.dispatcher.cancel)
+        return []
 
     def new_row(self, sub: TaskSubmit, run_id: str | None = None) -> dict[str, Any]:
         """The row of a new pending task; raises TooLarge for a payload over max_payload_bytes."""

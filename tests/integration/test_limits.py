@@ -134,3 +134,48 @@ def test_a_throttled_report_closes_the_limit_for_every_agent(hived: Hived, tmp_p
     for task in done:  # no agent started either before the limit reopened
         started = [ts(a["started_at"]) for a in task["attempt_history"] if a["reason"] != "throttled"]
         assert min(started) >= ts(closed).replace(microsecond=0)
+
+
+# Writes its pid, then runs for as long as its payload says.
+SLEEPER = """
+import json, os, sys, time
+payload = json.load(sys.stdin)
+with open(os.path.join(payload["dir"], os.environ["HIVE_TASK_ID"]), "w") as f:
+    f.write(str(os.getpid()))
+time.sleep(payload["seconds"])
+print("{}")
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"  # ended, not reaped yet
+    except FileNotFoundError:
+        return True
+
+
+def test_cancel_in_progress_stops_the_old_handler(hived: Hived, tmp_path: Path) -> None:
+    limit = {"name": "deploy", "concurrency": 1, "strategy": "cancel_in_progress"}
+    hived.api("PUT", "/limits/deploy", json=limit)
+    (tmp_path / "sleeper.py").write_text(SLEEPER)
+    hived.spawn("w1", {"exec": [sys.executable, str(tmp_path / "sleeper.py")]}, max_concurrency=4)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    refs = [{"name": "deploy", "key": "${{ payload.env }}"}]
+    old = hived.submit(payload={"env": "prod", "dir": str(runs), "seconds": 120}, limits=refs)
+    wait_for(lambda: (runs / old["id"]).exists(), what="the old task's handler started")
+    pid = int((runs / old["id"]).read_text())
+    refused = hivectl(hived, "limit", "delete", "deploy")
+    assert refused.returncode != 0 and "limit 'deploy' is in use: 1 task(s) hold it" in refused.stderr
+    new = hived.submit(payload={"env": "prod", "dir": str(runs), "seconds": 0}, limits=refs)
+    cancelled = hived.task(old["id"])
+    assert cancelled["status"] == "cancelled"
+    why = f"cancelled: task {new['id']} took limit deploy[prod] (strategy cancel_in_progress)"
+    assert cancelled["error"] == why
+    wait_for(lambda: _gone(pid), what="the old task's handler stopped")
+    assert hived.wait_task(new["id"])["status"] == "completed"  # the new one took the key
+    assert hived.api("GET", "/limits/deploy")["holders"] == 0
+    deleted = hivectl(hived, "limit", "delete", "deploy")
+    assert (deleted.returncode, deleted.stdout) == (0, "limit/deploy deleted\n"), deleted.stderr
+    hived.api("GET", "/limits/deploy", expect=404)

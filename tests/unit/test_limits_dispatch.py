@@ -192,3 +192,40 @@ async def test_bad_limits_on_a_submission_are_refused_and_nothing_is_stored(
     assert str(caught.value).startswith(message)
     listed, total = await hive.tasks.list()
     assert total == 0 and not hive.dispatcher.ready
+
+
+async def test_a_limit_in_use_is_not_deleted_and_a_free_one_is(hive: Core) -> None:
+    from hived.errors import Conflict, NotFound
+
+    await define(hive, name="repo", concurrency=1)
+    hive.dispatcher.attach("a", [], 10)
+    ref = [{"name": "repo", "key": "${{ payload.r }}"}]
+    for _ in range(2):
+        await hive.submit(payload={"r": "x"}, limits=ref)
+    (lease,) = await hive.lease("a")
+    with pytest.raises(Conflict, match="limit 'repo' is in use: 1 task\\(s\\) hold it, 1 wait for it"):
+        await hive.limit_service.delete("repo")
+    await hive.dispatcher.report("a", [result(lease)])
+    (second,) = await hive.lease("a")
+    await hive.dispatcher.report("a", [result(second)])
+    deleted = await hive.limit_service.delete("repo")
+    assert deleted.name == "repo" and hive.limit_service.list() == []
+    assert await hive.db.read(lambda c: limit_store.get_limit(c, "repo")) is None
+    with pytest.raises(NotFound):
+        await hive.limit_service.delete("repo")
+    with pytest.raises(Invalid, match="limits.0.name: unknown limit 'repo'"):
+        await hive.tasks.submit({"type": "job", "payload": {"r": "x"}, "limits": ref})
+
+
+async def test_a_task_back_from_a_backoff_runs_without_a_limit_deleted_meanwhile(hive: Core) -> None:
+    await define(hive, name="api", rate="5/s")
+    hive.dispatcher.attach("a", [], 10)
+    task_id = await hive.submit(limits=[{"name": "api"}], max_attempts=2)
+    (lease,) = await hive.lease("a")
+    await hive.dispatcher.report("a", [result(lease, ok=False)])  # a retry, after a backoff
+    await hive.limit_service.delete("api")
+    await hive.clock.advance(60)
+    (again,) = await hive.lease("a")
+    assert again.task_id == task_id
+    await hive.dispatcher.report("a", [result(again)])
+    assert (await hive.task(task_id))["status"] == "completed"
