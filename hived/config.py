@@ -14,6 +14,7 @@ from pydantic import Field
 from hived.bounds import Limits
 from hived.model import paths
 from hived.model.documents import KINDS, DocumentError, YamlLimits, expand_replicas, load_documents
+from hived.model.limits import LimitSpec
 from hived.model.schemas import AgentSpec, Duration, Size, Strict
 
 
@@ -90,16 +91,19 @@ class Settings:
     agent_log_retention: int = 5
     serving: Serving = field(default_factory=lambda: Serving())
     agents: list[AgentSpec] = field(default_factory=list)
+    declared_limits: list[LimitSpec] = field(default_factory=list)  # kind: Limit in hived.yaml
 
 
-def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec]]:
-    """Parse and validate hived.yaml; DocumentError (FILE:LINE: ...) on any problem."""
+def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec], list[LimitSpec]]:
+    """Parse and validate hived.yaml (kind Daemon, Agent, Limit); DocumentError (FILE:LINE: ...)
+    on any problem."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise DocumentError(f"{path}: {exc.strerror}") from None
     daemon = DaemonConfig()
     agents: list[AgentSpec] = []
+    limits: list[LimitSpec] = []
     seen_daemon = False
     for doc in load_documents(text, path, YamlLimits.from_env(os.environ)):
         if isinstance(doc.spec, DaemonConfig):
@@ -108,12 +112,14 @@ def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec]]:
             daemon, seen_daemon = doc.spec, True
         elif isinstance(doc.spec, AgentSpec):
             agents += expand_replicas(doc.spec)
+        elif isinstance(doc.spec, LimitSpec):  # (a name given twice is refused by the loader)
+            limits.append(doc.spec)
         else:
             raise DocumentError(f"{path}:{doc.line}: kind {doc.kind} does not belong in hived's config")
     names = [a.name for a in agents]
     if dupes := sorted({n for n in names if names.count(n) > 1}):
         raise DocumentError(f"{path}: agent names declared twice: {', '.join(dupes)}")
-    return daemon, agents
+    return daemon, agents, limits
 
 
 def input_limits(daemon: DaemonConfig) -> Limits:
@@ -129,7 +135,7 @@ def input_limits(daemon: DaemonConfig) -> Limits:
 
 def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
     """Flags beat environment variables, which beat the file, which beats the defaults."""
-    daemon, agents = load_file(config_path) if config_path else (DaemonConfig(), [])
+    daemon, agents, declared_limits = load_file(config_path) if config_path else (DaemonConfig(), [], [])
     env = os.environ
     state = Path(
         str(flags.get("state_dir") or env.get("HIVE_STATE_DIR") or daemon.state_dir or paths.state_dir())
@@ -180,6 +186,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
             max_event_lag=daemon.max_event_lag,
         ),
         agents=agents,
+        declared_limits=declared_limits,
     )
 
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.config or '(no config file)'}: ok: database {settings.database}, "
             f"socket {settings.socket}, "
-            f"{len(settings.agents)} declared agents"
+            f"{len(settings.agents)} declared agents, {len(settings.declared_limits)} declared limits"
         )
         return 0
     logging_setup.configure(settings.log_level, settings.log_format)
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         socket_path=settings.socket,
         stop_grace=settings.stop_grace,
         declared=settings.agents,
+        declared_limits=settings.declared_limits,
         log_max_bytes=settings.agent_log_max_bytes,
         log_retention=settings.agent_log_retention,
         limits=settings.limits,

@@ -22,6 +22,7 @@ from hived.limits.gate import LimitGate
 from hived.limits.service import LimitsService
 from hived.metrics import Metrics
 from hived.model import __version__
+from hived.model.limits import LimitSpec
 from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
 from hived.model.states import AgentStatus
@@ -46,12 +47,14 @@ class AgentOrchestrator:
         socket_path: Path | None = None,
         stop_grace: float = 10.0,
         declared: list[AgentSpec] | None = None,
+        declared_limits: list[LimitSpec] | None = None,
         log_max_bytes: int = 10 * 2**20,
         log_retention: int = 5,
         limits: Limits | None = None,
         standby: bool = False,
     ) -> None:
         self.declared = declared or []
+        self.declared_limits = declared_limits or []
         self.limits = limits or Limits()
         self.state_dir = state_dir
         self.db = Database(db_url)
@@ -100,6 +103,10 @@ class AgentOrchestrator:
         self.db.start()
         await self.tokens.load()
         await self.limit_service.load()  # before the tasks: a task waiting on a limit is parked under it
+        for limit in self.declared_limits:  # hived.yaml's limits, as `hivectl apply` would set them
+            applied = await self.limit_service.apply(limit)
+            if applied.action != "unchanged":
+                log.info("limit %s %s from the config file", limit.name, applied.action)
         adopted = await self.agents.load()
         await self.tasks.controls.load()
         recovered = await self.dispatcher.recover(

@@ -52,6 +52,11 @@ def test_check_config_ok(tmp_path: Path) -> None:
             "kind: Agent\nname: a\n---\nkind: Agent\nname: a\n",
             "hived.yaml:5: name: Agent 'a' is also defined at",
         ),
+        ("kind: Limit\nname: l\nrate: 5/fortnight\n", "hived.yaml:3: rate: '5/fortnight' is not a rate"),
+        (
+            "kind: Limit\nname: l\nrate: 5/s\n---\nkind: Limit\nname: l\nrate: 6/s\n",
+            "hived.yaml:6: name: Limit 'l' is also defined at",
+        ),
     ],
 )
 def test_bad_config_is_refused(tmp_path: Path, text: str, message: str) -> None:
@@ -75,6 +80,20 @@ def test_declared_agents_start_with_the_daemon(hived_factory: Callable[..., Hive
     assert sorted(a["name"] for a in agents) == ["declared-1", "declared-2"]
     done = daemon.wait_task(daemon.submit("x", requires=["cfg"], payload={"k": 1})["id"])
     assert done["status"] == "completed"
+
+
+def test_declared_limits_are_set_as_hived_starts(hived_factory: Callable[..., Hived], tmp_path: Path) -> None:
+    """`kind: Limit` in hived.yaml, as `hivectl apply` would set it; a restart with it unchanged
+    leaves it (and its bucket) as it was."""
+    path = tmp_path / "hived.yaml"
+    path.write_text(
+        "kind: Limit\nname: provider\nrate: 50/min\n---\nkind: Limit\nname: repo\nconcurrency: 1\n"
+    )
+    assert "2 declared limits" in check(path).stdout
+    daemon = hived_factory(extra_args=["--config", str(path)])
+    limits = {item["name"]: item for item in daemon.api("GET", "/limits")["items"]}
+    assert set(limits) == {"provider", "repo"}
+    assert daemon.api("GET", "/limits/repo")["concurrency"] == 1
 
 
 def test_the_shipped_example_config_is_valid() -> None:
