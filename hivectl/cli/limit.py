@@ -58,6 +58,9 @@ def limit_view(lim: LimitInfo) -> RenderableType:
     return Group(*parts)
 
 
+NameArg = Annotated[str, typer.Argument(help="the limit's name", metavar="NAME", show_default=False)]
+
+
 @app.command("list")
 def list_(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
     """Every limit: rate, tokens left, concurrency, units held, tasks waiting, closed-until."""
@@ -68,7 +71,7 @@ def list_(ctx: typer.Context, output: OutputOpt = Output.table) -> None:
 @app.command()
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="the limit's name", metavar="NAME", show_default=False)],
+    name: NameArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """One limit, with its keys (units held and tasks waiting per key)."""
@@ -79,7 +82,7 @@ def show(
 @app.command()
 def delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="the limit's name", metavar="NAME", show_default=False)],
+    name: NameArg,
     output: OutputOpt = Output.table,
 ) -> None:
     """Remove a limit (refused while tasks hold it or wait for it; -o json: the limit as it was)."""

@@ -125,6 +125,15 @@ def _sqlite_engine(url: str, writer: bool) -> Engine:
     return engine
 
 
+def _kept(conn: Connection | None, engine: Engine | None) -> Connection:
+    """`conn` while it is usable; a new one of `engine` when there is none yet, or when SQLAlchemy
+    closed or invalidated it after an error."""
+    if conn is None or conn.closed or conn.invalidated:
+        assert engine is not None
+        return engine.connect()
+    return conn
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -231,20 +240,14 @@ class Database:
 
     def _reader(self) -> Connection:
         """The SQLite reads' one connection, kept open: they run on the event loop, one at a time."""
-        conn = self._reader_conn
-        if conn is None or conn.closed or conn.invalidated:
-            assert self._sync_reader is not None
-            conn = self._reader_conn = self._sync_reader.connect()
-        return conn
+        self._reader_conn = _kept(self._reader_conn, self._sync_reader)
+        return self._reader_conn
 
     def _writer(self) -> Connection:
         """The SQLite writer's one connection, kept open (a pool checkout per batch cost more than
-        the batch); a connection SQLAlchemy invalidated after an error is replaced."""
-        conn = self._writer_conn
-        if conn is None or conn.closed or conn.invalidated:
-            assert self._sync_writer is not None
-            conn = self._writer_conn = self._sync_writer.connect()
-        return conn
+        the batch)."""
+        self._writer_conn = _kept(self._writer_conn, self._sync_writer)
+        return self._writer_conn
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic), as hived starts. A SQLite file is
