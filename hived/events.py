@@ -250,22 +250,28 @@ class EventBus:
         async with self._changed:
             self._changed.notify_all()
 
-    def since(self, last_id: int) -> list[Event]:
-        """The events after `last_id` still kept, oldest first; walks only those (from the end)."""
+    def since(self, last_id: int, most: int | None = None) -> list[Event]:
+        """The events after `last_id` still kept, oldest first (at most `most` of them: a stream
+        replaying the backlog takes it a chunk per turn of the event loop, not 10,000 at once)."""
         if not self._log or last_id >= self._log[-1].id:
             return []
         count = min(len(self._log), self._log[-1].id - last_id)
-        return list(itertools.islice(reversed(self._log), count))[::-1]
+        if most is None or most >= count:
+            return list(itertools.islice(reversed(self._log), count))[::-1]
+        start = len(self._log) - count  # the ids in the log are consecutive
+        return list(itertools.islice(self._log, start, start + most))
 
     def behind(self, last_id: int) -> int:
         """How many events were published after `last_id`."""
         return max(0, self.last_id - last_id)
 
-    async def batches(self, last_id: int, idle: float = 15.0) -> AsyncIterator[list[Event]]:
-        """The events after `last_id`, then new ones as they come, a list at a time (all those published
-        since the last one); an empty list after `idle` s of silence."""
+    async def batches(
+        self, last_id: int, idle: float = 15.0, most: int | None = None
+    ) -> AsyncIterator[list[Event]]:
+        """The events after `last_id`, then new ones as they come, a list at a time (those published
+        since the last one, at most `most`); an empty list after `idle` s of silence."""
         while True:
-            batch = self.since(last_id)
+            batch = self.since(last_id, most)
             if batch:
                 last_id = batch[-1].id
                 yield batch

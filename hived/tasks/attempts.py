@@ -5,6 +5,7 @@ attempt's outcome to its task's next state. No I/O."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,14 @@ from hived.model.states import AttemptReason, TaskStatus
 from hived.tasks.routing import AgentSlot
 
 
-@dataclass
+@functools.lru_cache(maxsize=4096)
+def capability_set(requires: tuple[str, ...]) -> frozenset[str]:
+    """One frozenset per distinct `requires` (a handful in practice), shared by the tasks that name
+    it: 100,000 queued tasks hold one set, not 100,000 (less memory, less for the collector)."""
+    return frozenset(requires)
+
+
+@dataclass(slots=True)
 class ReadyTask:
     id: str
     type: str
@@ -45,7 +53,7 @@ class ReadyTask:
             payload=row["payload"],
             priority=row["priority"],
             seq=row["seq"],
-            requires=frozenset(row["requires"] or ()),
+            requires=capability_set(tuple(row["requires"] or ())),
             options=row["options"] or {},
             attempts=row["attempts"],
             max_attempts=row["max_attempts"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -44,18 +44,14 @@ def pick_agent(requires: frozenset[str], agents: Iterable[AgentSlot]) -> AgentSl
     return best
 
 
-@dataclass(order=True)
-class _Entry:
-    neg_priority: int
-    seq: int
-    task_id: str = field(compare=False)
-
-
 class ReadyQueue:
     """Ready tasks grouped by the capability set they require (a handful of groups in practice)."""
 
     def __init__(self) -> None:
-        self._by_priority: dict[frozenset[str], list[_Entry]] = {}
+        # Heap entries are plain tuples of (-priority, seq, id) and (seq, id): tuples of atoms, which
+        # the garbage collector stops tracking, so a queue of 100,000 tasks costs its full
+        # collections nothing (seq is unique: the id is never compared).
+        self._by_priority: dict[frozenset[str], list[tuple[int, int, str]]] = {}
         self._by_age: dict[frozenset[str], list[tuple[int, str]]] = {}
         self._live: dict[str, frozenset[str]] = {}
 
@@ -69,7 +65,7 @@ class ReadyQueue:
         if task_id in self._live:
             return
         self._live[task_id] = requires
-        heapq.heappush(self._by_priority.setdefault(requires, []), _Entry(-priority, seq, task_id))
+        heapq.heappush(self._by_priority.setdefault(requires, []), (-priority, seq, task_id))
         heapq.heappush(self._by_age.setdefault(requires, []), (seq, task_id))
 
     def discard(self, task_id: str) -> bool:
@@ -83,9 +79,9 @@ class ReadyQueue:
                 heapq.heappop(heap_age)
             return (0, heap_age[0][0], heap_age[0][1]) if heap_age else None
         heap = self._by_priority[requires]
-        while heap and heap[0].task_id not in self._live:
+        while heap and heap[0][2] not in self._live:
             heapq.heappop(heap)
-        return (heap[0].neg_priority, heap[0].seq, heap[0].task_id) if heap else None
+        return heap[0] if heap else None
 
     def heads(self, oldest: bool = False) -> list[tuple[tuple[int, int], frozenset[str], str]]:
         """The best task of each group, best first: ((-priority, seq) or (0, seq), requires, id)."""

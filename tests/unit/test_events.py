@@ -90,3 +90,24 @@ async def test_subscribers_get_their_type_in_order_and_plain_kinds_still_stream(
         ("task.failed", {"task_id": "t1", "agent_id": None, "error": None}),
         ("task.submitted", {"task_id": "t2", "type": "x", "priority": 1}),
     ]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "published", "after", "most", "ids"),
+    [
+        (10, 5, 0, None, [1, 2, 3, 4, 5]),
+        (10, 5, 0, 2, [1, 2]),
+        (10, 5, 3, 2, [4, 5]),
+        (10, 5, 4, 3, [5]),
+        (10, 5, 5, 3, []),
+        (3, 8, 0, 2, [6, 7]),  # the oldest kept come first once the log has wrapped
+        (3, 8, 6, None, [7, 8]),
+    ],
+)
+async def test_since_gives_at_most_most_events_oldest_first(
+    capacity: int, published: int, after: int, most: int | None, ids: list[int]
+) -> None:
+    bus = EventBus(capacity=capacity)
+    for n in range(published):
+        bus.publish("task.submitted", task_id=str(n), type="x", priority=0)
+    assert [e.id for e in bus.since(after, most)] == ids

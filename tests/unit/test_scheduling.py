@@ -100,3 +100,28 @@ def test_without_fifo_share_low_priority_starves() -> None:
         queue.push(f"hot{seq}", 9, seq, frozenset())
         [(task_id, _)] = assigner.assign(queue, [slot("a", set())])
         assert task_id != "starving"
+
+
+def test_a_large_queue_costs_the_collector_nothing_per_task() -> None:
+    """A queued task holds one tracked object (its ReadyTask): the heap entries are tuples of atoms
+    (untracked once the collector has seen them) and tasks with the same `requires` share one set."""
+    import gc
+
+    from hived.tasks.attempts import ReadyTask
+
+    rows = [
+        dict(id=f"t{i}", type="x", payload={"n": i}, priority=0, seq=i, requires=["gpu", "py"],
+             options={}, attempts=0, max_attempts=3)
+        for i in range(100)
+    ]
+    tasks = [ReadyTask.from_row(row) for row in rows]
+    assert len({id(task.requires) for task in tasks}) == 1
+    assert not hasattr(tasks[0], "__dict__")  # slots: no dict per task
+    queue = ReadyQueue()
+    for task in tasks:
+        queue.push(task.id, task.priority, task.seq, task.requires)
+    gc.collect()
+    heaps = [*queue._by_priority.values(), *queue._by_age.values()]
+    entries = [entry for heap in heaps for entry in heap]
+    assert len(entries) == 200
+    assert not any(gc.is_tracked(entry) for entry in entries)
