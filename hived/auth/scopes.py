@@ -43,6 +43,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("DELETE", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
+        ("POST", r"^/runs/[^/]+/signals/[^/]+$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]
 ]
