@@ -269,8 +269,8 @@ class AsyncClient:
     async def get_workflow(self, ref: str, version: int | None = None) -> WorkflowInfo:
         return await self.send(Routes.get_workflow(ref, version))
 
-    async def execute_workflow(self, ref: str, params: dict[str, Any]) -> Run:
-        return await self.send(Routes.execute_workflow(ref, params))
+    async def execute_workflow(self, ref: str, params: dict[str, Any], version: int | None = None) -> Run:
+        return await self.send(Routes.execute_workflow(ref, params, version))
 
     async def list_runs(
         self, status: str | None = None, workflow: str | None = None, limit: int | None = None
@@ -289,9 +289,17 @@ class AsyncClient:
         return await self.send(Routes.decide_step(ref, step, True, by, comment))
 
     async def reject_step(
-        self, ref: str, step: str, by: str | None = None, comment: str | None = None
+        self,
+        ref: str,
+        step: str,
+        by: str | None = None,
+        comment: str | None = None,
+        rework: str | None = None,
     ) -> Run:
-        return await self.send(Routes.decide_step(ref, step, False, by, comment))
+        return await self.send(Routes.decide_step(ref, step, False, by, comment, rework))
+
+    async def signal_run(self, ref: str, name: str, data: Any = None) -> Run:
+        return await self.send(Routes.signal_run(ref, name, data))
 
     async def run_context(self, ref: str) -> list[ContextEntry]:
         return await self.send(Routes.run_context(ref))

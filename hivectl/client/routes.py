@@ -308,8 +308,9 @@ class Routes:
         return Call("GET", f"/workflows/{_ref(ref)}", _model("WorkflowInfo"), params=_params(version=version))
 
     @staticmethod
-    def execute_workflow(ref: str, params: dict[str, Any]) -> Call[Run]:
-        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model("Run"), body={"params": params})
+    def execute_workflow(ref: str, params: dict[str, Any], version: int | None = None) -> Call[Run]:
+        body = {"params": params, **_params(version=version)}
+        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model("Run"), body=body)
 
     @staticmethod
     def list_runs(
@@ -329,10 +330,16 @@ class Routes:
         return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
 
     @staticmethod
-    def decide_step(ref: str, step: str, approve: bool, by: str | None, comment: str | None) -> Call[Run]:
+    def decide_step(
+        ref: str, step: str, approve: bool, by: str | None, comment: str | None, rework: str | None = None
+    ) -> Call[Run]:
         verb = "approve" if approve else "reject"
-        body = _params(by=by, comment=comment)
+        body = _params(by=by, comment=comment, rework=rework)
         return Call("POST", f"/runs/{_ref(ref)}/steps/{_ref(step)}/{verb}", _model("Run"), body=body)
+
+    @staticmethod
+    def signal_run(ref: str, name: str, data: Any) -> Call[Run]:
+        return Call("POST", f"/runs/{_ref(ref)}/signals/{_ref(name)}", _model("Run"), body={"data": data})
 
     @staticmethod
     def run_context(ref: str) -> Call[list[ContextEntry]]:

@@ -270,8 +270,8 @@ class Client:
     def get_workflow(self, ref: str, version: int | None = None) -> WorkflowInfo:
         return self.send(Routes.get_workflow(ref, version))
 
-    def execute_workflow(self, ref: str, params: dict[str, Any]) -> Run:
-        return self.send(Routes.execute_workflow(ref, params))
+    def execute_workflow(self, ref: str, params: dict[str, Any], version: int | None = None) -> Run:
+        return self.send(Routes.execute_workflow(ref, params, version))
 
     def list_runs(
         self, status: str | None = None, workflow: str | None = None, limit: int | None = None
@@ -287,8 +287,18 @@ class Client:
     def approve_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
         return self.send(Routes.decide_step(ref, step, True, by, comment))
 
-    def reject_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
-        return self.send(Routes.decide_step(ref, step, False, by, comment))
+    def reject_step(
+        self,
+        ref: str,
+        step: str,
+        by: str | None = None,
+        comment: str | None = None,
+        rework: str | None = None,
+    ) -> Run:
+        return self.send(Routes.decide_step(ref, step, False, by, comment, rework))
+
+    def signal_run(self, ref: str, name: str, data: Any = None) -> Run:
+        return self.send(Routes.signal_run(ref, name, data))
 
     def run_context(self, ref: str) -> list[ContextEntry]:
         return self.send(Routes.run_context(ref))
