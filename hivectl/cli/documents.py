@@ -24,6 +24,7 @@ from hived.model.documents import (
 )
 from hived.model.limits import LimitSpec
 from hived.model.runs import AppliedWorkflow
+from hived.model.schedules import ScheduleSpec
 from hived.model.schemas import AgentSpec
 from hived.model.workflow import WorkflowSpec
 
@@ -98,11 +99,20 @@ def _apply_limit(cli: Client, doc: Document, output: Output) -> list[Any]:
     return [applied]
 
 
+def _apply_schedule(cli: Client, doc: Document, output: Output) -> list[Any]:
+    assert isinstance(doc.spec, ScheduleSpec)
+    applied = cli.apply_schedule(doc.spec)
+    if output is Output.table:
+        print(f"schedule/{applied.name} {applied.action}", flush=True)
+    return [applied]
+
+
 # kind -> how `apply` sends it.
 APPLIERS: dict[str, Callable[[Client, Document, Output], list[Any]]] = {
     "Agent": _apply_agents,
     "Workflow": _apply_workflow,
     "Limit": _apply_limit,
+    "Schedule": _apply_schedule,
 }
 
 

@@ -21,6 +21,7 @@ from hivectl.client.polling import (
     resume_after,
 )
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
+from hivectl.client.schedule_routes import ScheduleRoutes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
     from hived.model.schemas import (
         Agent,
         AgentDetail,
@@ -323,6 +325,24 @@ class AsyncClient:
 
     async def delete_limit(self, name: str) -> LimitInfo:
         return await self.send(Routes.delete_limit(name))
+
+    async def apply_schedule(self, spec: ScheduleSpec) -> AppliedSchedule:
+        return await self.send(ScheduleRoutes.apply_schedule(spec))
+
+    async def list_schedules(self) -> ScheduleList:
+        return await self.send(ScheduleRoutes.list_schedules())
+
+    async def get_schedule(self, name: str) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.get_schedule(name))
+
+    async def pause_schedule(self, name: str, paused: bool = True) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.schedule_verb(name, "pause" if paused else "resume"))
+
+    async def trigger_schedule(self, name: str) -> Fired:
+        return await self.send(ScheduleRoutes.trigger_schedule(name))
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.delete_schedule(name))
 
     async def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return await self.send(Routes.create_token(scope, agent, name))

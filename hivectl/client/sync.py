@@ -20,6 +20,7 @@ from hivectl.client.polling import (
     resume_after,
 )
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
+from hivectl.client.schedule_routes import ScheduleRoutes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
     from hived.model.schemas import (
         Agent,
         AgentDetail,
@@ -322,6 +324,24 @@ class Client:
 
     def delete_limit(self, name: str) -> LimitInfo:
         return self.send(Routes.delete_limit(name))
+
+    def apply_schedule(self, spec: ScheduleSpec) -> AppliedSchedule:
+        return self.send(ScheduleRoutes.apply_schedule(spec))
+
+    def list_schedules(self) -> ScheduleList:
+        return self.send(ScheduleRoutes.list_schedules())
+
+    def get_schedule(self, name: str) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.get_schedule(name))
+
+    def pause_schedule(self, name: str, paused: bool = True) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.schedule_verb(name, "pause" if paused else "resume"))
+
+    def trigger_schedule(self, name: str) -> Fired:
+        return self.send(ScheduleRoutes.trigger_schedule(name))
+
+    def delete_schedule(self, name: str) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.delete_schedule(name))
 
     def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return self.send(Routes.create_token(scope, agent, name))
