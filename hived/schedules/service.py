@@ -45,8 +45,8 @@ class Scheduled:
     queued: int
     created_at: datetime
     updated_at: datetime
-    running: str | None = None
     last_error: str | None = None
+    running: str | None = None  # set through SchedulesService._run_by (kept in its index)
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in store.STATE}
@@ -81,6 +81,7 @@ class SchedulesService:
         self._loop: asyncio.Task[None] | None = None
         self._starting = 0
         self._ended_while_starting: set[str] = set()
+        self._running: dict[str, Scheduled] = {}  # run (or task) id -> the schedule that started it
         events.subscribe(RunChanged, self._run_changed)
         events.subscribe(TaskEnded, lambda ended: self._ended(ended.task_id))
 
@@ -121,7 +122,7 @@ class SchedulesService:
             final = FINAL_TASK if of_tasks else FINAL_RUN
             for run_id, status in statuses.items():
                 if status not in final:
-                    last[run_id].running = run_id
+                    self._run_by(last[run_id], run_id)
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._follow(), name="schedules")
@@ -167,6 +168,7 @@ class SchedulesService:
         item = self._get(name)
         await self.db.write(lambda c: store.delete_schedule(c, name))
         self.schedules.pop(name, None)
+        self._run_by(item, None)
         return item.info()
 
     # --- reads and verbs --------------------------------------------------------------------------
@@ -232,7 +234,7 @@ class SchedulesService:
         ended = started in self._ended_while_starting
         if not self._starting:
             self._ended_while_starting.clear()
-        item.running = None if ended else started
+        self._run_by(item, None if ended else started)
         item.last_run_id, item.last_run_at, item.last_error = started, now, None
         await self._save(item)
         log.info("schedule %s: started %s", name, started)
@@ -250,7 +252,7 @@ class SchedulesService:
                 await self.tasks.cancel(running)
             else:
                 await self.workflows.cancel(running)
-        item.running = None
+        self._run_by(item, None)
 
     def _run_changed(self, changed: RunChanged) -> None:
         if changed.status in FINAL_RUN:
@@ -260,11 +262,18 @@ class SchedulesService:
         """A run or task ended: the schedule that started it may start a queued one."""
         if self._starting:
             self._ended_while_starting.add(ended_id)
-        for item in self.schedules.values():
-            if item.running == ended_id:
-                item.running = None
-                if item.queued:
-                    self.changed.set()
+        item = self._running.get(ended_id)  # one lookup: every task's end comes here
+        if item is not None:
+            self._run_by(item, None)
+            if item.queued:
+                self.changed.set()
+
+    def _run_by(self, item: Scheduled, running: str | None) -> None:
+        if item.running is not None:
+            self._running.pop(item.running, None)
+        item.running = running
+        if running is not None:
+            self._running[running] = item
 
     async def _save(self, item: Scheduled) -> None:
         item.updated_at = self.clock.now()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from hived.model.documents import DocumentError, load_documents
 from hived.model.waits import time_up, wait_kind, wakes_at
 from hived.model.workflow import StepSpec, WorkflowSpec, graph_errors
 from hived.workflows.approvals import ReworkRefused, downstream, rework_plan
@@ -115,3 +116,27 @@ def test_a_gate_comment_may_be_used_before_the_gate() -> None:
     assert [e.message for e in errors] == [
         "step 'other' uses steps.later but does not need it (add it to needs)"
     ]
+
+
+WF = "kind: Workflow\nname: wf\nsteps:\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (WF + "  - id: a\n    sleep: forever\n", "wf.yaml:5: steps[0].sleep: 'forever' is not a duration"),
+        (WF + "  - id: a\n    wait_for: {signal: ci, timeout: x}\n", "wf.yaml:5: steps[0].wait_for.timeout:"),
+        (WF + "  - id: a\n    wait_for: {timeout: 1h}\n", "wf.yaml:5: steps[0].wait_for.signal: required"),
+        (WF + "  - id: a\n    sleep: 1m\n    type: t\n", "wf.yaml:4: steps[0]: a sleep step runs no task"),
+        (
+            WF + "  - id: a\n    type: approval\n    on_timeout: approve\n",
+            "wf.yaml:4: steps[0]: on_timeout is for an approval step with a timeout",
+        ),
+        (WF + "  - id: a\n    type: approval\n    max_rework: many\n", "wf.yaml:6: steps[0].max_rework:"),
+        (WF + "  - id: a\n", "wf.yaml:4: steps[0]: type: required (or sleep: DURATION"),
+    ],
+)
+def test_bad_waiting_fields_name_the_file_and_line(text: str, message: str) -> None:
+    with pytest.raises(DocumentError) as info:
+        load_documents(text, "wf.yaml")
+    assert str(info.value).startswith(message), str(info.value)
