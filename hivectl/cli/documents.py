@@ -91,28 +91,25 @@ def _apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
     return [applied]
 
 
-def _apply_limit(cli: Client, doc: Document, output: Output) -> list[Any]:
-    assert isinstance(doc.spec, LimitSpec)
-    applied = cli.apply_limit(doc.spec)
-    if output is Output.table:
-        print(f"limit/{applied.name} {applied.action}", flush=True)
-    return [applied]
+def _applier(noun: str, spec_type: type, send: Callable[[Client, Any], Any]) -> Callable[..., list[Any]]:
+    """The applier of a kind sent whole by name (`PUT /<nouns>/{name}`), printing `noun/NAME action`."""
 
+    def apply(cli: Client, doc: Document, output: Output) -> list[Any]:
+        assert isinstance(doc.spec, spec_type)
+        applied = send(cli, doc.spec)
+        if output is Output.table:
+            print(f"{noun}/{applied.name} {applied.action}", flush=True)
+        return [applied]
 
-def _apply_schedule(cli: Client, doc: Document, output: Output) -> list[Any]:
-    assert isinstance(doc.spec, ScheduleSpec)
-    applied = cli.apply_schedule(doc.spec)
-    if output is Output.table:
-        print(f"schedule/{applied.name} {applied.action}", flush=True)
-    return [applied]
+    return apply
 
 
 # kind -> how `apply` sends it.
 APPLIERS: dict[str, Callable[[Client, Document, Output], list[Any]]] = {
     "Agent": _apply_agents,
     "Workflow": _apply_workflow,
-    "Limit": _apply_limit,
-    "Schedule": _apply_schedule,
+    "Limit": _applier("limit", LimitSpec, Client.apply_limit),
+    "Schedule": _applier("schedule", ScheduleSpec, Client.apply_schedule),
 }
 
 

@@ -98,6 +98,7 @@ class Stream:
 # imported by the first answer read (a command that never reads a model never imports pydantic).
 RUN_MODELS = frozenset({"AppliedWorkflow", "ContextEntry", "Run", "RunList", "WorkflowInfo", "WorkflowList"})
 QUEUE_MODELS = frozenset({"BulkResult", "QueueState"})
+SCHEDULE_MODELS = frozenset({"AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"})
 
 
 def model_class(name: str) -> type[BaseModel]:
@@ -110,6 +111,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import limits
 
         return getattr(limits, name)  # type: ignore[no-any-return]
+    if name in SCHEDULE_MODELS:
+        from hived.model import schedules
+
+        return getattr(schedules, name)  # type: ignore[no-any-return]
     if name in QUEUE_MODELS:
         from hived.model import queue
 

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from hivectl.client.routes import Call, _ref
+from hivectl.client.routes import Call, _model, _ref
 
 if TYPE_CHECKING:
-    import httpx
-
     from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
-
-
-def _model(name: str) -> Callable[[httpx.Response], Any]:
-    def parse(resp: httpx.Response) -> Any:
-        from hived.model import schedules
-
-        return getattr(schedules, name).model_validate(resp.json())
-
-    return parse
 
 
 class ScheduleRoutes:
