@@ -18,7 +18,7 @@ from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, HiveError, Invalid, NotFound
-from hived.events import EventBus, RunChanged, TaskEnded
+from hived.events import EventBus, RunChanged, ScheduleFired, TaskEnded
 from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleSpec
 from hived.model.states import FINAL_RUN, FINAL_TASK
 from hived.model.workflow import ParamError, coerce_params
@@ -73,6 +73,7 @@ class SchedulesService:
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.db = db
+        self.events = events
         self.workflows = workflows
         self.tasks = tasks
         self.clock = clock
@@ -205,6 +206,11 @@ class SchedulesService:
 
     async def fire(self, item: Scheduled) -> Fired:
         """A start time came: start, skip, queue, or cancel the previous one and start."""
+        fired = await self._fire(item)
+        self.events.publish(ScheduleFired(fired.name, fired.action, fired.id, fired.error))
+        return fired
+
+    async def _fire(self, item: Scheduled) -> Fired:
         name = item.spec.name
         action = on_overlap(item.spec.overlap, item.running is not None, item.queued)
         if action == "skip":
@@ -294,7 +300,8 @@ class SchedulesService:
                 handled += 1
             elif item.queued and item.running is None:
                 item.queued -= 1
-                await self._start(item)
+                fired = await self._start(item)
+                self.events.publish(ScheduleFired(fired.name, fired.action, fired.id, fired.error))
                 handled += 1
         return handled
 

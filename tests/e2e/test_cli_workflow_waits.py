@@ -77,6 +77,8 @@ def test_nightly_schedule_example(hived: Hived, tmp_path: Path) -> None:
     done = json.loads(cli(hived, "workflow", "status", run_id, "--watch", "-o", "json"))
     assert done["status"] == "succeeded" and done["params"] == {"scope": "fleet"}
     assert steps(done)["collect"]["result"] == {"scope": "fleet", "rows": 42}
+    metrics = hived.api("GET", "/metrics")
+    assert 'hive_schedule_starts_total{action="started",schedule="nightly-report"} 1.0' in metrics
     shown = json.loads(cli(hived, "schedule", "show", "nightly-report", "-o", "json"))
     assert shown["last_run_id"] == run_id and shown["running"] is None
     assert "schedule/nightly-report paused" in cli(hived, "schedule", "pause", "nightly-report")

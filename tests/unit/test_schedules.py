@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hived.errors import Invalid, NotFound
+from hived.events import ScheduleFired
 from hived.model.schedules import ScheduleSpec
 from hived.model.workflow import WorkflowSpec
 from hived.schedules.service import SchedulesService
@@ -51,6 +52,8 @@ async def minute(hive: Core, schedules: SchedulesService) -> int:
 async def test_a_minutely_schedule_starts_a_run_a_minute_and_skip_holds_while_one_is_slow(
     hive: Core, schedules: SchedulesService
 ) -> None:
+    fired: list[ScheduleFired] = []
+    hive.events.subscribe(ScheduleFired, fired.append)
     applied = await schedules.apply(every_minute())
     assert applied.action == "created"
     assert (await schedules.apply(every_minute())).action == "unchanged"
@@ -73,6 +76,9 @@ async def test_a_minutely_schedule_starts_a_run_a_minute_and_skip_holds_while_on
     assert schedules.info("minutely").running is None
     await minute(hive, schedules)
     assert len(await runs(hive)) == 5
+    actions = [event.action for event in fired]
+    assert actions == ["started"] * 4 + ["skipped"] * 4 + ["started"]
+    assert fired[-1].kind == "schedule.started" and fired[-1].id == (await runs(hive))[-1]["id"]
 
 
 async def test_queue_starts_the_waiting_ones_when_the_slow_run_ends(
