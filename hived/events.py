@@ -108,6 +108,20 @@ class StepChanged(Published):
 
 
 @dataclass(frozen=True)
+class ScheduleFired(Published):
+    """A schedule's start time came (or it was triggered): `schedule.started|skipped|queued|failed`."""
+
+    schedule: str
+    action: str
+    id: str | None  # the run (or task) started, or the one still going
+    error: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return f"schedule.{self.action}"
+
+
+@dataclass(frozen=True)
 class RunChanged(Published):
     run_id: str
     workflow: str

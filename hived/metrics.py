@@ -13,7 +13,15 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from hived.events import AgentRestarted, AttemptEnded, EventBus, TaskAssigned, TaskRetrying, TaskSubmitted
+from hived.events import (
+    AgentRestarted,
+    AttemptEnded,
+    EventBus,
+    ScheduleFired,
+    TaskAssigned,
+    TaskRetrying,
+    TaskSubmitted,
+)
 from hived.model.limits import parse_throttle
 from hived.model.states import AttemptReason
 from hived.store import tasks as task_store
@@ -50,6 +58,12 @@ class Metrics:
             ["limit"],
             registry=r,
         )
+        self.schedule_starts = Counter(
+            "hive_schedule_starts",
+            "Start times of schedules, by what they did: started, skipped, queued, failed",
+            ["schedule", "action"],
+            registry=r,
+        )
         self._lookups: set[asyncio.Task[None]] = set()
         self.api_latency = Histogram(
             "hive_api_request_duration_seconds",
@@ -66,6 +80,7 @@ class Metrics:
         bus.subscribe(AgentRestarted, lambda _: self.restarts.inc())
         bus.subscribe(AttemptEnded, self._attempt_ended)
         bus.subscribe(TaskAssigned, self._assigned)
+        bus.subscribe(ScheduleFired, lambda e: self.schedule_starts.labels(e.schedule, e.action).inc())
 
     def count_throttles(self, bus: EventBus, db: Database) -> None:
         """Throttled attempts, per limit. The event does not carry the limit: the report that named it

@@ -27,6 +27,7 @@ from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
 from hived.model.states import AgentStatus
 from hived.model.workflow import WorkflowSpec
+from hived.schedules.service import SchedulesService
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
@@ -87,6 +88,7 @@ class AgentOrchestrator:
         self.workflows = WorkflowService(self.db, self.engine, self.limits)
         self.tasks.agent_id_of = self.fleet.id_of
         self.tasks.run_id_of = self.workflows.run_id
+        self.schedules = SchedulesService(self.db, self.workflows, self.tasks, self.events)
         self.tokens = Tokens(self.db)
         self.health = HealthMonitor(self.agents)
         self.metrics.follow(self.events)
@@ -122,6 +124,8 @@ class AgentOrchestrator:
         self.limit_service.start()
         self.tasks.timers.start()
         self.engine.start()
+        await self.schedules.load()  # after the runs: a start missed while down is caught up now
+        self.schedules.start()
         self.health.start()
         self.ownership.watch(self._lost_database)
         for spec in self.declared:  # the desired state of hived.yaml
@@ -138,6 +142,7 @@ class AgentOrchestrator:
 
     async def shutdown(self) -> None:
         await self.health.stop()
+        await self.schedules.stop()
         await self.engine.stop()
         await self.agents.shutdown()
         await self.limit_service.stop()

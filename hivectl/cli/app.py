@@ -33,7 +33,8 @@ from hived.model import __version__
 
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
 COMMAND_NAMES = (
-    "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "token"
+    "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "schedule",
+    "token",
 )
 
 
@@ -88,6 +89,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import limit
 
             return limit.app
+        case "schedule":
+            from hivectl.cli import schedule
+
+            return schedule.app
         case "token":
             from hivectl.cli import token
 

@@ -24,6 +24,7 @@ from hived.model.documents import (
 )
 from hived.model.limits import LimitSpec
 from hived.model.runs import AppliedWorkflow
+from hived.model.schedules import ScheduleSpec
 from hived.model.schemas import AgentSpec
 from hived.model.workflow import WorkflowSpec
 
@@ -90,19 +91,25 @@ def _apply_workflow(cli: Client, doc: Document, output: Output) -> list[Any]:
     return [applied]
 
 
-def _apply_limit(cli: Client, doc: Document, output: Output) -> list[Any]:
-    assert isinstance(doc.spec, LimitSpec)
-    applied = cli.apply_limit(doc.spec)
-    if output is Output.table:
-        print(f"limit/{applied.name} {applied.action}", flush=True)
-    return [applied]
+def _applier(noun: str, spec_type: type, send: Callable[[Client, Any], Any]) -> Callable[..., list[Any]]:
+    """The applier of a kind sent whole by name (`PUT /<nouns>/{name}`), printing `noun/NAME action`."""
+
+    def apply(cli: Client, doc: Document, output: Output) -> list[Any]:
+        assert isinstance(doc.spec, spec_type)
+        applied = send(cli, doc.spec)
+        if output is Output.table:
+            print(f"{noun}/{applied.name} {applied.action}", flush=True)
+        return [applied]
+
+    return apply
 
 
 # kind -> how `apply` sends it.
 APPLIERS: dict[str, Callable[[Client, Document, Output], list[Any]]] = {
     "Agent": _apply_agents,
     "Workflow": _apply_workflow,
-    "Limit": _apply_limit,
+    "Limit": _applier("limit", LimitSpec, Client.apply_limit),
+    "Schedule": _applier("schedule", ScheduleSpec, Client.apply_schedule),
 }
 
 

@@ -1,4 +1,4 @@
-"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|context`."""
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|signal|context`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.live import Live
 
 from hivectl.cli import exitcodes, render
 from hivectl.cli.common import CliError, OutputOpt, client, usage_error
-from hivectl.cli.documents import apply_documents, load_files
+from hivectl.cli.documents import apply_documents, load_files, read_text
 from hivectl.cli.render import Output
 from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
 from hivectl.client import Client
@@ -101,6 +101,9 @@ def run(
     wait: Annotated[
         bool, typer.Option("--wait", help="follow the run live; exit 0 only if it succeeded")
     ] = False,
+    version: Annotated[
+        int | None, typer.Option("--version", min=1, help="run this stored version, not the newest")
+    ] = None,
     output: OutputOpt = Output.table,
 ) -> None:
     """Start a run; prints its id (-o json: the run). With --wait, follows it to its end."""
@@ -114,7 +117,7 @@ def run(
             raise CliError(f"{workflow}: expected exactly one kind: Workflow document, found {len(specs)}")
         apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
         name = specs[0].name
-    started = cli.execute_workflow(name, params)
+    started = cli.execute_workflow(name, params, version)
     if not wait:
         render.emit(started, output, lambda: started.id)
         return
@@ -201,11 +204,20 @@ def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table
 
 
 def _decide(
-    ctx: typer.Context, run_ref: str, step: str, approve: bool, comment: str | None, output: Output
+    ctx: typer.Context,
+    run_ref: str,
+    step: str,
+    approve: bool,
+    comment: str | None,
+    output: Output,
+    rework: str | None = None,
 ) -> None:
-    decide = client(ctx).approve_step if approve else client(ctx).reject_step
-    decided: Run = decide(run_ref, step, getpass.getuser(), comment)
-    verb = "approved" if approve else "rejected"
+    cli = client(ctx)
+    if approve:
+        decided = cli.approve_step(run_ref, step, getpass.getuser(), comment)
+    else:
+        decided = cli.reject_step(run_ref, step, getpass.getuser(), comment, rework)
+    verb = "approved" if approve else f"rejected, step/{rework} runs again" if rework else "rejected"
     render.emit(decided, output, lambda: f"run/{decided.id} step/{step} {verb}")
 
 
@@ -227,10 +239,41 @@ def reject(
     run_ref: RunArg,
     step: StepArg,
     comment: Annotated[str | None, typer.Option(help="why; kept as the step's error")] = None,
+    rework: Annotated[
+        str | None,
+        typer.Option(
+            metavar="STEP2",
+            help="run STEP2 (before the gate) and what follows it again, the comment in "
+            "${{ steps.<gate>.comment }}; at most max_rework times",
+        ),
+    ] = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Fail an approval gate (and with it the run, unless the step may fail)."""
-    _decide(ctx, run_ref, step, False, comment, output)
+    """Fail an approval gate (and with it the run, unless the step may fail); with --rework, send
+    the run back to an earlier step instead."""
+    _decide(ctx, run_ref, step, False, comment, output, rework)
+
+
+@app.command()
+def signal(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    name: Annotated[str, typer.Argument(help="the signal's name (wait_for: {signal: NAME})", metavar="NAME")],
+    data: Annotated[
+        str | None, typer.Option(help="a JSON value, or @FILE: the waiting step's result")
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Signal a run: its steps waiting for NAME succeed with the data (exit 1 if none waits)."""
+    value = None
+    if data is not None:
+        text = read_text(data[1:]) if data.startswith("@") else data
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise usage_error(f"--data: not JSON ({exc}); quote strings: '\"text\"'") from None
+    done = client(ctx).signal_run(run_ref, name, value)
+    render.emit(done, output, lambda: f"run/{done.id} signal/{name} delivered")
 
 
 @app.command()

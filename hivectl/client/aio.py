@@ -21,6 +21,7 @@ from hivectl.client.polling import (
     resume_after,
 )
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
+from hivectl.client.schedule_routes import ScheduleRoutes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
     from hived.model.schemas import (
         Agent,
         AgentDetail,
@@ -269,8 +271,8 @@ class AsyncClient:
     async def get_workflow(self, ref: str, version: int | None = None) -> WorkflowInfo:
         return await self.send(Routes.get_workflow(ref, version))
 
-    async def execute_workflow(self, ref: str, params: dict[str, Any]) -> Run:
-        return await self.send(Routes.execute_workflow(ref, params))
+    async def execute_workflow(self, ref: str, params: dict[str, Any], version: int | None = None) -> Run:
+        return await self.send(Routes.execute_workflow(ref, params, version))
 
     async def list_runs(
         self, status: str | None = None, workflow: str | None = None, limit: int | None = None
@@ -289,9 +291,17 @@ class AsyncClient:
         return await self.send(Routes.decide_step(ref, step, True, by, comment))
 
     async def reject_step(
-        self, ref: str, step: str, by: str | None = None, comment: str | None = None
+        self,
+        ref: str,
+        step: str,
+        by: str | None = None,
+        comment: str | None = None,
+        rework: str | None = None,
     ) -> Run:
-        return await self.send(Routes.decide_step(ref, step, False, by, comment))
+        return await self.send(Routes.decide_step(ref, step, False, by, comment, rework))
+
+    async def signal_run(self, ref: str, name: str, data: Any = None) -> Run:
+        return await self.send(Routes.signal_run(ref, name, data))
 
     async def run_context(self, ref: str) -> list[ContextEntry]:
         return await self.send(Routes.run_context(ref))
@@ -315,6 +325,24 @@ class AsyncClient:
 
     async def delete_limit(self, name: str) -> LimitInfo:
         return await self.send(Routes.delete_limit(name))
+
+    async def apply_schedule(self, spec: ScheduleSpec) -> AppliedSchedule:
+        return await self.send(ScheduleRoutes.apply_schedule(spec))
+
+    async def list_schedules(self) -> ScheduleList:
+        return await self.send(ScheduleRoutes.list_schedules())
+
+    async def get_schedule(self, name: str) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.get_schedule(name))
+
+    async def pause_schedule(self, name: str, paused: bool = True) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.schedule_verb(name, "pause" if paused else "resume"))
+
+    async def trigger_schedule(self, name: str) -> Fired:
+        return await self.send(ScheduleRoutes.trigger_schedule(name))
+
+    async def delete_schedule(self, name: str) -> ScheduleInfo:
+        return await self.send(ScheduleRoutes.delete_schedule(name))
 
     async def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return await self.send(Routes.create_token(scope, agent, name))

@@ -98,6 +98,7 @@ class Stream:
 # imported by the first answer read (a command that never reads a model never imports pydantic).
 RUN_MODELS = frozenset({"AppliedWorkflow", "ContextEntry", "Run", "RunList", "WorkflowInfo", "WorkflowList"})
 QUEUE_MODELS = frozenset({"BulkResult", "QueueState"})
+SCHEDULE_MODELS = frozenset({"AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"})
 
 
 def model_class(name: str) -> type[BaseModel]:
@@ -110,6 +111,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import limits
 
         return getattr(limits, name)  # type: ignore[no-any-return]
+    if name in SCHEDULE_MODELS:
+        from hived.model import schedules
+
+        return getattr(schedules, name)  # type: ignore[no-any-return]
     if name in QUEUE_MODELS:
         from hived.model import queue
 
@@ -308,8 +313,9 @@ class Routes:
         return Call("GET", f"/workflows/{_ref(ref)}", _model("WorkflowInfo"), params=_params(version=version))
 
     @staticmethod
-    def execute_workflow(ref: str, params: dict[str, Any]) -> Call[Run]:
-        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model("Run"), body={"params": params})
+    def execute_workflow(ref: str, params: dict[str, Any], version: int | None = None) -> Call[Run]:
+        body = {"params": params, **_params(version=version)}
+        return Call("POST", f"/workflows/{_ref(ref)}/execute", _model("Run"), body=body)
 
     @staticmethod
     def list_runs(
@@ -329,10 +335,16 @@ class Routes:
         return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
 
     @staticmethod
-    def decide_step(ref: str, step: str, approve: bool, by: str | None, comment: str | None) -> Call[Run]:
+    def decide_step(
+        ref: str, step: str, approve: bool, by: str | None, comment: str | None, rework: str | None = None
+    ) -> Call[Run]:
         verb = "approve" if approve else "reject"
-        body = _params(by=by, comment=comment)
+        body = _params(by=by, comment=comment, rework=rework)
         return Call("POST", f"/runs/{_ref(ref)}/steps/{_ref(step)}/{verb}", _model("Run"), body=body)
+
+    @staticmethod
+    def signal_run(ref: str, name: str, data: Any) -> Call[Run]:
+        return Call("POST", f"/runs/{_ref(ref)}/signals/{_ref(name)}", _model("Run"), body={"data": data})
 
     @staticmethod
     def run_context(ref: str) -> Call[list[ContextEntry]]:

@@ -20,6 +20,7 @@ from hivectl.client.polling import (
     resume_after,
 )
 from hivectl.client.routes import Applied, Call, Json, LogChunk, Routes
+from hivectl.client.schedule_routes import ScheduleRoutes
 from hivectl.client.sse import Event, SseDecoder
 from hivectl.endpoint import Endpoint
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
+    from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
     from hived.model.schemas import (
         Agent,
         AgentDetail,
@@ -270,8 +272,8 @@ class Client:
     def get_workflow(self, ref: str, version: int | None = None) -> WorkflowInfo:
         return self.send(Routes.get_workflow(ref, version))
 
-    def execute_workflow(self, ref: str, params: dict[str, Any]) -> Run:
-        return self.send(Routes.execute_workflow(ref, params))
+    def execute_workflow(self, ref: str, params: dict[str, Any], version: int | None = None) -> Run:
+        return self.send(Routes.execute_workflow(ref, params, version))
 
     def list_runs(
         self, status: str | None = None, workflow: str | None = None, limit: int | None = None
@@ -287,8 +289,18 @@ class Client:
     def approve_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
         return self.send(Routes.decide_step(ref, step, True, by, comment))
 
-    def reject_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
-        return self.send(Routes.decide_step(ref, step, False, by, comment))
+    def reject_step(
+        self,
+        ref: str,
+        step: str,
+        by: str | None = None,
+        comment: str | None = None,
+        rework: str | None = None,
+    ) -> Run:
+        return self.send(Routes.decide_step(ref, step, False, by, comment, rework))
+
+    def signal_run(self, ref: str, name: str, data: Any = None) -> Run:
+        return self.send(Routes.signal_run(ref, name, data))
 
     def run_context(self, ref: str) -> list[ContextEntry]:
         return self.send(Routes.run_context(ref))
@@ -312,6 +324,24 @@ class Client:
 
     def delete_limit(self, name: str) -> LimitInfo:
         return self.send(Routes.delete_limit(name))
+
+    def apply_schedule(self, spec: ScheduleSpec) -> AppliedSchedule:
+        return self.send(ScheduleRoutes.apply_schedule(spec))
+
+    def list_schedules(self) -> ScheduleList:
+        return self.send(ScheduleRoutes.list_schedules())
+
+    def get_schedule(self, name: str) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.get_schedule(name))
+
+    def pause_schedule(self, name: str, paused: bool = True) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.schedule_verb(name, "pause" if paused else "resume"))
+
+    def trigger_schedule(self, name: str) -> Fired:
+        return self.send(ScheduleRoutes.trigger_schedule(name))
+
+    def delete_schedule(self, name: str) -> ScheduleInfo:
+        return self.send(ScheduleRoutes.delete_schedule(name))
 
     def create_token(self, scope: str, agent: str | None = None, name: str | None = None) -> Json:
         return self.send(Routes.create_token(scope, agent, name))

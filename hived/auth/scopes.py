@@ -42,7 +42,11 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
         ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("DELETE", r"^/limits/[^/]+$", Scope.OPERATOR, False),
+        ("PUT", r"^/schedules/[^/]+$", Scope.OPERATOR, False),
+        ("DELETE", r"^/schedules/[^/]+$", Scope.OPERATOR, False),
+        ("POST", r"^/schedules/[^/]+/(pause|resume|trigger)$", Scope.OPERATOR, False),
         ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
+        ("POST", r"^/runs/[^/]+/signals/[^/]+$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]
 ]

@@ -27,6 +27,7 @@ from hived.metrics import LatencyMiddleware
 from hived.model import __version__
 from hived.model.errors import format_errors
 from hived.orchestrator import AgentOrchestrator
+from hived.schedules import routes as schedule_routes
 from hived.tasks import routes as task_routes
 from hived.workflows import routes as workflow_routes
 from hived.workflows import run_routes
@@ -43,6 +44,7 @@ ROUTERS = tuple(
         workflow_routes,
         run_routes,
         limit_routes,
+        schedule_routes,
         sse,
         token_routes,
     )

@@ -13,6 +13,7 @@ from hived.auth.tokens import Tokens
 from hived.bounds import Limits
 from hived.limits.service import LimitsService
 from hived.orchestrator import AgentOrchestrator
+from hived.schedules.service import SchedulesService
 from hived.tasks.service import TaskService
 from hived.workflows.service import WorkflowService
 
@@ -46,6 +47,10 @@ async def _limit_service(request: Request) -> LimitsService:
     return _orchestrator(request).limit_service
 
 
+async def _schedules(request: Request) -> SchedulesService:
+    return _orchestrator(request).schedules
+
+
 async def _tokens(request: Request) -> Tokens:
     return _orchestrator(request).tokens
 
@@ -62,3 +67,4 @@ Workflows = Annotated[WorkflowService, Depends(_workflows)]
 TokenStore = Annotated[Tokens, Depends(_tokens)]
 Bounds = Annotated[Limits, Depends(_limits)]
 LimitsDep = Annotated[LimitsService, Depends(_limit_service)]  # flow control (`kind: Limit`)
+SchedulesDep = Annotated[SchedulesService, Depends(_schedules)]  # `kind: Schedule`

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from hived.model.errors import clean_message
 from hived.model.limits import LimitSpec
+from hived.model.schedules import ScheduleSpec
 from hived.model.schemas import NAME_RE, AgentSpec
 from hived.model.workflow import WorkflowSpec, graph_errors
 
@@ -87,6 +88,7 @@ KINDS: dict[str, Callable[[dict[str, Any]], BaseModel]] = {
     "Agent": _validate_agent,
     "Workflow": _validate_workflow,
     "Limit": LimitSpec.model_validate,
+    "Schedule": ScheduleSpec.model_validate,
 }
 
 

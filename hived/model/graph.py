@@ -12,6 +12,7 @@ from hived.model.expressions import ExpressionError, check_syntax
 TEMPLATE_RE = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 PARAM_REF_RE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
 STEP_REF_RE = re.compile(r"\bsteps\.([A-Za-z_][A-Za-z0-9_-]*)")
+COMMENT_REF_RE = re.compile(r"\bsteps\.([A-Za-z_][A-Za-z0-9_]*)\.comment\b")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def validate(steps: Sequence[Mapping[str, object]], params: Iterable[str]) -> li
     and references to steps that are not among a step's (transitive) needs."""
     errors: list[GraphError] = []
     known_params = set(params)
+    # `steps.<gate>.comment` may be used before the gate: a rework runs earlier steps again with it.
+    gates = {str(step["id"]) for step in steps if step.get("type") == "approval"}
     graph: dict[str, list[str]] = {}
     index: dict[str, int] = {}
     for i, step in enumerate(steps):
@@ -128,7 +131,8 @@ def validate(steps: Sequence[Mapping[str, object]], params: Iterable[str]) -> li
             for name in PARAM_REF_RE.findall(expr):
                 if name not in known_params:
                     errors.append(GraphError(where, f"step {step_id!r} uses unknown param {name!r}"))
-            for ref in STEP_REF_RE.findall(expr):
+            plain = COMMENT_REF_RE.sub(lambda m: "" if m.group(1) in gates else m.group(0), expr)
+            for ref in STEP_REF_RE.findall(plain):
                 if ref not in before:
                     errors.append(
                         GraphError(

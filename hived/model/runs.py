@@ -33,6 +33,7 @@ class WorkflowList(BaseModel):
 
 class ExecuteRequest(Strict):
     params: JsonObject = Field(default_factory=dict)
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1, description="this version, not the newest")
 
 
 class RunStep(BaseModel):
@@ -47,6 +48,9 @@ class RunStep(BaseModel):
     decided_by: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    waiting_until: datetime | None = Field(
+        default=None, description="a waiting step's wake-up: a sleep's end, a signal's or approval's timeout"
+    )
 
 
 class Run(BaseModel):
@@ -78,6 +82,9 @@ class Decision(Strict):
 
     by: Text | None = Field(default=None, max_length=255)
     comment: Text | None = Field(default=None, max_length=2000)
+    rework: str | None = Field(
+        default=None, max_length=63, description="reject only: run this earlier step and those after it again"
+    )
 
 
 class ContextEntry(BaseModel):

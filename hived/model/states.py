@@ -124,12 +124,13 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
         R.CANCELLED: frozenset(),
     },
     StepStatus: {
+        # Back to pending: only when a rejected approval sends its steps back (`--rework`).
         S.PENDING: frozenset({S.RUNNING, S.WAITING, S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),
-        S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
-        S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED}),
-        S.SUCCEEDED: frozenset(),
-        S.FAILED: frozenset(),
-        S.SKIPPED: frozenset(),
+        S.WAITING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.PENDING}),
+        S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELLED, S.PENDING}),
+        S.SUCCEEDED: frozenset({S.PENDING}),
+        S.FAILED: frozenset({S.PENDING}),
+        S.SKIPPED: frozenset({S.PENDING}),
         S.CANCELLED: frozenset(),
     },
 }

@@ -13,10 +13,10 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
+from hived.model.waits import OnTimeout, WaitFor, wait_problem
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-APPROVAL = "approval"  # the step type of a gate that waits for `hivectl workflow approve`
 MAX_STEPS = 5000
 
 
@@ -26,7 +26,7 @@ class StepRetry(RetryPolicy):
 
 class StepSpec(Strict):
     id: str
-    type: TaskType
+    type: TaskType | None = None  # none for a step that only waits (sleep, wait_for)
     requires: Capabilities = Field(default_factory=list)
     payload: JsonObject = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
@@ -39,6 +39,11 @@ class StepSpec(Strict):
     continue_on_failure: bool = False
     # A key's `${{ }}` is rendered against the step's task payload (`payload.x`), when it is submitted.
     limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
+    # Steps that wait (hived.model.waits): a durable timer, a signal, an approval's time limit and rework.
+    sleep: Duration | None = None
+    wait_for: WaitFor | None = None
+    on_timeout: OnTimeout | None = None
+    max_rework: int = Field(default=3, ge=0, le=100, strict=True)
 
     @field_validator("id")
     @classmethod
@@ -51,9 +56,9 @@ class StepSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _approval(self) -> StepSpec:
-        if self.type == APPROVAL and (self.requires or self.success_when or self.timeout):
-            raise ValueError("an approval step waits for an operator: no requires, success_when or timeout")
+    def _waits(self) -> StepSpec:
+        if problem := wait_problem(self):
+            raise ValueError(problem)
         return self
 
     @property

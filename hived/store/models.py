@@ -258,3 +258,20 @@ class LimitRow(Base):
     closed_until: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleRow(Base):
+    """A `kind: Schedule`: its definition, whether it is paused, when it starts next, and what it
+    started last (a run's or a task's id) with how many starts wait for it (overlap: queue)."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(Json)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_run_id: Mapped[str | None] = mapped_column(String(36))
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 from hived.clock import Clock
+from hived.model.states import RunStatus
 from hived.workflows.live import LiveRun
+
+Change = Callable[[LiveRun, datetime], None]
 
 
 class Deadlines:
-    def __init__(self, runs: dict[str, LiveRun], clock: Clock, expire: Callable[[LiveRun], None]) -> None:
+    def __init__(
+        self, runs: dict[str, LiveRun], clock: Clock, deliver: Callable[[LiveRun, Change], None]
+    ) -> None:
         self.runs = runs
         self.clock = clock
         self.changed = asyncio.Event()  # a run with a deadline was added
-        self._expire = expire
+        self._deliver = deliver
 
     async def follow(self) -> None:
         while True:
@@ -31,5 +37,6 @@ class Deadlines:
         expired = [r for r in self.runs.values() if r.deadline and now >= r.deadline and not r.done]
         for run in expired:
             run.deadline = None
-            self._expire(run)
+            why = f"run timed out after {run.spec.timeout or 0:g}s"
+            self._deliver(run, lambda r, t, why=why: r.end(RunStatus.FAILED, why, t))
         return len(expired)

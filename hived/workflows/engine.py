@@ -23,10 +23,11 @@ from hived.events import EventBus, RunChanged, StepChanged, TaskAssigned, TaskEn
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_TASK, RunStatus
-from hived.model.workflow import APPROVAL, StepSpec, WorkflowSpec
+from hived.model.workflow import StepSpec, WorkflowSpec
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
+from hived.workflows.approvals import reworked
 from hived.workflows.deadlines import Deadlines
 from hived.workflows.live import (
     LiveRun,
@@ -34,12 +35,13 @@ from hived.workflows.live import (
     StepState,
     decision,
     may_fail,
-    step_from_row,
+    new_run_row,
     step_task,
     task_ended,
 )
 from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.templates import render
+from hived.workflows.waits import Change, Waits, signalled, waiting_for
 from hived.workflows.watch import RunWatchers
 
 log = logging.getLogger("hived.workflows")
@@ -67,7 +69,8 @@ class WorkflowEngine:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.clock = clock
-        self.deadlines = Deadlines(self.runs, clock, self._expire)
+        self.deadlines = Deadlines(self.runs, clock, self._deliver)
+        self.waits = Waits(self.runs, clock, self._deliver)  # sleep, wait_for, approval timeouts
         self.watchers = RunWatchers(clock)
         events.subscribe(TaskAssigned, self.task_assigned)
 
@@ -79,18 +82,9 @@ class WorkflowEngine:
 
         rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id))
         for row in rows:
-            spec = WorkflowSpec.model_validate(specs[row["workflow_id"]])
-            run = LiveRun(
-                id=row["id"],
-                workflow=row["workflow"],
-                spec=spec,
-                params=row["params"],
-                status=RunStatus(row["status"]),
-                steps={s["step_id"]: step_from_row(s) for s in steps[row["id"]]},
-                deadline=row["deadline"],
-                revision=row["revision"],
-            )
+            run = LiveRun.from_rows(row, steps[row["id"]], specs[row["workflow_id"]])
             self._add(run)
+            self.waits.rearm(run)
             for step in run.steps.values():
                 if step.status == S.RUNNING and step.task_id:
                     task = tasks.get(step.task_id)
@@ -126,6 +120,7 @@ class WorkflowEngine:
 
     def start(self) -> None:
         self._ticker = asyncio.create_task(self.deadlines.follow(), name="workflow-timeouts")
+        self._background(self.waits.follow())
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
@@ -152,21 +147,7 @@ class WorkflowEngine:
         now = self.clock.now()
         run_id = str(uuid.uuid4())
         deadline = now + timedelta(seconds=spec.timeout) if spec.timeout else None
-        row = {
-            "id": run_id,
-            "workflow_id": workflow["id"],
-            "workflow": spec.name,
-            "version": workflow["version"],
-            "status": RunStatus.PENDING,
-            "params": params,
-            "cancel_requested": False,
-            "error": None,
-            "deadline": deadline,
-            "revision": 0,
-            "created_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
+        row = new_run_row(run_id, workflow, params, deadline, now)
         step_rows = [
             {"run_id": run_id, "position": i, **StepState(step.id).row()} for i, step in enumerate(spec.steps)
         ]
@@ -220,17 +201,31 @@ class WorkflowEngine:
         run = self.runs.get(run_id)
         return run.revision if run is not None else None
 
-    async def decide(self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None) -> None:
+    async def decide(
+        self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None,
+        rework: str | None = None,
+    ) -> None:
         run = self._active(run_id, "decide on")
         step = run.steps.get(step_id)
         if step is None:
             raise Conflict(f"run {run_id} has no step {step_id!r}")
         if step.status != S.WAITING or step.decided_by is not None:
             raise Conflict(f"step {step_id!r} of run {run_id} is {step.status}, not waiting for approval")
+        if rework is None:
+            change = decision(step_id, approve, by, comment)
+        else:
+            change = reworked(run, step_id, rework, by, comment)  # refused here if it cannot be done
         step.decided_by = by  # claimed now, so a second decision in the same instant is refused
-
-        run.inbox.append(decision(step_id, approve, by, comment))
+        run.inbox.append(change)
         await self._kick_and_wait(run)
+
+    async def signal(self, run_id: str, name: str, data: Any) -> list[str]:
+        """Signal `name` to a run: the steps waiting for it succeed with `data` (returns their ids)."""
+        run = self._active(run_id, "signal")
+        step_ids = waiting_for(run, name)
+        run.inbox.append(signalled(step_ids, data))
+        await self._kick_and_wait(run)
+        return step_ids
 
     async def cancel(self, run_id: str) -> None:
         run = self._active(run_id, "cancel")
@@ -368,9 +363,7 @@ class WorkflowEngine:
         except ExpressionError as exc:
             step.finish(S.FAILED, now, str(exc))
             return None
-        if spec.type == APPROVAL:
-            step.move(S.WAITING)
-            step.result = {"message": payload} if payload else None
+        if self.waits.begin(run, spec, payload):
             return None
         if not isinstance(payload, dict):
             step.finish(S.FAILED, now, "payload must render to a mapping")
@@ -390,7 +383,6 @@ class WorkflowEngine:
         """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
         return self.deadlines.check()
 
-    def _expire(self, run: LiveRun) -> None:
-        limit = run.spec.timeout or 0
-        run.inbox.append(lambda r, t: r.end(RunStatus.FAILED, f"run timed out after {limit:g}s", t))
+    def _deliver(self, run: LiveRun, change: Change) -> None:
+        run.inbox.append(change)
         self._kick(run)

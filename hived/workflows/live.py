@@ -17,6 +17,7 @@ from typing import Any
 from hived.model.graph import Node, expressions_in
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_RUN, FINAL_STEP, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
+from hived.model.waits import APPROVAL
 from hived.model.workflow import StepSpec, WorkflowSpec
 from hived.store import workflows as store
 
@@ -51,6 +52,12 @@ class StepState:
         if error is not None:
             self.error = error
 
+    def reset(self, status: StepStatus) -> None:
+        """Back to `pending`, as if it had never run (a rework runs it again)."""
+        self.task_id = self.agent_id = self.result = self.error = self.decided_by = None
+        self.started_at = self.finished_at = None
+        self.move(status)
+
 
 @dataclass
 class RunGraph:
@@ -61,6 +68,7 @@ class RunGraph:
     position: dict[str, int]
     dependents: dict[str, list[str]]  # step id -> the steps that need it
     templated: frozenset[str]  # steps with a `when` or a ${{ }} in their payload
+    approvals: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, spec: WorkflowSpec) -> RunGraph:
@@ -76,6 +84,7 @@ class RunGraph:
             templated=frozenset(
                 s.id for s in spec.steps if s.when is not None or any(True for _ in expressions_in(s.payload))
             ),
+            approvals=tuple(s.id for s in spec.steps if s.type == APPROVAL),
         )
 
 
@@ -121,9 +130,28 @@ class LiveRun:
         for step in self.steps.values():
             step.moved = self._moved
 
+    @classmethod
+    def from_rows(
+        cls, row: dict[str, Any], steps: list[dict[str, Any]], definition: dict[str, Any]
+    ) -> LiveRun:
+        """A run as stored: its row, its steps' rows and its workflow's definition."""
+        return cls(
+            id=row["id"],
+            workflow=row["workflow"],
+            spec=WorkflowSpec.model_validate(definition),
+            params=row["params"],
+            status=RunStatus(row["status"]),
+            steps={s["step_id"]: step_from_row(s) for s in steps},
+            deadline=row["deadline"],
+            revision=row["revision"],
+        )
+
     def _moved(self, step: StepState) -> None:
         self.changed[step.id] = step
-        if step.status in FINAL_STEP:
+        if step.status == S.PENDING:  # sent back by a rework
+            self.unfinished.add(step.id)
+            self.candidates.add(step.id)
+        elif step.status in FINAL_STEP:
             self.unfinished.discard(step.id)
             self.candidates.update(self.graph.dependents[step.id])
 
@@ -154,10 +182,11 @@ class LiveRun:
             self.run_values["cancel_requested"] = True
 
     def variables(self) -> dict[str, Any]:
-        return {
-            "params": self.params,
-            "steps": {s.id: {"status": str(s.status), "result": s.result} for s in self.steps.values()},
-        }
+        steps = {s.id: {"status": str(s.status), "result": s.result} for s in self.steps.values()}
+        for step_id in self.graph.approvals:  # `steps.<gate>.comment`: the last rejection's, for a rework
+            result = self.steps[step_id].result
+            steps[step_id]["comment"] = result.get("comment") if isinstance(result, dict) else None
+        return {"params": self.params, "steps": steps}
 
 
 def may_fail(run: LiveRun, step: StepState) -> bool:
@@ -185,13 +214,37 @@ def decision(
 
     def apply(run: LiveRun, now: datetime) -> None:
         step = run.steps[step_id]
+        rounds = step.result.get("rework") if isinstance(step.result, dict) else None
         step.result = {"approved": approve, "by": by, "comment": comment}
+        if rounds:  # sent back before: the count goes on
+            step.result["rework"] = rounds
         if approve:
             step.finish(S.SUCCEEDED, now)
         else:
             step.finish(S.FAILED, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
 
     return apply
+
+
+def new_run_row(
+    run_id: str, workflow: dict[str, Any], params: dict[str, Any], deadline: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """The row of a new run of `workflow` (a stored template)."""
+    return {
+        "id": run_id,
+        "workflow_id": workflow["id"],
+        "workflow": workflow["name"],
+        "version": workflow["version"],
+        "status": RunStatus.PENDING,
+        "params": params,
+        "cancel_requested": False,
+        "error": None,
+        "deadline": deadline,
+        "revision": 0,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None,
+    }
 
 
 def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:

@@ -35,5 +35,7 @@ async def get_workflow(
 
 @router.post("/{ref}/execute", response_model=Run, status_code=201)
 async def execute_workflow(ref: str, workflows: Workflows, body: ExecuteRequest | None = None) -> Run:
-    """Start a run of the newest version with `params` (strings are parsed to the defaults' types)."""
-    return await workflows.execute(ref, (body or ExecuteRequest()).params)
+    """Start a run of the newest version (or `version`) with `params` (strings are parsed to the
+    defaults' types)."""
+    request = body or ExecuteRequest()
+    return await workflows.execute(ref, request.params, request.version)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from hived.errors import Invalid
 from hived.http.deps import Bounds, Workflows
 from hived.model.runs import ContextEntry, ContextPut, Decision, Run, RunList
 from hived.model.schemas import MAX_OFFSET
+from hived.model.waits import Signal
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -50,13 +52,23 @@ async def cancel_run(ref: str, workflows: Workflows) -> Run:
 @router.post("/{ref}/steps/{step}/approve", response_model=Run)
 async def approve_step(ref: str, step: str, workflows: Workflows, body: Decision | None = None) -> Run:
     decision = body or Decision()
+    if decision.rework is not None:
+        raise Invalid("rework: only a rejection sends steps back")
     return await workflows.decide(ref, step, True, decision.by or "operator", decision.comment)
 
 
 @router.post("/{ref}/steps/{step}/reject", response_model=Run)
 async def reject_step(ref: str, step: str, workflows: Workflows, body: Decision | None = None) -> Run:
     decision = body or Decision()
-    return await workflows.decide(ref, step, False, decision.by or "operator", decision.comment)
+    by = decision.by or "operator"
+    return await workflows.decide(ref, step, False, by, decision.comment, decision.rework)
+
+
+@router.post("/{ref}/signals/{name}", response_model=Run)
+async def signal_run(ref: str, name: str, workflows: Workflows, body: Signal | None = None) -> Run:
+    """Signal `name`: the steps waiting for it (`wait_for: {signal: NAME}`) succeed with `data` as
+    their result; 409 when no step of the run waits for it now."""
+    return await workflows.signal(ref, name, (body or Signal()).data)
 
 
 @router.get("/{ref}/context", response_model=list[ContextEntry])

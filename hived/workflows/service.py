@@ -13,6 +13,7 @@ from hived.errors import Conflict, Invalid, NotFound
 from hived.events import RunChanged
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
 from hived.model.states import RunStatus, StepStatus
+from hived.model.waits import shown_type, waiting_until
 from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
 from hived.store import tasks as task_store
 from hived.store import workflows as store
@@ -104,8 +105,8 @@ class WorkflowService:
 
     # --- runs -------------------------------------------------------------------------------------
 
-    async def execute(self, ref: str, params: dict[str, Any]) -> Run:
-        workflow = await self.resolve(ref)
+    async def execute(self, ref: str, params: dict[str, Any], version: int | None = None) -> Run:
+        workflow = await self.resolve(ref, version)
         try:
             values = coerce_params(workflow["definition"].get("params", {}), params)
         except ParamError as exc:
@@ -175,7 +176,7 @@ class WorkflowService:
                     steps=[
                         RunStep(
                             id=s["step_id"],
-                            type=defs[s["step_id"]]["type"],
+                            type=shown_type(defs[s["step_id"]]),
                             needs=defs[s["step_id"]].get("needs", []),
                             status=s["status"],
                             task_id=s["task_id"],
@@ -185,6 +186,7 @@ class WorkflowService:
                             decided_by=s["decided_by"],
                             started_at=s["started_at"],
                             finished_at=s["finished_at"],
+                            waiting_until=waiting_until(defs[s["step_id"]], s),
                         )
                         for s in steps[row["id"]]
                     ],
@@ -202,9 +204,18 @@ class WorkflowService:
         await self.engine.cancel(run_id)
         return await self.get_run(run_id)
 
-    async def decide(self, ref: str, step: str, approve: bool, by: str, comment: str | None) -> Run:
+    async def decide(
+        self, ref: str, step: str, approve: bool, by: str, comment: str | None, rework: str | None = None
+    ) -> Run:
         run_id = await self.run_id(ref)
-        await self.engine.decide(run_id, step, approve, by, comment)
+        await self.engine.decide(run_id, step, approve, by, comment, rework)
+        return await self.get_run(run_id)
+
+    async def signal(self, ref: str, name: str, data: Any) -> Run:
+        """Deliver signal `name` to the steps of the run waiting for it (their result: `data`)."""
+        self.limits.check_payload(data, f"signal {name!r} data")
+        run_id = await self.run_id(ref)
+        await self.engine.signal(run_id, name, redact.scrub(data))
         return await self.get_run(run_id)
 
     # --- the shared run context -------------------------------------------------------------------

@@ -116,9 +116,12 @@ AGENT = "kind: Agent\nname: a\n"
         (AGENT + "name: b\n", "a.yaml:3: duplicate key 'name'"),
         (AGENT + "env:\n  A: x\n  A: y\n", "a.yaml:5: env: duplicate key 'A'"),
         # kinds and document shapes
-        ("kind: Robot\n", "a.yaml:1: kind: unknown kind 'Robot' (known kinds: Agent, Limit, Workflow)"),
+        (
+            "kind: Robot\n",
+            "a.yaml:1: kind: unknown kind 'Robot' (known kinds: Agent, Limit, Schedule, Workflow)",
+        ),
         ("name: a\nkind:\n  - Agent\n", "a.yaml:2: kind: unknown kind ['Agent']"),
-        ("name: a\n", "a.yaml:1: kind: required (known kinds: Agent, Limit, Workflow)"),
+        ("name: a\n", "a.yaml:1: kind: required (known kinds: Agent, Limit, Schedule, Workflow)"),
         ("- 1\n- 2\n", "a.yaml:1: a document must be a mapping with 'kind', not a list"),
         (AGENT + "---\njust text\n", "a.yaml:4: a document must be a mapping with 'kind', not a scalar"),
         (AGENT + "---\n# nothing\n---\n" + AGENT, "a.yaml:3: empty document"),
@@ -135,7 +138,7 @@ def test_errors_name_file_line_and_field(text: str, message: str) -> None:
 
 def test_unknown_kind_lists_every_registered_kind(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(KINDS, "Workflow", lambda data: AgentSpec(name="x"))
-    with pytest.raises(DocumentError, match=r"known kinds: Agent, Limit, Workflow\)$"):
+    with pytest.raises(DocumentError, match=r"known kinds: Agent, Limit, Schedule, Workflow\)$"):
         load_documents("kind: Job\n", "w.yaml")
 
 

@@ -1,0 +1,1 @@
+"""Schedules (`kind: Schedule`): workflows and tasks started at the times of a cron expression."""

@@ -1,0 +1,113 @@
+"""Waiting steps on a real hived: a `sleep: 3s` step and a signal wait outlive `kill -9` of hived (the
+wake-up time and the wait are in the database), an approval with `timeout: 2s, on_timeout: reject`
+ends rejected on its own, and `reject --rework` runs the named step again with the comment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from tests.helpers import Hived, wait_for
+from tests.integration.test_workflows import ACT, apply, run, steps_of, wait_run
+
+
+def when(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def test_a_sleep_and_a_signal_wait_survive_kill9(hived_factory: Any, request: Any, db: str) -> None:
+    db_url = None if db == "sqlite" else request.getfixturevalue("pg_database")
+    hived = hived_factory(db_url=db_url)
+    hived.spawn("w", ACT, max_concurrency=2)
+    apply(
+        hived,
+        "durable-waits",
+        steps=[
+            {"id": "first", "type": "t", "payload": {"result": {"n": 1}}},
+            {"id": "nap", "sleep": "3s", "needs": ["first"]},
+            {"id": "green", "wait_for": {"signal": "ci", "timeout": "1h"}},
+            {
+                "id": "last",
+                "type": "t",
+                "needs": ["nap", "green"],
+                "payload": {"result": {"sha": "${{ steps.green.result.sha }}"}},
+            },
+        ],
+    )
+    run_id = run(hived, "durable-waits")
+    before = wait_for(
+        lambda: (
+            (r := hived.api("GET", f"/runs/{run_id}"))
+            and steps_of(r)["nap"]["status"] == "waiting"
+            and steps_of(r)["green"]["status"] == "waiting"
+            and r
+        ),
+        what="the sleep and the signal wait waiting",
+    )
+    nap = steps_of(before)["nap"]
+    assert (when(nap["waiting_until"]) - when(nap["started_at"])).total_seconds() == 3
+    assert nap["task_id"] is None and steps_of(before)["green"]["waiting_until"] is not None
+    hived.kill9()
+    hived.start()
+    woke = wait_for(
+        lambda: (r := hived.api("GET", f"/runs/{run_id}")) and steps_of(r)["nap"]["status"] == "succeeded"
+        and r,
+        timeout=30,
+        what="the sleep to end after the restart",
+    )
+    assert when(steps_of(woke)["nap"]["finished_at"]) >= when(nap["waiting_until"])
+    assert steps_of(woke)["green"]["status"] == "waiting"  # the signal wait is still there
+    missing = hived.client.post(f"/runs/{run_id}/signals/deploy", json={"data": 1})
+    assert missing.status_code == 409 and "it waits for 'ci'" in missing.json()["detail"]
+    hived.api("POST", f"/runs/{run_id}/signals/ci", json={"data": {"sha": "abc123"}})
+    done = wait_run(hived, run_id)
+    assert done["status"] == "succeeded", done
+    assert steps_of(done)["green"]["result"] == {"sha": "abc123"}
+    assert steps_of(done)["last"]["result"] == {"sha": "abc123"}
+    tasks = hived.api("GET", "/tasks", params={"limit": 100})["items"]
+    assert len(tasks) == 2  # first and last: the waits held no task, nothing ran twice
+
+
+def test_an_approval_timeout_rejects_and_a_rework_runs_the_step_again(hived: Hived) -> None:
+    hived.spawn("w", ACT)
+    apply(
+        hived,
+        "timed-gate",
+        steps=[
+            {"id": "go", "type": "approval", "timeout": "2s", "on_timeout": "reject"},
+            {"id": "ship", "type": "t", "needs": ["go"]},
+        ],
+    )
+    run_id = run(hived, "timed-gate")
+    done = wait_run(hived, run_id, timeout=30)
+    go = steps_of(done)["go"]
+    assert done["status"] == "failed" and go["status"] == "failed"
+    assert go["error"] == "rejected: no decision within 2s (on_timeout: reject)"
+    assert go["decided_by"] == "timeout" and steps_of(done)["ship"]["status"] == "skipped"
+
+    apply(
+        hived,
+        "reworked",
+        steps=[
+            {"id": "draft", "type": "t", "payload": {"result": {"feedback": "${{ steps.review.comment }}"}}},
+            {"id": "review", "type": "approval", "needs": ["draft"]},
+        ],
+    )
+    run_id = run(hived, "reworked")
+    wait_for(lambda: steps_of(hived.api("GET", f"/runs/{run_id}"))["review"]["status"] == "waiting")
+    first = hived.api("GET", f"/runs/{run_id}")
+    assert steps_of(first)["draft"]["result"] == {"feedback": None}
+    body = {"comment": "add a changelog", "rework": "draft"}
+    hived.api("POST", f"/runs/{run_id}/steps/review/reject", json=body)
+    again = wait_for(
+        lambda: (r := hived.api("GET", f"/runs/{run_id}")) and steps_of(r)["review"]["status"] == "waiting"
+        and r,
+        what="the review waiting again",
+    )
+    assert steps_of(again)["draft"]["result"] == {"feedback": "add a changelog"}
+    assert steps_of(again)["draft"]["task_id"] != steps_of(first)["draft"]["task_id"]
+    hived.api("POST", f"/runs/{run_id}/steps/review/approve")
+    assert wait_run(hived, run_id)["status"] == "succeeded"
