@@ -111,3 +111,33 @@ def test_an_approval_timeout_rejects_and_a_rework_runs_the_step_again(hived: Hiv
     assert steps_of(again)["draft"]["task_id"] != steps_of(first)["draft"]["task_id"]
     hived.api("POST", f"/runs/{run_id}/steps/review/approve")
     assert wait_run(hived, run_id)["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def test_a_schedule_is_kept_across_kill9(hived_factory: Any, request: Any, db: str) -> None:
+    db_url = None if db == "sqlite" else request.getfixturevalue("pg_database")
+    hived = hived_factory(db_url=db_url)
+    hived.spawn("w", ACT)
+    apply(hived, "hourly-job", steps=[{"id": "job", "type": "t", "payload": {"sleep": 1}}])
+    spec = {"name": "hourly", "workflow": "hourly-job", "cron": "0 * * * *", "overlap": "queue"}
+    spec["catchup"] = "1h"
+    assert hived.api("PUT", "/schedules/hourly", json=spec)["action"] == "created"
+    fired = hived.api("POST", "/schedules/hourly/trigger")
+    assert fired["action"] == "started"
+    assert hived.api("POST", "/schedules/hourly/trigger")["action"] == "queued"  # the first still runs
+    assert hived.api("POST", "/schedules/hourly/pause")["paused"] is True
+    hived.kill9()
+    hived.start()
+    shown = hived.api("GET", "/schedules/hourly")
+    assert shown["paused"] is True and shown["last_run_id"] == fired["id"] and shown["queued"] == 1
+    assert shown["overlap"] == "queue" and shown["catchup"] == 3600
+    wait_run(hived, fired["id"])
+    assert hived.api("POST", "/schedules/hourly/resume")["paused"] is False
+    runs = wait_for(
+        lambda: len(r := hived.api("GET", "/runs", params={"workflow": "hourly-job"})["items"]) == 2 and r,
+        what="the queued start once the first run ended",
+    )
+    assert {r["status"] for r in runs} <= {"pending", "running", "succeeded"}
+    bad = hived.client.put("/schedules/hourly", json={**spec, "cron": "61 * * * *"})
+    assert bad.status_code == 422 and "61 * * * *" in bad.text
+    assert [s["name"] for s in hived.api("GET", "/schedules")["items"]] == ["hourly"]
