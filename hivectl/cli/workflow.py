@@ -19,6 +19,7 @@ from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, wor
 from hivectl.client import Client
 from hived.model.documents import Document
 from hived.model.runs import Run
+from hived.model.schedules import ScheduleSpec
 from hived.model.workflow import WorkflowSpec
 
 app = typer.Typer(help="Workflows: templates of steps (a DAG) and their runs.", no_args_is_help=True)
@@ -40,17 +41,21 @@ def workflow_docs(documents: list[Document]) -> list[WorkflowSpec]:
 
 @app.command()
 def validate(files: FileArg, output: OutputOpt = Output.table) -> None:
-    """Check workflow files offline (no daemon): schema, unknown keys and refs, cycles, CEL syntax."""
+    """Check workflow files offline (no daemon): schema, unknown keys and refs, cycles, CEL syntax;
+    the Schedule documents in them too (cron, time zone, overlap, catchup)."""
     documents = load_files(files)
     specs = workflow_docs(documents)
-    if not specs:
-        raise CliError(f"{', '.join(files)}: no kind: Workflow document")
-    summary = [
+    schedules = [doc.spec for doc in documents if isinstance(doc.spec, ScheduleSpec)]
+    if not specs and not schedules:
+        raise CliError(f"{', '.join(files)}: no kind: Workflow or kind: Schedule document")
+    summary: list[dict[str, object]] = [
         {"workflow": s.name, "steps": len(s.steps), "params": sorted(s.params), "valid": True} for s in specs
     ]
-    render.emit(
-        summary, output, lambda: "\n".join(f"workflow/{s.name} valid ({len(s.steps)} steps)" for s in specs)
-    )
+    summary += [{"schedule": s.name, "cron": s.cron, "timezone": s.timezone, "valid": True}
+                for s in schedules]
+    lines = [f"workflow/{s.name} valid ({len(s.steps)} steps)" for s in specs]
+    lines += [f"schedule/{s.name} valid (cron {s.cron!r} in {s.timezone})" for s in schedules]
+    render.emit(summary, output, lambda: "\n".join(lines))
 
 
 @app.command()

@@ -84,8 +84,13 @@ def steps_table(
 
 
 def note(step: RunStep, run_id: str = "RUN") -> str:
+    until = f" (until {step.waiting_until:%H:%M:%S} UTC)" if step.waiting_until else ""
+    if step.status == "waiting" and step.type == "sleep":
+        return f"sleeping{until}"
+    if step.status == "waiting" and step.signal:
+        return f"waiting for: hivectl workflow signal {run_id} {step.signal}{until}"
     if step.status == "waiting":
-        return f"waiting for: hivectl workflow approve|reject {run_id} {step.id}"
+        return f"waiting for: hivectl workflow approve|reject {run_id} {step.id}{until}"
     if step.decided_by:
         return f"decided by {step.decided_by}"
     return (step.error or "").splitlines()[0][:80] if step.error else ""

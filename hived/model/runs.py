@@ -48,6 +48,7 @@ class RunStep(BaseModel):
     decided_by: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    signal: str | None = Field(default=None, description="the signal a wait_for step waits for")
     waiting_until: datetime | None = Field(
         default=None, description="a waiting step's wake-up: a sleep's end, a signal's or approval's timeout"
     )

@@ -5,10 +5,10 @@ what the API shows of one. No I/O: hived's schedules slice (hived/schedules/) ru
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from hived.model.fields import Duration, JsonObject, Strict
 from hived.model.limits import check_limit_name
@@ -44,33 +44,20 @@ def check_timezone(value: str) -> str:
 class ScheduleSpec(Strict):
     """A Schedule document (`kind: Schedule`) or the body of `PUT /schedules/{name}`."""
 
-    name: str
+    name: Annotated[str, AfterValidator(check_limit_name)]
     workflow: str | None = Field(default=None, description="the workflow to run (its newest version)")
     params: JsonObject = Field(default_factory=dict, description="the run's params (workflow only)")
     task: TaskSubmit | None = Field(default=None, description="or a task to submit (as POST /tasks)")
-    cron: str = Field(description=f"5 fields: {CRON_FIELDS}")
-    timezone: str = Field(default="UTC", description="the zone the cron times are read in")
+    cron: Annotated[str, AfterValidator(check_cron)] = Field(description=f"5 fields: {CRON_FIELDS}")
+    timezone: Annotated[str, AfterValidator(check_timezone)] = Field(
+        default="UTC", description="the zone the cron times are read in"
+    )
     overlap: Overlap = Field(
         default="skip", description="when the previous run is still going: skip, queue or cancel_previous"
     )
     catchup: Duration = Field(
         default=0.0, description="a time missed while hived was down within this window runs once at start"
     )
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_limit_name(value)
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return check_cron(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        return check_timezone(value)
 
     @model_validator(mode="after")
     def _target(self) -> ScheduleSpec:
@@ -82,7 +69,7 @@ class ScheduleSpec(Strict):
 
 
 class ScheduleInfo(BaseModel):
-    name: str
+    name: Annotated[str, AfterValidator(check_limit_name)]
     workflow: str | None = None
     task: str | None = Field(default=None, description="the task type, for a task schedule")
     params: dict[str, Any] = Field(default_factory=dict)

@@ -186,6 +186,7 @@ class WorkflowService:
                             decided_by=s["decided_by"],
                             started_at=s["started_at"],
                             finished_at=s["finished_at"],
+                            signal=(defs[s["step_id"]].get("wait_for") or {}).get("signal"),
                             waiting_until=waiting_until(defs[s["step_id"]], s),
                         )
                         for s in steps[row["id"]]

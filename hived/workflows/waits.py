@@ -18,12 +18,13 @@ from typing import Any
 
 from hived.clock import Clock
 from hived.errors import Conflict
-from hived.model.waits import APPROVAL, time_up, wait_kind, wakes_at
+from hived.model.waits import APPROVAL, SIGNAL, time_up, wait_kind, wakes_at
 from hived.model.workflow import StepSpec
 from hived.workflows.live import LiveRun, S, StepState
 
 Change = Callable[[LiveRun, datetime], None]
 REMEMBERED = ("comment", "rework")  # what an approval keeps across rework rounds
+SIGNALLED = "signal"  # decided_by of a wait_for step whose signal came
 
 
 class Waits:
@@ -44,6 +45,9 @@ class Waits:
             return False
         step = run.steps[spec.id]
         step.move(S.WAITING)
+        if kind == SIGNAL and step.decided_by == SIGNALLED:  # its signal came before it started
+            step.finish(S.SUCCEEDED, step.started_at or self.clock.now())
+            return True
         if kind == APPROVAL:
             kept = {k: v for k, v in (step.result or {}).items() if k in REMEMBERED and v is not None}
             step.result = {**kept, **({"message": payload} if payload else {})} or None
@@ -111,28 +115,43 @@ def remembered(step: StepState) -> dict[str, Any]:
 
 
 def waiting_for(run: LiveRun, name: str) -> list[str]:
-    """The steps of `run` waiting for signal `name` now; Conflict naming what does wait if none."""
-    waiting = {
-        step.id: spec.wait_for.signal
+    """The steps of `run` a signal `name` goes to: those waiting for it now; else those that will
+    wait for it once they start (it is kept for them); Conflict naming what does wait if none."""
+    waits = {
+        step.id: (step, spec.wait_for.signal)
         for step in run.steps.values()
-        if step.status == S.WAITING and (spec := run.graph.specs[step.id]).wait_for is not None
+        if (spec := run.graph.specs[step.id]).wait_for is not None
     }
-    found = [step_id for step_id, signal in waiting.items() if signal == name]
-    if not found:
-        names = sorted(set(waiting.values()))
-        now = f"it waits for {', '.join(map(repr, names))}" if names else "no step waits for a signal now"
-        raise Conflict(f"run {run.id}: no step waits for signal {name!r} ({now})")
-    return found
+    now = [sid for sid, (step, signal) in waits.items() if step.status == S.WAITING and signal == name]
+    later = [
+        sid
+        for sid, (step, signal) in waits.items()
+        if step.status == S.PENDING and signal == name and step.decided_by is None
+    ]
+    kept = [sid for sid, (step, signal) in waits.items() if step.status == S.PENDING and signal == name]
+    if not now and not later and kept:
+        steps = ", ".join(kept)
+        raise Conflict(f"run {run.id}: signal {name!r} was sent already: {steps} will start with it")
+    if not now and not later:
+        names = sorted({signal for step, signal in waits.values() if step.status in (S.WAITING, S.PENDING)})
+        what = f"it waits for {', '.join(map(repr, names))}" if names else "no step waits for a signal"
+        raise Conflict(f"run {run.id}: no step waits for signal {name!r} ({what})")
+    return now or later
 
 
 def signalled(step_ids: list[str], data: Any) -> Change:
-    """The change of a run when a signal arrives: the steps waiting for it succeed with its data."""
+    """The change of a run when a signal arrives: the steps waiting for it succeed with its data; a
+    step that has not started yet keeps it (`decided_by: signal`) and succeeds as soon as it starts."""
 
     def apply(run: LiveRun, now: datetime) -> None:
         for step_id in step_ids:
             step = run.steps[step_id]
+            if step.status not in (S.WAITING, S.PENDING) or step.decided_by is not None:
+                continue
+            step.result, step.decided_by = data, SIGNALLED
             if step.status == S.WAITING:
-                step.result = data
                 step.finish(S.SUCCEEDED, now)
+            else:
+                run.changed[step_id] = step  # written with this change: kept across a restart
 
     return apply

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.test_cli_offline import hivectl, one_error_line
+from tests.e2e.test_cli_offline import clean_env, hivectl, one_error_line
 from tests.e2e.test_cli_workflows import EXAMPLES, cli, run_json, steps
 from tests.helpers import Hived, wait_for
 
@@ -108,3 +108,20 @@ def test_run_a_stored_version(hived: Hived, tmp_path: Path) -> None:
     assert steps(old)["wait"]["result"] == {"slept": 0.001}
     missing = hivectl("workflow", "run", "versioned", "--version", "7", env=dict(hived.env))
     assert missing.returncode == 1 and "workflow 'versioned' version 7 not found" in one_error_line(missing)
+
+
+def test_validate_checks_schedules_and_waiting_steps_offline(tmp_path: Path) -> None:
+    env = clean_env(HIVE_STATE_DIR=str(tmp_path / "state"), HIVE_SOCKET=str(tmp_path / "none.sock"))
+    good = tmp_path / "s.yaml"
+    good.write_text("kind: Schedule\nname: s\nworkflow: w\ncron: '*/5 * * * *'\n")
+    result = hivectl("workflow", "validate", str(good), "-o", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    (summary,) = json.loads(result.stdout)
+    assert summary == {"schedule": "s", "cron": "*/5 * * * *", "timezone": "UTC", "valid": True}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Workflow\nname: w\nsteps:\n  - id: nap\n    sleep: 1m\n    on_timeout: approve\n")
+    refused = hivectl("workflow", "validate", str(bad), env=env)
+    assert refused.returncode == 1
+    assert one_error_line(refused) == (
+        f"error: {bad}:4: steps[0]: on_timeout is for an approval step with a timeout"
+    )

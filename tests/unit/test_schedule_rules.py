@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hived.model.documents import DocumentError, load_documents
+from hived.model.documents import load_documents
 from hived.model.schedules import MAX_QUEUED
 from hived.schedules.rules import last_fire, next_fire, on_overlap, on_start
+from tests.unit.test_wait_rules import assert_refused
 
 
 def at(text: str) -> datetime:
@@ -89,9 +90,7 @@ HEAD = "kind: Schedule\nname: nightly\nworkflow: ship\n"
     ],
 )
 def test_bad_schedule_documents_name_the_line(text: str, message: str) -> None:
-    with pytest.raises(DocumentError) as info:
-        load_documents(text, "s.yaml")
-    assert str(info.value).startswith(message), str(info.value)
+    assert_refused(text, "s.yaml", message)
 
 
 def test_a_good_schedule_document() -> None:

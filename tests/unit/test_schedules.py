@@ -155,3 +155,21 @@ async def test_pause_resume_trigger_and_bad_definitions(hive: Core, schedules: S
         schedules.info("ghost")
     assert (await schedules.delete("minutely")).name == "minutely"
     assert schedules.list() == []
+
+
+async def test_a_task_schedule_submits_a_task_and_skips_while_it_is_unfinished(
+    hive: Core, schedules: SchedulesService
+) -> None:
+    spec = {"name": "reports", "task": {"type": "report", "payload": {"n": 1}}, "cron": "*/1 * * * *"}
+    await schedules.apply(ScheduleSpec.model_validate(spec))
+    await minute(hive, schedules)
+    first = schedules.info("reports").running
+    assert first is not None and schedules.info("reports").task == "report"
+    assert (await hive.task(first))["payload"] == {"n": 1}
+    await minute(hive, schedules)
+    assert schedules.info("reports").last_run_id == first  # skipped: the task is still pending
+    assert await hive.burst(done) == 1
+    assert schedules.info("reports").running is None
+    await minute(hive, schedules)
+    second = schedules.info("reports").running
+    assert second not in (None, first)

@@ -137,6 +137,11 @@ WF = "kind: Workflow\nname: wf\nsteps:\n"
     ],
 )
 def test_bad_waiting_fields_name_the_file_and_line(text: str, message: str) -> None:
+    assert_refused(text, "wf.yaml", message)
+
+
+def assert_refused(text: str, filename: str, message: str) -> None:
+    """The document is refused with one error that starts with `message` (FILE:LINE: field: ...)."""
     with pytest.raises(DocumentError) as info:
-        load_documents(text, "wf.yaml")
+        load_documents(text, filename)
     assert str(info.value).startswith(message), str(info.value)

@@ -58,3 +58,14 @@ def test_runs_table_and_progress() -> None:
     assert progress(run) == "2/4"
     line = text_of(runs_table([run], NOW)).splitlines()[1].split()
     assert line == ["0123abcd", "ship", "3", "succeeded", "2/4", "31s", "20.0s"]
+
+
+def test_waiting_steps_say_what_ends_them() -> None:
+    steps = [
+        {"id": "nap", "type": "sleep", "needs": [], "status": "waiting", "waiting_until": NOW},
+        {"id": "ci", "type": "signal", "needs": [], "status": "waiting", "signal": "ci-green"},
+    ]
+    lines = text_of(run_view(make_run(steps=steps), {}, NOW)).splitlines()
+    rows = {line.split()[0]: line for line in lines if line and line.split()[0] in ("nap", "ci")}
+    assert f"sleeping (until {NOW:%H:%M:%S} UTC)" in rows["nap"]
+    assert "waiting for: hivectl workflow signal 0123abcd ci-green" in rows["ci"]

@@ -100,8 +100,43 @@ async def test_a_signal_ends_the_wait_with_its_data(hive: Core) -> None:
     assert (await steps_of(hive, run_id))["green"]["result"] == {"sha": "abc"}
     (ship,) = await hive.lease("w")
     assert ship.payload == {"sha": "abc"}
-    with pytest.raises(Conflict, match="no step waits for a signal now"):
+    with pytest.raises(Conflict, match=r"no step waits for a signal\)"):
         await hive.engine.signal(run_id, "ci", {})
+
+
+async def test_a_signal_sent_before_the_step_starts_is_kept_for_it(hive: Core) -> None:
+    """CI may report before the run reaches its wait: the signal is kept (in the database) and the
+    step succeeds with it as soon as it starts, also after a restart in between."""
+    spec = {
+        "name": "early",
+        "steps": [
+            {"id": "build", "type": "build"},
+            {"id": "green", "needs": ["build"], "wait_for": {"signal": "ci", "timeout": "1h"}},
+            {"id": "ship", "type": "ship", "needs": ["green"],
+             "payload": {"sha": "${{ steps.green.result }}"}},
+        ],
+    }
+    hive.dispatcher.attach("w", [], 10)
+    run_id = await start(hive, spec)
+    build = await hive.lease("w")
+    assert await hive.engine.signal(run_id, "ci", "abc") == ["green"]
+    kept = (await steps_of(hive, run_id))["green"]
+    assert (kept["status"], kept["result"], kept["decided_by"]) == ("pending", "abc", "signal")
+    with pytest.raises(Conflict, match="signal 'ci' was sent already: green will start with it"):
+        await hive.engine.signal(run_id, "ci", "again")  # one signal per step
+    await hive.engine.stop()
+    hive.events.unsubscribe(TaskEnded, hive.engine.task_ended)
+    engine = WorkflowEngine(
+        hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
+    )
+    hive.engine = engine
+    hive.events.subscribe(TaskEnded, engine.task_ended)
+    assert await engine.load() == 1
+    await finish(hive, build)
+    green = (await steps_of(hive, run_id))["green"]
+    assert (green["status"], green["result"]) == ("succeeded", "abc")
+    (ship,) = await hive.lease("w")
+    assert ship.payload == {"sha": "abc"}
 
 
 async def test_a_signal_not_sent_in_time_fails_the_step(hive: Core) -> None:
