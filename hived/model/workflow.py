@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from hived.model import fanout, subflows
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
@@ -26,7 +27,7 @@ class StepRetry(RetryPolicy):
 
 class StepSpec(Strict):
     id: str
-    type: TaskType
+    type: TaskType | None = None  # required, unless the step runs a sub-workflow (`workflow:`)
     requires: Capabilities = Field(default_factory=list)
     payload: JsonObject = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
@@ -39,6 +40,12 @@ class StepSpec(Strict):
     continue_on_failure: bool = False
     # A key's `${{ }}` is rendered against the step's task payload (`payload.x`), when it is submitted.
     limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
+    # one task per item of a list made at run time (hived.model.fanout); None: all items at once
+    for_each: str | list[Any] | None = None
+    max_parallel: int | None = Field(default=None, ge=1, le=fanout.MAX_ITEMS, strict=True)
+    # a sub-workflow: the step waits for a run of this workflow (hived.model.subflows)
+    workflow: str | None = None
+    params: JsonObject = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -49,6 +56,25 @@ class StepSpec(Strict):
                 "(it is a name in expressions: steps.<id>.result)"
             )
         return value
+
+    @field_validator("workflow")
+    @classmethod
+    def _workflow(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError("must be a workflow name: 1-63 lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _kind(self) -> StepSpec:
+        fields = {"type": self.type, "for_each": self.for_each, "max_parallel": self.max_parallel}
+        problem = subflows.shape_problem({name: getattr(self, name) for name in subflows.STEP_FIELDS})
+        if self.type is None and self.workflow is None:
+            problem = "a step needs a type (the task it runs) or workflow: (a sub-workflow it runs)"
+        if (problem := problem or fanout.shape_problem(fields)) is not None:
+            raise ValueError(problem)
+        if self.type == APPROVAL and self.for_each is not None:
+            raise ValueError("an approval step cannot fan out (for_each)")
+        return self
 
     @model_validator(mode="after")
     def _approval(self) -> StepSpec:
@@ -71,6 +97,9 @@ class WorkflowSpec(Strict):
         default=None, description="the whole run; unfinished steps are cancelled"
     )
     steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
+    outputs: JsonObject = Field(
+        default_factory=dict, description="the run's result, templated from its steps when it succeeds"
+    )
 
     @field_validator("name")
     @classmethod
@@ -103,7 +132,13 @@ class WorkflowSpec(Strict):
 
 
 def graph_errors(spec: WorkflowSpec) -> list[GraphError]:
-    return validate([step.model_dump() for step in spec.steps], spec.params)
+    errors = validate([step.model_dump() for step in spec.steps], spec.params)
+    return errors + subflows.output_errors(spec.outputs, spec.params, [step.id for step in spec.steps])
+
+
+def step_type(definition: dict[str, Any]) -> str:
+    """What a stored step runs, as runs show it: its task type, or `workflow:NAME`."""
+    return definition.get("type") or f"workflow:{definition.get('workflow')}"
 
 
 def describe(error: GraphError) -> str:
