@@ -1,4 +1,4 @@
-"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|context`."""
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|rerun|approve|reject|context`."""
 
 from __future__ import annotations
 
@@ -198,6 +198,28 @@ def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table
     """Cancel a run: its running steps' tasks are cancelled."""
     done = client(ctx).cancel_run(run_ref)
     render.emit(done, output, lambda: f"run/{done.id} {done.status}")
+
+
+@app.command()
+def rerun(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    from_step: Annotated[
+        str | None, typer.Option("--from", help="run this step and what follows it again", metavar="STEP")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the run live; exit 0 only if it succeeded")
+    ] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """A new run of a run that ended, keeping the results of the steps that succeeded: the failed,
+    cancelled and skipped steps (or --from STEP) and what follows them run again. Prints its id."""
+    cli = client(ctx)
+    started = cli.rerun_run(run_ref, from_step)
+    if not wait:
+        render.emit(started, output, lambda: started.id)
+        return
+    follow(cli, started.id, output)
 
 
 def _decide(

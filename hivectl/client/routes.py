@@ -329,6 +329,10 @@ class Routes:
         return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
 
     @staticmethod
+    def rerun_run(ref: str, from_step: str | None = None) -> Call[Run]:
+        return Call("POST", f"/runs/{_ref(ref)}/rerun", _model("Run"), body=_params(from_step=from_step))
+
+    @staticmethod
     def decide_step(ref: str, step: str, approve: bool, by: str | None, comment: str | None) -> Call[Run]:
         verb = "approve" if approve else "reject"
         body = _params(by=by, comment=comment)

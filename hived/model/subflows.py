@@ -82,3 +82,35 @@ def output_errors(
             if ref not in known_steps:
                 errors.append(GraphError(where, f"outputs use unknown step {ref!r}"))
     return errors
+
+
+def runs_of(definition: Mapping[str, Any]) -> list[str]:
+    """The workflows the steps of a stored definition run."""
+    return [str(step["workflow"]) for step in definition.get("steps", []) if step.get("workflow")]
+
+
+def reference_problems(
+    spec: Any, others: Mapping[str, Mapping[str, Any]], strict: bool
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems of the `workflow:` steps of `spec` (a WorkflowSpec) given the `others` it may run
+    (name -> definition): params the child does not have or lacks, a cycle through sub-workflows,
+    and, when `strict` (hived, which knows every workflow), an unknown workflow. As (path, message)."""
+    declared = {name: dict(defn.get("params") or {}) for name, defn in others.items()}
+    declared[spec.name] = spec.params
+    runs = {name: runs_of(defn) for name, defn in others.items()}
+    runs[spec.name] = [step.workflow for step in spec.steps if step.workflow]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, step in enumerate(spec.steps):
+        if not step.workflow:
+            continue
+        if step.workflow not in declared:
+            if strict:
+                message = f"unknown workflow {step.workflow!r} (apply it first, or in the same files)"
+                problems.append((("steps", i, "workflow"), message))
+            continue
+        if problem := param_problem(step.params, declared[step.workflow], step.workflow):
+            problems.append((("steps", i, "params"), problem))
+    if (found := cycle(spec.name, runs)) is not None:
+        i = next(i for i, step in enumerate(spec.steps) if step.workflow == found[1])
+        problems.append((("steps", i, "workflow"), f"a cycle through sub-workflows: {' -> '.join(found)}"))
+    return problems

@@ -56,6 +56,11 @@ class Children:
         engine.events.subscribe(RunChanged, self.run_changed)
         engine.events.subscribe(StepChanged, self.step_changed)
 
+    def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            self.engine.events.unsubscribe(RunChanged, self.run_changed)
+            self.engine.events.unsubscribe(StepChanged, self.step_changed)
+
     def start(self, run: LiveRun, spec: StepSpec, variables: dict[str, Any], now: datetime) -> None:
         """The step starts: its params are rendered and its child run is started (after this pass)."""
         step = run.steps[spec.id]

@@ -144,6 +144,7 @@ class WorkflowEngine:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.events.unsubscribe(TaskAssigned, self.task_assigned)
+        self.children.stop()
         for task in [self._ticker, *self._tasks]:
             if task is not None:
                 task.cancel()
