@@ -110,10 +110,15 @@ def run(
     if Path(workflow).is_file() or workflow.endswith((".yaml", ".yml")) or workflow == "-":
         documents = load_files([workflow])
         specs = workflow_docs(documents)
-        if len(specs) != 1:
-            raise CliError(f"{workflow}: expected exactly one kind: Workflow document, found {len(specs)}")
+        run_by_others = {step.workflow for spec in specs for step in spec.steps if step.workflow}
+        roots = [spec for spec in specs if spec.name not in run_by_others]  # not a sub-workflow
+        if len(roots) != 1:
+            raise CliError(
+                f"{workflow}: expected one kind: Workflow document to run (besides the sub-workflows "
+                f"it runs), found {len(roots)}"
+            )
         apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
-        name = specs[0].name
+        name = roots[0].name
     started = cli.execute_workflow(name, params)
     if not wait:
         render.emit(started, output, lambda: started.id)

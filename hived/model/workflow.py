@@ -57,6 +57,13 @@ class StepSpec(Strict):
             )
         return value
 
+    @field_validator("for_each")
+    @classmethod
+    def _for_each(cls, value: str | list[Any] | None) -> str | list[Any] | None:
+        if (problem := fanout.shape_problem({"for_each": value})) is not None:
+            raise ValueError(problem)
+        return value
+
     @field_validator("workflow")
     @classmethod
     def _workflow(cls, value: str | None) -> str | None:
