@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli_offline import clean_env, hivectl, one_error_line
-from tests.e2e.test_cli_workflows import EXAMPLES, cli, run_json, steps
+from tests.e2e.test_cli_workflows import EXAMPLES, check_invalid, cli, run_json, steps
 from tests.helpers import Hived, wait_for
 
 
@@ -22,6 +22,7 @@ def offline(tmp_path: Path) -> dict[str, str]:
 
 
 HEAD = "kind: Workflow\nname: wf\n"
+ACT_AGENT = "kind: Agent\nname: actor\nmax_concurrency: 20\nhandler: {python: 'hivectl.agent.builtin:act'}\n"
 CHILD = "---\nkind: Workflow\nname: child\nparams: {path: null}\nsteps:\n  - {id: x, type: t}\n"
 INVALID = [
     (
@@ -72,16 +73,18 @@ INVALID = [
 ]
 
 
+def with_agent(tmp_path: Path, workflows: str) -> str:
+    """A file of an agent running hivectl.agent.builtin:act (20 slots) and `workflows`."""
+    path = tmp_path / "wf.yaml"
+    path.write_text(ACT_AGENT + "---\n" + workflows)
+    return str(path)
+
+
 @pytest.mark.parametrize(("text", "message"), INVALID, ids=[m.split(":", 2)[2][:40] for _, m in INVALID])
 def test_validate_the_new_fields_with_file_line(
     offline: dict[str, str], tmp_path: Path, text: str, message: str
 ) -> None:
-    path = tmp_path / "wf.yaml"
-    path.write_text(text)
-    result = hivectl("workflow", "validate", str(path), env=offline)
-    assert result.returncode == 1
-    line = one_error_line(result)
-    assert line.startswith(f"error: {tmp_path}/{message}"), line
+    check_invalid(offline, tmp_path, text, message)
 
 
 def test_sub_workflow_example(hived: Hived) -> None:
@@ -100,13 +103,12 @@ def test_sub_workflow_example(hived: Hived) -> None:
 
 
 def test_cancelling_a_parent_cancels_its_child(hived: Hived, tmp_path: Path) -> None:
-    path = tmp_path / "nap.yaml"
-    path.write_text(
-        "kind: Agent\nname: napper\nhandler: {python: 'hivectl.agent.builtin:act'}\n---\n"
+    path = with_agent(
+        tmp_path,
         "kind: Workflow\nname: nap\nsteps:\n  - {id: long, type: t, payload: {sleep: 60}}\n---\n"
-        "kind: Workflow\nname: outer\nsteps:\n  - {id: inner, workflow: nap}\n"
+        "kind: Workflow\nname: outer\nsteps:\n  - {id: inner, workflow: nap}\n",
     )
-    run_id = cli(hived, "workflow", "run", str(path)).strip()
+    run_id = cli(hived, "workflow", "run", path).strip()
 
     def child() -> dict | None:
         inner = steps(hived.api("GET", f"/runs/{run_id}"))["inner"]
@@ -153,15 +155,14 @@ def test_rerun_example_runs_only_the_failed_step_and_what_follows(hived: Hived, 
 
 
 def test_a_fan_out_on_real_agents_never_runs_more_than_max_parallel(hived: Hived, tmp_path: Path) -> None:
-    path = tmp_path / "fan.yaml"
-    path.write_text(
-        "kind: Agent\nname: fanner\nmax_concurrency: 20\nhandler: {python: 'hivectl.agent.builtin:act'}\n"
-        "---\nkind: Workflow\nname: fan\nsteps:\n"
+    path = with_agent(
+        tmp_path,
+        "kind: Workflow\nname: fan\nsteps:\n"
         "  - {id: list, type: list, payload: {result: {files: [a, b, c, d, e, f, g, h, i, j, k, l]}}}\n"
         "  - id: each\n    type: each\n    needs: [list]\n    for_each: '${{ steps.list.result.files }}'\n"
-        "    max_parallel: 3\n    payload: {sleep: 0.3, result: {file: '${{ item }}', n: '${{ index }}'}}\n"
+        "    max_parallel: 3\n    payload: {sleep: 0.3, result: {file: '${{ item }}', n: '${{ index }}'}}\n",
     )
-    done = run_json(hived, str(path))
+    done = run_json(hived, path)
     assert done["status"] == "succeeded"
     assert steps(done)["each"]["result"] == [{"file": f, "n": i} for i, f in enumerate("abcdefghijkl")]
     tasks = hived.api("GET", "/tasks", params={"run": done["id"], "type": "each"})["items"]

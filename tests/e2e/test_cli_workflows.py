@@ -58,6 +58,11 @@ INVALID = [
 def test_validate_names_file_line_and_field(
     offline: dict[str, str], tmp_path: Path, text: str, message: str
 ) -> None:
+    check_invalid(offline, tmp_path, text, message)
+
+
+def check_invalid(offline: dict[str, str], tmp_path: Path, text: str, message: str) -> None:
+    """validate and apply refuse `text` with one line starting with `message` (FILE:LINE: ...)."""
     path = tmp_path / "wf.yaml"
     path.write_text(text)
     result = hivectl("workflow", "validate", str(path), env=offline)

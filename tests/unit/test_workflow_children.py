@@ -12,9 +12,8 @@ from hived.events import TaskEnded
 from hived.model.workflow import WorkflowSpec
 from hived.store import workflow_links as links
 from hived.store import workflows as store
-from hived.workflows.engine import WorkflowEngine
 from tests.unit.inprocess import Core, done
-from tests.unit.test_workflow_engine import finish, run_row, start, state
+from tests.unit.test_workflow_engine import finish, new_engine, run_row, start, state
 
 CHILD = {
     "name": "lint-and-test",
@@ -138,11 +137,7 @@ async def test_a_new_engine_finds_the_child_the_parent_had_started(hive: Core) -
     await settle(hive)
     await hive.engine.stop()  # hived goes down while the child runs
     hive.events.unsubscribe(TaskEnded, hive.engine.task_ended)
-    engine = WorkflowEngine(
-        hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
-    )
-    hive.events.subscribe(TaskEnded, engine.task_ended)
-    hive.engine = engine
+    engine = await new_engine(hive)
     assert await engine.load() == 2  # the parent and its child
     await settle(hive)
     assert await drive(hive) == 3

@@ -10,9 +10,8 @@ from hived.events import TaskEnded
 from hived.model.schemas import AttemptResult, Lease
 from hived.store import workflows as store
 from hived.store.workflow_links import item_tasks
-from hived.workflows.engine import WorkflowEngine
 from tests.unit.inprocess import Core
-from tests.unit.test_workflow_engine import run_row, start, state
+from tests.unit.test_workflow_engine import new_engine, run_row, start, state
 
 
 def fan(n: int, max_parallel: int | None = 5, **review: Any) -> dict[str, Any]:
@@ -159,11 +158,7 @@ async def test_a_new_engine_resumes_a_fan_out_where_it_was(hive: Core) -> None:
     hive.events.unsubscribe(TaskEnded, hive.engine.task_ended)
     await hive.dispatcher.report("w", [report(first[0])])
 
-    engine = WorkflowEngine(
-        hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
-    )
-    hive.events.subscribe(TaskEnded, engine.task_ended)
-    hive.engine = engine
+    engine = await new_engine(hive)
     assert await engine.load() == 1
     await engine.idle()
     third = await hive.lease("w")
