@@ -1,12 +1,14 @@
 """Scheduling overhead of the workflow engine: a generated 500-step DAG of no-op steps.
 
     .venv/bin/python bench/workflows.py [--steps 500] [--agents 4] [--concurrency 32] [--seed 1]
-                                        [--shapes chain,layered,random]
+                                        [--shapes chain,layered,random,fanout] [--max-parallel N]
 
 Three shapes of `--steps` no-op steps on real agents (hivectl.agent.builtin:noop):
   chain    each step needs the one before (every step pays a full round trip: the latency figure)
   layered  layers of `--width` steps, each needing every step of the layer before
   random   each step needs 1-3 random earlier steps (seeded)
+  fanout   one for_each step over a list of `--steps` items (a param), `--max-parallel` at a time
+           (0: all at once): the overhead per fanned-out item
 `--inprocess` runs the chain in this process instead: the real orchestrator (store, dispatcher,
 engine) and a pretend agent that takes leases from the dispatcher and reports at once, no HTTP and no
 agent process: hived's own work per step, next to a single task's round trip the same way.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import random
 import sys
 import tempfile
@@ -55,7 +58,21 @@ def random_dag(n: int, rng: random.Random, _width: int) -> list[dict[str, Any]]:
     return steps
 
 
-SHAPES = {"chain": chain, "layered": layered, "random": random_dag}
+def fanout(n: int, _rng: random.Random, _width: int, max_parallel: int = 0) -> list[dict[str, Any]]:
+    step: dict[str, Any] = {"id": "each", "type": "noop", "for_each": "${{ params.items }}"}
+    step["payload"] = {"n": "${{ index }}"}
+    if max_parallel:
+        step["max_parallel"] = max_parallel
+    return [step]
+
+
+SHAPES = {"chain": chain, "layered": layered, "random": random_dag, "fanout": fanout}
+
+
+def spec_of(name: str, steps: list[dict[str, Any]], n: int) -> WorkflowSpec:
+    """The workflow of a shape (a fan-out gets its items as the default of a param)."""
+    params = {"items": list(range(n))} if name == "fanout" else {}
+    return WorkflowSpec.model_validate({"name": f"bench-{name}", "steps": steps, "params": params})
 
 
 async def pretend_agent(dispatcher: Any, stop: asyncio.Event) -> None:
@@ -69,7 +86,7 @@ async def pretend_agent(dispatcher: Any, stop: asyncio.Event) -> None:
             await dispatcher.report("pretend", results)
 
 
-async def in_process(steps: int) -> None:
+async def in_process(steps: int, max_parallel: int) -> None:
     from hived.orchestrator import AgentOrchestrator
 
     with tempfile.TemporaryDirectory(prefix="hive-bench-") as tmp:
@@ -88,6 +105,12 @@ async def in_process(steps: int) -> None:
         wall = (run.finished_at - run.started_at).total_seconds()
         print(f"in process, {steps}-step chain: {wall / steps * 1000:.2f} ms per step")
         print(f"in process, one task submitted and waited for, one after another: {single * 1000:.2f} ms")
+        spec = spec_of("fanout", fanout(steps, random.Random(), 0, max_parallel), steps)
+        run = await orch.execute_workflow(spec, {}, wait=600)
+        assert run.started_at is not None and run.finished_at is not None, run.status
+        wall = (run.finished_at - run.started_at).total_seconds()
+        print(f"in process, for_each over {steps} items, max_parallel {max_parallel or 'all'}: "
+              f"{wall / steps * 1000:.2f} ms per item")
         stop.set()
         await agent
         await orch.shutdown()
@@ -103,9 +126,10 @@ def main() -> None:
     parser.add_argument("--db", help="a database URL (default: a fresh SQLite file)")
     parser.add_argument("--shapes", default=",".join(SHAPES), help="which shapes, comma-separated")
     parser.add_argument("--inprocess", action="store_true", help="hived's own work per step of a chain")
+    parser.add_argument("--max-parallel", type=int, default=0, help="of the fanout shape (0: all at once)")
     args = parser.parse_args()
     if args.inprocess:
-        asyncio.run(in_process(args.steps))
+        asyncio.run(in_process(args.steps, args.max_parallel))
         return
 
     daemon = Daemon(args.db)
@@ -123,9 +147,11 @@ def main() -> None:
         print(f"{'shape':<8} {'wall':>8} {'per step':>10} {'start->finish (client)':>24}")
         for name in args.shapes.split(","):
             make = SHAPES[name]
+            if name == "fanout":
+                make = functools.partial(fanout, max_parallel=args.max_parallel)
             rng = random.Random(args.seed)
             steps = make(args.steps, rng, args.width)
-            spec = WorkflowSpec.model_validate({"name": f"bench-{name}", "steps": steps})
+            spec = spec_of(name, steps, args.steps)
             daemon.client.apply_workflow(spec)
             began = time.monotonic()
             run = daemon.client.wait_run(daemon.client.execute_workflow(f"bench-{name}", {}).id)

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, Tree
+from textual.widgets.tree import TreeNode
 
 from tui.views import STEP_ICONS, age, parse_time, status
 
@@ -96,17 +97,27 @@ class RunScreen(ModalScreen[None]):
         run = self.run
         title = f"run {run['id'][:8]}  {run.get('workflow')}  {run.get('status')}"
         tree: Tree[str] = Tree(title, id="steps")
-        nodes = {}
-        for step in run.get("steps", []):
-            needs = step.get("needs") or []
-            parent = nodes.get(needs[0], tree.root) if needs else tree.root
-            nodes[step["id"]] = parent.add(step_label(step, self.agent_names), expand=True)
+        add_steps(tree.root, run.get("steps", []), self.agent_names)
         tree.root.expand_all()
         with Vertical(id="detail"):
             yield tree
             if run.get("error"):
                 yield Label(Text(f"error: {run['error']}", style="red"))
             yield Label("esc to close", classes="hint")
+
+
+def add_steps(root: TreeNode[str], steps: list[dict[str, Any]], agent_names: dict[str, str]) -> None:
+    """Each step under the first step it needs; a `workflow:` step's child run under the step, with
+    its own steps (nested as deep as the runs are)."""
+    nodes: dict[str, TreeNode[str]] = {}
+    for step in steps:
+        needs = step.get("needs") or []
+        parent = nodes.get(needs[0], root) if needs else root
+        nodes[step["id"]] = node = parent.add(step_label(step, agent_names), expand=True)
+        if child := step.get("child"):
+            label = Text(f"run {str(child['id'])[:8]}  {child.get('workflow')}  ")
+            label.append_text(status(child.get("status")))
+            add_steps(node.add(label, expand=True), child.get("steps", []), agent_names)
 
 
 def step_label(step: dict[str, Any], agent_names: dict[str, str]) -> Text:

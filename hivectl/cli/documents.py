@@ -27,6 +27,7 @@ from hived.model.runs import AppliedWorkflow
 from hived.model.schedules import ScheduleSpec
 from hived.model.schemas import AgentSpec
 from hived.model.workflow import WorkflowSpec
+from hived.model.workflow_refs import apply_order, check_references
 
 
 def read_text(name: str) -> str:
@@ -47,6 +48,7 @@ def load_files(files: list[str]) -> list[Document]:
         for name in files:
             documents += load_documents(read_text(name), "<stdin>" if name == "-" else name, limits)
         check_unique_names(documents)
+        check_references(documents)
     except DocumentError as exc:
         raise CliError(str(exc)) from None
     return documents
@@ -118,4 +120,5 @@ def apply_documents(cli: Client, documents: list[Document], output: Output) -> l
     for doc in documents:
         if doc.kind not in APPLIERS:
             raise CliError(f"{doc.filename}:{doc.line}: kind: {doc.kind} cannot be applied yet")
-    return [applied for doc in documents for applied in APPLIERS[doc.kind](cli, doc, output)]
+    ordered = apply_order(documents)  # a sub-workflow before the workflows that run it
+    return [applied for doc in ordered for applied in APPLIERS[doc.kind](cli, doc, output)]

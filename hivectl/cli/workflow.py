@@ -1,4 +1,4 @@
-"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|signal|context`."""
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|rerun|approve|reject|signal|context`."""
 
 from __future__ import annotations
 
@@ -118,10 +118,15 @@ def run(
     if Path(workflow).is_file() or workflow.endswith((".yaml", ".yml")) or workflow == "-":
         documents = load_files([workflow])
         specs = workflow_docs(documents)
-        if len(specs) != 1:
-            raise CliError(f"{workflow}: expected exactly one kind: Workflow document, found {len(specs)}")
+        run_by_others = {step.workflow for spec in specs for step in spec.steps if step.workflow}
+        roots = [spec for spec in specs if spec.name not in run_by_others]  # not a sub-workflow
+        if len(roots) != 1:
+            raise CliError(
+                f"{workflow}: expected one kind: Workflow document to run (besides the sub-workflows "
+                f"it runs), found {len(roots)}"
+            )
         apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
-        name = specs[0].name
+        name = roots[0].name
     started = cli.execute_workflow(name, params, version)
     if not wait:
         render.emit(started, output, lambda: started.id)
@@ -206,6 +211,28 @@ def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table
     """Cancel a run: its running steps' tasks are cancelled."""
     done = client(ctx).cancel_run(run_ref)
     render.emit(done, output, lambda: f"run/{done.id} {done.status}")
+
+
+@app.command()
+def rerun(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    from_step: Annotated[
+        str | None, typer.Option("--from", help="run this step and what follows it again", metavar="STEP")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="follow the run live; exit 0 only if it succeeded")
+    ] = False,
+    output: OutputOpt = Output.table,
+) -> None:
+    """A new run of a run that ended, keeping the results of the steps that succeeded: the failed,
+    cancelled and skipped steps (or --from STEP) and what follows them run again. Prints its id."""
+    cli = client(ctx)
+    started = cli.rerun_run(run_ref, from_step)
+    if not wait:
+        render.emit(started, output, lambda: started.id)
+        return
+    follow(cli, started.id, output)
 
 
 def _decide(

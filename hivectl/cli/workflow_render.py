@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 
 from rich.console import Group, RenderableType
@@ -12,6 +12,7 @@ from rich.text import Text
 
 from hivectl.cli.render import age, agent_name, details_table, grid, now_utc, status_text
 from hived.model.runs import Run, RunStep, WorkflowInfo
+from hived.model.workflow import step_type
 
 
 def workflows_table(workflows: Sequence[WorkflowInfo], now: datetime | None = None) -> Table:
@@ -32,7 +33,7 @@ def workflow_view(wf: WorkflowInfo, now: datetime | None = None) -> RenderableTy
     for step in wf.steps:
         table.add_row(
             Text(step["id"]),
-            Text(step["type"]),
+            Text(step_type(step)),
             Text(", ".join(step.get("needs", [])) or "-"),
             Text(step.get("when") or "-"),
         )
@@ -70,9 +71,9 @@ def steps_table(
     steps: Sequence[RunStep], names: Mapping[str, str], now: datetime | None = None, run_id: str = "RUN"
 ) -> Table:
     table = grid(["STEP", "TYPE", "STATUS", "AGENT", "DURATION", "TASK", "NOTE"])
-    for step in steps:
+    for depth, step in nested(steps):
         table.add_row(
-            Text(step.id),
+            Text("  " * depth + ("└ " if depth else "") + step.id),
             Text(step.type),
             status_text(step.status),
             Text(agent_name(step.agent_id, names)),
@@ -83,7 +84,17 @@ def steps_table(
     return table
 
 
+def nested(steps: Sequence[RunStep], depth: int = 0) -> Iterator[tuple[int, RunStep]]:
+    """The steps, each `workflow:` step followed by the steps of its child run, one level deeper."""
+    for step in steps:
+        yield depth, step
+        if step.child is not None:
+            yield from nested(step.child.steps, depth + 1)
+
+
 def note(step: RunStep, run_id: str = "RUN") -> str:
+    if step.child_run_id and not step.error:
+        return f"run {step.child_run_id[:8]}" + (f" {step.child.status}" if step.child else "")
     until = f" (until {step.waiting_until:%H:%M:%S} UTC)" if step.waiting_until else ""
     if step.status == "waiting" and step.type == "sleep":
         return f"sleeping{until}"
@@ -103,6 +114,12 @@ def run_view(run: Run, names: Mapping[str, str], now: datetime | None = None) ->
     head.add_row("status", status_text(run.status))
     head.add_row("params", Text(params_text(run.params) or "-"))
     head.add_row("duration", duration(run.started_at, run.finished_at, now))
+    if run.parent_run_id:
+        head.add_row("parent", Text(f"run {run.parent_run_id} step {run.parent_step}"))
+    if run.rerun_of:
+        head.add_row("rerun of", Text(run.rerun_of))
+    if run.outputs is not None:
+        head.add_row("outputs", Text(json.dumps(run.outputs)[:200]))
     if run.error:
         head.add_row("error", Text(run.error))
     return Group(head, Text(""), steps_table(run.steps, names, now, run.id[:8]))

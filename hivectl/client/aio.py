@@ -285,6 +285,9 @@ class AsyncClient:
     async def cancel_run(self, ref: str) -> Run:
         return await self.send(Routes.cancel_run(ref))
 
+    async def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
+        return await self.send(Routes.rerun_run(ref, from_step))
+
     async def approve_step(
         self, ref: str, step: str, by: str | None = None, comment: str | None = None
     ) -> Run:

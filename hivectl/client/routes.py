@@ -335,6 +335,10 @@ class Routes:
         return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
 
     @staticmethod
+    def rerun_run(ref: str, from_step: str | None = None) -> Call[Run]:
+        return Call("POST", f"/runs/{_ref(ref)}/rerun", _model("Run"), body=_params(from_step=from_step))
+
+    @staticmethod
     def decide_step(
         ref: str, step: str, approve: bool, by: str | None, comment: str | None, rework: str | None = None
     ) -> Call[Run]:

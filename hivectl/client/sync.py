@@ -286,6 +286,9 @@ class Client:
     def cancel_run(self, ref: str) -> Run:
         return self.send(Routes.cancel_run(ref))
 
+    def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
+        return self.send(Routes.rerun_run(ref, from_step))
+
     def approve_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
         return self.send(Routes.decide_step(ref, step, True, by, comment))
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hived.model.expressions import ExpressionError, check_syntax
+from hived.model.fanout import item_problem
 
 TEMPLATE_RE = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 PARAM_REF_RE = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
@@ -119,7 +120,8 @@ def validate(steps: Sequence[Mapping[str, object]], params: Iterable[str]) -> li
         found: list[tuple[tuple[str | int, ...], str]] = []
         if isinstance(step.get("when"), str):
             found.append((("when",), str(step["when"])))
-        found += [(("payload", *p), e) for p, e in expressions_in(step.get("payload") or {})]
+        for key in ("payload", "for_each", "params"):  # the templated fields
+            found += [((key, *p), e) for p, e in expressions_in(step.get(key) or {})]
         before = ancestors(graph, step_id)
         for path, expr in found:
             where = ("steps", i, *path)
@@ -128,6 +130,8 @@ def validate(steps: Sequence[Mapping[str, object]], params: Iterable[str]) -> li
             except ExpressionError as exc:
                 errors.append(GraphError(where, f"step {step_id!r}: {exc}"))
                 continue
+            if problem := item_problem(step, str(path[0]), expr):
+                errors.append(GraphError(where, f"step {step_id!r} {problem}"))
             for name in PARAM_REF_RE.findall(expr):
                 if name not in known_params:
                     errors.append(GraphError(where, f"step {step_id!r} uses unknown param {name!r}"))

@@ -46,6 +46,8 @@ class RunStep(BaseModel):
     result: Any = None
     error: str | None = None
     decided_by: str | None = None
+    child_run_id: str | None = Field(default=None, description="a workflow: step: the run it started")
+    child: Run | None = Field(default=None, description="that run, nested")
     started_at: datetime | None = None
     finished_at: datetime | None = None
     signal: str | None = Field(default=None, description="the signal a wait_for step waits for")
@@ -62,6 +64,12 @@ class Run(BaseModel):
     status: str
     params: dict[str, Any]
     error: str | None = None
+    outputs: Any = Field(default=None, description="the workflow's outputs, rendered when it succeeded")
+    parent_run_id: str | None = Field(
+        default=None, description="a sub-workflow's run: the run (and step) that started it"
+    )
+    parent_step: str | None = None
+    rerun_of: str | None = Field(default=None, description="the run this one reruns")
     steps: list[RunStep]
     created_at: datetime
     started_at: datetime | None = None
@@ -71,6 +79,9 @@ class Run(BaseModel):
         description="grows with every change of the run, of its steps, or of their tasks' assignment; "
         "GET /runs/{id}?wait=S&since=REVISION answers as soon as it is no longer REVISION",
     )
+
+
+RunStep.model_rebuild()
 
 
 class RunList(BaseModel):
@@ -100,3 +111,11 @@ class ContextPut(Strict):
 
     value: Annotated[Any, AfterValidator(check_json)]
     expected_version: int | None = Field(default=None, ge=0, le=2**62)
+
+
+class RerunRequest(Strict):
+    """`hivectl workflow rerun RUN [--from STEP]`: a new run keeping the results of the steps that
+    succeeded; `from_step` and what follows it run again (with no `from_step`: the steps that did not
+    succeed and what follows them)."""
+
+    from_step: str | None = Field(default=None, max_length=100)

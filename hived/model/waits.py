@@ -46,11 +46,6 @@ def wait_kind(step: Any) -> str | None:
     return APPROVAL if get("type") == APPROVAL else None
 
 
-def shown_type(step: dict[str, Any]) -> str:
-    """What a run shows as a step's type: its task type, or `sleep` / `signal`."""
-    return str(step.get("type") or wait_kind(step) or "")
-
-
 def wait_problem(step: Any) -> str | None:
     """What is wrong with a step's waiting fields (None: nothing): one kind at a time, no task
     fields on a step that runs no task, `on_timeout` only with an approval's `timeout`."""
@@ -59,8 +54,13 @@ def wait_problem(step: Any) -> str | None:
         return "give one of sleep or wait_for, not both"
     if kinds and step.type is not None:
         return f"a {kinds[0]} step runs no task: no type"
-    if not kinds and step.type is None:
-        return "type: required (or sleep: DURATION, or wait_for: {signal: NAME})"
+    runs_workflow = getattr(step, "workflow", None) is not None
+    if kinds and getattr(step, "for_each", None) is not None:
+        return f"a {kinds[0]} step cannot fan out: no for_each"
+    if kinds and runs_workflow:
+        return f"a {kinds[0]} step runs no sub-workflow: no workflow"
+    if not kinds and step.type is None and not runs_workflow:
+        return "type: required (or sleep: DURATION, wait_for: {signal: NAME}, or workflow: NAME)"
     if kinds and step.payload:
         return f"a {kinds[0]} step runs no task: no payload"
     task_fields = step.requires or step.success_when or step.limits or step.stall_timeout

@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from hived.model import fanout, subflows
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
-from hived.model.waits import OnTimeout, WaitFor, wait_problem
+from hived.model.waits import APPROVAL, OnTimeout, WaitFor, wait_kind, wait_problem
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -26,7 +27,7 @@ class StepRetry(RetryPolicy):
 
 class StepSpec(Strict):
     id: str
-    type: TaskType | None = None  # none for a step that only waits (sleep, wait_for)
+    type: TaskType | None = None  # none for a step that only waits (sleep, wait_for) or runs a sub-workflow
     requires: Capabilities = Field(default_factory=list)
     payload: JsonObject = Field(default_factory=dict)
     needs: list[str] = Field(default_factory=list)
@@ -44,6 +45,12 @@ class StepSpec(Strict):
     wait_for: WaitFor | None = None
     on_timeout: OnTimeout | None = None
     max_rework: int = Field(default=3, ge=0, le=100, strict=True)
+    # one task per item of a list made at run time (hived.model.fanout); None: all items at once
+    for_each: str | list[Any] | None = None
+    max_parallel: int | None = Field(default=None, ge=1, le=fanout.MAX_ITEMS, strict=True)
+    # a sub-workflow: the step waits for a run of this workflow (hived.model.subflows)
+    workflow: str | None = None
+    params: JsonObject = Field(default_factory=dict)
 
     @field_validator("id")
     @classmethod
@@ -54,6 +61,30 @@ class StepSpec(Strict):
                 "(it is a name in expressions: steps.<id>.result)"
             )
         return value
+
+    @field_validator("for_each")
+    @classmethod
+    def _for_each(cls, value: str | list[Any] | None) -> str | list[Any] | None:
+        if (problem := fanout.shape_problem({"for_each": value})) is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("workflow")
+    @classmethod
+    def _workflow(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError("must be a workflow name: 1-63 lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _kind(self) -> StepSpec:
+        fields = {"type": self.type, "for_each": self.for_each, "max_parallel": self.max_parallel}
+        problem = subflows.shape_problem({name: getattr(self, name) for name in subflows.STEP_FIELDS})
+        if (problem := problem or fanout.shape_problem(fields)) is not None:
+            raise ValueError(problem)
+        if self.type == APPROVAL and self.for_each is not None:
+            raise ValueError("an approval step cannot fan out (for_each)")
+        return self
 
     @model_validator(mode="after")
     def _waits(self) -> StepSpec:
@@ -76,6 +107,9 @@ class WorkflowSpec(Strict):
         default=None, description="the whole run; unfinished steps are cancelled"
     )
     steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
+    outputs: JsonObject = Field(
+        default_factory=dict, description="the run's result, templated from its steps when it succeeds"
+    )
 
     @field_validator("name")
     @classmethod
@@ -108,7 +142,17 @@ class WorkflowSpec(Strict):
 
 
 def graph_errors(spec: WorkflowSpec) -> list[GraphError]:
-    return validate([step.model_dump() for step in spec.steps], spec.params)
+    errors = validate([step.model_dump() for step in spec.steps], spec.params)
+    return errors + subflows.output_errors(spec.outputs, spec.params, [step.id for step in spec.steps])
+
+
+def step_type(definition: dict[str, Any]) -> str:
+    """What a stored step runs, as runs show it: its task type, `workflow:NAME`, `sleep` or `signal`."""
+    if definition.get("type"):
+        return str(definition["type"])
+    if definition.get("workflow"):
+        return f"workflow:{definition['workflow']}"
+    return wait_kind(definition) or ""
 
 
 def describe(error: GraphError) -> str:

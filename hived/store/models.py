@@ -192,6 +192,11 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)  # run timeout
     revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # grows with each change
+    # a sub-workflow's run: the run and step that started it; a rerun: the run it reruns
+    parent_run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    parent_step: Mapped[str | None] = mapped_column(String(100))
+    rerun_of: Mapped[str | None] = mapped_column(String(36))
+    outputs: Mapped[Any] = mapped_column(Json, nullable=True)  # the workflow's `outputs`, rendered at the end
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -213,6 +218,7 @@ class RunStepRow(Base):
     result: Mapped[Any] = mapped_column(Json, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
     decided_by: Mapped[str | None] = mapped_column(String(255))  # approval gates: who approved/rejected
+    child_run_id: Mapped[str | None] = mapped_column(String(36))  # a `workflow:` step: the run it started
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

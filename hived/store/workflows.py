@@ -17,7 +17,10 @@ steps = RunStepRow.__table__
 context = RunContextRow.__table__
 
 ACTIVE_RUN = ("pending", "running")
-STEP_FIELDS = ("status", "task_id", "agent_id", "result", "error", "decided_by", "started_at", "finished_at")
+STEP_FIELDS = (
+    *("status", "task_id", "agent_id", "result", "error", "decided_by", "started_at", "finished_at"),
+    "child_run_id",
+)
 
 
 # --- templates ------------------------------------------------------------------------------------

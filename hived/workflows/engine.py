@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
@@ -23,23 +23,26 @@ from hived.events import EventBus, RunChanged, StepChanged, TaskAssigned, TaskEn
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_TASK, RunStatus
-from hived.model.workflow import StepSpec, WorkflowSpec
+from hived.model.workflow import StepSpec
 from hived.store import tasks as task_store
+from hived.store import workflow_links as links
 from hived.store import workflows as store
 from hived.store.db import Database, DatabaseUnavailable
 from hived.workflows.approvals import reworked
+from hived.workflows.children import Children
 from hived.workflows.deadlines import Deadlines
+from hived.workflows.fanout import FanOuts
 from hived.workflows.live import (
     LiveRun,
     S,
-    StepState,
     decision,
     may_fail,
-    new_run_row,
     step_task,
     task_ended,
 )
+from hived.workflows.outputs import succeed
 from hived.workflows.rules import next_moves, run_outcome
+from hived.workflows.starting import Origin, new_run
 from hived.workflows.templates import render
 from hived.workflows.waits import Change, Waits, signalled, waiting_for
 from hived.workflows.watch import RunWatchers
@@ -72,6 +75,8 @@ class WorkflowEngine:
         self.deadlines = Deadlines(self.runs, clock, self._deliver)
         self.waits = Waits(self.runs, clock, self._deliver)  # sleep, wait_for, approval timeouts
         self.watchers = RunWatchers(clock)
+        self.fanouts = FanOuts(new_task_row)  # for_each steps
+        self.children = Children(self)  # workflow: steps
         events.subscribe(TaskAssigned, self.task_assigned)
 
     # --- life -------------------------------------------------------------------------------------
@@ -81,6 +86,7 @@ class WorkflowEngine:
         that ended meanwhile count now."""
 
         rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id))
+        items = await self.db.read(lambda c: {r["id"]: links.item_tasks(c, r["id"]) for r in rows})
         for row in rows:
             run = LiveRun.from_rows(row, steps[row["id"]], specs[row["workflow_id"]])
             self._add(run)
@@ -90,12 +96,19 @@ class WorkflowEngine:
                     task = tasks.get(step.task_id)
                     if task is not None and task["status"] in FINAL_TASK:
                         run.inbox.append(task_ended(step.id, step.task_id, task["status"], task))
-                    elif ended := self._unclaimed.pop(step.task_id, None):  # ended during the read
-                        run.inbox.append(task_ended(step.id, step.task_id, *ended))
                     else:
-                        self.by_task[step.task_id] = (run.id, step.id)
+                        self._follow(run, step.id, step.task_id)
+            self.fanouts.resume(run, items[run.id], functools.partial(self._follow, run))
+            self.children.resume(run)
             self._kick(run)
         return len(rows)
+
+    def _follow(self, run: LiveRun, step_id: str, task_id: str) -> None:
+        """Hear of the end of a step's task (at once if it ended during the read)."""
+        if ended := self._unclaimed.pop(task_id, None):
+            run.inbox.append(task_ended(step_id, task_id, *ended))
+        else:
+            self.by_task[task_id] = (run.id, step_id)
 
     async def _reload(self, run_id: str) -> None:
         """After a failed write the run's memory may be ahead of the database: drop it and read it
@@ -125,6 +138,7 @@ class WorkflowEngine:
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.events.unsubscribe(TaskAssigned, self.task_assigned)
+        self.children.stop()
         for task in [self._ticker, *self._tasks]:
             if task is not None:
                 task.cancel()
@@ -142,22 +156,14 @@ class WorkflowEngine:
 
     # --- starting, deciding, cancelling -----------------------------------------------------------
 
-    async def start_run(self, workflow: dict[str, Any], params: dict[str, Any]) -> str:
-        spec = WorkflowSpec.model_validate(workflow["definition"])
-        now = self.clock.now()
-        run_id = str(uuid.uuid4())
-        deadline = now + timedelta(seconds=spec.timeout) if spec.timeout else None
-        row = new_run_row(run_id, workflow, params, deadline, now)
-        step_rows = [
-            {"run_id": run_id, "position": i, **StepState(step.id).row()} for i, step in enumerate(spec.steps)
-        ]
+    async def start_run(
+        self, workflow: dict[str, Any], params: dict[str, Any], origin: Origin | None = None
+    ) -> str:
+        run, row, step_rows = new_run(workflow, params, self.clock.now(), origin)
         await self.db.write(lambda c: store.insert_run(c, row, step_rows))
-        steps = {s.id: StepState(s.id) for s in spec.steps}
-        run = LiveRun(run_id, spec.name, spec, params, RunStatus.PENDING, steps)
-        run.deadline = deadline
         self._add(run)
         self._kick(run)
-        return run_id
+        return run.id
 
     def _add(self, run: LiveRun) -> None:
         self.runs[run.id] = run
@@ -322,7 +328,7 @@ class WorkflowEngine:
         """Start or skip every step that can move, until nothing more can; then settle the run.
         Only candidates are looked at (the steps needing one that just ended), so a step costs the
         same in a run of 5 steps or of 5,000. Returns the new tasks as (step id, task row)."""
-        new_tasks: list[tuple[str, dict[str, Any]]] = []
+        new_tasks = self.fanouts.fill(run, now)  # items of running for_each steps whose turn came
         graph = run.graph
         while run.candidates:
             nodes = [graph.nodes[sid] for sid in sorted(run.candidates, key=graph.position.__getitem__)]
@@ -331,8 +337,7 @@ class WorkflowEngine:
             for sid in skip:
                 run.steps[sid].finish(S.SKIPPED, now, "a step it needs did not succeed")
             for sid in start:
-                if task := self._start_step(run, graph.specs[sid], now):
-                    new_tasks.append((sid, task))
+                new_tasks += [(sid, task) for task in self._start_step(run, graph.specs[sid], now)]
         looked_at = [graph.nodes[sid] for sid in run.changed] if run.checked else list(graph.nodes.values())
         run.checked = True
         outcome = run_outcome(looked_at, run.statuses, len(run.unfinished))
@@ -348,34 +353,41 @@ class WorkflowEngine:
             why = f"step {failed.id!r} {failed.status}: {failed.error or ''}".strip()
             run.end(RunStatus.FAILED, why, now)
         elif outcome == RunStatus.SUCCEEDED:
-            run.end(RunStatus.SUCCEEDED, None, now)
+            succeed(run, now)
         return new_tasks
 
-    def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
+    def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> list[dict[str, Any]]:
+        """The tasks that start the step (none for a gate, a sub-workflow, or a step that ended)."""
         step = run.steps[spec.id]
-        variables = run.variables() if spec.id in run.graph.templated else {}
+        fanned = spec.for_each is not None or spec.workflow is not None
+        variables = run.variables() if spec.id in run.graph.templated or fanned else {}
         try:
             if spec.when is not None and not is_true(spec.when, variables):
                 step.finish(S.SKIPPED, now, "when was false")
-                return None
+                return []
             step.started_at = now
+            if spec.for_each is not None:
+                return self.fanouts.start(run, spec, variables, now)
+            if spec.workflow is not None:
+                self.children.start(run, spec, variables, now)
+                return []
             payload = render(spec.payload, variables)
         except ExpressionError as exc:
             step.finish(S.FAILED, now, str(exc))
-            return None
+            return []
         if self.waits.begin(run, spec, payload):
-            return None
+            return []
         if not isinstance(payload, dict):
             step.finish(S.FAILED, now, "payload must render to a mapping")
-            return None
+            return []
         try:
             task = self._new_task_row(step_task(spec, payload), run.id)
         except HiveError as exc:  # a rendered payload over max_payload_bytes
             step.finish(S.FAILED, now, str(exc))
-            return None
+            return []
         step.move(S.RUNNING)
         step.task_id = task["id"]
-        return task
+        return [task]
 
     # --- run timeouts -----------------------------------------------------------------------------
 

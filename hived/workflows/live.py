@@ -33,6 +33,7 @@ class StepState:
     result: Any = None
     error: str | None = None
     decided_by: str | None = None
+    child_run_id: str | None = None  # a `workflow:` step: the run it started
     started_at: datetime | None = None
     finished_at: datetime | None = None
     moved: Callable[[StepState], None] | None = field(default=None, repr=False, compare=False)
@@ -121,6 +122,7 @@ class LiveRun:
     changed: dict[str, StepState] = field(default_factory=dict)  # steps moved since the last write
     candidates: set[str] = field(default_factory=set)  # steps that may start or be skipped now
     checked: bool = False  # the whole run was looked at once (after that, only what changed)
+    fanouts: dict[str, Any] = field(default_factory=dict)  # step id -> its FanOut while it runs
 
     def __post_init__(self) -> None:
         self.graph = RunGraph.of(self.spec)
@@ -170,6 +172,7 @@ class LiveRun:
 
     def end(self, status: RunStatus, error: str | None, now: datetime) -> None:
         """The run ends: its unfinished steps are cancelled (their running tasks too, after the write)."""
+        self.cancel_tasks += [task_id for fan in self.fanouts.values() for task_id in fan.running]
         for step in self.steps.values():
             if step.status in FINAL_STEP:
                 continue
@@ -197,6 +200,9 @@ def task_ended(
     step_id: str, task_id: str, status: str, row: dict[str, Any]
 ) -> Callable[[LiveRun, datetime], None]:
     def apply(run: LiveRun, now: datetime) -> None:
+        if (fan := run.fanouts.get(step_id)) is not None:  # one item of a for_each step
+            fan.ended(run, task_id, status, row, now)
+            return
         step = run.steps.get(step_id)
         if step is None or step.status != S.RUNNING or step.task_id != task_id:
             return  # a late report for a step the run has already settled
@@ -224,27 +230,6 @@ def decision(
             step.finish(S.FAILED, now, f"rejected by {by}" + (f": {comment}" if comment else ""))
 
     return apply
-
-
-def new_run_row(
-    run_id: str, workflow: dict[str, Any], params: dict[str, Any], deadline: datetime | None, now: datetime
-) -> dict[str, Any]:
-    """The row of a new run of `workflow` (a stored template)."""
-    return {
-        "id": run_id,
-        "workflow_id": workflow["id"],
-        "workflow": workflow["name"],
-        "version": workflow["version"],
-        "status": RunStatus.PENDING,
-        "params": params,
-        "cancel_requested": False,
-        "error": None,
-        "deadline": deadline,
-        "revision": 0,
-        "created_at": now,
-        "started_at": None,
-        "finished_at": None,
-    }
 
 
 def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:

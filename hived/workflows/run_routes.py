@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from hived.errors import Invalid
 from hived.http.deps import Bounds, Workflows
-from hived.model.runs import ContextEntry, ContextPut, Decision, Run, RunList
+from hived.model.runs import ContextEntry, ContextPut, Decision, RerunRequest, Run, RunList
 from hived.model.schemas import MAX_OFFSET
 from hived.model.waits import Signal
 
@@ -47,6 +47,13 @@ async def get_run(
 async def cancel_run(ref: str, workflows: Workflows) -> Run:
     """Cancel the run: its running steps' tasks are cancelled, unfinished steps end `cancelled`."""
     return await workflows.cancel(ref)
+
+
+@router.post("/{ref}/rerun", response_model=Run, status_code=201)
+async def rerun(ref: str, workflows: Workflows, body: RerunRequest | None = None) -> Run:
+    """A new run (`rerun_of`) keeping the results of the steps that succeeded: `from_step` and what
+    follows it run again (none given: the steps that did not succeed and what follows them)."""
+    return await workflows.rerun(ref, (body or RerunRequest()).from_step)
 
 
 @router.post("/{ref}/steps/{step}/approve", response_model=Run)

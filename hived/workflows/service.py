@@ -13,12 +13,15 @@ from hived.errors import Conflict, Invalid, NotFound
 from hived.events import RunChanged
 from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunStep, WorkflowInfo
 from hived.model.states import RunStatus, StepStatus
-from hived.model.waits import shown_type, waiting_until
-from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors
+from hived.model.waits import waiting_until
+from hived.model.workflow import ParamError, WorkflowSpec, coerce_params, describe, graph_errors, step_type
 from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DuplicateKey
 from hived.workflows.engine import WorkflowEngine
+from hived.workflows.nesting import nest_children
+from hived.workflows.references import check_references
+from hived.workflows.rerun import rerun
 
 MAX_CONTEXT_KEY = 255
 
@@ -49,6 +52,7 @@ class WorkflowService:
         """Store a template; a new version only when its content changed."""
         if errors := graph_errors(spec):
             raise Invalid("; ".join(describe(e) for e in errors))
+        await check_references(self.db, spec)  # sub-workflows: known, their params, no cycle
         definition = spec.definition()
 
         def write(conn: Any) -> tuple[dict[str, Any], str]:
@@ -151,7 +155,12 @@ class WorkflowService:
 
         return await self.db.read(read)
 
-    def _views(self, conn: Any, rows: list[dict[str, Any]]) -> list[Run]:
+    async def rerun(self, ref: str, from_step: str | None) -> Run:
+        """A new run keeping the results of the steps that succeeded (hived.workflows.rerun)."""
+        run_id = await self.run_id(ref)
+        return await self.get_run(await rerun(self.db, self.engine, run_id, from_step))
+
+    def _views(self, conn: Any, rows: list[dict[str, Any]], depth: int = 0) -> list[Run]:
         steps = store.run_steps(conn, [r["id"] for r in rows])
         specs = store.workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
         running = [s["task_id"] for ss in steps.values() for s in ss if s["status"] == StepStatus.RUNNING]
@@ -169,6 +178,10 @@ class WorkflowService:
                     status=row["status"],
                     params=row["params"],
                     error=row["error"],
+                    outputs=row["outputs"],
+                    parent_run_id=row["parent_run_id"],
+                    parent_step=row["parent_step"],
+                    rerun_of=row["rerun_of"],
                     created_at=row["created_at"],
                     started_at=row["started_at"],
                     finished_at=row["finished_at"],
@@ -176,7 +189,7 @@ class WorkflowService:
                     steps=[
                         RunStep(
                             id=s["step_id"],
-                            type=shown_type(defs[s["step_id"]]),
+                            type=step_type(defs[s["step_id"]]),
                             needs=defs[s["step_id"]].get("needs", []),
                             status=s["status"],
                             task_id=s["task_id"],
@@ -184,6 +197,7 @@ class WorkflowService:
                             result=s["result"],
                             error=s["error"],
                             decided_by=s["decided_by"],
+                            child_run_id=s["child_run_id"],
                             started_at=s["started_at"],
                             finished_at=s["finished_at"],
                             signal=(defs[s["step_id"]].get("wait_for") or {}).get("signal"),
@@ -193,6 +207,7 @@ class WorkflowService:
                     ],
                 )
             )
+        nest_children(conn, views, self._views, depth)
         return views
 
     def _revision(self, row: dict[str, Any]) -> int:

@@ -58,6 +58,11 @@ INVALID = [
 def test_validate_names_file_line_and_field(
     offline: dict[str, str], tmp_path: Path, text: str, message: str
 ) -> None:
+    check_invalid(offline, tmp_path, text, message)
+
+
+def check_invalid(offline: dict[str, str], tmp_path: Path, text: str, message: str) -> None:
+    """validate and apply refuse `text` with one line starting with `message` (FILE:LINE: ...)."""
     path = tmp_path / "wf.yaml"
     path.write_text(text)
     result = hivectl("workflow", "validate", str(path), env=offline)
@@ -113,6 +118,10 @@ def test_test_matrix_example(hived: Hived) -> None:
     s = steps(done)
     assert done["status"] == "succeeded"
     assert s["report"]["result"] == {"tests": 5, "failed": 0, "ok": True, "modules": 2}
+    assert [r["module"] for r in s["tests"]["result"]] == ["test_calc", "test_text"]  # in order
+    assert done["outputs"] == {"report": s["report"]["result"]}
+    items = hived.api("GET", "/tasks", params={"run": done["id"], "type": "unittest"})["items"]
+    assert sorted(t["labels"]["hive/item"] for t in items) == ["0", "1"]  # one task per module
     table = cli(hived, "workflow", "status", done["id"][:8])
     assert "report" in table and "succeeded" in table
 
@@ -128,7 +137,8 @@ def test_test_matrix_reports_a_failing_module(hived: Hived, tmp_path: Path) -> N
     )
     done = run_json(hived, str(EXAMPLES / "test-matrix.yaml"), "-p", f"project={project}", code=1)
     s = steps(done)
-    assert s["text"]["status"] == "failed" and s["calc"]["status"] == "succeeded"
+    assert s["tests"]["status"] == "failed" and s["tests"]["error"].startswith("1 of 2 items failed")
+    assert s["tests"]["result"][0]["ok"] is True  # test_calc passed
     assert s["report"]["status"] == "failed" and "success_when" in s["report"]["error"]
     assert done["error"].startswith("step 'report' failed")
     assert done["status"] == "failed"

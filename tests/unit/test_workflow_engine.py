@@ -60,6 +60,16 @@ async def finish(hive: Core, leases: list[Lease], ok: bool = True, agent: str = 
     await hive.engine.idle()
 
 
+async def new_engine(hive: Core) -> WorkflowEngine:
+    """Another engine in place of the stopped one (hived started again); not loaded yet."""
+    engine = WorkflowEngine(
+        hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
+    )
+    hive.events.subscribe(TaskEnded, engine.task_ended)
+    hive.engine = engine
+    return engine
+
+
 DIAMOND = {
     "name": "diamond",
     "steps": [
@@ -196,11 +206,7 @@ async def test_a_new_engine_resumes_the_run_and_counts_what_ended_meanwhile(hive
     hive.events.unsubscribe(TaskEnded, hive.engine.task_ended)
     await finish(hive, build)
 
-    engine = WorkflowEngine(
-        hive.db, hive.events, hive.new_task_row, hive.accepted, hive.dispatcher.cancel, hive.clock
-    )
-    hive.events.subscribe(TaskEnded, engine.task_ended)
-    hive.engine = engine
+    engine = await new_engine(hive)
     assert await engine.load() == 1
     await engine.idle()
     leases = await hive.lease("w")

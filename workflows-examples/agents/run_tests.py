@@ -1,5 +1,6 @@
 """The tester agent (exec handler) of the test-matrix example.
 
+list: the project's test modules (tests/test_*.py) -> {modules: [...]}
 test: runs one test module of the project with unittest, in a fresh interpreter
       -> {module, tests, failures, errors, ok}
 report: sums the matrix -> {tests, failed, ok}"""
@@ -20,6 +21,9 @@ if payload["action"] == "report":
     sys.exit(0)
 
 root = Path(payload["project"]).resolve()
+if payload["action"] == "list":
+    print(json.dumps({"modules": sorted(p.stem for p in (root / "tests").glob("test_*.py"))}))
+    sys.exit(0)
 if payload.get("compile_only"):
     files = [str(p) for p in root.rglob("*.py")]
     proc = subprocess.run([sys.executable, "-m", "py_compile", *files], capture_output=True, text=True)
