@@ -42,7 +42,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
         ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("DELETE", r"^/limits/[^/]+$", Scope.OPERATOR, False),
-        ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
+        ("POST", r"^/runs/[^/]+/(cancel|resume|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]
 ]

@@ -28,6 +28,7 @@ from hived.model import __version__
 from hived.model.errors import format_errors
 from hived.orchestrator import AgentOrchestrator
 from hived.tasks import routes as task_routes
+from hived.usage import routes as usage_routes
 from hived.workflows import routes as workflow_routes
 from hived.workflows import run_routes
 
@@ -42,6 +43,7 @@ ROUTERS = tuple(
         agent_routes,
         workflow_routes,
         run_routes,
+        usage_routes,
         limit_routes,
         sse,
         token_routes,

@@ -14,6 +14,8 @@ from hived.bounds import Limits
 from hived.limits.service import LimitsService
 from hived.orchestrator import AgentOrchestrator
 from hived.tasks.service import TaskService
+from hived.usage.budgets import Budgets
+from hived.usage.service import UsageService
 from hived.workflows.service import WorkflowService
 
 
@@ -46,6 +48,14 @@ async def _limit_service(request: Request) -> LimitsService:
     return _orchestrator(request).limit_service
 
 
+async def _usage(request: Request) -> UsageService:
+    return _orchestrator(request).usage
+
+
+async def _budgets(request: Request) -> Budgets:
+    return _orchestrator(request).budgets
+
+
 async def _tokens(request: Request) -> Tokens:
     return _orchestrator(request).tokens
 
@@ -62,3 +72,5 @@ Workflows = Annotated[WorkflowService, Depends(_workflows)]
 TokenStore = Annotated[Tokens, Depends(_tokens)]
 Bounds = Annotated[Limits, Depends(_limits)]
 LimitsDep = Annotated[LimitsService, Depends(_limit_service)]  # flow control (`kind: Limit`)
+UsageDep = Annotated[UsageService, Depends(_usage)]  # what handlers spent
+BudgetsDep = Annotated[Budgets, Depends(_budgets)]

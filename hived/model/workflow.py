@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
+from hived.model.usage import Budget, Estimate, check_estimate
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 PARAM_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -39,6 +40,8 @@ class StepSpec(Strict):
     continue_on_failure: bool = False
     # A key's `${{ }}` is rendered against the step's task payload (`payload.x`), when it is submitted.
     limits: Annotated[list[LimitRef], AfterValidator(check_refs)] = Field(default_factory=list)
+    budget: Budget | None = None  # the step's task (all its attempts)
+    estimate: Estimate | None = None  # it does not start unless this fits in the run's budget left
 
     @field_validator("id")
     @classmethod
@@ -54,6 +57,7 @@ class StepSpec(Strict):
     def _approval(self) -> StepSpec:
         if self.type == APPROVAL and (self.requires or self.success_when or self.timeout):
             raise ValueError("an approval step waits for an operator: no requires, success_when or timeout")
+        check_estimate(self.estimate, self.budget)
         return self
 
     @property
@@ -71,6 +75,7 @@ class WorkflowSpec(Strict):
         default=None, description="the whole run; unfinished steps are cancelled"
     )
     steps: list[StepSpec] = Field(min_length=1, max_length=MAX_STEPS)
+    budget: Budget | None = Field(default=None, description="the whole run: all its steps' spend")
 
     @field_validator("name")
     @classmethod

@@ -69,6 +69,7 @@ class WorkflowEngine:
         self.clock = clock
         self.deadlines = Deadlines(self.runs, clock, self._expire)
         self.watchers = RunWatchers(clock)
+        self.budget_gate: Callable[..., bool] | None = None  # hived.usage.budgets: True holds a step back
         events.subscribe(TaskAssigned, self.task_assigned)
 
     # --- life -------------------------------------------------------------------------------------
@@ -290,7 +291,7 @@ class WorkflowEngine:
             if not run.done:
                 change(run, now)
         new_tasks: list[tuple[str, dict[str, Any]]] = []
-        if not run.done:
+        if not run.done and run.status != RunStatus.PAUSED:  # a paused run starts nothing
             if run.status == RunStatus.PENDING:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
@@ -358,6 +359,8 @@ class WorkflowEngine:
 
     def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> dict[str, Any] | None:
         step = run.steps[spec.id]
+        if self.budget_gate is not None and self.budget_gate(run, spec, step, now):
+            return None  # a paused run, or an estimate over its budget left
         variables = run.variables() if spec.id in run.graph.templated else {}
         try:
             if spec.when is not None and not is_true(spec.when, variables):
