@@ -107,7 +107,7 @@ class AgentOrchestrator:
         self.budgets = Budgets(self.db, self.dispatcher, self.engine, budget_per_day)
         self.usage.agent_name = self.agents.name_of
         self.usage.count = self.metrics.count_usage
-        self.usage.recorded = self.budgets.recorded
+        self.usage.noted, self.usage.recorded = self.budgets.noted, self.budgets.recorded
         self.budgets.agent_budget = self._agent_budget
         self.protocol.usage = self.usage
         self.tasks.budget_check = self.budgets.check_submit

@@ -147,7 +147,9 @@ class AgentProtocol:
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
         """Results (also single ones: `POST /tasks/{id}/complete|fail`), fenced by attempt and lease;
         then the usage they carry (recorded even for a refused result: it was spent)."""
+        if self.usage is None:
+            return await self.dispatcher.report(agent_id, results)
+        new = await self.usage.record_results(agent_id, results)
         acks = await self.dispatcher.report(agent_id, results)
-        if self.usage is not None:
-            await self.usage.record_results(agent_id, results)
+        await self.usage.check(new)  # after the ends: an attempt that just ended is not stopped
         return acks

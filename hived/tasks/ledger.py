@@ -270,7 +270,7 @@ class Ledger:
 
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
-        if self.holding.pauses and self.holding.park(task):
+        if (self.holding.pauses or task.run_id) and self.holding.park(task):
             return  # held by a pause: pending, out of the queue until resumed
         if task.limits and self.gate.park(task):
             return  # waits in the limits gate (unless it names no limit still defined)

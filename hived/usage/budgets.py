@@ -69,6 +69,7 @@ class Budgets:
         daily budgets are spent today."""
         self.paused_runs.update(r.id for r in self.engine.runs.values() if r.status == RunStatus.PAUSED)
         budgeted = [r.id for r in self.engine.runs.values() if r.spec.budget is not None]
+        self.run_spent.update((run_id, Spent()) for run_id in budgeted)
         day = day_of(self.clock.now())
         with_budget = [a for a in agent_ids if self.agent_budget(a) is not None]
 
@@ -118,6 +119,14 @@ class Budgets:
             self.run_added.pop(event.run_id, None)
 
     # --- after each report ------------------------------------------------------------------------
+
+    def noted(self, rows: list[dict[str, Any]]) -> None:
+        """New reports, at once (before `recorded` reads the sums): the runs' spend step gates see."""
+        for row in rows:
+            if self.run_limit(row["run_id"] or "") is not None:  # a run started since: from nothing
+                spent = self.run_spent.get(row["run_id"], Spent())
+                tokens = row["input_tokens"] + row["output_tokens"]
+                self.run_spent[row["run_id"]] = Spent(spent.micro + row["cost_micro"], spent.tokens + tokens)
 
     async def recorded(self, rows: list[dict[str, Any]]) -> None:
         """New reports are recorded: check every budget over them."""
@@ -183,11 +192,12 @@ class Budgets:
         """Stop the run's attempts in flight (or `only` these); then the run fails, or pauses."""
         running = only or [t for t, e in self.dispatcher.in_flight.items() if e.task.run_id == run_id]
         if on_exceed == "pause":
-            if run_id not in self.paused_runs:
-                log.warning("workflow run %s: %s: paused", run_id, why)
-                self.paused_runs.add(run_id)  # first: the tasks stopped now are held, not queued
-                interrupt(self.engine, run_id, paused(why))
+            first = run_id not in self.paused_runs
+            self.paused_runs.add(run_id)  # first: the tasks stopped now are held, not queued
             await self.dispatcher.stop_attempts(running, why, requeue=True)
+            if first:
+                log.warning("workflow run %s: %s: paused", run_id, why)
+                interrupt(self.engine, run_id, paused(why))
             return
         log.warning("workflow run %s: %s: failed", run_id, why)
         await self.dispatcher.stop_attempts(running, why)
@@ -266,6 +276,8 @@ class Budgets:
         self.paused_runs.discard(run_id)
         interrupt(self.engine, run_id, resumed)
         self.dispatcher.rehold()
+        while (draining := run.draining) is not None:  # answered once the run shows it
+            await asyncio.shield(draining)
         log.info("workflow run %s: resumed (budget raised by %s, %d tokens)", run_id, money(micro), tokens)
 
     async def run_state(self, run_id: str) -> BudgetState | None:

@@ -39,6 +39,7 @@ class UsageService:
         # Set by the composition root: agents' names (metrics' labels), and what checks the budgets.
         self.agent_name: Callable[[str], str | None] = lambda agent_id: None
         self.count: Counter | None = None
+        self.noted: Callable[[list[dict[str, Any]]], None] | None = None  # the budgets' books, at once
         self.recorded: Callable[[list[dict[str, Any]]], Any] | None = None  # async: the budgets' check
 
     # --- recording --------------------------------------------------------------------------------
@@ -49,11 +50,15 @@ class UsageService:
         now = self.clock.now()
         day = day_of(now)
         reports = [(b.lease, b.seq, b) for b in batches]
-        return len(await self._record(agent_id, reports, now, day))
+        new = await self._record(agent_id, reports, now, day)
+        await self.check(new)
+        return len(new)
 
-    async def record_results(self, agent_id: str, results: list[AttemptResult]) -> int:
+    async def record_results(self, agent_id: str, results: list[AttemptResult]) -> list[dict[str, Any]]:
         """The batches that came with results, and the results' own `usage` (seq 0): recorded even
-        when the result itself is refused (stale, cancelled): what was spent was spent."""
+        when the result itself is refused (stale, cancelled): what was spent was spent. Recorded
+        before the results end their attempts (a step that starts next sees the run's spend); the
+        caller has the budgets checked (`check`) after that."""
         reports: list[tuple[int, int, Any]] = []
         for res in results:
             reports += [(res.lease, b.seq, b) for b in res.usage or () if b.lease == res.lease]
@@ -62,9 +67,9 @@ class UsageService:
                 if usage is not None:
                     reports.append((res.lease, 0, usage))
         if not reports:
-            return 0
+            return []
         now = self.clock.now()
-        return len(await self._record(agent_id, reports, now, day_of(now)))
+        return await self._record(agent_id, reports, now, day_of(now))
 
     async def _record(
         self, agent_id: str, reports: list[tuple[int, int, Any]], now: datetime, day: str
@@ -102,12 +107,17 @@ class UsageService:
             for row in new:
                 tokens = row["input_tokens"] + row["output_tokens"]
                 self.count(name, row["model"], row["cost_micro"] / 1_000_000, tokens)
+        if new and self.noted is not None:
+            self.noted(new)
+        return new
+
+    async def check(self, new: list[dict[str, Any]]) -> None:
+        """Have the budgets over these new reports checked."""
         if new and self.recorded is not None:
             try:
                 await self.recorded(new)
             except Exception:  # recorded already: the agent must not send them again
                 log.exception("checking the budgets over %d new usage reports failed", len(new))
-        return new
 
     # --- views ------------------------------------------------------------------------------------
 
