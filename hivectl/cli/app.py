@@ -33,7 +33,8 @@ from hived.model import __version__
 
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
 COMMAND_NAMES = (
-    "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "token"
+    "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "token",
+    "usage",
 )
 
 
@@ -92,6 +93,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import token
 
             return token.app
+        case "usage":
+            from hivectl.cli.usage import usage
+
+            return usage
     raise KeyError(name)
 
 

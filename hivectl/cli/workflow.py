@@ -1,4 +1,4 @@
-"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|approve|reject|context`."""
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|resume|approve|reject|context`."""
 
 from __future__ import annotations
 
@@ -198,6 +198,24 @@ def cancel(ctx: typer.Context, run_ref: RunArg, output: OutputOpt = Output.table
     """Cancel a run: its running steps' tasks are cancelled."""
     done = client(ctx).cancel_run(run_ref)
     render.emit(done, output, lambda: f"run/{done.id} {done.status}")
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    add_budget: Annotated[
+        float | None,
+        typer.Option("--add-budget", help="raise the run's budget (and its steps') by COST dollars"),
+    ] = None,
+    add_tokens: Annotated[
+        int | None, typer.Option("--add-tokens", help="raise its token budget by N")
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Resume a run a budget paused (status paused); refused while it would still be over its budget."""
+    resumed = client(ctx).resume_run(run_ref, add_budget, add_tokens)
+    render.emit(resumed, output, lambda: f"run/{resumed.id} {resumed.status}")
 
 
 def _decide(

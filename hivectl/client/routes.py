@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # imported when first used: they are most of a command's star
         TaskList,
         TaskSubmit,
     )
+    from hived.model.usage import UsageReport
     from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
@@ -110,6 +111,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import limits
 
         return getattr(limits, name)  # type: ignore[no-any-return]
+    if name == "UsageReport":
+        from hived.model import usage
+
+        return usage.UsageReport
     if name in QUEUE_MODELS:
         from hived.model import queue
 
@@ -327,6 +332,15 @@ class Routes:
     @staticmethod
     def cancel_run(ref: str) -> Call[Run]:
         return Call("POST", f"/runs/{_ref(ref)}/cancel", _model("Run"))
+
+    @staticmethod
+    def resume_run(ref: str, add_budget: float | None = None, add_tokens: int | None = None) -> Call[Run]:
+        body = _params(add_budget=add_budget, add_tokens=add_tokens)
+        return Call("POST", f"/runs/{_ref(ref)}/resume", _model("Run"), body=body)
+
+    @staticmethod
+    def usage(by: str = "agent", since: str | None = None) -> Call[UsageReport]:
+        return Call("GET", "/usage", _model("UsageReport"), params=_params(by=by, since=since))
 
     @staticmethod
     def decide_step(ref: str, step: str, approve: bool, by: str | None, comment: str | None) -> Call[Run]:

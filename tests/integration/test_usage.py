@@ -214,3 +214,39 @@ def test_negative_usage_in_a_heartbeat_is_refused_naming_the_field(hived: Hived)
         resp.status_code == 422
         and "usage.0.cost_usd: Input should be greater than or equal to 0" in resp.text
     )
+
+
+def micro(sums: dict[str, Any]) -> tuple[int, int]:
+    return round(sums["cost_usd"] * 1_000_000), sums["tokens"]
+
+
+def test_sums_agree_exactly_after_kill_9_of_hived_mid_run(hived_factory: Any) -> None:
+    hived = hived_factory()
+    spender(hived, max_concurrency=4, heartbeat_interval="0.5s")
+    steps = [
+        {
+            "id": f"s{i}",
+            "type": "spend",
+            "payload": {"cost_usd": 0.1, "tokens": 200, "parts": 10, "every": 0.2},
+        }
+        for i in range(8)
+    ]
+    hived.api("POST", "/workflows", json={"name": "k9", "steps": steps})
+    run_id = hived.api("POST", "/workflows/k9/execute", json={"params": {}})["id"]
+    wait_for(lambda: hived.api("GET", "/usage")["total"]["reports"] >= 3, 30, what="reports recorded")
+    hived.kill9()
+    hived.start()  # the agents live on, reconnect, and send again what hived had not answered
+    run = run_in(hived, run_id, "succeeded", "failed")
+    assert run["status"] == "succeeded"
+    tasks = [hived.task(s["task_id"]) for s in run["steps"]]
+    for task in tasks:
+        attempts = [micro(a["usage"]) for a in task["attempt_history"] if a["usage"]]
+        assert tuple(map(sum, zip(*attempts, strict=True))) == micro(task["usage"])
+        last = task["attempt_history"][-1]
+        assert last["outcome"] == "completed" and micro(last["usage"]) == (100_000, 200)  # once each
+    summed = tuple(map(sum, zip(*(micro(t["usage"]) for t in tasks), strict=True)))
+    assert micro(run["usage"]) == summed
+    for by in ("agent", "day", "run", "model"):
+        report = hived.api("GET", "/usage", params={"by": by})
+        assert [micro(r) for r in report["rows"]] == [summed] and micro(report["total"]) == summed
+    assert micro(hived.api("GET", "/agents/spender")["usage_today"]) == summed
