@@ -46,6 +46,7 @@ STATUS_STYLES = {
     "ok": "green",
     "succeeded": "green",
     "waiting": "bold yellow",
+    "paused": "bold yellow",  # a run whose budget was exceeded (on_exceed: pause)
     "skipped": "dim",
 }
 
