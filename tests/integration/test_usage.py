@@ -4,6 +4,7 @@ budget; sums that agree exactly after kill -9 of hived mid-run."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from typing import Any
@@ -220,8 +221,8 @@ def micro(sums: dict[str, Any]) -> tuple[int, int]:
     return round(sums["cost_usd"] * 1_000_000), sums["tokens"]
 
 
-def test_sums_agree_exactly_after_kill_9_of_hived_mid_run(hived_factory: Any) -> None:
-    hived = hived_factory()
+def test_sums_agree_exactly_after_kill_9_of_hived_mid_run(hived_factory: Any, db_url: str) -> None:
+    hived = hived_factory(db_url=db_url)
     spender(hived, max_concurrency=4, heartbeat_interval="0.5s")
     steps = [
         {
@@ -250,3 +251,47 @@ def test_sums_agree_exactly_after_kill_9_of_hived_mid_run(hived_factory: Any) ->
         report = hived.api("GET", "/usage", params={"by": by})
         assert [micro(r) for r in report["rows"]] == [summed] and micro(report["total"]) == summed
     assert micro(hived.api("GET", "/agents/spender")["usage_today"]) == summed
+
+
+def test_an_agent_over_its_budget_for_the_day_is_stopped_and_takes_no_more_work(hived: Hived) -> None:
+    spender(hived, "capped", budget={"cost_usd": 0.5})
+    slow = {"cost_usd": 60.0, "parts": 600, "every": 0.1}
+    first = hived.wait_task(hived.submit("spend", payload=slow, max_attempts=1)["id"], timeout=20)
+    assert first["status"] == "failed" and first["attempt_history"][-1]["reason"] == "budget_exceeded"
+    assert "agent's budget for" in first["error"]
+    shown = hived.api("GET", "/agents/capped")
+    assert shown["budget"]["exceeded"] is True and shown["usage_today"]["cost_usd"] > 0.5
+    second = hived.submit("spend", payload={"cost_usd": 0.1})
+    other = spender(hived, "free")  # the capped agent is idle, but takes nothing more today
+    done = hived.wait_task(second["id"])
+    assert done["status"] == "completed" and done["agent_id"] == other["id"]
+
+
+def test_the_daemon_budget_per_day_holds_work_back(hived_factory: Any, tmp_path: Any) -> None:
+    config = tmp_path / "hived.yaml"
+    config.write_text("kind: Daemon\nbudget_per_day: {cost_usd: 0.5, on_exceed: pause}\n")
+    hived = hived_factory(extra_args=["--config", str(config)])
+    spender(hived)
+    task = hived.submit("spend", payload={"cost_usd": 60.0, "parts": 600, "every": 0.1})
+    held = wait_for(
+        lambda: (t := hived.task(task["id"]))["status"] == "pending" and t["attempts"] == 1 and t,
+        20,
+        what="the task stopped and held",
+    )
+    assert held["attempt_history"][-1]["reason"] == "budget_exceeded"
+    assert held["waiting_reason"] == "budget: the daemon's budget for today is spent"
+    late = hived.client.post("/tasks", json={"type": "spend", "estimate": {"cost_usd": 0.1}})
+    assert late.status_code == 409 and "does not fit in what is left of the daemon's budget" in late.text
+
+
+def test_a_daemon_budget_without_a_limit_is_refused_with_its_line(tmp_path: Any) -> None:
+    config = tmp_path / "hived.yaml"
+    config.write_text("kind: Daemon\nstop_grace: 5s\nbudget_per_day:\n  on_exceed: fail\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "hived.main", "--config", str(config), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"{config}:3: budget_per_day: a budget needs a limit" in result.stderr
