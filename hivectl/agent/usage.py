@@ -88,16 +88,21 @@ class UsageLines:
         self.ignored = 0
 
     def feed(self, text: str) -> str:
-        if not self.held and self.usage_line is None and "\n:" not in text:
-            if not (self.at_line_start and text[:1] == ":"):
-                if text:
-                    self.at_line_start = text.endswith("\n")
-                return text  # the common case: no line here starts like a usage line
         kept: list[str] = []
-        position = 0
-        while position < len(text):
-            position = self._one(text, position, kept)
-        return "".join(kept)
+        position, size = 0, len(text)
+        while position < size:
+            if self.usage_line is not None or self.held or (self.at_line_start and text[position] == ":"):
+                position = self._one(text, position, kept)  # a line that may be a usage line
+                continue
+            # Up to the next line that starts with ':' (the only ones that may be usage lines).
+            found = text.find("\n:", position)
+            if found < 0:
+                kept.append(text[position:])
+                self.at_line_start = text.endswith("\n")
+                break
+            kept.append(text[position : found + 1])
+            position, self.at_line_start = found + 1, True
+        return kept[0] if len(kept) == 1 else "".join(kept)
 
     def _one(self, text: str, position: int, kept: list[str]) -> int:
         """Consume from `position` up to the end of one line (or of the text); returns where it ends."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -27,6 +27,16 @@ SUMS = (
     func.count(),
 )
 Sums = tuple[int, int, int, int]  # micro-USD, input tokens, output tokens, reports
+# The statements of the task path are built once (building one costs more than running it on SQLite).
+OWNERS = (
+    select(attempts.c.lease, attempts.c.task_id, attempts.c.agent_id, tasks.c.run_id)
+    .join(tasks, tasks.c.id == attempts.c.task_id)
+    .where(attempts.c.lease.in_(bindparam("b_leases", expanding=True)))
+)
+RECORD = {
+    name: upsert(records).on_conflict_do_nothing(index_elements=["lease", "seq"])
+    for name, upsert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
 
 
 def owners(conn: Connection, leases: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -34,23 +44,13 @@ def owners(conn: Connection, leases: Iterable[int]) -> dict[int, dict[str, Any]]
     wanted = sorted(set(leases))
     if not wanted:
         return {}
-    query = (
-        select(attempts.c.lease, attempts.c.task_id, attempts.c.agent_id, tasks.c.run_id)
-        .join(tasks, tasks.c.id == attempts.c.task_id)
-        .where(attempts.c.lease.in_(wanted))
-    )
-    return {r.lease: dict(r._mapping) for r in conn.execute(query)}
+    return {r.lease: dict(r._mapping) for r in conn.execute(OWNERS, {"b_leases": wanted})}
 
 
 def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert the reports not recorded yet (by lease and seq); returns those that were new."""
-    upsert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    new = []
-    for row in rows:
-        statement = upsert(records).values(**row).on_conflict_do_nothing(index_elements=["lease", "seq"])
-        if conn.execute(statement).rowcount == 1:
-            new.append(row)
-    return new
+    statement = RECORD["postgresql" if conn.dialect.name == "postgresql" else "sqlite"]
+    return [row for row in rows if conn.execute(statement, row).rowcount == 1]
 
 
 def sums_by(conn: Connection, column: str, keys: Iterable[str], day: str | None = None) -> dict[str, Sums]:
