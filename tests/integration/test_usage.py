@@ -4,7 +4,6 @@ budget; sums that agree exactly after kill -9 of hived mid-run."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import REPO, Hived, wait_for
+from tests.integration.test_config import check
 
 SPENDER = str(REPO / "workflows-examples" / "agents" / "spender.py")
 PRINTER = "import json,sys; p=json.load(sys.stdin); [print(x, flush=True) for x in p['lines']]"
@@ -287,11 +287,6 @@ def test_the_daemon_budget_per_day_holds_work_back(hived_factory: Any, tmp_path:
 def test_a_daemon_budget_without_a_limit_is_refused_with_its_line(tmp_path: Any) -> None:
     config = tmp_path / "hived.yaml"
     config.write_text("kind: Daemon\nstop_grace: 5s\nbudget_per_day:\n  on_exceed: fail\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "hived.main", "--config", str(config), "--check-config"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = check(config)
     assert result.returncode != 0
     assert f"{config}:3: budget_per_day: a budget needs a limit" in result.stderr
