@@ -2,6 +2,10 @@
 agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hive_bench.py does).
 
     .venv/bin/python bench/roundtrip.py [--n 3000] [--lat 300] [--agents 2] [--concurrency 16] [--db URL]
+                                        [--usage]
+
+  --usage      every task reports spend: an increment while it runs (report_usage, as a
+               `::hive-usage` line does) and `usage` in its result: two usage records per task
 
   round trip   idle agents; POST /tasks, then GET /tasks/{id}?wait=5 (the native wait) until the
                result is seen; p50/p99 over --lat samples (and the same with a 2 ms poll, as the peer
@@ -34,8 +38,11 @@ def http(daemon: Daemon) -> httpx.Client:
     return httpx.Client(transport=transport, base_url="http://hive", timeout=60)
 
 
+USAGE: dict[str, object] = {}  # --usage: what each task reports it spent
+
+
 def submit(c: httpx.Client, i: int) -> str:
-    r = c.post("/tasks", json={"type": "noop", "requires": ["bench"], "payload": {"n": i}})
+    r = c.post("/tasks", json={"type": "noop", "requires": ["bench"], "payload": {"n": i, **USAGE}})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
@@ -113,7 +120,11 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--db", default=None)
+    parser.add_argument("--usage", action="store_true", help="every task reports spend (two records)")
     args = parser.parse_args()
+    if args.usage:
+        USAGE["increment"] = {"cost_usd": 0.001, "input_tokens": 100, "model": "bench"}
+        USAGE["usage"] = {"cost_usd": 0.002, "output_tokens": 50, "model": "bench"}
     daemon = Daemon(args.db)
     try:
         for k in range(args.agents):
@@ -121,7 +132,9 @@ def main() -> None:
                 name=f"b{k}",
                 capabilities=["bench"],
                 max_concurrency=args.concurrency,
-                handler={"python": "hivectl.agent.builtin:echo"},
+                handler={
+                    "python": "hivectl.agent.builtin:spend" if args.usage else "hivectl.agent.builtin:echo"
+                },
             )
             daemon.client.spawn_agent(spec)
         for k in range(args.agents):

@@ -16,6 +16,7 @@ from hived.model import paths
 from hived.model.documents import KINDS, DocumentError, YamlLimits, expand_replicas, load_documents
 from hived.model.limits import LimitSpec
 from hived.model.schemas import AgentSpec, Duration, Size, Strict
+from hived.model.usage import Budget
 
 
 class DaemonConfig(Strict):
@@ -51,6 +52,7 @@ class DaemonConfig(Strict):
     )
     max_event_streams: int = Field(default=256, ge=1, description="/events streams at once, per listener")
     max_event_streams_per_token: int = Field(default=16, ge=1, description="/events streams of one token")
+    budget_per_day: Budget | None = Field(default=None, description="what all tasks may spend per UTC day")
     max_event_lag: int = Field(
         default=5000, ge=10, le=9000, description="events a stream may fall behind before it is closed"
     )
@@ -92,6 +94,7 @@ class Settings:
     serving: Serving = field(default_factory=lambda: Serving())
     agents: list[AgentSpec] = field(default_factory=list)
     declared_limits: list[LimitSpec] = field(default_factory=list)  # kind: Limit in hived.yaml
+    budget_per_day: Budget | None = None  # kind: Daemon's budget_per_day
 
 
 def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec], list[LimitSpec]]:
@@ -187,6 +190,7 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         ),
         agents=agents,
         declared_limits=declared_limits,
+        budget_per_day=daemon.budget_per_day,
     )
 
 

@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         log_retention=settings.agent_log_retention,
         limits=settings.limits,
         standby=settings.standby,
+        budget_per_day=settings.budget_per_day,
     )
     run = serve(orchestrator, settings, access_log=args.access_log)
     tune_gc()

@@ -64,6 +64,18 @@ class Metrics:
             ["schedule", "action"],
             registry=r,
         )
+        self.usage_cost = Counter(
+            "hive_usage_cost_usd",
+            "Dollars handlers reported they spent, by agent and model",
+            ["agent", "model"],
+            registry=r,
+        )
+        self.usage_tokens = Counter(
+            "hive_usage_tokens",
+            "Tokens (input + output) handlers reported, by agent and model",
+            ["agent", "model"],
+            registry=r,
+        )
         self._lookups: set[asyncio.Task[None]] = set()
         self.api_latency = Histogram(
             "hive_api_request_duration_seconds",
@@ -102,6 +114,13 @@ class Metrics:
             log.debug("throttled task %s: its limit not read: %s", task_id, exc)
             name = ""
         self.throttles.labels(name).inc()
+
+    def count_usage(self, agent: str, model: str | None, cost_usd: float, tokens: int) -> None:
+        """A usage report recorded (once: hived.usage.service counts only new ones)."""
+        if cost_usd:
+            self.usage_cost.labels(agent, model or "").inc(cost_usd)
+        if tokens:
+            self.usage_tokens.labels(agent, model or "").inc(tokens)
 
     def _attempt_ended(self, event: AttemptEnded) -> None:
         self.attempts.labels(event.outcome, event.reason).inc()

@@ -17,7 +17,7 @@ from hived.agents.service import AgentService
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK
-from hived.events import EventBus, TaskEnded
+from hived.events import EventBus, RunChanged, TaskEnded
 from hived.limits.gate import LimitGate
 from hived.limits.service import LimitsService
 from hived.metrics import Metrics
@@ -26,6 +26,7 @@ from hived.model.limits import LimitSpec
 from hived.model.runs import Run
 from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, TaskDetail, TaskSubmit
 from hived.model.states import AgentStatus
+from hived.model.usage import Budget
 from hived.model.workflow import WorkflowSpec
 from hived.schedules.service import SchedulesService
 from hived.store import tasks as task_store
@@ -34,6 +35,9 @@ from hived.store.db import Database
 from hived.store.ownership import Ownership
 from hived.tasks.dispatcher import Dispatcher
 from hived.tasks.service import TaskService
+from hived.usage.budgets import Budgets
+from hived.usage.service import UsageService
+from hived.usage.views import UsageViews
 from hived.workflows.engine import WorkflowEngine
 from hived.workflows.service import WorkflowService
 
@@ -53,6 +57,7 @@ class AgentOrchestrator:
         log_retention: int = 5,
         limits: Limits | None = None,
         standby: bool = False,
+        budget_per_day: Budget | None = None,
     ) -> None:
         self.declared = declared or []
         self.declared_limits = declared_limits or []
@@ -90,11 +95,36 @@ class AgentOrchestrator:
         self.tasks.run_id_of = self.workflows.run_id
         self.schedules = SchedulesService(self.db, self.workflows, self.tasks, self.events)
         self.tokens = Tokens(self.db)
+        self._usage_slice(budget_per_day)
         self.health = HealthMonitor(self.agents)
         self.metrics.follow(self.events)
         self.metrics.count_throttles(self.events, self.db)
         self.metrics.add_state(self._metric_state)
         self.started = False
+
+    def _usage_slice(self, budget_per_day: Budget | None) -> None:
+        """Usage reports and budgets (hived.usage), hooked into the protocol, the views, the dispatch
+        holds and the workflow engine."""
+        self.usage = UsageService(self.db)
+        self.budgets = Budgets(self.db, self.dispatcher, self.engine, budget_per_day)
+        self.usage.agent_name = self.agents.name_of
+        self.usage.count = self.metrics.count_usage
+        self.usage.noted, self.usage.recorded = self.budgets.noted, self.budgets.recorded
+        self.budgets.agent_budget = self._agent_budget
+        self.protocol.usage = self.usage
+        self.tasks.budget_check = self.budgets.check_submit
+        views = UsageViews(self.usage)
+        views.agent_budget = self._agent_budget
+        self.tasks.usage_view, self.workflows.usage_view, self.fleet.usage_view = (
+            views.task,
+            views.run,
+            views.agent,
+        )
+        self.events.subscribe(RunChanged, self.budgets.run_changed)
+
+    def _agent_budget(self, agent_id: str) -> Budget | None:
+        agent = self.agents.agents.get(agent_id)
+        return agent.spec.budget if agent is not None else None
 
     # --- life of the daemon -----------------------------------------------------------------------
 
@@ -118,6 +148,7 @@ class AgentOrchestrator:
             }
         )
         runs = await self.engine.load()
+        await self.budgets.load(list(self.agents.agents))
         await self.tasks.timers.recover()
         self.dispatcher.rehold()  # the runs are known now: pauses by workflow hold their tasks
         self.dispatcher.start()
@@ -126,6 +157,7 @@ class AgentOrchestrator:
         self.engine.start()
         await self.schedules.load()  # after the runs: a start missed while down is caught up now
         self.schedules.start()
+        self.budgets.start()
         self.health.start()
         self.ownership.watch(self._lost_database)
         for spec in self.declared:  # the desired state of hived.yaml
@@ -144,6 +176,7 @@ class AgentOrchestrator:
         await self.health.stop()
         await self.schedules.stop()
         await self.engine.stop()
+        await self.budgets.stop()
         await self.agents.shutdown()
         await self.limit_service.stop()
         await self.tasks.timers.stop()

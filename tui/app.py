@@ -153,7 +153,9 @@ class HiveApp(Actions):
             self.fleet.load_status(as_dict(await self.client.status()))
             self.fleet.load_limits(await feed.limits(self.client))
             self.fleet.load_queued(await feed.queued(self.client))
-            active = [r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running")]
+            active = [
+                r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running", "paused")
+            ]
             for run in active[:50]:
                 self.fleet.runs[run["id"]] = as_dict(await self.client.get_run(run["id"]))
                 self.fleet.dirty.runs.add(run["id"])

@@ -9,10 +9,11 @@ from rich.text import Text
 
 from hivectl.cli.plain import describe_pause
 from hivectl.cli.render import STATUS_STYLES
+from hivectl.cli.usage import cost
 
 AGENT_COLUMNS = ("name", "type", "status", "heartbeat", "task", "done", "failed", "rss", "cpu", "restarts")
 TASK_COLUMNS = ("id", "type", "status", "priority", "agent", "attempts", "waiting", "error")
-RUN_COLUMNS = ("id", "workflow", "status", "progress", "steps", "age")
+RUN_COLUMNS = ("id", "workflow", "status", "progress", "steps", "cost", "age")
 LIMIT_COLUMNS = ("name", "rate", "tokens", "concurrency", "holders", "waiting", "closed")
 STEP_ICONS = {
     "pending": "·",
@@ -132,8 +133,22 @@ def run_row(run: dict[str, Any], now: datetime) -> tuple[Any, ...]:
         status(run.get("status")),
         f"{progress_bar(done, len(steps))} {done}/{len(steps)}",
         Text(icons),
+        spend(run),
         age(run.get("created_at"), now),
     )
+
+
+def spend(run: dict[str, Any]) -> Text:
+    """What a run's steps spent (`$1.20`), and of what budget (`$1.20/$1.00`, red once exceeded)."""
+    usage, budget = run.get("usage") or {}, run.get("budget") or {}
+    if not usage.get("reports") and not budget:
+        return Text("-")
+    text = cost(usage.get("cost_usd", 0.0))
+    if budget.get("cost_usd") is not None:
+        text += f"/{cost(budget['cost_usd'])}"
+    elif budget.get("tokens") is not None:
+        text += f" {usage.get('tokens', 0)}/{budget['tokens']} tok"
+    return Text(text, style="bold red" if budget.get("exceeded") else "")
 
 
 def depth_text(

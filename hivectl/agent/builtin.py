@@ -15,6 +15,16 @@ def echo(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def spend(payload: dict[str, Any]) -> dict[str, Any]:
+    """Reports spend (benchmarks and tests of usage): the increment `increment` while it runs (as a
+    `::hive-usage` line would), and `usage` in its result."""
+    from hivectl.agent.usage import report_usage
+
+    if payload.get("increment"):
+        report_usage(**payload["increment"])
+    return {"usage": payload["usage"]} if payload.get("usage") else {}
+
+
 async def sleep(payload: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(float(payload.get("seconds", 1)))
     return {"slept": payload.get("seconds", 1)}

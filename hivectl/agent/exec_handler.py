@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from hivectl.agent import containment
+from hivectl.agent import containment, usage
 from hivectl.agent.handlers import (
     ERROR,
     INTERRUPTED,
@@ -140,12 +140,14 @@ class _ProcessWatch:
         self.stdout = TailBuffer(STDOUT_CHARS)
         self.stderr = TailBuffer(STDERR_CHARS)
         self.output = TailBuffer(OUTPUT_CHARS)
+        # `::hive-usage` lines leave stdout (the result) for the attempt's usage; the output keeps them
+        self.usage = usage.UsageLines(usage.CURRENT.get() or _ignore, self.output.add)
 
     async def run(self, payload: bytes) -> AttemptOutcome:
         proc = self.proc
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
         readers = [
-            asyncio.create_task(self._read(proc.stdout, self.stdout)),
+            asyncio.create_task(self._read(proc.stdout, self.stdout, self.usage)),
             asyncio.create_task(self._read(proc.stderr, self.stderr)),
         ]
         feeder = asyncio.create_task(_feed(proc.stdin, payload))
@@ -204,16 +206,18 @@ class _ProcessWatch:
         if not exited.done():
             _signal_group(self.proc.pid, signal.SIGKILL)
 
-    async def _read(self, stream: asyncio.StreamReader, sink: TailBuffer) -> None:
+    async def _read(
+        self, stream: asyncio.StreamReader, sink: TailBuffer, lines: usage.UsageLines | None = None
+    ) -> None:
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
         while chunk := await stream.read(READ_CHUNK):
             self.last_output = time.monotonic()
             text = decoder.decode(chunk)
-            sink.add(text)
             self.output.add(text)
+            sink.add(lines.feed(text) if lines is not None else text)
         text = decoder.decode(b"", final=True)
-        sink.add(text)
         self.output.add(text)
+        sink.add(lines.feed(text) + lines.finish() if lines is not None else text)
 
     async def _finish_io(self, readers: list[asyncio.Task[None]], feeder: asyncio.Task[None]) -> None:
         _, pending = await asyncio.wait(readers, timeout=PIPE_DRAIN)
@@ -225,6 +229,10 @@ class _ProcessWatch:
             transport = getattr(self.proc, "_transport", None)  # no public way to close the pipes
             if transport is not None:
                 transport.close()
+
+
+def _ignore(_increment: usage.Increment) -> None:
+    pass
 
 
 async def _feed(stdin: asyncio.StreamWriter, payload: bytes) -> None:

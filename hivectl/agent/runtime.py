@@ -26,6 +26,8 @@ from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
+from hivectl.agent.usage import CURRENT as USAGE_SINK
+from hivectl.agent.usage import UsageBook
 from hivectl.agent.wire import (
     AttemptResult,
     HeartbeatRequest,
@@ -99,6 +101,7 @@ class AgentRuntime:
         self.clock = clock
         self.running: dict[str, Running] = {}
         self.outbox = Outbox()
+        self.usage = UsageBook()  # increments until hived has them
         self.accepting = True
         self.polling = False
         self.slots_changed = asyncio.Event()  # a slot freed, or the agent takes work again
@@ -170,14 +173,23 @@ class AgentRuntime:
         while True:
             started = self.clock()
             rss, cpu = self.stats.sample(children=bool(self.running))
+            batches = self.usage.take()
             body = HeartbeatRequest(
                 incarnation=self.session.incarnation,
                 running=sorted(self.held_task_ids()),
                 rss_bytes=rss,
                 cpu_percent=cpu,
+                usage=[batch.to_json() for batch in batches],
             )
             interval = self.session.heartbeat_interval
-            reply = await self.conn.heartbeat(self.session.agent_id, body, timeout=max(10.0, 2 * interval))
+            try:
+                reply = await self.conn.heartbeat(
+                    self.session.agent_id, body, timeout=max(10.0, 2 * interval)
+                )
+            except BaseException:
+                self.usage.release(batches)  # sent again, unchanged, with the next heartbeat
+                raise
+            self.usage.settle(batches)
             self.cancel(reply.cancel)
             self.set_status(reply.status)
             self.session.heartbeat_interval = reply.heartbeat_interval
@@ -300,6 +312,7 @@ class AgentRuntime:
     async def execute(self, item: Running) -> None:
         lease = item.lease
         log.info("task %s: attempt %d started (type %s)", lease.task_id, lease.attempt, lease.type)
+        USAGE_SINK.set(self.usage.sink(lease.task_id, lease.lease))  # this task's context only
         try:
             outcome = await self.session.handler.run(lease, item.stop)
         except Exception as exc:  # a bug in the agent must fail the attempt, not the agent
@@ -314,6 +327,7 @@ class AgentRuntime:
             took,
             f": {outcome.error}" if outcome.error else "",
         )
+        unsent = self.usage.take_attempt(lease.lease)
         self.outbox.add(
             AttemptResult(
                 task_id=lease.task_id,
@@ -324,6 +338,7 @@ class AgentRuntime:
                 error=outcome.error,
                 reason=outcome.reason,
                 output=outcome.output or None,
+                usage=[batch.to_json() for batch in unsent] or None,
             )
         )
         if self.running.get(lease.task_id) is item:

@@ -68,6 +68,7 @@ class AttemptResult:
     error: str | None = None
     reason: str | None = None
     output: str | None = None
+    usage: list[dict[str, Any]] | None = None  # increment batches not sent with a heartbeat
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)  # shallow: asdict's deep copy of the result cost more than sending it
@@ -123,6 +124,7 @@ class HeartbeatRequest:
     running: list[str] = field(default_factory=list)
     rss_bytes: int | None = None
     cpu_percent: float | None = None
+    usage: list[dict[str, Any]] = field(default_factory=list)  # increment batches (hivectl/agent/usage.py)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -34,7 +34,7 @@ from hived.model import __version__
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
 COMMAND_NAMES = (
     "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "schedule",
-    "token",
+    "token", "usage",
 )
 
 
@@ -97,6 +97,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import token
 
             return token.app
+        case "usage":
+            from hivectl.cli.usage import usage
+
+            return usage
     raise KeyError(name)
 
 

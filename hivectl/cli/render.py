@@ -46,6 +46,7 @@ STATUS_STYLES = {
     "ok": "green",
     "succeeded": "green",
     "waiting": "bold yellow",
+    "paused": "bold yellow",  # a run whose budget was exceeded (on_exceed: pause)
     "skipped": "dim",
 }
 
@@ -130,6 +131,10 @@ def _value(key: str, value: Any, now: datetime | None) -> RenderableType:
         return Text("-")
     if key == "status":
         return status_text(str(value))
+    if key in ("usage", "usage_today", "budget"):  # dollars and tokens, as `hivectl usage` shows them
+        from hivectl.cli.usage import budget_text, usage_text
+
+        return Text(budget_text(to_data(value)) if key == "budget" else usage_text(to_data(value)))
     if isinstance(value, datetime):
         return Text(f"{value.isoformat()} ({age(value, now)} ago)")
     if isinstance(value, dict | list):
@@ -173,7 +178,9 @@ def incarnations_table(incarnations: Sequence[Incarnation], now: datetime | None
 def attempts_table(
     attempts: Sequence[Attempt], names: Mapping[str, str], now: datetime | None = None
 ) -> Table:
-    table = grid(["ATTEMPT", "AGENT", "STARTED", "DURATION", "OUTCOME", "REASON", "ERROR"])
+    from hivectl.cli.usage import cost
+
+    table = grid(["ATTEMPT", "AGENT", "STARTED", "DURATION", "OUTCOME", "REASON", "COST", "ERROR"])
     for attempt in attempts:
         if attempt.ended_at is not None:
             duration = f"{(attempt.ended_at - attempt.started_at).total_seconds():.1f}s"
@@ -187,6 +194,7 @@ def attempts_table(
             duration,
             status_text(attempt.outcome or "running"),
             Text(attempt.reason or "-"),
+            cost(attempt.usage.cost_usd) if attempt.usage and attempt.usage.reports else "-",
             Text(error if len(error) <= 100 else error[:99] + "…"),
         )
     return table

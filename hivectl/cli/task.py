@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from hivectl.cli import exitcodes
+from hivectl.cli.budget import BudgetTokensOpt, BudgetUsdOpt, EstimateTokensOpt, EstimateUsdOpt, pair
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.output import Output, emit, log_chunk
 from hivectl.client import TASK_FINAL, Routes
@@ -52,6 +53,8 @@ SUBMIT_FLAGS = {
     "delay": "--delay",
     "at": "--at",
     "expires_in": "--expires-in",
+    "budget": "--budget-usd/--budget-tokens",
+    "estimate": "--estimate-usd/--estimate-tokens",
 }
 UNITS_RE = re.compile(r"^(.*)\*(-?\d+)$")
 
@@ -166,6 +169,10 @@ def submit(
     delay: DelayOpt = None,
     at: AtOpt = None,
     expires_in: ExpiresOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    estimate_usd: EstimateUsdOpt = None,
+    estimate_tokens: EstimateTokensOpt = None,
     file: FileOpt = None,
     wait: WaitOpt = False,
     output: OutputOpt = Output.table,
@@ -194,6 +201,8 @@ def submit(
         "idempotency_key": idempotency_key,
         "limits": limit_refs,
         **queue_fields(label, delay, at, expires_in),
+        "budget": pair(budget_usd, budget_tokens),
+        "estimate": pair(estimate_usd, estimate_tokens),
     }
     body |= {key: value for key, value in optional.items() if value is not None}
     submit_one(ctx, body, wait, output)

@@ -1,4 +1,5 @@
-"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|rerun|approve|reject|signal|context`."""
+"""`hivectl workflow validate|apply|list|show|run|status|runs|cancel|rerun|resume|approve|reject|signal|
+context`."""
 
 from __future__ import annotations
 
@@ -233,6 +234,24 @@ def rerun(
         render.emit(started, output, lambda: started.id)
         return
     follow(cli, started.id, output)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    run_ref: RunArg,
+    add_budget: Annotated[
+        float | None,
+        typer.Option("--add-budget", help="raise the run's budget (and its steps') by COST dollars"),
+    ] = None,
+    add_tokens: Annotated[
+        int | None, typer.Option("--add-tokens", help="raise its token budget by N")
+    ] = None,
+    output: OutputOpt = Output.table,
+) -> None:
+    """Resume a run a budget paused (status paused); refused while it would still be over its budget."""
+    resumed = client(ctx).resume_run(run_ref, add_budget, add_tokens)
+    render.emit(resumed, output, lambda: f"run/{resumed.id} {resumed.status}")
 
 
 def _decide(

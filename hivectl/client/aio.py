@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
         TaskList,
         TaskSubmit,
     )
+    from hived.model.usage import UsageReport
     from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
@@ -287,6 +288,15 @@ class AsyncClient:
 
     async def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
         return await self.send(Routes.rerun_run(ref, from_step))
+    async def resume_run(
+        self, ref: str, add_budget: float | None = None, add_tokens: int | None = None
+    ) -> Run:
+        """Resume a run a budget paused, its budget raised first (409 while it would still be over)."""
+        return await self.send(Routes.resume_run(ref, add_budget, add_tokens))
+
+    async def usage(self, by: str = "agent", since: str | None = None) -> UsageReport:
+        """What handlers reported they spent, summed per agent, workflow, run, model, day or task."""
+        return await self.send(Routes.usage(by, since))
 
     async def approve_step(
         self, ref: str, step: str, by: str | None = None, comment: str | None = None

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # imported when first used: they are most of a command's star
         TaskList,
         TaskSubmit,
     )
+    from hived.model.usage import UsageReport
     from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
@@ -115,6 +116,10 @@ def model_class(name: str) -> type[BaseModel]:
         from hived.model import schedules
 
         return getattr(schedules, name)  # type: ignore[no-any-return]
+    if name == "UsageReport":
+        from hived.model import usage
+
+        return usage.UsageReport
     if name in QUEUE_MODELS:
         from hived.model import queue
 
@@ -337,6 +342,15 @@ class Routes:
     @staticmethod
     def rerun_run(ref: str, from_step: str | None = None) -> Call[Run]:
         return Call("POST", f"/runs/{_ref(ref)}/rerun", _model("Run"), body=_params(from_step=from_step))
+
+    @staticmethod
+    def resume_run(ref: str, add_budget: float | None = None, add_tokens: int | None = None) -> Call[Run]:
+        body = _params(add_budget=add_budget, add_tokens=add_tokens)
+        return Call("POST", f"/runs/{_ref(ref)}/resume", _model("Run"), body=body)
+
+    @staticmethod
+    def usage(by: str = "agent", since: str | None = None) -> Call[UsageReport]:
+        return Call("GET", "/usage", _model("UsageReport"), params=_params(by=by, since=since))
 
     @staticmethod
     def decide_step(

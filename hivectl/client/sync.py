@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # the models are read by routes.py, which imports them when f
         TaskList,
         TaskSubmit,
     )
+    from hived.model.usage import UsageReport
     from hived.model.workflow import WorkflowSpec
 
 T = TypeVar("T")
@@ -288,6 +289,13 @@ class Client:
 
     def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
         return self.send(Routes.rerun_run(ref, from_step))
+    def resume_run(self, ref: str, add_budget: float | None = None, add_tokens: int | None = None) -> Run:
+        """Resume a run a budget paused, its budget raised first (409 while it would still be over)."""
+        return self.send(Routes.resume_run(ref, add_budget, add_tokens))
+
+    def usage(self, by: str = "agent", since: str | None = None) -> UsageReport:
+        """What handlers reported they spent, summed per agent, workflow, run, model, day or task."""
+        return self.send(Routes.usage(by, since))
 
     def approve_step(self, ref: str, step: str, by: str | None = None, comment: str | None = None) -> Run:
         return self.send(Routes.decide_step(ref, step, True, by, comment))

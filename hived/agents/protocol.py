@@ -20,6 +20,7 @@ from hived.model.schemas import (
 )
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
 from hived.store import agents as agent_store
+from hived.usage.service import UsageService
 
 log = logging.getLogger("hived.protocol")
 S = AgentStatus
@@ -30,6 +31,7 @@ class AgentProtocol:
         self.agents = agents
         self.clock = clock or agents.clock
         self.dispatcher = agents.dispatcher
+        self.usage: UsageService | None = None  # set by the composition root
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
         if req.agent_id is not None:
@@ -119,6 +121,8 @@ class AgentProtocol:
         agent = self._current(agent_id, req.incarnation)
         self._beat(agent)
         agent.rss_bytes, agent.cpu_percent = req.rss_bytes, req.cpu_percent
+        if req.usage and self.usage is not None:  # a budget crossed now stops attempts in this reply
+            await self.usage.record(agent.id, req.usage)
         await self.dispatcher.reconcile(agent.id, set(req.running), grace=2 * agent.spec.heartbeat_interval)
         if agent.status == S.UNHEALTHY:
             self.agents.set_status(agent, S.ACTIVE, "heartbeats resumed")
@@ -135,11 +139,17 @@ class AgentProtocol:
     async def work(self, agent_id: str, req: WorkRequest) -> WorkResponse:
         agent = self._current(agent_id, req.incarnation)
         self._beat(agent)
-        acks = await self.dispatcher.report(agent.id, req.results) if req.results else []
+        acks = await self.report(agent.id, req.results) if req.results else []
         slots = req.slots if agent.status in ROUTABLE_AGENT else 0
         leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
         return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=self.agents.shown_status(agent))
 
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
-        """Single results (`POST /tasks/{id}/complete|fail`), fenced by attempt and lease."""
-        return await self.dispatcher.report(agent_id, results)
+        """Results (also single ones: `POST /tasks/{id}/complete|fail`), fenced by attempt and lease;
+        then the usage they carry (recorded even for a refused result: it was spent)."""
+        if self.usage is None:
+            return await self.dispatcher.report(agent_id, results)
+        new = await self.usage.record_results(agent_id, results)
+        acks = await self.dispatcher.report(agent_id, results)
+        await self.usage.check(new)  # after the ends: an attempt that just ended is not stopped
+        return acks

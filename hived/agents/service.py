@@ -4,6 +4,7 @@ what (for agent tokens, which reach only their own attempts and runs)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from hived.agents.manager import AgentManager, LiveAgent
@@ -20,6 +21,7 @@ class AgentService:
         self.agents = agents
         self.dispatcher = dispatcher
         self.controls = controls
+        self.usage_view: Callable[[AgentDetail], Awaitable[AgentDetail]] | None = None  # hived.usage
 
     def view(self, agent: LiveAgent) -> Agent:
         shown = self.agents.view(agent)
@@ -33,7 +35,8 @@ class AgentService:
     async def get(self, ref: str) -> AgentDetail:
         agent = self.agents.resolve(ref)
         incarnations = await self.agents.incarnations(agent)
-        return AgentDetail(**self.view(agent).model_dump(), incarnations=incarnations)
+        detail = AgentDetail(**self.view(agent).model_dump(), incarnations=incarnations)
+        return await self.usage_view(detail) if self.usage_view is not None else detail
 
     async def cordon(self, ref: str, cordoned: bool) -> Agent:
         """Cordon (no new work; what it runs finishes) or uncordon the agent; stored."""

@@ -45,7 +45,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("PUT", r"^/schedules/[^/]+$", Scope.OPERATOR, False),
         ("DELETE", r"^/schedules/[^/]+$", Scope.OPERATOR, False),
         ("POST", r"^/schedules/[^/]+/(pause|resume|trigger)$", Scope.OPERATOR, False),
-        ("POST", r"^/runs/[^/]+/(cancel|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
+        ("POST", r"^/runs/[^/]+/(cancel|resume|steps/[^/]+/(approve|reject))$", Scope.OPERATOR, False),
         ("POST", r"^/runs/[^/]+/signals/[^/]+$", Scope.OPERATOR, False),
         ("GET", r"^/.*$", Scope.READ, False),
     ]

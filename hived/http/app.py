@@ -29,6 +29,7 @@ from hived.model.errors import format_errors
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules import routes as schedule_routes
 from hived.tasks import routes as task_routes
+from hived.usage import routes as usage_routes
 from hived.workflows import routes as workflow_routes
 from hived.workflows import run_routes
 
@@ -43,6 +44,7 @@ ROUTERS = tuple(
         agent_routes,
         workflow_routes,
         run_routes,
+        usage_routes,
         limit_routes,
         schedule_routes,
         sse,

@@ -15,6 +15,8 @@ from hived.limits.service import LimitsService
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules.service import SchedulesService
 from hived.tasks.service import TaskService
+from hived.usage.budgets import Budgets
+from hived.usage.service import UsageService
 from hived.workflows.service import WorkflowService
 
 
@@ -49,6 +51,12 @@ async def _limit_service(request: Request) -> LimitsService:
 
 async def _schedules(request: Request) -> SchedulesService:
     return _orchestrator(request).schedules
+async def _usage(request: Request) -> UsageService:
+    return _orchestrator(request).usage
+
+
+async def _budgets(request: Request) -> Budgets:
+    return _orchestrator(request).budgets
 
 
 async def _tokens(request: Request) -> Tokens:
@@ -68,3 +76,5 @@ TokenStore = Annotated[Tokens, Depends(_tokens)]
 Bounds = Annotated[Limits, Depends(_limits)]
 LimitsDep = Annotated[LimitsService, Depends(_limit_service)]  # flow control (`kind: Limit`)
 SchedulesDep = Annotated[SchedulesService, Depends(_schedules)]  # `kind: Schedule`
+UsageDep = Annotated[UsageService, Depends(_usage)]  # what handlers spent
+BudgetsDep = Annotated[Budgets, Depends(_budgets)]

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from hived.model.schemas import JsonObject, Strict, Text
+from hived.model.usage import BudgetState, UsageSums
 from hived.model.values import check_json
 
 
@@ -79,6 +80,8 @@ class Run(BaseModel):
         description="grows with every change of the run, of its steps, or of their tasks' assignment; "
         "GET /runs/{id}?wait=S&since=REVISION answers as soon as it is no longer REVISION",
     )
+    usage: UsageSums | None = None  # what its steps' tasks spent
+    budget: BudgetState | None = None  # the run's budget (with what resumes added), and what is left
 
 
 RunStep.model_rebuild()

@@ -28,6 +28,7 @@ from hived.model.fields import (
 )
 from hived.model.limits import LimitRef, TakenLimit, check_refs
 from hived.model.queue import QueuePause
+from hived.model.usage import Budget, BudgetState, Estimate, UsageBatch, UsageSums, check_estimate
 from hived.model.values import text_problem
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
@@ -92,6 +93,7 @@ class AgentSpec(Strict):
         default=None, description="recycle the agent above this RSS (e.g. 512MiB)"
     )
     circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    budget: Budget | None = Field(default=None, description="per UTC day: what its tasks may spend")
 
     @field_validator("name")
     @classmethod
@@ -167,6 +169,8 @@ class Agent(BaseModel):
 
 class AgentDetail(Agent):
     incarnations: list[Incarnation]
+    usage_today: UsageSums | None = None  # what its tasks spent this UTC day
+    budget: BudgetState | None = None  # its budget for the day, and what is left
 
 
 class AgentList(BaseModel):
@@ -200,9 +204,12 @@ class TaskSubmit(Strict):
     delay: Duration | None = Field(default=None, description="start no sooner than this from now")
     at: AwareDatetime | None = Field(default=None, description="start no sooner than this time")
     expires_in: Duration | None = Field(default=None, description="not started by then: it fails")
+    budget: Budget | None = Field(default=None, description="stop the task when its spend passes this")
+    estimate: Estimate | None = Field(default=None, description="what it expects to spend")
 
     @model_validator(mode="after")
     def _timing(self) -> TaskSubmit:
+        check_estimate(self.estimate, self.budget)
         if self.delay is not None and self.at is not None:
             raise ValueError("delay: give delay or at, not both")
         if self.expires_in is not None and self.delay is not None and self.expires_in <= self.delay:
@@ -229,6 +236,7 @@ class Attempt(BaseModel):
     outcome: str | None = None
     reason: str | None = None
     error: str | None = None
+    usage: UsageSums | None = None  # what this attempt reported it spent
 
 
 class Task(BaseModel):
@@ -252,6 +260,8 @@ class Task(BaseModel):
     not_before: datetime | None = None  # scheduled (--delay, --at): not started before this time
     expires_at: datetime | None = None  # not started by then: failed, error `expired: ...`
     waiting_reason: str | None = None  # why a pending task is not assigned: `limit NAME[KEY]`, `paused (...)`
+    budget: BudgetState | None = None  # its budget (task show: with what was spent and what is left)
+    estimate: Estimate | None = None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -259,6 +269,7 @@ class Task(BaseModel):
 
 class TaskDetail(Task):
     attempt_history: list[Attempt]
+    usage: UsageSums | None = None  # summed over its attempts
 
 
 class TaskList(BaseModel):
@@ -303,6 +314,9 @@ class AttemptResult(Strict):
     error: str | None = None
     reason: str | None = None
     output: str | None = Field(default=None, description="captured stdout/stderr (tail)")
+    usage: list[UsageBatch] | None = Field(
+        default=None, max_length=10_000, description="the attempt's usage increments not sent yet"
+    )
 
 
 class WorkRequest(Strict):
@@ -343,6 +357,9 @@ class HeartbeatRequest(Strict):
     running: list[str] = Field(default_factory=list)
     rss_bytes: int | None = None
     cpu_percent: float | None = None
+    usage: list[UsageBatch] = Field(
+        default_factory=list, max_length=10_000, description="usage increments of running attempts"
+    )
 
 
 class HeartbeatResponse(BaseModel):

@@ -52,6 +52,7 @@ class TaskStatus(Status):
 class RunStatus(Status):
     PENDING = "pending"
     RUNNING = "running"
+    PAUSED = "paused"  # a budget over it was exceeded (on_exceed: pause): until resumed or cancelled
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -84,6 +85,7 @@ class AttemptReason(StrEnum):
     DAEMON_RESTART = "daemon_restart"  # hived restarted and nobody held the attempt
     THROTTLED = "throttled"  # the handler hit a provider's limit: back to the queue, not counted
     EXPIRED = "expired"  # the task was not started by its expires_at (it never had an attempt)
+    BUDGET_EXCEEDED = "budget_exceeded"  # a budget over the attempt was exceeded: hived stopped it
 
 
 # Reasons that say something about the agent (they feed its circuit breaker); None: no reason given.
@@ -117,8 +119,9 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
         T.CANCELLED: frozenset({T.PENDING}),  # only by an explicit `task retry`
     },
     RunStatus: {
-        R.PENDING: frozenset({R.RUNNING, R.FAILED, R.CANCELLED}),
-        R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.CANCELLED}),
+        R.PENDING: frozenset({R.RUNNING, R.PAUSED, R.FAILED, R.CANCELLED}),
+        R.RUNNING: frozenset({R.SUCCEEDED, R.FAILED, R.CANCELLED, R.PAUSED}),
+        R.PAUSED: frozenset({R.RUNNING, R.FAILED, R.CANCELLED}),
         R.SUCCEEDED: frozenset(),
         R.FAILED: frozenset(),
         R.CANCELLED: frozenset(),

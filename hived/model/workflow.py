@@ -14,6 +14,7 @@ from hived.model import fanout, subflows
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
+from hived.model.usage import Budget, Estimate, check_estimate
 from hived.model.waits import APPROVAL, OnTimeout, WaitFor, wait_kind, wait_problem
 
 STEP_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -51,6 +52,8 @@ class StepSpec(Strict):
     # a sub-workflow: the step waits for a run of this workflow (hived.model.subflows)
     workflow: str | None = None
     params: JsonObject = Field(default_factory=dict)
+    budget: Budget | None = None  # the step's task (all its attempts)
+    estimate: Estimate | None = None  # it does not start unless this fits in the run's budget left
 
     @field_validator("id")
     @classmethod
@@ -90,6 +93,7 @@ class StepSpec(Strict):
     def _waits(self) -> StepSpec:
         if problem := wait_problem(self):
             raise ValueError(problem)
+        check_estimate(self.estimate, self.budget)
         return self
 
     @property
@@ -110,6 +114,7 @@ class WorkflowSpec(Strict):
     outputs: JsonObject = Field(
         default_factory=dict, description="the run's result, templated from its steps when it succeeds"
     )
+    budget: Budget | None = Field(default=None, description="the whole run: all its steps' spend")
 
     @field_validator("name")
     @classmethod

@@ -280,4 +280,40 @@ class ScheduleRow(Base):
     last_run_id: Mapped[str | None] = mapped_column(String(36))
     queued: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+class UsageRecordRow(Base):
+    """One report of spend by a handler (an increment batch, seq >= 1, or its result's usage, seq 0),
+    recorded once per (lease, seq). Every sum (per attempt, task, run, agent, model, day) is a sum
+    over these rows; money is whole micro-USD, so the sums agree exactly whichever way they group."""
+
+    __tablename__ = "usage_records"
+
+    lease: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    task_id: Mapped[str] = mapped_column(String(36))
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    agent_id: Mapped[str | None] = mapped_column(String(36))
+    model: Mapped[str | None] = mapped_column(String(200))
+    day: Mapped[str] = mapped_column(String(10))  # UTC, YYYY-MM-DD
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micro: Mapped[int] = mapped_column(BigInteger, default=0)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("idx_usage_task", "task_id"),
+        Index("idx_usage_run", "run_id"),
+        Index("idx_usage_agent_day", "agent_id", "day"),
+        Index("idx_usage_day", "day"),
+        Index("idx_usage_recorded_at", "recorded_at"),
+    )
+
+
+class RunBudgetRow(Base):
+    """What `hivectl workflow resume RUN --add-budget` added to a run's budget."""
+
+    __tablename__ = "run_budgets"
+
+    run_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    added_micro: Mapped[int] = mapped_column(BigInteger, default=0)
+    added_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,7 +16,7 @@ runs = RunRow.__table__
 steps = RunStepRow.__table__
 context = RunContextRow.__table__
 
-ACTIVE_RUN = ("pending", "running")
+ACTIVE_RUN = ("pending", "running", "paused")
 STEP_FIELDS = (
     *("status", "task_id", "agent_id", "result", "error", "decided_by", "started_at", "finished_at"),
     "child_run_id",

@@ -158,6 +158,8 @@ def decide(e: Ending, now: datetime) -> None:
     elif e.reason == AttemptReason.THROTTLED:
         e.row.update(status=entry.status.transition(T.PENDING), outcome="throttled")
         e.requeue = True
+    elif e.reason == AttemptReason.BUDGET_EXCEEDED:  # not retried: it would spend again
+        e.row.update(status=entry.status.transition(T.PENDING if e.requeue else T.FAILED), outcome="failed")
     elif (counted := entry.attempt - task.throttled) < task.max_attempts:
         policy = task.options.get("retry") or {}
         e.retry_in = backoff_delay(

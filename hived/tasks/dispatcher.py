@@ -20,6 +20,7 @@ from hived.events import EventBus, TaskAssigned
 from hived.limits.gate import LimitGate
 from hived.model.schemas import AttemptResult, Lease, ResultAck
 from hived.model.states import AttemptReason, TaskStatus
+from hived.model.usage import usage_of_result
 from hived.redact import scrub
 from hived.store import limits as limit_store
 from hived.store import tasks as task_store
@@ -209,6 +210,8 @@ class Dispatcher(Ledger):
                     reason, error = R.ERROR, problem
             if problem := self.limits.result_problem(result):
                 ok, result, (reason, error) = False, None, problem
+            elif ok and result and "usage" in result and (bad := usage_of_result(result)[1]):
+                ok, reason, error = False, R.RESULT_INVALID, f"result: {bad}"  # its spend is not counted
             error, output = self.limits.tail(error), self.limits.tail(scrub(res.output))
             endings.append(Ending(entry, ok, result, error, reason, output, closes=closes))
             acks.append(ResultAck(task_id=res.task_id, accepted=True))
@@ -291,13 +294,16 @@ class Dispatcher(Ledger):
                 self._kick.set()
 
     def _free_slots(self) -> list[AgentSlot]:
-        mono, cordoned = self.clock.monotonic(), self.holding.cordoned
+        mono, cordoned, spent = self.clock.monotonic(), self.holding.cordoned, self.holding.spent
+        if "*" in spent:  # the daemon's budget for the day is spent (hived.usage.budgets)
+            return []
         slots: list[AgentSlot] = []
         for channel in self.channels.values():
             channel.slot.limit = channel.breaker.capacity(mono, channel.slot.max_concurrency)
             if channel.budget is not None:
                 channel.slot.limit = min(channel.slot.limit, channel.slot.in_flight + channel.budget)
-            if channel.routable and channel.slot.free > 0 and channel.slot.agent_id not in cordoned:
+            held = channel.slot.agent_id in cordoned or channel.slot.agent_id in spent
+            if channel.routable and channel.slot.free > 0 and not held:
                 slots.append(channel.slot)
         return slots
 

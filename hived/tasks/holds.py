@@ -60,14 +60,23 @@ class Holds:
     parked: set[str] = field(default_factory=set)  # ready tasks held out of the queue
     # The workflow a run belongs to (set by the composition root; None: not a run's task).
     workflow_of: Callable[[str], str | None] = lambda _run_id: None
+    # Budgets (hived.usage.budgets): runs paused, agents (or "*": all) over their budget for the day.
+    run_paused: Callable[[str], bool] = lambda _run_id: False
+    spent: set[str] = field(default_factory=set)
 
     def holds(self, task: ReadyTask) -> bool:
+        if task.run_id is not None and self.run_paused(task.run_id):
+            return True
         if not self.pauses:
             return False
         workflow = self.workflow_of(task.run_id) if task.run_id else None
         return any(p.matches(task.type, task.requires, workflow) for p in self.pauses.values())
 
     def reason(self, type: str, requires: frozenset[str], run_id: str | None) -> str | None:
+        if run_id is not None and self.run_paused(run_id):
+            return "run paused: a budget was exceeded (hivectl workflow resume RUN --add-budget COST)"
+        if "*" in self.spent:
+            return "budget: the daemon's budget for today is spent"
         if not self.pauses:
             return None
         workflow = self.workflow_of(run_id) if run_id else None

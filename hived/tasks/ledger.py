@@ -86,6 +86,23 @@ class Ledger:
         await self._end_attempts([cancel])
         return True
 
+    async def stop_attempts(self, task_ids: list[str], error: str, requeue: bool = False) -> None:
+        """End these tasks' attempts in flight with reason `budget_exceeded` (their tasks fail, or with
+        `requeue` go back to the queue, the attempt not counted), and tell their agents to stop them."""
+        await self._all_settled(task_ids)
+        entries = [e for t in task_ids if (e := self.in_flight.get(t)) and not e.ending and not e.cancelled]
+        await self._end_attempts(
+            [Ending(e, False, error=error, reason=R.BUDGET_EXCEEDED, requeue=requeue) for e in entries]
+        )
+        for entry in entries:
+            if (channel := self.channels.get(entry.agent_id)) is None:
+                continue
+            if entry in channel.inbox:  # not delivered yet: it never will be
+                channel.inbox.remove(entry)
+            elif entry.delivered:
+                channel.cancels.add(entry.task.id)
+                channel.wake.set()
+
     async def expire(self, task_id: str, error: str) -> bool:
         """A task not started by its `expires_at` fails (reason `expired`, in its error); False when
         it has started (in flight, or waiting to retry) or ended."""
@@ -253,7 +270,7 @@ class Ledger:
 
     def _enqueue(self, task: ReadyTask) -> None:
         self.ready[task.id] = task
-        if self.holding.pauses and self.holding.park(task):
+        if (self.holding.pauses or task.run_id) and self.holding.park(task):
             return  # held by a pause: pending, out of the queue until resumed
         if task.limits and self.gate.park(task):
             return  # waits in the limits gate (unless it names no limit still defined)

@@ -58,6 +58,8 @@ def _fields(row: dict[str, Any], holding: Holds | None = None) -> dict[str, Any]
         not_before=row.get("not_before"),
         expires_at=row.get("expires_at"),
         waiting_reason=reason,
+        budget=(row["options"] or {}).get("budget"),
+        estimate=(row["options"] or {}).get("estimate"),
         created_at=row["created_at"],
         started_at=row["started_at"],
         completed_at=row["completed_at"],
@@ -85,6 +87,10 @@ class TaskService:
         # Set by the composition root: agent and run references to ids, for list filters.
         self.agent_id_of: Callable[[str], str] = lambda ref: ref
         self.run_id_of: Callable[[str], Awaitable[str]] | None = None
+        # Set by the composition root (hived.usage): a budget or estimate refused at submit, and the
+        # usage and budget shown with a task.
+        self.budget_check: Callable[[TaskSubmit, str | None], None] | None = None
+        self.usage_view: Callable[[TaskDetail], Awaitable[TaskDetail]] | None = None
 
     # --- submissions ------------------------------------------------------------------------------
 
@@ -204,6 +210,11 @@ class TaskService:
             "stall_timeout": sub.stall_timeout,
             "success_when": sub.success_when,
         }
+        if sub.budget is not None or sub.estimate is not None:
+            if self.budget_check is not None:
+                self.budget_check(sub, run_id)
+            options["budget"] = sub.budget.model_dump(exclude_none=True) if sub.budget else None
+            options["estimate"] = sub.estimate.model_dump(exclude_none=True) if sub.estimate else None
         if sub.limits:  # checked and their keys rendered now: a bad one is refused, nothing stored
             if self.limit_service is None:
                 raise Invalid("limits: this hived has no limits")
@@ -276,7 +287,8 @@ class TaskService:
         history = [Attempt.model_validate(a) for a in attempts]
         fields = _fields(row, self.dispatcher.holding)
         fields["waiting_reason"] = fields["waiting_reason"] or self._waiting(row)
-        return TaskDetail(**fields, attempt_history=history)
+        detail = TaskDetail(**fields, attempt_history=history)
+        return await self.usage_view(detail) if self.usage_view is not None else detail
 
     def _waiting(self, row: dict[str, Any]) -> str | None:
         """Why a pending task that names limits has not started: `limit NAME[KEY]`."""

@@ -77,6 +77,7 @@ class WorkflowEngine:
         self.watchers = RunWatchers(clock)
         self.fanouts = FanOuts(new_task_row)  # for_each steps
         self.children = Children(self)  # workflow: steps
+        self.budget_gate: Callable[..., bool] | None = None  # hived.usage.budgets: True holds a step back
         events.subscribe(TaskAssigned, self.task_assigned)
 
     # --- life -------------------------------------------------------------------------------------
@@ -291,7 +292,7 @@ class WorkflowEngine:
             if not run.done:
                 change(run, now)
         new_tasks: list[tuple[str, dict[str, Any]]] = []
-        if not run.done:
+        if not run.done and run.status != RunStatus.PAUSED:  # a paused run starts nothing
             if run.status == RunStatus.PENDING:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
@@ -359,6 +360,8 @@ class WorkflowEngine:
     def _start_step(self, run: LiveRun, spec: StepSpec, now: datetime) -> list[dict[str, Any]]:
         """The tasks that start the step (none for a gate, a sub-workflow, or a step that ended)."""
         step = run.steps[spec.id]
+        if self.budget_gate is not None and self.budget_gate(run, spec, step, now):
+            return []  # a paused run, or an estimate over its budget left
         fanned = spec.for_each is not None or spec.workflow is not None
         variables = run.variables() if spec.id in run.graph.templated or fanned else {}
         try:

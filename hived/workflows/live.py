@@ -245,6 +245,8 @@ def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:
         stall_timeout=spec.stall_timeout,
         success_when=spec.success_when,
         limits=spec.limits,
+        budget=spec.budget,
+        estimate=spec.estimate,
     )
 
 

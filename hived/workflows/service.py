@@ -4,6 +4,7 @@ API's workflow and run routes call. The engine (hived.workflows.engine) does the
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,7 @@ class WorkflowService:
         self.db = db
         self.engine = engine
         self.limits = limits or Limits()
+        self.usage_view: Callable[[Run], Awaitable[Run]] | None = None  # set by the root (hived.usage)
 
     # --- templates --------------------------------------------------------------------------------
 
@@ -139,7 +141,7 @@ class WorkflowService:
         elif wait > 0:
             await self.engine.events.wait_until(RunChanged, lambda e: self._over(run_id, e), wait)
         runs = await self.db.read(lambda c: self._views(c, store.run_by_id(c, run_id)))
-        return runs[0]
+        return await self.usage_view(runs[0]) if self.usage_view is not None else runs[0]
 
     def _over(self, run_id: str, event: RunChanged | None) -> bool:
         if event is None:

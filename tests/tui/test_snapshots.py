@@ -96,7 +96,9 @@ RUNS = [
     {
         "id": "0000bbbb-run",
         "workflow": "release",
-        "status": "running",
+        "status": "paused",
+        "usage": {"cost_usd": 1.2, "input_tokens": 3000, "output_tokens": 3000, "tokens": 6000, "reports": 6},
+        "budget": {"cost_usd": 1.0, "tokens": None, "on_exceed": "pause", "exceeded": True},
         "created_at": None,
         "steps": [
             {"id": "notes", "status": "succeeded", "needs": []},
