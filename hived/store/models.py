@@ -280,6 +280,9 @@ class ScheduleRow(Base):
     last_run_id: Mapped[str | None] = mapped_column(String(36))
     queued: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class UsageRecordRow(Base):
     """One report of spend by a handler (an increment batch, seq >= 1, or its result's usage, seq 0),
     recorded once per (lease, seq). Every sum (per attempt, task, run, agent, model, day) is a sum
