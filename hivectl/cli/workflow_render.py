@@ -93,6 +93,10 @@ def nested(steps: Sequence[RunStep], depth: int = 0) -> Iterator[tuple[int, RunS
 
 
 def note(step: RunStep, run_id: str = "RUN") -> str:
+    if step.items:
+        items = step.items
+        failed = f", {items['failed']} failed" if items["failed"] else ""
+        return f"items {items['ended']}/{items['total']} ended, {items['running']} running{failed}"
     if step.child_run_id and not step.error:
         return f"run {step.child_run_id[:8]}" + (f" {step.child.status}" if step.child else "")
     until = f" (until {step.waiting_until:%H:%M:%S} UTC)" if step.waiting_until else ""

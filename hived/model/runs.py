@@ -49,6 +49,9 @@ class RunStep(BaseModel):
     decided_by: str | None = None
     child_run_id: str | None = Field(default=None, description="a workflow: step: the run it started")
     child: Run | None = Field(default=None, description="that run, nested")
+    items: dict[str, int] | None = Field(
+        default=None, description="a running for_each step: its items' total, ended, running, failed"
+    )
     started_at: datetime | None = None
     finished_at: datetime | None = None
     signal: str | None = Field(default=None, description="the signal a wait_for step waits for")

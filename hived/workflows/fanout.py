@@ -106,6 +106,15 @@ class FanOut:
         return tasks
 
 
+def progress(run: LiveRun | None, step_id: str) -> dict[str, int] | None:
+    """A running for_each step's items as a run's view shows them: total, ended, running, failed."""
+    fan = run.fanouts.get(step_id) if run is not None else None
+    if fan is None:
+        return None
+    ended, running, failed = fan.ended_count, len(fan.running), len(fan.failed)
+    return {"total": len(fan.items), "ended": ended, "running": running, "failed": failed}
+
+
 def used_variables(spec: StepSpec, variables: dict[str, Any]) -> dict[str, Any]:
     """The run's values an item's payload refers to: each item's templates are evaluated over these,
     so a run with large results does not pay for converting them once per item."""

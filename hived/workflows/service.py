@@ -20,6 +20,7 @@ from hived.store import tasks as task_store
 from hived.store import workflows as store
 from hived.store.db import Database, DuplicateKey
 from hived.workflows.engine import WorkflowEngine
+from hived.workflows.fanout import progress
 from hived.workflows.nesting import nest_children
 from hived.workflows.references import check_references
 from hived.workflows.rerun import rerun
@@ -200,6 +201,7 @@ class WorkflowService:
                             error=s["error"],
                             decided_by=s["decided_by"],
                             child_run_id=s["child_run_id"],
+                            items=progress(self.engine.runs.get(row["id"]), s["step_id"]),
                             started_at=s["started_at"],
                             finished_at=s["finished_at"],
                             signal=(defs[s["step_id"]].get("wait_for") or {}).get("signal"),

@@ -10,6 +10,7 @@ from hived.events import TaskEnded
 from hived.model.schemas import AttemptResult, Lease
 from hived.store import workflows as store
 from hived.store.workflow_links import item_tasks
+from hived.workflows.fanout import progress
 from tests.unit.inprocess import Core
 from tests.unit.test_workflow_engine import new_engine, run_row, start, state
 
@@ -107,6 +108,8 @@ async def test_one_failed_item_fails_the_step_and_cancels_the_others(hive: Core)
     await reported(hive, await hive.lease("w"))  # the list
     first = await hive.lease("w")
     assert len(first) == 3
+    shown = progress(hive.engine.runs[run_id], "review")
+    assert shown == {"total": 10, "ended": 0, "running": 3, "failed": 0}
     bad = next(x for x in first if x.payload["n"] == 1)
     await reported(hive, [bad], ok=False)
     assert await state(hive, run_id) == ("failed", {"list": "succeeded", "review": "failed"})

@@ -69,3 +69,32 @@ def test_waiting_steps_say_what_ends_them() -> None:
     rows = {line.split()[0]: line for line in lines if line and line.split()[0] in ("nap", "ci")}
     assert f"sleeping (until {NOW:%H:%M:%S} UTC)" in rows["nap"]
     assert "waiting for: hivectl workflow signal 0123abcd ci-green" in rows["ci"]
+
+
+def test_run_view_shows_items_of_a_fan_out_and_a_child_run_under_its_step() -> None:
+    child = make_run(id="c0ffee00-0000-0000-0000-000000000000", workflow="build-one", parent_run_id="p")
+    steps = [
+        {
+            "id": "review",
+            "type": "r",
+            "needs": [],
+            "status": "running",
+            "items": {"total": 100, "ended": 40, "running": 5, "failed": 2},
+        },
+        {
+            "id": "child",
+            "type": "workflow:build-one",
+            "needs": [],
+            "status": "running",
+            "child_run_id": child.id,
+            "child": child.model_dump(),
+        },
+    ]
+    lines = text_of(run_view(make_run(steps=steps, outputs={"r": 1}), {}, NOW)).splitlines()
+    review = next(line for line in lines if line.startswith("review"))
+    assert review.rstrip().endswith("items 40/100 ended, 5 running, 2 failed")
+    parent_row = next(line for line in lines if line.startswith("child "))
+    assert parent_row.rstrip().endswith("run c0ffee00 running")
+    nested = [line.split()[:2] for line in lines if line.startswith("  └")]
+    assert nested == [["└", "build"], ["└", "go"], ["└", "deploy"], ["└", "lint"]]
+    assert any(line.split() == ["outputs", '{"r":', "1}"] for line in lines)
