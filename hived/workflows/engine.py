@@ -69,7 +69,6 @@ class WorkflowEngine:
         self.by_task: dict[str, tuple[str, str]] = {}  # task id -> (run id, step id)
         self._reloading = 0
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
-        self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self.clock = clock
         self.deadlines = Deadlines(self.runs, clock, self._deliver)
@@ -85,7 +84,6 @@ class WorkflowEngine:
     async def load(self, run_id: str | None = None) -> int:
         """Resume the runs the last daemon left active (or one run, after a failed write); tasks
         that ended meanwhile count now."""
-
         rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id))
         items = await self.db.read(lambda c: {r["id"]: links.item_tasks(c, r["id"]) for r in rows})
         for row in rows:
@@ -133,18 +131,17 @@ class WorkflowEngine:
                 self._unclaimed.clear()
 
     def start(self) -> None:
-        self._ticker = asyncio.create_task(self.deadlines.follow(), name="workflow-timeouts")
+        self._background(self.deadlines.follow())  # run timeouts
         self._background(self.waits.follow())
 
     async def stop(self) -> None:
         with contextlib.suppress(ValueError):
             self.events.unsubscribe(TaskAssigned, self.task_assigned)
         self.children.stop()
-        for task in [self._ticker, *self._tasks]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for run in list(self.runs.values()):
             if run.draining:
                 with contextlib.suppress(Exception):
@@ -391,8 +388,6 @@ class WorkflowEngine:
         step.move(S.RUNNING)
         step.task_id = task["id"]
         return [task]
-
-    # --- run timeouts -----------------------------------------------------------------------------
 
     def check_timeouts(self) -> int:
         """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
