@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from tests.helpers import Hived, wait_for
 
@@ -15,7 +16,8 @@ def test_scheduled_tasks_and_expiries_survive_a_restart(
     hived_factory: Callable[..., Hived], db_url: str
 ) -> None:
     hived = hived_factory(db_url=db_url)
-    later = hived.submit("job", delay="3s", labels={"run": "a", "app.example.com/part": "x y"})
+    # 8 s: longer than a kill -9 and a restart take on a loaded machine (3 s was not)
+    later = hived.submit("job", delay="8s", labels={"run": "a", "app.example.com/part": "x y"})
     expiring = hived.submit("job", expires_in="2s")
     assert later["status"] == "scheduled" and expiring["status"] == "pending"
     by_label = hived.api("GET", "/tasks", params={"label": "run=a"})  # JSON_EXTRACT / ->>
@@ -28,8 +30,10 @@ def test_scheduled_tasks_and_expiries_survive_a_restart(
     assert hived.task(later["id"])["status"] == "scheduled"
     assert hived.wait_task(expiring["id"], timeout=10)["error"].startswith("expired: not started by ")
     hived.spawn("echo", ECHO)
-    ended = hived.wait_task(later["id"], timeout=15)
+    ended = hived.wait_task(later["id"], timeout=30)
     assert ended["status"] == "completed" and ended["labels"]["run"] == "a"
+    started, due = (datetime.fromisoformat(ended[k]) for k in ("started_at", "not_before"))
+    assert started >= due  # not started before its time, restart or not
     assert hived.task(expiring["id"])["status"] == "failed"
 
 
