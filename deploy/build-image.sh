@@ -3,7 +3,7 @@
 #   1. a Debian bookworm base: `mmdebstrap --variant=minbase` (python3, python3-venv), imported with
 #      `podman import` (kept: the tarball in the cache dir, the image in podman's store);
 #   2. the wheels of Hive and its dependencies, built on the host (`pip wheel`, Python 3.11 as in the
-#      base), into deploy/wheels;
+#      base), into deploy/wheels of a copy of the sources (the build context);
 #   3. `podman build` of deploy/Containerfile from that base, pip installing with --no-index.
 #
 #   deploy/build-image.sh [IMAGE]         default IMAGE: localhost/hive:latest
@@ -55,19 +55,22 @@ if ! "${podman[@]}" image exists "$base"; then
   echo "build-image.sh: base image $base imported from $rootfs"
 fi
 
-# 2. The wheels, on the host (it has the package index; the build has none); debug symbols stripped.
-find deploy/wheels -name '*.whl' -delete
-"$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir deploy/wheels "setuptools>=68" wheel . \
-  2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
-rm -rf build hive.egg-info
+# 2. The wheels, on the host (it has the package index; the build has none), in a copy of the sources
+#    (the checkout is left as it is); debug symbols stripped.
+ctx=$(mktemp -d "${TMPDIR:-/tmp}/hive-image.XXXXXX")
+trap 'rm -rf "$ctx"' EXIT
+cp -r pyproject.toml README.md hived hivectl tui deploy .dockerignore "$ctx/"
+find "$ctx" -name __pycache__ -prune -exec rm -rf {} +
+find "$ctx/deploy/wheels" -name '*.whl' -delete
+(cd "$ctx" && "$python" -m pip wheel --quiet --disable-pip-version-check --wheel-dir deploy/wheels \
+  "setuptools>=68" wheel . 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2))
 if command -v strip >/dev/null 2>&1; then
-  "$python" deploy/strip_wheels.py deploy/wheels/*.whl
+  "$python" deploy/strip_wheels.py "$ctx"/deploy/wheels/*.whl
 fi
 
 # 3. The image. Docker format: OCI images have no HEALTHCHECK.
 "${podman[@]}" build --quiet --format docker --file deploy/Containerfile --build-arg "BASE=$base" \
-  --build-arg "PIP_ARGS=--no-index" --tag "$image" . >/dev/null
-find deploy/wheels -name '*.whl' -delete
+  --build-arg "PIP_ARGS=--no-index" --tag "$image" "$ctx" >/dev/null
 
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$image")
 echo "build-image.sh: built $image: $((size / 1000000)) MB, in $(( $(date +%s) - started ))s"

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from hived.model.containers import ContainerRuntime
 from hived.model.fields import (
     Capabilities,
     Duration,
@@ -92,6 +93,7 @@ class AgentSpec(Strict):
         default=None, description="recycle the agent above this RSS (e.g. 512MiB)"
     )
     circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
+    runtime: ContainerRuntime | None = Field(default=None, description="run hive-agent in a container")
 
     @field_validator("name")
     @classmethod
