@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hived.agents.container import Launch
-from hived.agents.process import AgentProcess, Exit, exit_of
+from hived.agents.process import AgentProcess, Exit, NotStarted, exit_of
 from hived.clock import SYSTEM_CLOCK, Clock
 
 
@@ -70,6 +70,7 @@ class FakeProcesses:
         self.fail_spawn: Exception | None = None  # raised by the next spawn, once
         self._pids = itertools.count(10_000)
         self.launches: list[Launch | None] = []  # the container of every spawn (None: a process)
+        self.not_started: str | None = None  # every spawn ends at once, for this reason (podman missing)
 
     def running(self, agent_id: str) -> list[FakeProcess]:
         return [p for p in self.spawned if p.agent_id == agent_id and p.returncode is None]
@@ -89,6 +90,8 @@ class FakeProcesses:
         launch: Launch | None = None,
     ) -> AgentProcess:
         self.launches.append(launch)
+        if self.not_started is not None:
+            return NotStarted(self.not_started)
         if self.fail_spawn is not None:
             error, self.fail_spawn = self.fail_spawn, None
             raise error
