@@ -71,6 +71,7 @@ fi
 # 3. The image. Docker format: OCI images have no HEALTHCHECK.
 "${podman[@]}" build --quiet --format docker --file deploy/Containerfile --build-arg "BASE=$base" \
   --build-arg "PIP_ARGS=--no-index" --tag "$image" "$ctx" >/dev/null
+"${podman[@]}" image prune --force --filter label=hive.stage=build >/dev/null  # the build stage's image
 
 size=$("${podman[@]}" image inspect --format '{{.Size}}' "$image")
 echo "build-image.sh: built $image: $((size / 1000000)) MB, in $(( $(date +%s) - started ))s"
