@@ -24,9 +24,10 @@ from hived.agents.container import (
     engine_environment,
     image_exists_argv,
     launch_problem,
+    remove_argv,
     run_argv,
 )
-from hived.agents.process import AgentProcess, NotStarted, OsProcesses, agent_environment
+from hived.agents.process import AGENT_ENV_NAMES, AgentProcess, NotStarted, OsProcesses, agent_environment
 
 log = logging.getLogger("hived.agents")
 CHECK_TIMEOUT = 60.0  # seconds for `podman image exists` (its first call may set up podman's store)
@@ -103,7 +104,11 @@ async def spawn_container(
 class HostProcesses(OsProcesses):
     """The agents of this host: processes of hived's user, or containers (`runtime:` on the Agent).
     Only the start differs: a container agent's podman process is then stopped, killed, adopted and
-    swept like hive-agent (its container's processes carry the agent's id and incarnation too)."""
+    swept like hive-agent (its container's processes carry the agent's id and incarnation too); the
+    sweep of a container this hived started also removes the container, whatever state it is in."""
+
+    def __init__(self) -> None:
+        self.containers: set[tuple[str, int]] = set()  # (agent id, incarnation) started in a container
 
     async def spawn(
         self,
@@ -116,4 +121,18 @@ class HostProcesses(OsProcesses):
     ) -> AgentProcess:
         if launch is None:
             return await super().spawn(agent_id, incarnation, log_path, env, socket_path)
-        return await spawn_container(launch, agent_id, incarnation, log_path, env, socket_path)
+        proc = await spawn_container(launch, agent_id, incarnation, log_path, env, socket_path)
+        if not isinstance(proc, NotStarted):
+            self.containers.add((agent_id, incarnation))
+        return proc
+
+    async def sweep(self, agent_id: str, name: str, incarnation: int) -> None:
+        await super().sweep(agent_id, name, incarnation)
+        if (agent_id, incarnation) in self.containers:
+            self.containers.discard((agent_id, incarnation))
+            environ = dict(os.environ)
+            plain = {k: v for k, v in environ.items() if k in AGENT_ENV_NAMES}  # no secrets of hived's
+            argv = remove_argv(engine(environ), agent_id, incarnation)
+            code, last = await _check(argv, engine_environment(environ, plain))
+            if code != 0:
+                log.warning("agent %s: container of incarnation %d not removed: %s", name, incarnation, last)
