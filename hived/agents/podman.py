@@ -111,12 +111,7 @@ class HostProcesses(OsProcesses):
         self.containers: set[tuple[str, int]] = set()  # (agent id, incarnation) started in a container
 
     async def spawn(
-        self,
-        agent_id: str,
-        incarnation: int,
-        log_path: Path,
-        env: dict[str, str],
-        socket_path: Path | None,
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
         launch: Launch | None = None,
     ) -> AgentProcess:
         if launch is None:

@@ -228,12 +228,7 @@ class Processes(Protocol):
     """What supervision does to agent processes: start, adopt after a hived restart, stop, kill."""
 
     async def spawn(
-        self,
-        agent_id: str,
-        incarnation: int,
-        log_path: Path,
-        env: dict[str, str],
-        socket_path: Path | None,
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
         launch: Launch | None = None,
     ) -> AgentProcess:
         """Start one incarnation of the agent (`hive-agent`), in a container when `launch` says so."""
@@ -260,12 +255,7 @@ class OsProcesses:
     """Real processes of this host."""
 
     async def spawn(
-        self,
-        agent_id: str,
-        incarnation: int,
-        log_path: Path,
-        env: dict[str, str],
-        socket_path: Path | None,
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
         launch: Launch | None = None,
     ) -> AgentProcess:
         assert launch is None, "a container agent: hived.agents.podman.HostProcesses starts those"

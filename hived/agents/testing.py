@@ -81,12 +81,7 @@ class FakeProcesses:
         return proc
 
     async def spawn(
-        self,
-        agent_id: str,
-        incarnation: int,
-        log_path: Path,
-        env: dict[str, str],
-        socket_path: Path | None,
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
         launch: Launch | None = None,
     ) -> AgentProcess:
         self.launches.append(launch)
