@@ -12,9 +12,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hived.agents.container import container_name
 from tests.containers.podman import podman
 from tests.helpers import Hived, wait_for
+
+# The first test to run builds the image (about a minute, several when the machine is busy).
+pytestmark = pytest.mark.timeout(900)
 
 # An exec handler (stdlib only): the payload says what to read or write; errors are the OS's own.
 PROBE = textwrap.dedent(

@@ -20,6 +20,9 @@ from tests.containers.podman import podman, ulimits
 from tests.e2e.test_cli_offline import HIVECTL
 from tests.helpers import wait_for
 
+# The first test to run builds the image (about a minute, several when the machine is busy).
+pytestmark = pytest.mark.timeout(900)
+
 MAX_IMAGE_BYTES = 250 * 10**6
 
 

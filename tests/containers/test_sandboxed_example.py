@@ -6,9 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from hived.model.documents import load_documents
 from hived.model.schemas import AgentSpec
 from tests.helpers import REPO, Hived
+
+# The first test to run builds the image (about a minute, several when the machine is busy).
+pytestmark = pytest.mark.timeout(900)
 
 EXAMPLE = REPO / "deploy" / "examples" / "sandboxed-agent.yaml"
 
