@@ -42,9 +42,10 @@ class Hived:
         db_url: str | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        socket: Path | None = None,
     ) -> None:
         self.state_dir = state_dir
-        self.socket = state_dir / "hived.sock"
+        self.socket = socket or state_dir / "hived.sock"  # container agents need it in a folder of its own
         self.db_url = db_url
         self.extra_args = extra_args or []
         self.env = dict(os.environ)

@@ -12,8 +12,10 @@ from typing import Any
 
 from hived import redact
 from hived.agents import logs
+from hived.agents.container import launch_of
 from hived.agents.live import LiveAgent, may_take_work
-from hived.agents.process import AgentProcess, Exit, OsProcesses, Processes, exit_of
+from hived.agents.podman import HostProcesses
+from hived.agents.process import AgentProcess, Exit, Processes, describe_end, exit_of
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
 from hived.events import AgentRestarted, AgentStatusChanged, EventBus, TaskEnded
@@ -45,7 +47,7 @@ class AgentManager:
     ) -> None:
         self.events = events or dispatcher.events
         self.clock = clock
-        self.processes: Processes = processes or OsProcesses()
+        self.processes: Processes = processes or HostProcesses()
         self.log_max_bytes = log_max_bytes
         self.log_retention = log_retention
         self.db = db
@@ -213,7 +215,9 @@ class AgentManager:
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
         bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
-        proc = await self.processes.spawn(agent.id, number, self.log_path(agent), bound, self.socket_path)
+        launch = launch_of(agent.spec.runtime, self.workdir(agent), self.state_dir)  # a container, or None
+        log_path = self.log_path(agent)
+        proc = await self.processes.spawn(agent.id, number, log_path, bound, self.socket_path, launch)
         agent.proc, agent.pid = proc, proc.pid
         await self.db.write(lambda c: self._record_start(c, agent, number, proc.pid))
         agent.watcher = asyncio.create_task(self._watch(agent, proc, number), name=f"watch-{agent.name}")
@@ -238,7 +242,7 @@ class AgentManager:
             return
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
         agent.proc, agent.pid = None, None
-        reason = agent.status_reason if agent.status == S.UNHEALTHY else outcome.describe()
+        reason = agent.status_reason if agent.status == S.UNHEALTHY else describe_end(proc, outcome)
         if agent.recycling:
             reason = f"recycled: {agent.recycle_reason}"
         log.info("agent %s: incarnation %d %s", agent.name, number, outcome.describe())

@@ -9,7 +9,8 @@ AGENT_ENV_PREFIXES are passed on, plus what hived sets for the agent. The agent'
 registration reply (see hivectl/agent/main.py).
 
 `Processes` is the port the agent manager and the health monitor use for all of it; `OsProcesses`
-is the real one, `hived.agents.testing.FakeProcesses` an in-memory one for in-process tests."""
+is the real one (`hived.agents.podman.HostProcesses` adds container agents to it),
+`hived.agents.testing.FakeProcesses` an in-memory one for in-process tests."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hived.agents.container import Launch
 
 log = logging.getLogger("hived.agents")
 
@@ -55,6 +59,25 @@ AGENT_ENV_NAMES = frozenset(
     }
 )  # fmt: skip
 AGENT_ENV_PREFIXES = ("LC_", "COVERAGE_")  # locale; a coverage run measuring the agents too
+
+
+class NotStarted:
+    """An incarnation that could not start (a container agent whose podman or image is missing): no
+    process; it ends at once, unclean, and `failure` is its reason (see `describe_end`)."""
+
+    pid = 0
+    returncode = 127
+
+    def __init__(self, failure: str) -> None:
+        self.failure = failure
+
+    async def wait(self) -> int | None:
+        return self.returncode
+
+
+def describe_end(proc: AgentProcess, outcome: Exit) -> str:
+    """How an incarnation ended, for its record and the agent's status reason."""
+    return proc.failure if isinstance(proc, NotStarted) else outcome.describe()
 
 
 def agent_environment(
@@ -205,9 +228,10 @@ class Processes(Protocol):
     """What supervision does to agent processes: start, adopt after a hived restart, stop, kill."""
 
     async def spawn(
-        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
+        launch: Launch | None = None,
     ) -> AgentProcess:
-        """Start one incarnation of the agent (`hive-agent`)."""
+        """Start one incarnation of the agent (`hive-agent`), in a container when `launch` says so."""
         ...
 
     def adopt(self, pid: int, agent_id: str, incarnation: int) -> AgentProcess | None:
@@ -231,8 +255,10 @@ class OsProcesses:
     """Real processes of this host."""
 
     async def spawn(
-        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
+        launch: Launch | None = None,
     ) -> AgentProcess:
+        assert launch is None, "a container agent: hived.agents.podman.HostProcesses starts those"
         return await spawn_agent(agent_id, incarnation, log_path, env, socket_path)
 
     def adopt(self, pid: int, agent_id: str, incarnation: int) -> AgentProcess | None:

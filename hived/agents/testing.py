@@ -10,7 +10,8 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hived.agents.process import AgentProcess, Exit, exit_of
+from hived.agents.container import Launch
+from hived.agents.process import AgentProcess, Exit, NotStarted, exit_of
 from hived.clock import SYSTEM_CLOCK, Clock
 
 
@@ -68,6 +69,8 @@ class FakeProcesses:
         self.spawned: list[FakeProcess] = []
         self.fail_spawn: Exception | None = None  # raised by the next spawn, once
         self._pids = itertools.count(10_000)
+        self.launches: list[Launch | None] = []  # the container of every spawn (None: a process)
+        self.not_started: str | None = None  # every spawn ends at once, for this reason (podman missing)
 
     def running(self, agent_id: str) -> list[FakeProcess]:
         return [p for p in self.spawned if p.agent_id == agent_id and p.returncode is None]
@@ -78,8 +81,12 @@ class FakeProcesses:
         return proc
 
     async def spawn(
-        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None
+        self, agent_id: str, incarnation: int, log_path: Path, env: dict[str, str], socket_path: Path | None,
+        launch: Launch | None = None,
     ) -> AgentProcess:
+        self.launches.append(launch)
+        if self.not_started is not None:
+            return NotStarted(self.not_started)
         if self.fail_spawn is not None:
             error, self.fail_spawn = self.fail_spawn, None
             raise error

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from hived.model.containers import ContainerRuntime
 from hived.model.fields import (
     Capabilities,
     Duration,
@@ -94,6 +95,7 @@ class AgentSpec(Strict):
     )
     circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
     budget: Budget | None = Field(default=None, description="per UTC day: what its tasks may spend")
+    runtime: ContainerRuntime | None = Field(default=None, description="run hive-agent in a container")
 
     @field_validator("name")
     @classmethod
