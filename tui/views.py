@@ -9,7 +9,7 @@ from rich.text import Text
 
 from hivectl.cli.plain import describe_pause
 from hivectl.cli.render import STATUS_STYLES
-from hivectl.cli.usage import cost
+from hivectl.cli.spend import cost
 
 AGENT_COLUMNS = ("name", "type", "status", "heartbeat", "task", "done", "failed", "rss", "cpu", "restarts")
 TASK_COLUMNS = ("id", "type", "status", "priority", "agent", "attempts", "waiting", "error")

@@ -7,7 +7,8 @@ its JSON parsing) and hands each increment on; a malformed one is ignored, with 
 attempt in the attempt's output. A python handler calls `hivectl.agent.report_usage(...)`.
 
 `UsageBook` keeps the increments until hived has them: they go in numbered batches (per attempt,
-from 1) with the heartbeats, and what is left when the attempt ends goes with its result. A batch,
+from 1) with the heartbeats, and all that hived has not answered for when the attempt ends goes
+with its result. A batch,
 once sent, is never changed: sent again after a failed request, it carries the same number, and
 hived records each (lease, seq) once."""
 
@@ -232,10 +233,18 @@ class UsageBook:
 
     batches: dict[tuple[int, int], Batch] = field(default_factory=dict)  # (lease, seq) -> batch
     sending: set[tuple[int, int]] = field(default_factory=set)
-    next_seq: dict[int, int] = field(default_factory=dict)  # lease -> the next batch number
+    next_seq: dict[int, int] = field(default_factory=dict)  # running attempts: the next batch number
 
     def sink(self, task_id: str, lease: int) -> Sink:
-        return lambda increment: self.add(task_id, lease, increment)
+        """Where a running attempt's increments go; after its end (a python handler's thread that ran
+        on), they are dropped: its last batch went with the result, its numbers are spent."""
+        self.next_seq.setdefault(lease, 1)
+
+        def add(increment: Increment) -> None:
+            if lease in self.next_seq:
+                self.add(task_id, lease, increment)
+
+        return add
 
     def add(self, task_id: str, lease: int, increment: Increment) -> None:
         for batch in self.batches.values():
@@ -269,11 +278,12 @@ class UsageBook:
             self.sending.discard((batch.lease, batch.seq))
 
     def take_attempt(self, lease: int) -> list[Batch]:
-        """An attempt ended: its batches not in a request now leave the book to go with its result."""
-        mine = [b for key, b in self.batches.items() if b.lease == lease and key not in self.sending]
+        """An attempt ended: all its batches leave the book to go with its result, which is sent until
+        hived has it (a batch also in a heartbeat under way goes twice; hived records it once). So
+        nothing of an ended attempt waits on a heartbeat that a stopping agent would not send."""
+        mine = [b for b in self.batches.values() if b.lease == lease]
         for batch in mine:
             batch.frozen = True
             del self.batches[(batch.lease, batch.seq)]
-        if not any(b.lease == lease for b in self.batches.values()):
-            self.next_seq.pop(lease, None)
+        self.next_seq.pop(lease, None)
         return mine

@@ -132,7 +132,7 @@ def _value(key: str, value: Any, now: datetime | None) -> RenderableType:
     if key == "status":
         return status_text(str(value))
     if key in ("usage", "usage_today", "budget"):  # dollars and tokens, as `hivectl usage` shows them
-        from hivectl.cli.usage import budget_text, usage_text
+        from hivectl.cli.spend import budget_text, usage_text
 
         return Text(budget_text(to_data(value)) if key == "budget" else usage_text(to_data(value)))
     if isinstance(value, datetime):
@@ -178,9 +178,12 @@ def incarnations_table(incarnations: Sequence[Incarnation], now: datetime | None
 def attempts_table(
     attempts: Sequence[Attempt], names: Mapping[str, str], now: datetime | None = None
 ) -> Table:
-    from hivectl.cli.usage import cost
+    from hivectl.cli.spend import cost
 
-    table = grid(["ATTEMPT", "AGENT", "STARTED", "DURATION", "OUTCOME", "REASON", "COST", "ERROR"])
+    spent = any(a.usage and a.usage.reports for a in attempts)  # a COST column for tasks that report
+    table = grid(
+        ["ATTEMPT", "AGENT", "STARTED", "DURATION", "OUTCOME", "REASON", *(["COST"] * spent), "ERROR"]
+    )
     for attempt in attempts:
         if attempt.ended_at is not None:
             duration = f"{(attempt.ended_at - attempt.started_at).total_seconds():.1f}s"
@@ -194,7 +197,7 @@ def attempts_table(
             duration,
             status_text(attempt.outcome or "running"),
             Text(attempt.reason or "-"),
-            cost(attempt.usage.cost_usd) if attempt.usage and attempt.usage.reports else "-",
+            *([cost(attempt.usage.cost_usd) if attempt.usage and attempt.usage.reports else "-"] * spent),
             Text(error if len(error) <= 100 else error[:99] + "…"),
         )
     return table
@@ -209,6 +212,7 @@ def agent_view(agent: AgentDetail, now: datetime | None = None) -> RenderableTyp
 
 def task_view(task: Task, names: Mapping[str, str], now: datetime | None = None) -> RenderableType:
     from hived.model.schemas import TaskDetail  # loaded already: `task` is one of its models
+
     parts: list[RenderableType] = [details_table(task, now, skip=("attempt_history",))]
     if isinstance(task, TaskDetail) and task.attempt_history:
         parts += [Text(""), attempts_table(task.attempt_history, names, now)]

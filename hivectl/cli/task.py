@@ -201,8 +201,7 @@ def submit(
         "idempotency_key": idempotency_key,
         "limits": limit_refs,
         **queue_fields(label, delay, at, expires_in),
-        "budget": pair(budget_usd, budget_tokens),
-        "estimate": pair(estimate_usd, estimate_tokens),
+        **{"budget": pair(budget_usd, budget_tokens), "estimate": pair(estimate_usd, estimate_tokens)},
     }
     body |= {key: value for key, value in optional.items() if value is not None}
     submit_one(ctx, body, wait, output)

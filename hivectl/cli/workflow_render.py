@@ -127,7 +127,7 @@ def run_view(run: Run, names: Mapping[str, str], now: datetime | None = None) ->
     if run.error:
         head.add_row("error", Text(run.error))
     if run.usage is not None and run.usage.reports or run.budget is not None:
-        from hivectl.cli.usage import budget_text, usage_text
+        from hivectl.cli.spend import budget_text, usage_text
 
         head.add_row("usage", Text(usage_text(run.usage.model_dump() if run.usage else None)))
         head.add_row("budget", Text(budget_text(run.budget.model_dump() if run.budget else None)))

@@ -5,8 +5,11 @@ budget and finishes after `hivectl workflow resume --add-budget`; `hivectl usage
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.e2e.test_cli_offline import hivectl, one_error_line
+import pytest
+
+from tests.e2e.test_cli_offline import clean_env, hivectl, one_error_line
 from tests.e2e.test_cli_workflows import EXAMPLES, cli, steps
 from tests.helpers import Hived, wait_for
 
@@ -55,3 +58,29 @@ def test_task_submit_budget_flags(hived: Hived) -> None:
     task_id = cli(hived, "task", "submit", "t", "--budget-usd", "0.5", "--budget-tokens", "1000").strip()
     shown = cli(hived, "task", "show", task_id)
     assert "$0.50 and 1000 tokens, on_exceed fail: spent $0.00" in shown
+
+
+BAD_YAML = [
+    (
+        "steps:\n  - id: a\n    type: t\n    budget: {on_exceed: pause}\n",
+        "wf.yaml:6: steps[0].budget: a budget needs a limit",
+    ),
+    (
+        "budget: {cost_usd: 1, on_exceed: halt}\nsteps:\n  - id: a\n    type: t\n",
+        "wf.yaml:3: budget.on_exceed: Input should be 'fail' or 'pause'",
+    ),
+    (
+        "steps:\n  - id: a\n    type: t\n    estimate: {cost_usd: -1}\n",
+        "wf.yaml:6: steps[0].estimate.cost_usd: Input should be greater than or equal to 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_YAML, ids=[m[9:40] for _, m in BAD_YAML])
+def test_bad_budgets_in_yaml_name_file_and_line(tmp_path: Path, body: str, message: str) -> None:
+    offline = clean_env(HIVE_STATE_DIR=str(tmp_path / "state"), HIVE_SOCKET=str(tmp_path / "none.sock"))
+    path = tmp_path / "wf.yaml"
+    path.write_text("kind: Workflow\nname: wf\n" + body)
+    result = hivectl("workflow", "validate", str(path), env=offline)
+    assert result.returncode == 1
+    assert one_error_line(result).startswith(f"error: {tmp_path}/{message}")

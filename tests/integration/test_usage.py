@@ -290,3 +290,18 @@ def test_a_daemon_budget_without_a_limit_is_refused_with_its_line(tmp_path: Any)
     result = check(config)
     assert result.returncode != 0
     assert f"{config}:3: budget_per_day: a budget needs a limit" in result.stderr
+
+
+def test_a_python_handler_reports_with_report_usage_and_its_result(hived: Hived) -> None:
+    hived.spawn("py", {"python": "hivectl.agent.builtin:spend"})
+    payload = {
+        "increment": {"cost_usd": 0.25, "input_tokens": 40, "model": "m"},
+        "usage": {"cost_usd": 0.5, "output_tokens": 2, "model": "m"},
+    }
+    done = hived.wait_task(hived.submit("spend", payload=payload)["id"])
+    assert done["status"] == "completed"
+    assert (done["usage"]["cost_usd"], done["usage"]["tokens"], done["usage"]["reports"]) == (0.75, 42, 2)
+    bad = hived.wait_task(
+        hived.submit("spend", payload={"increment": {"cost_usd": -1}}, max_attempts=1)["id"]
+    )
+    assert bad["status"] == "failed" and "cost_usd: must be between 0" in bad["error"]
