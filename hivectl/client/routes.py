@@ -4,6 +4,7 @@ so the two cannot drift apart."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -95,38 +96,22 @@ class Stream:
         return {"params": self.params, "headers": self.headers, "timeout": self.timeout}
 
 
-# The models a route's answer is read as, by name: found in hived.model.schemas, else in hived.model.runs,
-# imported by the first answer read (a command that never reads a model never imports pydantic).
-RUN_MODELS = frozenset({"AppliedWorkflow", "ContextEntry", "Run", "RunList", "WorkflowInfo", "WorkflowList"})
-QUEUE_MODELS = frozenset({"BulkResult", "QueueState"})
-SCHEDULE_MODELS = frozenset({"AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"})
+# The module of hived.model that has each model a route's answer is read as (else schemas), imported by
+# the first answer read (a command that never reads a model never imports pydantic).
+MODEL_MODULES = {
+    **dict.fromkeys(["AppliedWorkflow", "ContextEntry", "Run", "RunList"], "runs"),
+    **dict.fromkeys(["WorkflowInfo", "WorkflowList"], "runs"),
+    **dict.fromkeys(["AppliedLimit", "LimitInfo", "LimitList"], "limits"),
+    **dict.fromkeys(["AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"], "schedules"),
+    **dict.fromkeys(["BulkResult", "QueueState"], "queue"),
+    "UsageReport": "usage",
+}
 
 
 def model_class(name: str) -> type[BaseModel]:
     """The model `name` of hived.model."""
-    if name in RUN_MODELS:
-        from hived.model import runs
-
-        return getattr(runs, name)  # type: ignore[no-any-return]
-    if name.endswith(("Limit", "LimitList", "LimitInfo")):
-        from hived.model import limits
-
-        return getattr(limits, name)  # type: ignore[no-any-return]
-    if name in SCHEDULE_MODELS:
-        from hived.model import schedules
-
-        return getattr(schedules, name)  # type: ignore[no-any-return]
-    if name == "UsageReport":
-        from hived.model import usage
-
-        return usage.UsageReport
-    if name in QUEUE_MODELS:
-        from hived.model import queue
-
-        return getattr(queue, name)  # type: ignore[no-any-return]
-    from hived.model import schemas
-
-    return getattr(schemas, name)  # type: ignore[no-any-return]
+    module = importlib.import_module(f"hived.model.{MODEL_MODULES.get(name, 'schemas')}")
+    return getattr(module, name)  # type: ignore[no-any-return]
 
 
 def _model(name: str) -> Callable[[httpx.Response], Any]:
