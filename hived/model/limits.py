@@ -4,9 +4,10 @@ limit. No I/O: hived's limits slice (hived/limits/) enforces them."""
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -110,11 +111,24 @@ class LimitRef(BaseModel):
 
 class TakenLimit(BaseModel):
     """A limit as a task shows it (`Task.limits`): the key as rendered at submit. Checked then, as a
-    LimitRef; not again in every task view."""
+    LimitRef; not again in every task view (`taken` gives one shared instance per name, key, units)."""
+
+    model_config = ConfigDict(frozen=True)
 
     name: str
     key: str | None = None
     units: int = 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _taken(name: str, key: str | None, units: int) -> TakenLimit:
+    return TakenLimit.model_construct(name=name, key=key, units=units)
+
+
+def taken(stored: list[dict[str, Any]]) -> list[TakenLimit]:
+    """A task's stored limits ({name, key, units}) as shown: instances shared between the tasks
+    that take the same key, so a task view does not validate them again."""
+    return [_taken(ref["name"], ref.get("key"), ref.get("units", 1)) for ref in stored]
 
 
 def check_refs(refs: list[LimitRef]) -> list[LimitRef]:

@@ -14,6 +14,7 @@ from hived.bounds import Limits
 from hived.errors import Conflict, Invalid, NotFound
 from hived.events import EventBus, TaskEnded, TaskSubmitted
 from hived.limits.service import LimitsService
+from hived.model.limits import taken
 from hived.model.queue import BulkRequest, BulkResult
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
@@ -52,7 +53,7 @@ def _fields(row: dict[str, Any], holding: Holds | None = None) -> dict[str, Any]
         idempotency_key=row["idempotency_key"],
         run_id=row["run_id"],
         timeout=(row["options"] or {}).get("timeout"),
-        limits=(row["options"] or {}).get("limits") or [],
+        limits=taken((row["options"] or {}).get("limits") or []),
         next_attempt_at=row["next_attempt_at"],
         labels=row.get("labels") or {},
         not_before=row.get("not_before"),

@@ -224,3 +224,15 @@ def test_an_unknown_import_of_the_agent_package_is_refused() -> None:
     assert hivectl.agent.Throttled is Throttled
     with pytest.raises(AttributeError):
         hivectl.agent.Nothing  # noqa: B018
+
+
+def test_a_task_view_shares_its_limits_instead_of_validating_them_again() -> None:
+    from hived.model.limits import TakenLimit, taken
+
+    stored = [{"name": "api", "key": None, "units": 1}, {"name": "repo", "key": "r1", "units": 2}]
+    first, second = taken(stored), taken([dict(ref) for ref in stored])
+    assert [ref.model_dump() for ref in first] == stored
+    assert all(a is b for a, b in zip(first, second, strict=True))  # one instance per (name, key, units)
+    assert all(isinstance(ref, TakenLimit) for ref in first)
+    with pytest.raises(ValueError):  # frozen: a shared instance cannot be changed through one task
+        first[1].units = 3
