@@ -128,7 +128,11 @@ def run(
             )
         apply_documents(cli, documents, Output.json)  # quietly: the run id is the output
         name = roots[0].name
-    started = cli.execute_workflow(name, params, version)
+    _started(cli, cli.execute_workflow(name, params, version), wait, output)
+
+
+def _started(cli: Client, started: Run, wait: bool, output: Output) -> None:
+    """A run just started: print its id, or follow it live (--wait)."""
     if not wait:
         render.emit(started, output, lambda: started.id)
         return
@@ -229,11 +233,7 @@ def rerun(
     """A new run of a run that ended, keeping the results of the steps that succeeded: the failed,
     cancelled and skipped steps (or --from STEP) and what follows them run again. Prints its id."""
     cli = client(ctx)
-    started = cli.rerun_run(run_ref, from_step)
-    if not wait:
-        render.emit(started, output, lambda: started.id)
-        return
-    follow(cli, started.id, output)
+    _started(cli, cli.rerun_run(run_ref, from_step), wait, output)
 
 
 @app.command()

@@ -33,7 +33,7 @@ from hived.tasks.dispatcher import Dispatcher
 from hived.usage.rules import Limit, Spent, day_of, misfit, money, next_day, over, state
 from hived.usage.service import spent_of, usage_sums
 from hived.workflows.engine import WorkflowEngine
-from hived.workflows.live import LiveRun, StepState
+from hived.workflows.live import Change, LiveRun, StepState
 
 log = logging.getLogger("hived.usage")
 EVERYONE = "*"  # in `holding.spent`: the daemon's budget for the day is spent
@@ -288,15 +288,13 @@ class Budgets:
         return state(limit, spent_of(sums), usage_sums(sums))
 
 
-def interrupt(engine: WorkflowEngine, run_id: str, change: Callable[[LiveRun, datetime], None]) -> None:
-    """Apply `change` to an active run at its next drain, as the engine's own cancel does (kept out of
-    the engine, which another slice grows: hence the kick through its private method)."""
+def interrupt(engine: WorkflowEngine, run_id: str, change: Change) -> None:
+    """Apply `change` to an active run at its next drain, as the engine's own cancel does."""
     if (run := engine.runs.get(run_id)) is not None and not run.done:
-        run.inbox.append(change)
-        engine._kick(run)
+        engine.deliver(run, change)
 
 
-def paused(why: str) -> Callable[[LiveRun, datetime], None]:
+def paused(why: str) -> Change:
     def apply(run: LiveRun, now: datetime) -> None:
         if run.status in (RunStatus.RUNNING, RunStatus.PENDING):
             run.move(RunStatus.PAUSED)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -20,13 +19,12 @@ from hived.model.workflow import ParamError, StepSpec, coerce_params
 from hived.store import workflow_links as links
 from hived.store import workflows as store
 from hived.store.db import Database
-from hived.workflows.live import LiveRun
+from hived.workflows.live import Change, LiveRun
 from hived.workflows.starting import Origin
 from hived.workflows.templates import render
 
 log = logging.getLogger("hived.workflows")
 S = StepStatus
-Change = Callable[[LiveRun, datetime], None]
 
 
 class Engine(Protocol):
@@ -42,7 +40,7 @@ class Engine(Protocol):
 
     async def cancel(self, run_id: str) -> None: ...
 
-    def _kick(self, run: LiveRun) -> None: ...
+    def deliver(self, run: LiveRun, change: Change) -> None: ...
 
     def _background(self, coro: Any) -> None: ...
 
@@ -105,8 +103,7 @@ class Children:
     def _tell(self, run_id: str, change: Change) -> None:
         run = self.engine.runs.get(run_id)
         if run is not None and not run.done:
-            run.inbox.append(change)
-            self.engine._kick(run)
+            self.engine.deliver(run, change)
 
     # --- the child's end, the parent's cancel ------------------------------------------------------
 

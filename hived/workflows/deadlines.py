@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 
 from hived.clock import Clock
 from hived.model.states import RunStatus
-from hived.workflows.live import LiveRun
-
-Change = Callable[[LiveRun, datetime], None]
+from hived.workflows.live import Change, LiveRun
 
 
 class Deadlines:

@@ -33,6 +33,7 @@ from hived.workflows.children import Children
 from hived.workflows.deadlines import Deadlines
 from hived.workflows.fanout import FanOuts
 from hived.workflows.live import (
+    Change,
     LiveRun,
     S,
     decision,
@@ -44,7 +45,7 @@ from hived.workflows.outputs import succeed
 from hived.workflows.rules import next_moves, run_outcome
 from hived.workflows.starting import Origin, new_run
 from hived.workflows.templates import render
-from hived.workflows.waits import Change, Waits, signalled, waiting_for
+from hived.workflows.waits import Waits, signalled, waiting_for
 from hived.workflows.watch import RunWatchers
 
 log = logging.getLogger("hived.workflows")
@@ -71,8 +72,8 @@ class WorkflowEngine:
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._tasks: set[asyncio.Future[Any]] = set()
         self.clock = clock
-        self.deadlines = Deadlines(self.runs, clock, self._deliver)
-        self.waits = Waits(self.runs, clock, self._deliver)  # sleep, wait_for, approval timeouts
+        self.deadlines = Deadlines(self.runs, clock, self.deliver)
+        self.waits = Waits(self.runs, clock, self.deliver)  # sleep, wait_for, approval timeouts
         self.watchers = RunWatchers(clock)
         self.fanouts = FanOuts(new_task_row)  # for_each steps
         self.children = Children(self)  # workflow: steps
@@ -393,6 +394,7 @@ class WorkflowEngine:
         """Fail every active run past its deadline (its steps' tasks are cancelled); returns how many."""
         return self.deadlines.check()
 
-    def _deliver(self, run: LiveRun, change: Change) -> None:
+    def deliver(self, run: LiveRun, change: Change) -> None:
+        """Apply `change` to `run` at its next drain (timers, child runs, budgets)."""
         run.inbox.append(change)
         self._kick(run)

@@ -21,6 +21,9 @@ from hived.model.waits import APPROVAL
 from hived.model.workflow import StepSpec, WorkflowSpec
 from hived.store import workflows as store
 
+# A change to a run, applied by its drain (an ended task, a decision, a timer, a cancel).
+Change = Callable[["LiveRun", datetime], None]
+
 S = StepStatus
 
 
@@ -114,7 +117,7 @@ class LiveRun:
     status: RunStatus
     steps: dict[str, StepState]
     deadline: datetime | None = None
-    inbox: list[Callable[[LiveRun, datetime], None]] = field(default_factory=list)
+    inbox: list[Change] = field(default_factory=list)
     draining: asyncio.Task[None] | None = None
     run_values: dict[str, Any] = field(default_factory=dict)  # run columns changed, to write
     cancel_tasks: list[str] = field(default_factory=list)
@@ -198,7 +201,7 @@ def may_fail(run: LiveRun, step: StepState) -> bool:
 
 def task_ended(
     step_id: str, task_id: str, status: str, row: dict[str, Any]
-) -> Callable[[LiveRun, datetime], None]:
+) -> Change:
     def apply(run: LiveRun, now: datetime) -> None:
         if (fan := run.fanouts.get(step_id)) is not None:  # one item of a for_each step
             fan.ended(run, task_id, status, row, now)
@@ -215,7 +218,7 @@ def task_ended(
 
 def decision(
     step_id: str, approve: bool, by: str, comment: str | None
-) -> Callable[[LiveRun, datetime], None]:
+) -> Change:
     """An operator's answer to an approval gate, as a change of the run."""
 
     def apply(run: LiveRun, now: datetime) -> None:

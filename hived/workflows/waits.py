@@ -20,9 +20,8 @@ from hived.clock import Clock
 from hived.errors import Conflict
 from hived.model.waits import APPROVAL, SIGNAL, time_up, wait_kind, wakes_at
 from hived.model.workflow import StepSpec
-from hived.workflows.live import LiveRun, S, StepState
+from hived.workflows.live import Change, LiveRun, S, StepState
 
-Change = Callable[[LiveRun, datetime], None]
 REMEMBERED = ("comment", "rework")  # what an approval keeps across rework rounds
 SIGNALLED = "signal"  # decided_by of a wait_for step whose signal came
 
