@@ -4,6 +4,7 @@ documents to keep running), overridden by environment variables, overridden by f
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from hived.bounds import Limits
 from hived.model import paths
 from hived.model.documents import KINDS, DocumentError, YamlLimits, expand_replicas, load_documents
 from hived.model.limits import LimitSpec
+from hived.model.schemas import NAME_RE as NODE_NAME_RE
 from hived.model.schemas import AgentSpec, Duration, Size, Strict
 from hived.model.usage import Budget
 
@@ -56,6 +58,10 @@ class DaemonConfig(Strict):
     max_event_lag: int = Field(
         default=5000, ge=10, le=9000, description="events a stream may fall behind before it is closed"
     )
+    node: str | None = Field(
+        default=None, description="this hived's node name (PostgreSQL; default: the host name)"
+    )
+    node_timeout: Duration = Field(default=15.0, ge=1, le=3600, description="a node silent this long is lost")
 
 
 KINDS.setdefault("Daemon", DaemonConfig.model_validate)
@@ -95,6 +101,8 @@ class Settings:
     agents: list[AgentSpec] = field(default_factory=list)
     declared_limits: list[LimitSpec] = field(default_factory=list)  # kind: Limit in hived.yaml
     budget_per_day: Budget | None = None  # kind: Daemon's budget_per_day
+    node: str = ""  # this hived's node name (hived.nodes); "" on SQLite
+    node_timeout: float = 15.0
 
 
 def load_file(path: str) -> tuple[DaemonConfig, list[AgentSpec], list[LimitSpec]]:
@@ -191,7 +199,21 @@ def resolve(config_path: str | None, flags: dict[str, object]) -> Settings:
         agents=agents,
         declared_limits=declared_limits,
         budget_per_day=daemon.budget_per_day,
+        node=node_name(database, flags.get("node") or env.get("HIVE_NODE") or daemon.node),
+        node_timeout=float(daemon.node_timeout),
     )
+
+
+def node_name(database: str, given: object) -> str:
+    """This hived's node name: on PostgreSQL the one given or the host name; SQLite has no nodes."""
+    if not database.startswith("postgresql"):
+        if given:
+            raise DocumentError("node: nodes need a PostgreSQL database (SQLite is one node)")
+        return ""
+    name = str(given or socket.gethostname().split(".")[0].lower())
+    if not NODE_NAME_RE.match(name):
+        raise DocumentError(f"node: {name!r} must be 1-63 lowercase letters, digits, '.', '_' or '-'")
+    return name
 
 
 def check_tls(cert: str, key: str) -> None:

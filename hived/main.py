@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="if another hived owns the database, wait for it instead of exiting (warm standby)",
     )
+    parser.add_argument(
+        "--node", help="this hived's node name (PostgreSQL; env HIVE_NODE; default: the host name)"
+    )
     parser.add_argument("--version", action="version", version=f"hived {__version__}")
     return parser.parse_args(argv)
 
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         limits=settings.limits,
         standby=settings.standby,
         budget_per_day=settings.budget_per_day,
+        node=(settings.node, settings.node_timeout),
     )
     run = serve(orchestrator, settings, access_log=args.access_log)
     tune_gc()

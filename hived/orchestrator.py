@@ -28,6 +28,8 @@ from hived.model.schemas import Agent, AgentDetail, AgentSpec, Status, Task, Tas
 from hived.model.states import AgentStatus
 from hived.model.usage import Budget
 from hived.model.workflow import WorkflowSpec
+from hived.nodes.cluster import Cluster
+from hived.nodes.service import NodeService
 from hived.schedules.service import SchedulesService
 from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
@@ -58,13 +60,12 @@ class AgentOrchestrator:
         limits: Limits | None = None,
         standby: bool = False,
         budget_per_day: Budget | None = None,
+        node: tuple[str, float] = ("", 15.0),  # this node's name and node_timeout (hived.nodes)
     ) -> None:
-        self.declared = declared or []
-        self.declared_limits = declared_limits or []
-        self.limits = limits or Limits()
-        self.state_dir = state_dir
+        self.declared, self.declared_limits = declared or [], declared_limits or []
+        self.limits, self.state_dir = limits or Limits(), state_dir
         self.db = Database(db_url)
-        self.ownership = Ownership(db_url, self.db.describe())
+        self.ownership = Ownership(db_url, self.db.describe(), node=node[0])
         self.standby = standby
         self.events = EventBus()
         self.metrics = Metrics()
@@ -97,6 +98,7 @@ class AgentOrchestrator:
         self.tokens = Tokens(self.db)
         self._usage_slice(budget_per_day)
         self.health = HealthMonitor(self.agents)
+        self._nodes_slice(db_url, *node)
         self.metrics.follow(self.events)
         self.metrics.count_throttles(self.events, self.db)
         self.metrics.add_state(self._metric_state)
@@ -122,6 +124,14 @@ class AgentOrchestrator:
         )
         self.events.subscribe(RunChanged, self.budgets.run_changed)
 
+    def _nodes_slice(self, db_url: str, node: str, timeout: float) -> None:
+        """Nodes (hived.nodes): on PostgreSQL this hived is one of the nodes of a cluster."""
+        self.nodes = NodeService(self.db, node, self._agent_nodes)
+        self.cluster = None
+        if node:
+            self.cluster = Cluster(self.db, self.dispatcher, self.agents, self.events, db_url, node, timeout)
+            self.fleet.placement, self.nodes.sharing = self.cluster.placement, self.cluster.sharing
+
     def _agent_budget(self, agent_id: str) -> Budget | None:
         agent = self.agents.agents.get(agent_id)
         return agent.spec.budget if agent is not None else None
@@ -133,6 +143,8 @@ class AgentOrchestrator:
         await self.ownership.acquire(standby=self.standby)
         await self.db.migrate()
         self.db.start()
+        if self.cluster is not None:
+            await self.cluster.join()
         await self.tokens.load()
         await self.limit_service.load()  # before the tasks: a task waiting on a limit is parked under it
         for limit in self.declared_limits:  # hived.yaml's limits, as `hivectl apply` would set them
@@ -141,11 +153,13 @@ class AgentOrchestrator:
                 log.info("limit %s %s from the config file", limit.name, applied.action)
         adopted = await self.agents.load()
         await self.tasks.controls.load()
+        placed = await self.cluster.here() if self.cluster is not None else {}
         recovered = await self.dispatcher.recover(
             {
                 a: (self.agents.agents[a].spec.capabilities, self.agents.agents[a].spec.max_concurrency)
                 for a in adopted
-            }
+            },
+            (lambda agent_id: placed.get(agent_id) in (None, self.cluster.node)) if self.cluster else None,
         )
         runs = await self.engine.load()
         await self.budgets.load(list(self.agents.agents))
@@ -160,6 +174,8 @@ class AgentOrchestrator:
         self.budgets.start()
         self.health.start()
         self.ownership.watch(self._lost_database)
+        if self.cluster is not None:
+            await self.cluster.start()
         for spec in self.declared:  # the desired state of hived.yaml
             _, action = await self.agents.apply(spec)
             if action != "unchanged":
@@ -173,6 +189,8 @@ class AgentOrchestrator:
         )
 
     async def shutdown(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.health.stop()
         await self.schedules.stop()
         await self.engine.stop()
@@ -184,6 +202,13 @@ class AgentOrchestrator:
         await self.db.close()
         await self.ownership.release()
         self.started = False
+
+    def _agent_nodes(self) -> dict[str, list[str]]:
+        """node -> the names of the agents placed on it (for `hivectl node list`)."""
+        placed: dict[str, list[str]] = {}
+        for agent in self.fleet.list():
+            placed.setdefault(agent.node or "", []).append(agent.name)
+        return placed
 
     def _workflow_of(self, run_id: str) -> str | None:
         run = self.engine.runs.get(run_id)

@@ -34,7 +34,7 @@ from hived.model import __version__
 # Every command, in the order `hivectl --help` lists them (commands, then groups of commands).
 COMMAND_NAMES = (
     "apply", "events", "tui", "status", "daemon", "agent", "task", "queue", "workflow", "limit", "schedule",
-    "token", "usage",
+    "node", "token", "usage",
 )
 
 
@@ -93,6 +93,10 @@ def command_source(name: str) -> typer.Typer | Callable[..., Any]:
             from hivectl.cli import schedule
 
             return schedule.app
+        case "node":
+            from hivectl.cli import node
+
+            return node.app
         case "token":
             from hivectl.cli import token
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from hivectl.client.errors import ClientError, RequestTimeout, check_response, transport_errors
+from hivectl.client.node_routes import NodeRoutes
 from hivectl.client.polling import (
     PATIENCE,
     RUN_FINAL,
@@ -27,6 +28,7 @@ from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
+    from hived.model.nodes import Node, NodeList
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
@@ -365,3 +367,14 @@ class AsyncClient:
 
     async def revoke_token(self, ref: str) -> Json:
         return await self.send(Routes.revoke_token(ref))
+
+    # --- nodes (several hived on one PostgreSQL) ---------------------------------------------------
+
+    async def list_nodes(self) -> NodeList:
+        return await self.send(NodeRoutes.list_nodes())
+
+    async def get_node(self, name: str) -> Node:
+        return await self.send(NodeRoutes.get_node(name))
+
+    async def node_verb(self, name: str, verb: str) -> Node:
+        return await self.send(NodeRoutes.node_verb(name, verb))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from hivectl.client.errors import ClientError, RequestTimeout, check_response, transport_errors
+from hivectl.client.node_routes import NodeRoutes
 from hivectl.client.polling import (
     PATIENCE,
     RUN_FINAL,
@@ -26,6 +27,7 @@ from hivectl.endpoint import Endpoint
 
 if TYPE_CHECKING:  # the models are read by routes.py, which imports them when first used
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
+    from hived.model.nodes import Node, NodeList
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
     from hived.model.schedules import AppliedSchedule, Fired, ScheduleInfo, ScheduleList, ScheduleSpec
@@ -362,3 +364,14 @@ class Client:
 
     def revoke_token(self, ref: str) -> Json:
         return self.send(Routes.revoke_token(ref))
+
+    # --- nodes (several hived on one PostgreSQL) ---------------------------------------------------
+
+    def list_nodes(self) -> NodeList:
+        return self.send(NodeRoutes.list_nodes())
+
+    def get_node(self, name: str) -> Node:
+        return self.send(NodeRoutes.get_node(name))
+
+    def node_verb(self, name: str, verb: str) -> Node:
+        return self.send(NodeRoutes.node_verb(name, verb))

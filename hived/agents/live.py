@@ -34,6 +34,7 @@ class LiveAgent:
     rss_bytes: int | None = None
     cpu_percent: float | None = None
     last_heartbeat: datetime | None = None
+    node: str | None = None  # the node that supervises it (hived.nodes); None on SQLite
     heartbeat_mono: float = 0.0
     started_mono: float = 0.0
     proc: AgentProcess | None = None
@@ -83,6 +84,7 @@ class LiveAgent:
             last_heartbeat=self.last_heartbeat,
             created_at=self.created_at,
             config=spec,
+            node=self.node,
         )
 
     @classmethod
@@ -104,6 +106,7 @@ class LiveAgent:
             tasks_done=row["tasks_done"],
             tasks_failed=row["tasks_failed"],
             last_heartbeat=row["last_heartbeat"],
+            node=row.get("node"),
         )
 
     def row(self) -> dict[str, Any]:
@@ -119,6 +122,7 @@ class LiveAgent:
             "config": self.spec.model_dump(mode="json", exclude={"name", "replicas"}),
             "created_at": self.created_at,
             "updated_at": self.created_at,
+            "node": self.node,
         }
 
     def live_row(self, shown: AgentStatus, now: datetime) -> dict[str, Any]:

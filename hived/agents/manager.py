@@ -57,6 +57,7 @@ class AgentManager:
         self.stop_grace = stop_grace
         self.agents: dict[str, LiveAgent] = {}
         self.by_name: dict[str, str] = {}
+        self.node: str | None = None  # this hived's node (hived.nodes): it supervises only its own
         self.events.subscribe(TaskEnded, self._count_result)
 
     # --- lookup and views -------------------------------------------------------------------------
@@ -123,6 +124,8 @@ class AgentManager:
         adopted = []
         rows = await self.db.read(agent_store.all_agents)
         for row in rows:
+            if self.node is not None and row.get("node") not in (None, self.node):
+                continue  # another node's (hived.nodes.placement shows it)
             agent = LiveAgent.from_row(row)
             self._add(agent)
             if agent.kind == "external":
@@ -165,6 +168,7 @@ class AgentManager:
             kind=kind,
             spec=spec,
             created_at=self.clock.now(),
+            node=self.node,
         )
         self._add(agent)
         row = agent.row()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from hived.agents.manager import AgentManager, LiveAgent
 from hived.errors import Invalid
@@ -16,12 +17,24 @@ from hived.tasks.controls import QueueControls
 from hived.tasks.dispatcher import Dispatcher
 
 
+class OtherNodes(Protocol):
+    """The agents other nodes supervise (hived.nodes.placement), when this hived is a node."""
+
+    node: str
+    others: dict[str, Agent]
+
+    def get(self, name: str) -> Agent | None: ...
+
+    async def apply_elsewhere(self, spec: AgentSpec) -> tuple[Agent, str]: ...
+
+
 class AgentService:
     def __init__(self, agents: AgentManager, dispatcher: Dispatcher, controls: QueueControls) -> None:
         self.agents = agents
         self.dispatcher = dispatcher
         self.controls = controls
         self.usage_view: Callable[[AgentDetail], Awaitable[AgentDetail]] | None = None  # hived.usage
+        self.placement: OtherNodes | None = None  # other nodes' agents (hived.nodes)
 
     def view(self, agent: LiveAgent) -> Agent:
         shown = self.agents.view(agent)
@@ -29,10 +42,20 @@ class AgentService:
         return shown
 
     def list(self, status: str | None = None, type: str | None = None) -> list[Agent]:
-        views = [self.view(a) for a in sorted(self.agents.agents.values(), key=lambda a: a.name)]
+        views = [self.view(a) for a in self.agents.agents.values()]
+        if self.placement is not None:
+            views = sorted(views + list(self.placement.others.values()), key=lambda a: a.name)
+        else:
+            views.sort(key=lambda a: a.name)
         return [v for v in views if (not status or v.status == status) and (not type or v.type == type)]
 
     async def get(self, ref: str) -> AgentDetail:
+        if (
+            self.placement is not None
+            and (other := self.placement.get(ref))
+            and ref not in self.agents.by_name
+        ):
+            return AgentDetail(**other.model_dump(), incarnations=[])
         agent = self.agents.resolve(ref)
         incarnations = await self.agents.incarnations(agent)
         detail = AgentDetail(**self.view(agent).model_dump(), incarnations=incarnations)
@@ -62,6 +85,8 @@ class AgentService:
     async def apply(self, name: str, spec: AgentSpec) -> tuple[Agent, str]:
         if spec.name != name:
             raise Invalid(f"name: {spec.name!r} does not match the path ({name!r})")
+        if self.placement is not None and spec.node not in (None, self.placement.node):
+            return await self.placement.apply_elsewhere(spec)
         agent, action = await self.agents.apply(spec)
         return self.agents.view(agent), action
 

@@ -26,6 +26,7 @@ from hived.limits import routes as limit_routes
 from hived.metrics import LatencyMiddleware
 from hived.model import __version__
 from hived.model.errors import format_errors
+from hived.nodes import routes as node_routes
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules import routes as schedule_routes
 from hived.tasks import routes as task_routes
@@ -47,6 +48,7 @@ ROUTERS = tuple(
         usage_routes,
         limit_routes,
         schedule_routes,
+        node_routes,
         sse,
         token_routes,
     )

@@ -96,11 +96,12 @@ class AgentSpec(Strict):
     circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
     budget: Budget | None = Field(default=None, description="per UTC day: what its tasks may spend")
     runtime: ContainerRuntime | None = Field(default=None, description="run hive-agent in a container")
+    node: str | None = Field(default=None, description="the node that runs it (default: the one applying)")
 
-    @field_validator("name")
+    @field_validator("name", "node")
     @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME_RE.match(value):
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
             raise ValueError("must be 1-63 lowercase letters, digits, '.', '_' or '-'")
         return value
 
@@ -167,6 +168,7 @@ class Agent(BaseModel):
     last_heartbeat: datetime | None
     created_at: datetime
     config: dict[str, Any]
+    node: str | None = None  # the node that supervises it (several hived on one PostgreSQL)
 
 
 class AgentDetail(Agent):

@@ -36,6 +36,16 @@ class AgentStatus(Status):
     UNHEALTHY = "unhealthy"
     FAILED = "failed"
     LOST = "lost"
+    UNSCHEDULED = "unscheduled"  # placed on a node that is not known (hived.nodes): nobody runs it
+
+
+class NodeStatus(Status):
+    """A hived of a cluster on one PostgreSQL (hived.nodes)."""
+
+    ACTIVE = "active"
+    DRAINING = "draining"  # its agents take no new work
+    LOST = "lost"  # silent for node_timeout: its attempts were moved to other nodes
+    STOPPED = "stopped"  # shut down cleanly
 
 
 class TaskStatus(Status):
@@ -86,6 +96,7 @@ class AttemptReason(StrEnum):
     THROTTLED = "throttled"  # the handler hit a provider's limit: back to the queue, not counted
     EXPIRED = "expired"  # the task was not started by its expires_at (it never had an attempt)
     BUDGET_EXCEEDED = "budget_exceeded"  # a budget over the attempt was exceeded: hived stopped it
+    NODE_LOST = "node_lost"  # the node that ran it went silent for node_timeout (hived.nodes)
 
 
 # Reasons that say something about the agent (they feed its circuit breaker); None: no reason given.
@@ -93,6 +104,7 @@ AGENT_FAULTS = frozenset({AttemptReason.ERROR, AttemptReason.TIMEOUT, AttemptRea
                           AttemptReason.CHECK_FAILED, None})
 
 A = AgentStatus
+N = NodeStatus
 T = TaskStatus
 R = RunStatus
 S = StepStatus
@@ -107,6 +119,13 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
         A.UNHEALTHY: frozenset({A.STARTING, A.STOPPED, A.FAILED, A.ACTIVE, A.BUSY, A.LOST}),
         A.FAILED: frozenset({A.STARTING, A.STOPPED}),
         A.LOST: frozenset({A.ACTIVE, A.STARTING, A.STOPPED}),
+        A.UNSCHEDULED: frozenset({A.STARTING, A.STOPPED}),
+    },
+    NodeStatus: {
+        N.ACTIVE: frozenset({N.DRAINING, N.LOST, N.STOPPED}),
+        N.DRAINING: frozenset({N.ACTIVE, N.LOST, N.STOPPED}),
+        N.LOST: frozenset({N.ACTIVE}),  # it came back (and dropped what was moved)
+        N.STOPPED: frozenset({N.ACTIVE}),
     },
     TaskStatus: {
         T.SCHEDULED: frozenset({T.PENDING, T.CANCELLED, T.FAILED}),  # due; cancelled; expired
@@ -140,6 +159,7 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
 
 FINAL: dict[type[Status], frozenset[Status]] = {
     AgentStatus: frozenset({A.STOPPED, A.FAILED}),
+    NodeStatus: frozenset({N.STOPPED}),
     TaskStatus: frozenset({T.COMPLETED, T.FAILED, T.CANCELLED}),
     RunStatus: frozenset({R.SUCCEEDED, R.FAILED, R.CANCELLED}),
     StepStatus: frozenset({S.SUCCEEDED, S.FAILED, S.SKIPPED, S.CANCELLED}),

@@ -355,7 +355,12 @@ def _alembic_config(conn: Connection) -> Config:
     return cfg
 
 
+MIGRATION_LOCK = 0x68697666  # PostgreSQL: nodes starting at once migrate one after the other
+
+
 def _upgrade(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # held until this transaction ends
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     command.upgrade(_alembic_config(conn), "head")
 
 

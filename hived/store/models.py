@@ -79,6 +79,7 @@ class AgentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    node: Mapped[str | None] = mapped_column(String(63))  # the node that supervises it (hived.nodes)
 
     __table_args__ = (Index("idx_agents_status", "status"),)
 
@@ -197,6 +198,7 @@ class RunRow(Base):
     parent_step: Mapped[str | None] = mapped_column(String(100))
     rerun_of: Mapped[str | None] = mapped_column(String(36))
     outputs: Mapped[Any] = mapped_column(Json, nullable=True)  # the workflow's `outputs`, rendered at the end
+    driver: Mapped[str | None] = mapped_column(String(63))  # the node that drives it (hived.nodes)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -309,6 +311,22 @@ class UsageRecordRow(Base):
         Index("idx_usage_day", "day"),
         Index("idx_usage_recorded_at", "recorded_at"),
     )
+
+
+class NodeRow(Base):
+    """A hived of a cluster on one PostgreSQL (hived.nodes). Times are the database's clock."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RunBudgetRow(Base):

@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import socket
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +34,7 @@ from hived.store.files import private_file
 log = logging.getLogger("hived.store")
 
 LOCK_KEY = 0x68697665  # "hive": the advisory lock's key, per database
+NODE_KEY = 0x6E6F6465  # "node": with a node name's crc32, a node's key (several nodes per database)
 CHECK_INTERVAL = 2.0
 BUSY_GRACE = 3.0  # a holder that was just killed needs a moment to be noticed by the server
 KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
@@ -47,9 +49,11 @@ def me() -> str:
 
 
 class Ownership:
-    def __init__(self, url: str, described: str) -> None:
+    def __init__(self, url: str, described: str, node: str = "") -> None:
         self.url = make_url(url)
         self.described = described
+        self.node = node  # PostgreSQL nodes (hived.nodes): one hived per node name, not per database
+        self.key = NODE_KEY << 32 | zlib.crc32(node.encode()) if node else LOCK_KEY
         self.dialect = self.url.get_backend_name()
         self._fd: int | None = None  # the lock file, `<database>.lock`
         self._db_fd: int | None = None  # the database file, flocked
@@ -72,6 +76,12 @@ class Ownership:
                 if announced:
                     log.info("standby over: this hived now owns %s", self.described)
                 return
+            if not standby and asyncio.get_running_loop().time() >= deadline and self.node:
+                raise DatabaseBusy(
+                    f"database {self.described} is in use by another hived as node {self.node!r} "
+                    f"({holder}); give this one another node name (--node NAME) to run both, or "
+                    "--standby to wait for it"
+                )
             if not standby and asyncio.get_running_loop().time() >= deadline:
                 raise DatabaseBusy(
                     f"database {self.described} is in use by another hived ({holder}); "
@@ -147,14 +157,15 @@ class Ownership:
             self._conn = await asyncpg.connect(
                 dsn, timeout=10, server_settings={"application_name": me()[:63], **KEEPALIVE}
             )
-        if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        if await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key):
             return None
         row = await self._conn.fetchrow(
             "SELECT a.application_name, a.client_addr FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-            "AND l.objid = $1 AND l.database = (SELECT oid FROM pg_database WHERE datname = "
-            "current_database())",
-            LOCK_KEY,
+            "AND l.classid = $2 AND l.objid = $1 AND l.database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database())",
+            self.key & 0xFFFFFFFF,
+            self.key >> 32,
         )
         if row is None:
             return "unknown (it was just freed)"
@@ -163,8 +174,9 @@ class Ownership:
     async def _holds_advisory(self) -> bool:
         row = await self._conn.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1 "
-            "AND pid = pg_backend_pid()",
-            LOCK_KEY,
+            "AND classid = $2 AND pid = pg_backend_pid()",
+            self.key & 0xFFFFFFFF,
+            self.key >> 32,
         )
         return bool(row)
 

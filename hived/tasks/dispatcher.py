@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.events import EventBus, TaskAssigned
 from hived.limits.gate import LimitGate
 from hived.model.schemas import AttemptResult, Lease, ResultAck
-from hived.model.states import AttemptReason, TaskStatus
+from hived.model.states import AttemptReason
 from hived.model.usage import usage_of_result
 from hived.redact import scrub
 from hived.store import limits as limit_store
@@ -28,7 +29,11 @@ from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
 from hived.tasks.ledger import Ledger
 from hived.tasks.marks import RunningMarks
+from hived.tasks.recovery import recover
 from hived.tasks.routing import AgentSlot, Assigner, MergedQueue, ReadyQueue
+
+if TYPE_CHECKING:
+    from hived.model.nodes import Numbers
 
 log = logging.getLogger("hived.dispatch")
 R = AttemptReason
@@ -51,50 +56,22 @@ class Dispatcher(Ledger):
         self._lease = itertools.count(1)
         self.closing = False
         self.paused = False  # draining for shutdown: nothing new is assigned
+        self.drained = False  # this node is drained (hived.nodes): nothing new is assigned here
         self._loops: list[asyncio.Task[None]] = []
         self.marks = RunningMarks(db, self._current)
+        self.numbers: Numbers | None = None  # a node's numbers (hived.nodes): set by the cluster
 
     # --- start-up ---------------------------------------------------------------------------------
 
-    async def recover(self, adopted: dict[str, tuple[list[str], int]] | None = None) -> int:
-        """Load what the last run left: ready tasks back in the queue. Attempts in flight on an
-        adopted agent (still running; {id: (capabilities, max_concurrency)}) stay its own until it
-        reconnects and reports; other in-flight attempts end with reason `daemon_restart` and follow
-        the retry policy. Returns the number of unfinished tasks found."""
-        adopted = adopted or {}
-        seq, lease = await self.db.read(task_store.max_seq_and_lease)
-        rows = await self.db.read(task_store.load_unfinished)
-        self._seq = itertools.count(seq + 1)
-        self._lease = itertools.count(lease + 1)
-        orphans = []
-        for row in rows:
-            task = ReadyTask.from_row(row)
-            if row["status"] == TaskStatus.PENDING:
-                self._enqueue(task)
-            elif row["status"] == TaskStatus.RETRYING:
-                due = row["next_attempt_at"] or self.clock.now()
-                self._schedule_retry(task, max(0.0, (due - self.clock.now()).total_seconds()))
-            elif row["agent_id"] in adopted:
-                caps, max_concurrency = adopted[row["agent_id"]]
-                channel = self.attach(row["agent_id"], caps, max_concurrency)
-                channel.routable = False
-                entry = InFlight(
-                    task,
-                    row["agent_id"],
-                    row["lease"],
-                    row["attempts"],
-                    delivered=True,
-                    delivered_mono=self.clock.monotonic(),
-                )
-                self.in_flight[task.id] = entry
-                self.gate.hold(task)  # what running tasks hold of limits is derived from them
-                channel.held.add(task.id)
-                channel.slot.in_flight += 1
-            else:
-                orphans.append(InFlight(task, row["agent_id"] or "", row["lease"] or 0, row["attempts"]))
-        error = "hived restarted while the attempt ran"
-        await self._end_attempts([Ending(e, False, error=error, reason=R.DAEMON_RESTART) for e in orphans])
-        return len(rows)
+    async def recover(
+        self,
+        adopted: dict[str, tuple[list[str], int]] | None = None,
+        here: Callable[[str], bool] | None = None,
+    ) -> int:
+        """Load what the last run left (hived.tasks.recovery); returns the unfinished tasks found."""
+        found, seq, lease = await recover(self, self.attach, adopted or {}, here)
+        self._seq, self._lease = itertools.count(seq + 1), itertools.count(lease + 1)
+        return found
 
     def start(self) -> None:
         self._loops = [
@@ -117,7 +94,12 @@ class Dispatcher(Ledger):
     # --- submissions ------------------------------------------------------------------------------
 
     def next_seq(self) -> int:
+        if self.numbers is not None:
+            return self.numbers.seq(int(self.clock.now().timestamp() * 1000))
         return next(self._seq)
+
+    def next_lease(self) -> int:
+        return self.numbers.lease() if self.numbers is not None else next(self._lease)
 
     def enqueue(self, task: ReadyTask) -> None:
         """A committed pending task enters the queue."""
@@ -308,7 +290,11 @@ class Dispatcher(Ledger):
         return slots
 
     async def _dispatch_once(self) -> None:
-        if self.paused or not (len(self.queue) or self.gate.waiting):
+        if self.paused or self.drained:
+            return
+        if not (len(self.queue) or self.gate.waiting):
+            if self.shared is not None:
+                self.shared.idle()
             return
         slots = self._free_slots()
         if not slots:
@@ -319,20 +305,28 @@ class Dispatcher(Ledger):
             let_through.push(task.id, task.priority, task.seq, task.requires)
         entries = self._claim(self.assigner.assign(MergedQueue(self.queue, let_through), slots))
         self.gate.end_round()  # those no agent took wait again
+        if self.shared is not None and any(s.free > 0 for s in slots):
+            self.shared.idle()  # agents left idle: look for work in the shared queue (hived.nodes)
         if not entries:
             return
         now, buckets = self.clock.now(), self.gate.bucket_writes()
+        rows, shared = self.assignment_rows(entries), self.shared
 
-        def write(conn: Any) -> None:  # the buckets' new levels go with the assignments that took them
-            task_store.assign(conn, self.assignment_rows(entries), now)
+        def write(conn: Any) -> set[str] | None:  # the buckets' new levels go with the assignments
+            won = shared.claim(conn, rows, now) if shared is not None else task_store.assign(conn, rows, now)
             limit_store.save_buckets(conn, buckets)
+            return won
 
         try:
-            await self.db.write(write)
+            won = await self.db.write(write)
         except Exception:
             self.gate.not_written(buckets)
             self._unassign(entries)
             raise
+        if won is not None and len(won) < len(entries):  # another node took these first: forget them
+            self._unassign([e for e in entries if e.task.id not in won], requeue=False)
+            entries = [e for e in entries if e.task.id in won]
+            self._kick.set()
         await self.deliver(entries, now)
 
     def claim(self, task: ReadyTask) -> InFlight | None:
@@ -360,7 +354,7 @@ class Dispatcher(Ledger):
             task = self.ready.pop(task_id)
             if task.limits:
                 self.gate.take(task)
-            entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
+            entry = InFlight(task, slot.agent_id, self.next_lease(), task.attempts + 1)
             self.in_flight[task_id] = entry
             channel = self.channels[slot.agent_id]
             channel.held.add(task_id)

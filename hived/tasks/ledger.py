@@ -11,7 +11,8 @@ assigned meanwhile."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from hived.clock import Clock
 from hived.events import AttemptEnded, EventBus, TaskEnded, TaskRetrying
@@ -26,6 +27,23 @@ from hived.tasks.retries import Retries
 from hived.tasks.routing import ReadyQueue
 
 R = AttemptReason
+
+
+class SharedQueue(Protocol):
+    """The queue shared by the nodes of a cluster (hived.nodes.sharing), where this hived is one of
+    several on one PostgreSQL."""
+
+    def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+        """Record the assignments another node has not taken first; returns their task ids."""
+
+    def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+        """Of these ends of attempts, the task ids whose attempt is still the current one."""
+
+    def idle(self) -> None:
+        """Agents of this node have room the local queue did not fill."""
+
+    async def cancel_elsewhere(self, task_id: str) -> bool:
+        """Cancel a task this node does not hold; False when it is not unfinished anywhere."""
 
 
 class Ledger:
@@ -44,6 +62,7 @@ class Ledger:
         self.holding = Holds()  # pauses and cordons
         self._kick = asyncio.Event()  # wakes the dispatch loop: work or room appeared
         self.released = asyncio.Event()  # set whenever attempts leave an agent (ended or requeued)
+        self.shared: SharedQueue | None = None  # set when this hived is a node of a cluster
 
     def holds(self, task_id: str) -> bool:
         """Whether the task is unfinished here: queued, in flight, or waiting out a retry."""
@@ -79,6 +98,8 @@ class Ledger:
         entry = await self._settled(task_id)
         if task_id in self.ready or task_id in self.retries or task_id in self.scheduled:
             return await self._end_queued(task_id, error=error or "cancelled")
+        if entry is None and self.shared is not None:  # queued or running on another node
+            return await self.shared.cancel_elsewhere(task_id)
         if entry is None or entry.ending:
             return False
         why = error or "cancelled by operator"
@@ -135,6 +156,24 @@ class Ledger:
             self._finished(task_id, status, {} if status == TaskStatus.CANCELLED else {"error": error})
         return bool(changed)
 
+    def cancelled_elsewhere(self, task_id: str) -> None:
+        """Another node recorded this task's cancel (hived.nodes): forget it if it is queued here;
+        stop its handler if it runs here (its result will be refused)."""
+        if self.ready.pop(task_id, None) or self.retries.take(task_id) or self.scheduled.take(task_id):
+            self.queue.discard(task_id)
+            self.gate.discard(task_id)
+        entry = self.in_flight.get(task_id)
+        if entry is not None and not entry.ending and not entry.cancelled:
+            entry.cancelled = True
+            channel = self.channels.get(entry.agent_id)
+            if channel is not None and entry.delivered:
+                channel.cancels.add(task_id)
+                channel.wake.set()
+            else:
+                if channel is not None and entry in channel.inbox:
+                    channel.inbox.remove(entry)
+                self._release(entry)
+
     def rehold(self) -> None:
         """The pauses or cordons changed: queued tasks now held leave the queue, held ones now free
         go back, and the dispatcher looks again."""
@@ -174,22 +213,29 @@ class Ledger:
         rows = [e.row for e in endings]
         closes = [e.closes for e in endings if e.closes is not None]
         throttled = [e.entry.task.id for e in endings if e.requeue]
+        shared = self.shared
 
-        def write(conn: Any) -> None:
-            task_store.finish(conn, rows, now)
+        def write(conn: Any) -> set[str] | None:
+            current = shared.fence(conn, rows) if shared is not None else None
+            mine = rows if current is None else [r for r in rows if r["task_id"] in current]
+            task_store.finish(conn, mine, now)
             if closes or throttled:  # a throttled report closes its limit in the same commit
                 limit_store.close_limits(conn, closes)
                 limit_store.count_throttled(conn, throttled)
+            return current
 
         try:
-            await self.db.write(write)
+            current = await self.db.write(write)
         except Exception:
             for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
                 ending.entry.ending = False
             raise
         else:
             for ending in endings:
-                self._after_end(ending)
+                if current is None or ending.entry.task.id in current:
+                    self._after_end(ending)
+                else:  # another node moved the task meanwhile (this node was lost): only the slot is left
+                    self._release(ending.entry)
         finally:
             settled.set()
 

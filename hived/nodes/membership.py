@@ -1,0 +1,103 @@
+"""A node's membership: its row (joined at start, under its name's advisory lock), its heartbeat,
+and the nodes it finds lost. Every node looks for silent nodes; the one whose update marks a node
+`lost` moves that node's attempts (reason `node_lost`) and workflow runs. A node that finds itself
+marked lost (its network was cut for longer than node_timeout) forgets the attempts that were moved
+(their results would be refused anyway: the leases changed) and joins again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hived.model.nodes import Numbers
+from hived.store import nodes as node_store
+from hived.store import tasks as task_store
+from hived.store.db import Database
+from hived.tasks.dispatcher import Dispatcher
+
+log = logging.getLogger("hived.nodes")
+
+
+class Membership:
+    def __init__(
+        self, db: Database, dispatcher: Dispatcher, name: str, timeout: float, address: str | None = None
+    ) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.name = name
+        self.timeout = timeout
+        self.address = address
+        self.every = max(0.2, min(1.0, timeout / 5))  # s between heartbeats (and looks for lost nodes)
+        self.status = "active"
+        self.lost_handlers: list[Callable[[str], Awaitable[Any]]] = []  # moves a lost node's work
+        self.beat_handlers: list[Callable[[], Awaitable[Any]]] = []  # after each heartbeat
+        self._loop: asyncio.Task[None] | None = None
+
+    async def join(self) -> dict[str, Any]:
+        host, pid = socket.gethostname(), os.getpid()
+        row = await self.db.write(lambda c: node_store.join(c, self.name, host, pid, self.address))
+        seq, lease = await self.db.read(task_store.max_seq_and_lease)
+        self.dispatcher.numbers = Numbers(row["slot"], seq, lease)
+        await self.db.write(lambda c: node_store.place_unplaced(c, self.name))
+        log.info("node %s joined (slot %d)", self.name, row["slot"])
+        return row
+
+    def start(self) -> None:
+        self._loop = asyncio.create_task(self._beat_loop(), name="nodes-heartbeat")
+
+    async def leave(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        with contextlib.suppress(Exception):
+            await self.db.write(
+                lambda c: node_store.set_status(c, self.name, "stopped", ("active", "draining"))
+            )
+
+    async def _beat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: so are this node's writes
+                log.warning("node %s: heartbeat failed: %s", self.name, exc)
+
+    async def beat(self) -> None:
+        status = await self.db.write(lambda c: node_store.heartbeat(c, self.name))
+        if status == "lost":
+            await self._rejoin()
+            status = "active"
+        self.status = status or "active"
+        self.dispatcher.drained = self.status == "draining"
+        if not self.dispatcher.drained:
+            self.dispatcher.wake()
+        lost = await self.db.write(lambda c: node_store.mark_lost(c, self.name, self.timeout))
+        for node in lost:
+            log.warning("node %s is lost (silent for %.0fs): moving its work here", node, self.timeout)
+            for handler in self.lost_handlers:
+                await handler(node)
+        for after in self.beat_handlers:
+            await after()
+
+    async def _rejoin(self) -> None:
+        """This node was declared lost: the attempts that were moved are not its own any more."""
+        d = self.dispatcher
+        held = list(d.in_flight)
+        current = await self.db.write(lambda c: node_store.current_leases(c, held)) if held else {}
+        moved = [t for t in held if current.get(t) != d.in_flight[t].lease]
+        for task_id in moved:
+            d.cancelled_elsewhere(task_id)
+        log.error(
+            "node %s was declared lost by another node; %d attempts were moved; joining again",
+            self.name,
+            len(moved),
+        )
+        await self.db.write(lambda c: node_store.set_status(c, self.name, "active", ("lost",)))

@@ -1,0 +1,159 @@
+"""The queue the nodes share. Every node assigns from its own in-memory queue first (the tasks
+submitted to it: its fast path), and every assignment is a fenced claim in PostgreSQL (one
+`UPDATE ... FOR UPDATE SKIP LOCKED` statement: a task another node took first is forgotten). A node
+whose agents have room its queue does not fill takes queued tasks of the other nodes from the
+database: at once when a node says it has new work (NOTIFY), else on a slow poll. The work of a lost
+node is moved here by the node that declared it lost."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from hived.events import EventBus, TaskSubmitted
+from hived.model.states import AttemptReason, TaskStatus
+from hived.store import nodes as node_store
+from hived.store import tasks as task_store
+from hived.store.db import Database
+from hived.store.wire import Wire
+from hived.tasks.attempts import Ending, InFlight, ReadyTask
+from hived.tasks.dispatcher import Dispatcher
+
+log = logging.getLogger("hived.nodes")
+POLL = 1.0  # s between looks at the shared queue while agents are idle and nobody said anything
+ANNOUNCE_EVERY = 0.01  # s: submits within it are announced in one notification
+
+
+class Sharing:
+    def __init__(self, db: Database, dispatcher: Dispatcher, wire: Wire, events: EventBus) -> None:
+        self.db = db
+        self.dispatcher = dispatcher
+        self.wire = wire
+        self._wanted = False  # agents have room the local queue did not fill
+        self._look = asyncio.Event()  # a node has new work, or the last look found some
+        self._news = asyncio.Event()  # tasks were submitted here since the last announcement
+        self._loops: list[asyncio.Task[None]] = []
+        self.taken = 0  # tasks this node took from the shared queue (GET /nodes)
+        self.lost_claims = 0  # assignments another node won first
+        wire.on("work", lambda _sender, _body: self._look.set())
+        wire.on("cancel", self._cancelled_elsewhere)
+        wire.reconnected = self._look.set
+        events.subscribe(TaskSubmitted, lambda _e: self._news.set())
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._look_loop(), name="nodes-look"),
+            asyncio.create_task(self._announce_loop(), name="nodes-announce"),
+        ]
+
+    async def stop(self) -> None:
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+    # --- the dispatcher's SharedQueue ---------------------------------------------------------------
+
+    def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+        won = node_store.claim(conn, rows)
+        if won:
+            task_store.insert_attempts(conn, [r for r in rows if r["task_id"] in won], now)
+        self.lost_claims += len(rows) - len(won)
+        return won
+
+    def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
+        current = node_store.current_leases(conn, [r["task_id"] for r in rows])
+        return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
+
+    def idle(self) -> None:
+        self._wanted = True
+
+    # --- looking for work -----------------------------------------------------------------------------
+
+    async def _look_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._look.wait(), POLL)
+            self._look.clear()
+            if not self._wanted:
+                continue
+            self._wanted = False
+            try:
+                found = await self.look()
+            except Exception as exc:  # the database is away: the poll tries again
+                log.warning("nodes: looking at the shared queue failed: %s", exc)
+                continue
+            if found:
+                self._look.set()  # there may be more: look again once the dispatcher asks
+
+    async def look(self) -> int:
+        """Queued tasks this node does not hold enter its queue, as many as its agents have room for
+        (twice that: some may not fit). Returns how many."""
+        d = self.dispatcher
+        free = sum(slot.free for slot in d._free_slots())
+        if free <= 0 or d.paused or d.closing:
+            return 0
+        rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, free * 2))
+        for row in rows:
+            if not d.holds(row["id"]):
+                d.enqueue(ReadyTask.from_row(row))
+        self.taken += len(rows)
+        return len(rows)
+
+    async def _announce_loop(self) -> None:
+        while True:
+            await self._news.wait()
+            await asyncio.sleep(ANNOUNCE_EVERY)
+            self._news.clear()
+            await self.wire.send("work", {})
+
+    # --- cancels and lost nodes -------------------------------------------------------------------
+
+    async def cancel_elsewhere(self, task_id: str) -> bool:
+        """Cancel a task this node does not hold: queued on another node, or running on another
+        node's agent. Recorded here (fenced: still queued, or still that attempt), then the other
+        nodes are told (the one running it stops the handler). False when it is not unfinished."""
+        now = self.dispatcher.clock.now()
+
+        def write(conn: Any) -> bool:
+            if task_store.end_queued(conn, task_id, now, "cancelled", "cancelled"):
+                return True
+            current = node_store.current_leases(conn, [task_id])
+            if task_id not in current:
+                return False
+            row = {"task_id": task_id, "lease": current[task_id], "status": "cancelled"}
+            task_store.finish(conn, [{**row, "outcome": "cancelled", "reason": AttemptReason.CANCELLED}], now)
+            return True
+
+        if not await self.db.write(write):
+            return False
+        self.dispatcher._finished(task_id, TaskStatus.CANCELLED, {})
+        await self.wire.send("cancel", {"task": task_id})
+        return True
+
+    def _cancelled_elsewhere(self, _sender: str, body: dict[str, Any]) -> None:
+        task_id = body.get("task")
+        if isinstance(task_id, str):
+            self.dispatcher.cancelled_elsewhere(task_id)
+
+    async def take_over(self, node: str) -> int:
+        """A lost node's attempts end with reason `node_lost` and follow their retry policy here."""
+        rows = await self.db.write(lambda c: node_store.attempts_on(c, node))
+        error = f"node {node} was lost (no heartbeat for node_timeout)"
+        endings = [
+            Ending(
+                InFlight(ReadyTask.from_row(r), r["agent_id"] or "", r["lease"] or 0, r["attempts"]),
+                False,
+                error=error,
+                reason=AttemptReason.NODE_LOST,
+            )
+            for r in rows
+        ]
+        await self.dispatcher._end_attempts(endings)
+        if endings:
+            log.warning("node %s lost: %d attempts moved to the queue", node, len(endings))
+        return len(endings)
