@@ -43,8 +43,10 @@ class Hived:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         socket: Path | None = None,
+        prefix: list[str] | None = None,
     ) -> None:
         self.state_dir = state_dir
+        self.prefix = prefix or []  # e.g. `ip netns exec NS`: run hived inside a network namespace
         self.socket = socket or state_dir / "hived.sock"  # container agents need it in a folder of its own
         self.db_url = db_url
         self.extra_args = extra_args or []
@@ -63,6 +65,7 @@ class Hived:
     def start(self, timeout: float = 30.0) -> Hived:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         args = [
+            *self.prefix,
             sys.executable,
             "-m",
             "hived.main",

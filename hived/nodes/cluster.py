@@ -35,6 +35,7 @@ class Cluster:
         dispatcher.shared = self.sharing
         agents.node = node
         self.membership.lost_handlers.append(self.sharing.take_over)
+        self.membership.fenced_ended = self.sharing.end_fenced
         self.membership.beat_handlers.append(self.placement.refresh)
 
     async def join(self) -> None:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,9 +19,11 @@ from hived.model.nodes import Numbers
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
+from hived.tasks.attempts import InFlight
 from hived.tasks.dispatcher import Dispatcher
 
 log = logging.getLogger("hived.nodes")
+FENCE_AFTER = 0.6  # of node_timeout without a heartbeat: this node stops its handlers
 
 
 class Membership:
@@ -34,9 +37,13 @@ class Membership:
         self.address = address
         self.every = max(0.2, min(1.0, timeout / 5))  # s between heartbeats (and looks for lost nodes)
         self.status = "active"
+        self.peers = 0  # other nodes up, at the last heartbeat
         self.lost_handlers: list[Callable[[str], Awaitable[Any]]] = []  # moves a lost node's work
         self.beat_handlers: list[Callable[[], Awaitable[Any]]] = []  # after each heartbeat
-        self._loop: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self.last_ok = time.monotonic()  # when a heartbeat last reached the database
+        self.fenced: list[InFlight] | None = None  # attempts stopped while the database was away
+        self.fenced_ended: Callable[[list[InFlight]], Awaitable[Any]] | None = None  # writes their ends
 
     async def join(self) -> dict[str, Any]:
         host, pid = socket.gethostname(), os.getpid()
@@ -48,13 +55,17 @@ class Membership:
         return row
 
     def start(self) -> None:
-        self._loop = asyncio.create_task(self._beat_loop(), name="nodes-heartbeat")
+        self.last_ok = time.monotonic()
+        self._loops = [
+            asyncio.create_task(self._beat_loop(), name="nodes-heartbeat"),
+            asyncio.create_task(self._fence_loop(), name="nodes-fence"),
+        ]
 
     async def leave(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
+        for loop in self._loops:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+                await loop
         with contextlib.suppress(Exception):
             await self.db.write(
                 lambda c: node_store.set_status(c, self.name, "stopped", ("active", "draining"))
@@ -70,11 +81,33 @@ class Membership:
             except Exception as exc:  # the database is away: so are this node's writes
                 log.warning("node %s: heartbeat failed: %s", self.name, exc)
 
+    async def _fence_loop(self) -> None:
+        """Stop this node's handlers before the others can call it lost: after FENCE_AFTER of
+        node_timeout without a heartbeat reaching the database (their clock starts at its last one)."""
+        while True:
+            await asyncio.sleep(self.every / 2)
+            silent = time.monotonic() - self.last_ok > self.timeout * FENCE_AFTER
+            if self.fenced is None and silent and self.peers:  # alone, nobody would move its work
+                self.dispatcher.drained = True
+                self.fenced = self.dispatcher.fence_all()
+                log.error(
+                    "node %s: no heartbeat reached the database for %.1fs: %d attempts stopped",
+                    self.name,
+                    time.monotonic() - self.last_ok,
+                    len(self.fenced),
+                )
+
     async def beat(self) -> None:
-        status = await self.db.write(lambda c: node_store.heartbeat(c, self.name))
+        sent = time.monotonic()
+        status, self.peers = await self.db.write(lambda c: node_store.heartbeat(c, self.name))
+        self.last_ok = sent
         if status == "lost":
             await self._rejoin()
             status = "active"
+        if self.fenced is not None:  # back in time: the attempts stopped are retried as node_lost
+            fenced, self.fenced = self.fenced, None
+            if fenced and self.fenced_ended is not None:
+                await self.fenced_ended(fenced)
         self.status = status or "active"
         self.dispatcher.drained = self.status == "draining"
         if not self.dispatcher.drained:

@@ -32,7 +32,8 @@ class Sharing:
         self.db = db
         self.dispatcher = dispatcher
         self.wire = wire
-        self._wanted = False  # agents have room the local queue did not fill
+        self._more = False  # the last look found work
+        self._capacity = 1  # what this node's agents can run at once, as of the last look
         self._look = asyncio.Event()  # a node has new work, or the last look found some
         self._news = asyncio.Event()  # tasks were submitted here since the last announcement
         self._loops: list[asyncio.Task[None]] = []
@@ -59,7 +60,7 @@ class Sharing:
     # --- the dispatcher's SharedQueue ---------------------------------------------------------------
 
     def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
-        won = node_store.claim(conn, rows)
+        won = node_store.claim(conn, self.wire.node, rows)
         if won:
             task_store.insert_attempts(conn, [r for r in rows if r["task_id"] in won], now)
         self.lost_claims += len(rows) - len(won)
@@ -69,8 +70,14 @@ class Sharing:
         current = node_store.current_leases(conn, [r["task_id"] for r in rows])
         return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
 
-    def idle(self) -> None:
-        self._wanted = True
+    def idle(self, queued: int) -> None:
+        if queued < self._capacity and self._more:  # running low, and the last look found work
+            self._look.set()
+
+    def capacity(self) -> int:
+        """What this node's agents can run at once."""
+        self._capacity = sum(c.slot.max_concurrency for c in self.dispatcher.channels.values() if c.routable)
+        return self._capacity
 
     # --- looking for work -----------------------------------------------------------------------------
 
@@ -79,25 +86,20 @@ class Sharing:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._look.wait(), POLL)
             self._look.clear()
-            if not self._wanted:
-                continue
-            self._wanted = False
             try:
-                found = await self.look()
+                self._more = bool(await self.look())
             except Exception as exc:  # the database is away: the poll tries again
                 log.warning("nodes: looking at the shared queue failed: %s", exc)
-                continue
-            if found:
-                self._look.set()  # there may be more: look again once the dispatcher asks
+                self._more = False
 
     async def look(self) -> int:
-        """Queued tasks this node does not hold enter its queue, as many as its agents have room for
-        (twice that: some may not fit). Returns how many."""
+        """Queued tasks this node does not hold enter its queue, up to two rounds of its agents.
+        Returns how many."""
         d = self.dispatcher
-        free = sum(slot.free for slot in d._free_slots())
-        if free <= 0 or d.paused or d.closing:
+        want = 2 * self.capacity() - len(d.queue)  # two rounds of every agent, with what is here
+        if want <= 0 or d.paused or d.closing or d.drained:
             return 0
-        rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, free * 2))
+        rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, want))
         for row in rows:
             if not d.holds(row["id"]):
                 d.enqueue(ReadyTask.from_row(row))
@@ -139,6 +141,15 @@ class Sharing:
         task_id = body.get("task")
         if isinstance(task_id, str):
             self.dispatcher.cancelled_elsewhere(task_id)
+
+    async def end_fenced(self, fenced: list[InFlight]) -> None:
+        """The attempts this node stopped while the database was away, if still its own (no other
+        node moved them meanwhile), end with reason `node_lost` and follow their retry policy."""
+        error = "this node lost the database for most of node_timeout; the attempt was stopped"
+        copies = [InFlight(e.task, "", e.lease, e.attempt) for e in fenced]  # their slots are free already
+        await self.dispatcher._end_attempts(
+            [Ending(c, False, error=error, reason=AttemptReason.NODE_LOST) for c in copies]
+        )
 
     async def take_over(self, node: str) -> int:
         """A lost node's attempts end with reason `node_lost` and follow their retry policy here."""

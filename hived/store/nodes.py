@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection
 
 from hived.model.nodes import free_slot
@@ -46,12 +46,14 @@ def join(conn: Connection, name: str, host: str, pid: int, address: str | None) 
     return dict(conn.execute(select(nodes).where(nodes.c.name == name)).mappings().one())
 
 
-def heartbeat(conn: Connection, name: str) -> str | None:
-    """Beat; returns the node's status (`lost` when another node moved its work meanwhile)."""
+def heartbeat(conn: Connection, name: str) -> tuple[str | None, int]:
+    """Beat; returns the node's status (`lost` when another node moved its work meanwhile) and how
+    many other nodes are up."""
     status = conn.execute(select(nodes.c.status).where(nodes.c.name == name)).scalar()
     if status in ("active", "draining"):
         conn.execute(update(nodes).where(nodes.c.name == name).values(heartbeat_at=text("now()")))
-    return status
+    up = select(func.count()).where(nodes.c.name != name, nodes.c.status.in_(["active", "draining"]))
+    return status, int(conn.execute(up).scalar() or 0)
 
 
 def set_status(conn: Connection, name: str, status: str, only_from: Sequence[str] | None = None) -> int:
@@ -104,15 +106,17 @@ CLAIM = text(
     "next_attempt_at = NULL FROM (SELECT unnest(CAST(:ids AS text[])) AS id, "
     "unnest(CAST(:agents AS text[])) AS agent, unnest(CAST(:leases AS bigint[])) AS lease, "
     "unnest(CAST(:numbers AS int[])) AS number) c "
-    "WHERE t.id = c.id AND t.attempts = c.number - 1 AND t.id IN (SELECT id FROM tasks "
+    "WHERE t.id = c.id AND t.attempts = c.number - 1 AND EXISTS (SELECT 1 FROM nodes "
+    "WHERE name = :node AND status IN ('active', 'draining')) AND t.id IN (SELECT id FROM tasks "
     "WHERE id = ANY(CAST(:ids AS text[])) AND status IN ('pending', 'retrying', 'scheduled') "
     "FOR UPDATE SKIP LOCKED) RETURNING t.id"
 )
 
 
-def claim(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
+def claim(conn: Connection, node: str, rows: list[dict[str, Any]]) -> set[str]:
     """Take tasks for this node's agents in one statement: only those still queued with the attempt
-    count this node knew (fenced), skipping rows another node holds locked. Returns the ids won."""
+    count this node knew (fenced), skipping rows another node holds locked, and none while this node
+    is marked lost (it has not heard yet). Returns the ids won."""
     if not rows:
         return set()
     won = conn.execute(
@@ -122,6 +126,7 @@ def claim(conn: Connection, rows: list[dict[str, Any]]) -> set[str]:
             "agents": [r["agent_id"] for r in rows],
             "leases": [r["lease"] for r in rows],
             "numbers": [r["number"] for r in rows],
+            "node": node,
         },
     )
     return {r[0] for r in won}

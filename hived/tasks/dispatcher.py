@@ -292,9 +292,9 @@ class Dispatcher(Ledger):
     async def _dispatch_once(self) -> None:
         if self.paused or self.drained:
             return
+        if self.shared is not None:
+            self.shared.idle(len(self.queue))  # running low: fetch from the shared queue (hived.nodes)
         if not (len(self.queue) or self.gate.waiting):
-            if self.shared is not None:
-                self.shared.idle()
             return
         slots = self._free_slots()
         if not slots:
@@ -305,8 +305,6 @@ class Dispatcher(Ledger):
             let_through.push(task.id, task.priority, task.seq, task.requires)
         entries = self._claim(self.assigner.assign(MergedQueue(self.queue, let_through), slots))
         self.gate.end_round()  # those no agent took wait again
-        if self.shared is not None and any(s.free > 0 for s in slots):
-            self.shared.idle()  # agents left idle: look for work in the shared queue (hived.nodes)
         if not entries:
             return
         now, buckets = self.clock.now(), self.gate.bucket_writes()

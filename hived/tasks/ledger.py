@@ -39,8 +39,8 @@ class SharedQueue(Protocol):
     def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
         """Of these ends of attempts, the task ids whose attempt is still the current one."""
 
-    def idle(self) -> None:
-        """Agents of this node have room the local queue did not fill."""
+    def idle(self, queued: int) -> None:
+        """A dispatch round begins with `queued` tasks in the local queue: fetch more when low."""
 
     async def cancel_elsewhere(self, task_id: str) -> bool:
         """Cancel a task this node does not hold; False when it is not unfinished anywhere."""
@@ -173,6 +173,15 @@ class Ledger:
                 if channel is not None and entry in channel.inbox:
                     channel.inbox.remove(entry)
                 self._release(entry)
+
+    def fence_all(self) -> list[InFlight]:
+        """This node lost the database for most of node_timeout (hived.nodes): the other nodes will
+        soon move its attempts, so its handlers stop now (no task runs on two nodes at once). Nothing
+        is written; returns the attempts, for their ends to be written once the database is back."""
+        fenced = [e for e in self.in_flight.values() if not e.ending and not e.cancelled]
+        for entry in fenced:
+            self.cancelled_elsewhere(entry.task.id)
+        return fenced
 
     def rehold(self) -> None:
         """The pauses or cordons changed: queued tasks now held leave the queue, held ones now free

@@ -15,7 +15,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hived.store.ownership import LOCK_KEY
+from hived.config import node_name
+from hived.store.ownership import Ownership
 from tests.helpers import Hived, wait_for
 
 
@@ -84,6 +85,7 @@ def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_datab
     owner: Hived = hived_factory(db_url=pg_database)
     pid = owner.proc.pid  # type: ignore[union-attr]
     dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
+    key = Ownership(pg_database, "", node=node_name(pg_database, None)).key  # the node's lock on PostgreSQL
 
     async def take_over() -> None:
         conn = await asyncpg.connect(dsn)
@@ -95,7 +97,7 @@ def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_datab
             assert killed
             got = False
             for _ in range(100):  # the terminated backend frees the lock in a moment
-                if got := await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                if got := await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                     break
                 await asyncio.sleep(0.02)
             assert got
