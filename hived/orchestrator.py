@@ -14,6 +14,7 @@ from hived.agents.heartbeats import HealthMonitor
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
+from hived.agents.terminals import Terminals
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK
@@ -83,6 +84,7 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
+        self.terminals = Terminals(self.db, self.dispatcher, self.agents, self.events)  # tty: true
         self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.limit_service)
         self.fleet = AgentService(self.agents, self.dispatcher, self.tasks.controls)
         self.engine = WorkflowEngine(

@@ -26,6 +26,8 @@ from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
+from hivectl.agent.tty import CURRENT as TERMINAL_SINK
+from hivectl.agent.tty_link import TerminalLink
 from hivectl.agent.usage import CURRENT as USAGE_SINK
 from hivectl.agent.usage import UsageBook
 from hivectl.agent.wire import (
@@ -107,6 +109,7 @@ class AgentRuntime:
         self.slots_changed = asyncio.Event()  # a slot freed, or the agent takes work again
         self.result_added = asyncio.Event()
         self.stopping = stopping or asyncio.Event()  # set it to stop the agent (SIGTERM, SIGINT)
+        self.terminals = TerminalLink(connection, session.agent_id, session.incarnation)  # tty: true
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -257,6 +260,7 @@ class AgentRuntime:
     def apply(self, reply: WorkResponse, sent: list[AttemptResult]) -> None:
         self._settle(sent, reply)
         self.cancel(reply.cancel)
+        self.terminals.deliver(reply.input, self.session.handler)
         self.set_status(reply.status)
         for lease in reply.tasks:
             self.start(lease)
@@ -313,6 +317,7 @@ class AgentRuntime:
         lease = item.lease
         log.info("task %s: attempt %d started (type %s)", lease.task_id, lease.attempt, lease.type)
         USAGE_SINK.set(self.usage.sink(lease.task_id, lease.lease))  # this task's context only
+        TERMINAL_SINK.set(self.terminals.sink(lease))
         try:
             outcome = await self.session.handler.run(lease, item.stop)
         except Exception as exc:  # a bug in the agent must fail the attempt, not the agent
