@@ -105,6 +105,7 @@ MODEL_MODULES = {
     **dict.fromkeys(["AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"], "schedules"),
     **dict.fromkeys(["BulkResult", "QueueState"], "queue"),
     "UsageReport": "usage",
+    "Terminal": "terminals",
 }
 
 
