@@ -88,7 +88,8 @@ class ExecHandler:
     async def _run(self, lease: Lease, stop: StopRequest, mark: str) -> AttemptOutcome:
         if self.tty is not None:
             env = self.environment(lease)
-            return await self.tty.run(self.argv, self.workdir, env, lease, stop, self.stop_grace)
+            started = functools.partial(self.running.__setitem__, mark)  # the tmux server: protected
+            return await self.tty.run(self.argv, self.workdir, env, lease, stop, self.stop_grace, started)
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(

@@ -133,8 +133,18 @@ class TtyRunner:
         return code == 0
 
     async def run(
-        self, argv: list[str], cwd: str, env: dict[str, str], lease: Lease, stop: StopRequest, grace: float
+        self,
+        argv: list[str],
+        cwd: str,
+        env: dict[str, str],
+        lease: Lease,
+        stop: StopRequest,
+        grace: float,
+        started: Callable[[int], None] = lambda _pid: None,
     ) -> AttemptOutcome:
+        """Run one attempt in a new session. `started` is given the tmux server's pid: the server is
+        a descendant of the agent (a subreaper), and its tree must survive the sweep that follows
+        another attempt's end."""
         await self.sweep()
         name = session_name(lease.task_id)
         address = f"hive-tty-{os.getpid()}-{secrets.token_hex(8)}"
@@ -145,9 +155,11 @@ class TtyRunner:
         payload_file = _payload_file(lease.payload)
         shim = [sys.executable, "-m", tty_shim.__name__, address]
         try:
-            code, out = await tmux(self.sock, "new-session", "-d", "-s", name, *SIZE, *shim)
-            if code != 0:
+            new = ("new-session", "-d", "-P", "-F", "#{pid}", "-s", name, *SIZE, *shim)
+            code, out = await tmux(self.sock, *new)
+            if code != 0 or not out.isdigit():
                 return AttemptOutcome.failed("error", f"tty: tmux new-session failed: {out[:300]}")
+            started(int(out))
             self.sessions[lease.task_id] = name
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
