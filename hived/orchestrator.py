@@ -259,6 +259,7 @@ class AgentOrchestrator:
             "queue": self.dispatcher.depth_by_priority(),
             "scheduled": scheduled,
             "in_flight": len(self.dispatcher.in_flight),
+            "waiting_input": sum(1 for entry in self.dispatcher.in_flight.values() if entry.waiting),
             "database_unavailable": self.db.unavailable,
             "limits": self.limit_service.list(),
         }
