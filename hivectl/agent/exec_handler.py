@@ -34,6 +34,7 @@ from hivectl.agent.handlers import (
     exec_outcome,
     stop_message,
 )
+from hivectl.agent.tty_options import TtyOptions
 from hivectl.agent.wire import Lease
 
 STDOUT_CHARS = 16 * 1024 * 1024  # a result larger than this is not parsed; its tail is kept
@@ -50,7 +51,7 @@ class ExecHandler:
         workdir: str,
         env: dict[str, str],
         stop_grace: float = STOP_GRACE,
-        terminal: tty.TtyOptions | None = None,
+        terminal: TtyOptions | None = None,
     ) -> None:
         if not argv:
             raise ValueError("exec needs a program")

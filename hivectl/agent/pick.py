@@ -8,7 +8,7 @@ from typing import Any
 from hivectl.agent.exec_handler import ExecHandler
 from hivectl.agent.handlers import Handler
 from hivectl.agent.python_handler import PythonHandler
-from hivectl.agent.tty import TtyOptions
+from hivectl.agent.tty_options import TtyOptions
 
 
 def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Handler:

@@ -26,8 +26,8 @@ from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
-from hivectl.agent.tty import CURRENT as TERMINAL_SINK
 from hivectl.agent.tty_link import TerminalLink
+from hivectl.agent.tty_options import CURRENT as TERMINAL_SINK
 from hivectl.agent.usage import CURRENT as USAGE_SINK
 from hivectl.agent.usage import UsageBook
 from hivectl.agent.wire import (

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -29,11 +27,11 @@ import socket
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from hivectl.agent import tty_shim
 from hivectl.agent.handlers import AttemptOutcome, StopRequest
+from hivectl.agent.tty_options import CURRENT, TtyOptions
 from hivectl.agent.tty_watch import TerminalWatch
 from hivectl.agent.wire import Lease
 
@@ -41,29 +39,9 @@ CONNECT_TIMEOUT = 15.0  # how long the shim may take to start in its pane and co
 SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes
 SIZE = ("-x", "200", "-y", "50")
 
-# Where the runtime hears about an attempt's terminal: (event, details), event one of
-# "started" (details: socket, session), "waiting", "running".
-TerminalSink = Callable[[str, dict[str, Any]], None]
-CURRENT: contextvars.ContextVar[TerminalSink | None] = contextvars.ContextVar("hive_terminal", default=None)
-
 
 class TtyError(Exception):
     """tmux is missing, or a session could not be started or reached."""
-
-
-@dataclass(frozen=True)
-class TtyOptions:
-    prompt: re.Pattern[str] | None = None
-    input_timeout: float = 30.0
-
-    @classmethod
-    def from_spec(cls, spec: dict[str, Any]) -> TtyOptions | None:
-        """The options of a handler spec, None when it is not `tty: true`."""
-        if not spec.get("tty"):
-            return None
-        pattern = spec.get("prompt_pattern")
-        timeout = spec.get("input_timeout")
-        return cls(re.compile(pattern) if pattern else None, float(timeout) if timeout else 30.0)
 
 
 def socket_path(state_dir: str | None = None) -> str:

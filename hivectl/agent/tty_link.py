@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.http import TransportError
-from hivectl.agent.tty import TerminalSink
+from hivectl.agent.tty_options import TerminalSink
 from hivectl.agent.wire import Lease
 
 log = logging.getLogger("hive-agent")

@@ -14,7 +14,7 @@ import re
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hivectl.agent.handlers import (
     INTERRUPTED,
@@ -28,11 +28,9 @@ from hivectl.agent.handlers import (
     parse_json_object,
     stop_message,
 )
+from hivectl.agent.tty_options import TerminalSink, TtyOptions
 from hivectl.agent.tty_shim import HEADER
 from hivectl.agent.wire import Lease
-
-if TYPE_CHECKING:
-    from hivectl.agent.tty import TerminalSink, TtyOptions
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 Kill = Callable[[int | None, int], Awaitable[Any]]

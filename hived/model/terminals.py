@@ -16,11 +16,15 @@ MAX_INPUT_CHARS = 4096
 class TerminalOptions(Strict):
     """The `tty`, `prompt_pattern` and `input_timeout` of an exec handler."""
 
-    tty: bool = Field(default=False, description="run the handler in a pseudo-terminal in a tmux session")
+    tty: bool | None = Field(
+        default=None, description="run the handler in a pseudo-terminal in a tmux session"
+    )
     prompt_pattern: str | None = Field(
         default=None, description="a regex: a quiet last line matching it means the handler waits for input"
     )
-    input_timeout: Duration = Field(default=30.0, description="quiet this long at a prompt: waiting_input")
+    input_timeout: Duration | None = Field(
+        default=None, description="quiet this long at a prompt: waiting_input (default 30s)"
+    )
 
     @field_validator("prompt_pattern")
     @classmethod
@@ -37,15 +41,15 @@ class TerminalOptions(Strict):
 
     @field_validator("input_timeout")
     @classmethod
-    def _timeout(cls, value: float) -> float:
-        if not 0.1 <= value <= 86400:
+    def _timeout(cls, value: float | None) -> float | None:
+        if value is not None and not 0.1 <= value <= 86400:
             raise ValueError("must be between 0.1s and 24h")
         return value
 
     @model_validator(mode="after")
     def _needs_tty(self) -> TerminalOptions:
-        if self.prompt_pattern is not None and not self.tty:
-            raise ValueError("prompt_pattern needs tty: true")
+        if (self.prompt_pattern is not None or self.input_timeout is not None) and not self.tty:
+            raise ValueError("prompt_pattern and input_timeout need tty: true")
         if self.tty and getattr(self, "exec", None) is None:
             raise ValueError("tty: true needs an exec handler")
         return self
