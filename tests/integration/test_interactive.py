@@ -52,7 +52,7 @@ def sessions(hived: Hived, agent: str) -> str:
     return proc.stdout
 
 
-def talker(hived: Hived, tmp_path: Path, name: str = "talker", script: str = ASK) -> None:
+def talker(hived: Hived, tmp_path: Path, name: str = "talker", script: str = ASK, **spec: object) -> None:
     path = tmp_path / f"{name}.py"
     path.write_text(script)
     handler = {
@@ -61,7 +61,7 @@ def talker(hived: Hived, tmp_path: Path, name: str = "talker", script: str = ASK
         "prompt_pattern": PROMPT,
         "input_timeout": "0.3s",
     }
-    hived.spawn(name, handler)
+    hived.spawn(name, handler, **spec)
 
 
 def test_a_task_waits_at_its_prompt_with_its_timers_paused_and_completes_once_answered(
@@ -73,6 +73,7 @@ def test_a_task_waits_at_its_prompt_with_its_timers_paused_and_completes_once_an
     wait_for(lambda: hived.task(task["id"])["status"] == "waiting_input", what="the task at its prompt")
     terminal = hived.api("GET", f"/tasks/{task['id']}/terminal")
     assert terminal["session"] == f"hive-{task['id']}" and terminal["agent"] == "talker"
+    assert "hive_tasks_waiting_input 1.0" in hived.client.get("/metrics").text
     assert f"hive-{task['id']}" in sessions(hived, "talker")
     # Past its timeout (2 s) and stall timeout (1 s), it still waits: both are paused.
     held_until = time.monotonic() + 3.5
@@ -94,12 +95,28 @@ def test_a_task_waits_at_its_prompt_with_its_timers_paused_and_completes_once_an
     wait_for(lambda: f"hive-{task['id']}" not in sessions(hived, "talker"), what="the session gone")
 
 
+def test_two_sessions_of_one_agent_at_once_each_get_their_own_answer(hived: Hived, tmp_path: Path) -> None:
+    talker(hived, tmp_path, max_concurrency=2)
+    first, second = (
+        hived.submit("ask", payload={"name": name, "questions": ["Ok? [y/n] "]}) for name in ("one", "two")
+    )
+    for task in (first, second):
+        wait_for(lambda t=task: hived.task(t["id"])["status"] == "waiting_input", what="both at their prompt")
+    assert hivectl(hived, "task", "send", second["id"], "second").returncode == 0
+    assert hived.wait_task(second["id"])["result"]["answers"] == ["second"]
+    # The end of one attempt (and the sweep of what it left) does not touch the other's session.
+    assert hived.task(first["id"])["status"] == "waiting_input"
+    assert f"hive-{first['id']}" in sessions(hived, "talker")
+    assert hivectl(hived, "task", "send", first["id"], "first").returncode == 0
+    assert hived.wait_task(first["id"])["result"] == {"answers": ["first"], "name": "one", "tty": True}
+
+
 def _events(hived: Hived) -> list[dict]:
     text = hived.client.get("/events", params={"follow": "false"}).text
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
 
 
-def test_a_task_that_never_prompts_times_out_and_a_cancel_ends_a_waiting_task(
+def test_a_task_that_never_prompts_times_out_or_stalls_and_a_cancel_ends_a_waiting_task(
     hived: Hived, tmp_path: Path
 ) -> None:
     talker(hived, tmp_path, "busy", FOREVER)
@@ -107,6 +124,9 @@ def test_a_task_that_never_prompts_times_out_and_a_cancel_ends_a_waiting_task(
     failed = hived.wait_task(slow["id"])
     assert failed["status"] == "failed" and "timed out after 1s" in failed["error"]
     assert f"hive-{slow['id']}" not in sessions(hived, "busy")
+    quiet = hived.submit("work", stall_timeout=1)  # "working", then silence at no prompt: stalled
+    stalled = hived.wait_task(quiet["id"])
+    assert stalled["status"] == "failed" and "stalled: no output for 1s" in stalled["error"]
     talker(hived, tmp_path)
     asking = hived.submit("ask", payload={"name": "al", "questions": ["Sure? [y/n] "]})
     wait_for(lambda: hived.task(asking["id"])["status"] == "waiting_input", what="the task at its prompt")
