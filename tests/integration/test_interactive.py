@@ -124,7 +124,7 @@ def test_a_task_that_never_prompts_times_out_or_stalls_and_a_cancel_ends_a_waiti
     failed = hived.wait_task(slow["id"])
     assert failed["status"] == "failed" and "timed out after 1s" in failed["error"]
     assert f"hive-{slow['id']}" not in sessions(hived, "busy")
-    quiet = hived.submit("work", stall_timeout=1)  # "working", then silence at no prompt: stalled
+    quiet = hived.submit("work", stall_timeout=1, max_attempts=1)  # "working", then silence at no prompt: stalled
     stalled = hived.wait_task(quiet["id"])
     assert stalled["status"] == "failed" and "stalled: no output for 1s" in stalled["error"]
     talker(hived, tmp_path)
