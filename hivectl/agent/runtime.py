@@ -226,7 +226,7 @@ class AgentRuntime:
                 # poll, one request instead of two, unless nothing ends within TAKE_NEXT_WINDOW.
                 pause = 0.0
                 await self.rest(TAKE_NEXT_WINDOW)
-            elif reply.tasks or reply.cancel or results or not early or (slots == 0 and self.free_slots()):
+            elif _woken(reply, results) or not early or (slots == 0 and self.free_slots()):
                 pause = 0.0  # (a full agent's poll answered early: a slot is free, ask for work now)
             else:  # woken for nothing, or hived shutting down (it then answers every poll at once)
                 pause = min(EMPTY_POLL_PAUSE_MAX, max(EMPTY_POLL_PAUSE, 2 * pause))
@@ -350,6 +350,11 @@ class AgentRuntime:
             del self.running[lease.task_id]
         self.slots_changed.set()
         self.result_added.set()
+
+
+def _woken(reply: WorkResponse, results: list[AttemptResult]) -> bool:
+    """The poll came back with something to do: work, a cancel, a line to type, or acks."""
+    return bool(reply.tasks or reply.cancel or reply.input or results)
 
 
 async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
