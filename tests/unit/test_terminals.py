@@ -4,7 +4,11 @@ call the new routes, and how terminal output becomes the attempt's text and resu
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from hivectl.agent.tty_options import TtyOptions
@@ -72,3 +76,15 @@ def test_terminal_output_as_text_and_result() -> None:
     assert result_text(raw) == '{"answer": "yes"}'
     assert result_text("no json here\r\n") == "no json here\n"
     assert last_line("Name? ") == "Name? "
+
+
+def test_the_readme_example_is_a_valid_agent() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    part = readme[readme.index("### Interactive agents\n") :]
+    block = re.search(r"```yaml\n(.*?)```", part, re.S)
+    assert block is not None
+    doc = yaml.safe_load(block.group(1))
+    assert doc.pop("kind") == "Agent"
+    handler = AgentSpec.model_validate(doc).handler
+    assert handler is not None and handler.tty and handler.input_timeout == 30.0
+    assert re.search(handler.prompt_pattern or "", "Apply the fix? [y/n] ")
