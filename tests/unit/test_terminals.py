@@ -5,6 +5,7 @@ call the new routes, and how terminal output becomes the attempt's text and resu
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 
 from hivectl.agent.tty_options import TtyOptions
 from hivectl.agent.tty_watch import last_line, plain, result_text
+from hivectl.cli.common import CliError
+from hivectl.cli.task_terminal import attach_argv
 from hived.auth.scopes import Scope, allows
 from hived.model.schemas import AgentSpec
 from hived.model.states import IllegalTransition, TaskStatus
@@ -88,3 +91,19 @@ def test_the_readme_example_is_a_valid_agent() -> None:
     handler = AgentSpec.model_validate(doc).handler
     assert handler is not None and handler.tty and handler.input_timeout == 30.0
     assert re.search(handler.prompt_pattern or "", "Apply the fix? [y/n] ")
+
+
+def test_attach_says_where_the_session_is_when_it_is_not_here(tmp_path: Path) -> None:
+    with pytest.raises(CliError, match=r"task t1 runs on host 'build-1', not here .*on build-1"):
+        attach_argv("build-1", "/x/tmux.sock", "hive-t1", "t1")
+    here = socket.gethostname()
+    with pytest.raises(CliError, match="its tmux socket /nowhere/tmux.sock is not on this machine"):
+        attach_argv(here, "/nowhere/tmux.sock", "hive-t1", "t1")
+    sock = tmp_path / "tmux.sock"
+    sock.touch()
+    assert attach_argv(here, str(sock), "hive-t1", "t1")[-4:] == [
+        str(sock),
+        "attach-session",
+        "-t",
+        "=hive-t1",
+    ]
