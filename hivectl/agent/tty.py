@@ -31,7 +31,7 @@ from typing import Any
 
 from hivectl.agent import tty_shim
 from hivectl.agent.handlers import AttemptOutcome, StopRequest
-from hivectl.agent.tty_options import CURRENT, TtyOptions
+from hivectl.agent.tty_options import CURRENT, TerminalSink, TtyOptions
 from hivectl.agent.tty_watch import TerminalWatch
 from hivectl.agent.wire import Lease
 
@@ -146,8 +146,8 @@ class TtyRunner:
                 return AttemptOutcome.failed("error", "tty: the terminal session did not start")
             start = {"argv": argv, "cwd": cwd, "env": {**env, "HIVE_PAYLOAD": payload_file}}
             writer.write(tty_shim.frame(b"S", json.dumps(start).encode()))
-            sink = CURRENT.get() or _ignore
-            sink("started", {"socket": self.sock, "session": name, "host": socket.gethostname()})
+            sink = _where(CURRENT.get() or _ignore, self.sock, name)
+            sink("started", {})
             watch = TerminalWatch(reader, lease, stop, self.options, sink, grace, self._kill(name))
             try:
                 return await watch.run()
@@ -177,6 +177,12 @@ def _payload_file(payload: dict[str, Any]) -> str:
     with os.fdopen(fd, "w") as f:
         json.dump(payload, f)
     return path
+
+
+def _where(sink: TerminalSink, sock: str, session: str) -> TerminalSink:
+    """Every report says where the session is: a hived restarted meanwhile learns it again."""
+    where = {"socket": sock, "session": session, "host": socket.gethostname()}
+    return lambda event, details: sink(event, {**where, **details})
 
 
 def _ignore(_event: str, _details: dict[str, Any]) -> None:

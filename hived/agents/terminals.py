@@ -5,7 +5,8 @@ the handler waits at its prompt (`waiting`: the task becomes `waiting_input`, ev
 `task.waiting_input`) or goes on (`running`: back to `running`, event `task.input_received`).
 `hivectl task send` queues a line for the agent that runs the attempt; it rides the agent's
 long-poll like a cancel. What the terminal of a running task is (`hivectl task attach`) is kept in
-memory with the attempt: it matters only while the attempt runs.
+memory with the attempt (it matters only while the attempt runs); every report of the agent carries
+it, so a hived restarted meanwhile knows it again at the next prompt.
 """
 
 from __future__ import annotations
@@ -40,12 +41,9 @@ class Terminals:
         entry = self.dispatcher.in_flight.get(req.task_id)
         if entry is None or entry.agent_id != agent_id or entry.lease != req.lease or entry.ending:
             return {"accepted": False, "reason": "stale: the attempt has ended or moved"}
+        if req.socket and req.session:  # every report says it: a restarted hived learns it again
+            entry.terminal = {"host": req.host or "", "socket": req.socket, "session": req.session}
         if req.event == "started":
-            entry.terminal = {
-                "host": req.host or "",
-                "socket": req.socket or "",
-                "session": req.session or "",
-            }
             return {"accepted": True}
         waiting = req.event == "waiting"
         if entry.waiting != waiting and entry.delivered:

@@ -111,6 +111,31 @@ def test_two_sessions_of_one_agent_at_once_each_get_their_own_answer(hived: Hive
     assert hived.wait_task(first["id"])["result"] == {"answers": ["first"], "name": "one", "tty": True}
 
 
+def test_a_waiting_task_outlives_a_kill_9_of_hived_and_is_answered_after(
+    hived: Hived, tmp_path: Path
+) -> None:
+    talker(hived, tmp_path)
+    task = hived.submit("ask", payload={"name": "di", "questions": ["One? [y/n] ", "Two? [y/n] "]})
+    wait_for(lambda: hived.task(task["id"])["status"] == "waiting_input", what="the first prompt")
+    hived.kill9()
+    hived.start()  # the agent is adopted; the task is still waiting, in the database
+    assert hived.task(task["id"])["status"] == "waiting_input"
+    wait_for(
+        lambda: hivectl(hived, "task", "send", task["id"], "a").returncode == 0, what="send after restart"
+    )
+    wait_for(  # the event log starts anew with hived: this is the second prompt
+        lambda: any(
+            e.get("prompt") == "Two? [y/n]" for e in _events(hived) if e.get("task_id") == task["id"]
+        ),
+        what="waiting at the second prompt",
+    )
+    assert hived.task(task["id"])["status"] == "waiting_input"
+    # The agent's report of the prompt said where the session is: attach finds it again.
+    assert hived.api("GET", f"/tasks/{task['id']}/terminal")["session"] == f"hive-{task['id']}"
+    assert hivectl(hived, "task", "send", task["id"], "b").returncode == 0
+    assert hived.wait_task(task["id"])["result"]["answers"] == ["a", "b"]
+
+
 def _events(hived: Hived) -> list[dict]:
     text = hived.client.get("/events", params={"follow": "false"}).text
     return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
@@ -124,7 +149,7 @@ def test_a_task_that_never_prompts_times_out_or_stalls_and_a_cancel_ends_a_waiti
     failed = hived.wait_task(slow["id"])
     assert failed["status"] == "failed" and "timed out after 1s" in failed["error"]
     assert f"hive-{slow['id']}" not in sessions(hived, "busy")
-    quiet = hived.submit("work", stall_timeout=1, max_attempts=1)  # "working", then silence at no prompt: stalled
+    quiet = hived.submit("work", stall_timeout=1, max_attempts=1)  # silence at no prompt: stalled
     stalled = hived.wait_task(quiet["id"])
     assert stalled["status"] == "failed" and "stalled: no output for 1s" in stalled["error"]
     talker(hived, tmp_path)
