@@ -75,7 +75,7 @@ class InFlight:
     delivered_at: datetime | None = None  # when the agent was sent the lease (the task's started_at)
     ending: bool = False  # an end of this attempt is committed, or being committed
     settled: asyncio.Event | None = None  # set once the commit of that end is over, either way
-    waiting: bool = False  # a `tty: true` attempt waits for input (hived/tasks/terminals.py)
+    waiting: bool = False  # a `tty: true` attempt waits for input (hived/agents/terminals.py)
     terminal: dict[str, str] | None = None  # where its tmux session is: host, socket, session
 
     @property
