@@ -156,12 +156,14 @@ class _StateCollector(Collector):
             depth.add_metric(["scheduled", str(prio)], n)
         in_flight = GaugeMetricFamily("hive_tasks_in_flight", "Attempts assigned or running")
         in_flight.add_metric([], state["in_flight"])
+        waiting = GaugeMetricFamily("hive_tasks_waiting_input", "Interactive tasks waiting at their prompt")
+        waiting.add_metric([], state.get("waiting_input", 0))
         unavailable = CounterMetricFamily(
             "hive_database_unavailable",
             "Database operations that failed because the database did not answer (API 503s, retried writes)",
         )
         unavailable.add_metric([], state.get("database_unavailable", 0))
-        yield from (agents, depth, in_flight, unavailable)
+        yield from (agents, depth, in_flight, waiting, unavailable)
         yield from _limit_gauges(state.get("limits", []))
 
 

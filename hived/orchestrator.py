@@ -14,6 +14,7 @@ from hived.agents.heartbeats import HealthMonitor
 from hived.agents.manager import AgentManager
 from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
+from hived.agents.terminals import Terminals
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
 from hived.clock import SYSTEM_CLOCK
@@ -84,6 +85,7 @@ class AgentOrchestrator:
             log_retention=log_retention,
         )
         self.protocol = AgentProtocol(self.agents)
+        self.terminals = Terminals(self.db, self.dispatcher, self.agents, self.events)  # tty: true
         self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.limit_service)
         self.fleet = AgentService(self.agents, self.dispatcher, self.tasks.controls)
         self.engine = WorkflowEngine(
@@ -282,6 +284,7 @@ class AgentOrchestrator:
             "queue": self.dispatcher.depth_by_priority(),
             "scheduled": scheduled,
             "in_flight": len(self.dispatcher.in_flight),
+            "waiting_input": sum(1 for entry in self.dispatcher.in_flight.values() if entry.waiting),
             "database_unavailable": self.db.unavailable,
             "limits": self.limit_service.list(),
         }

@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
 from hivectl.client import AsyncClient, ClientError
-from tui import feed, views
+from tui import feed, terminal, views
 from tui.actions import Actions
 from tui.feed import as_dict
 from tui.screens import DetailScreen, HelpScreen, RunScreen, agent_detail, limit_detail, task_detail
@@ -192,6 +192,8 @@ class HiveApp(Actions):
                 self.put_row(tasks, task_id, views.task_row(task, names), views.TASK_COLUMNS)
         for task_id in [k.value for k in tasks.rows if k.value not in self.fleet.tasks]:
             self.remove_row(tasks, task_id or "")
+        if dirty.tasks:
+            terminal.waiting_first(tasks, self.fleet.tasks)
         runs = self.query_one("#runs-table", DataTable)
         for run_id in [r for r in self.fleet.runs if r in dirty.runs]:
             if run := self.fleet.runs.get(run_id):
@@ -324,6 +326,8 @@ class HiveApp(Actions):
                 tail = (await self.client.agent_logs(agent_id, offset=-8192)).text
                 screen = DetailScreen(f"agent {agent['name']}", agent_detail(agent, tail, views.now_utc()))
             elif pane == "queue" and (task_id := self.selected("tasks-table")):
+                if await terminal.attach(self, self.client, self.fleet.tasks.get(task_id, {"id": task_id})):
+                    return  # an interactive task: its terminal, not its details
                 task = as_dict(await self.client.get_task(task_id))
                 logs = (await self.client.task_logs(task_id)).text
                 screen = DetailScreen(f"task {task_id[:8]} {task['type']}", task_detail(task, logs))

@@ -155,8 +155,11 @@ class Fleet:
             return
         task = self.tasks.get(task_id)
         previous = task.get("status") if task else None
-        status = "retrying" if verb == "retrying" else verb
+        if verb == "input_sent":
+            return  # a line typed into an interactive task: no change of status
+        status = "running" if verb == "input_received" else verb
         if task is not None:
+            task["prompt"] = event.get("prompt")  # task.waiting_input: the line it waits at
             task["status"] = status
             task["waiting_reason"] = None  # it left the queue (or is back after a retry: re-read)
             task["agent_id"] = event.get("agent_id") or task.get("agent_id")

@@ -78,7 +78,7 @@ def task_row(task: dict[str, Any], agent_names: dict[str, str]) -> tuple[Any, ..
     agent_id = task.get("agent_id")
     error = (task.get("error") or "").splitlines()
     return (
-        task["id"][:8],
+        Text(task["id"][:8], style="bold black on yellow" if task.get("status") == "waiting_input" else ""),
         Text(str(task.get("type") or "?")),
         status(task.get("status")),
         str(task.get("priority", "-")),
@@ -97,6 +97,8 @@ def waiting(task: dict[str, Any]) -> str:
         return f"until {due.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z" if due else "scheduled"
     if task.get("status") == "pending":
         return str(task.get("waiting_reason") or "")
+    if task.get("status") == "waiting_input":
+        return f"input: {task.get('prompt') or 'at its prompt'} (enter: attach)"
     return ""
 
 
@@ -157,7 +159,17 @@ def depth_text(
     by_priority: dict[str, int],
     paused: list[dict[str, Any]] | None = None,
 ) -> Text:
-    order = ["scheduled", "pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
+    order = [
+        "scheduled",
+        "pending",
+        "assigned",
+        "running",
+        "waiting_input",
+        "retrying",
+        "completed",
+        "failed",
+        "cancelled",
+    ]
     states = "  ".join(f"{s} {counts.get(s, 0)}" for s in order)
     prio = "  ".join(f"p{p}: {n}" for p, n in sorted(by_priority.items(), key=lambda kv: -int(kv[0])) if n)
     text = Text(f"queue depth {depth}\n{states}\nready by priority: {prio or 'none'}\n")

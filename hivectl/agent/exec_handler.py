@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from hivectl.agent import containment, usage
+from hivectl.agent import containment, tty, usage
 from hivectl.agent.handlers import (
     ERROR,
     INTERRUPTED,
@@ -34,6 +34,7 @@ from hivectl.agent.handlers import (
     exec_outcome,
     stop_message,
 )
+from hivectl.agent.tty_options import TtyOptions
 from hivectl.agent.wire import Lease
 
 STDOUT_CHARS = 16 * 1024 * 1024  # a result larger than this is not parsed; its tail is kept
@@ -45,7 +46,12 @@ PIPE_DRAIN = 1.0  # after the exit, how long to wait for pipes held open by esca
 
 class ExecHandler:
     def __init__(
-        self, argv: list[str], workdir: str, env: dict[str, str], stop_grace: float = STOP_GRACE
+        self,
+        argv: list[str],
+        workdir: str,
+        env: dict[str, str],
+        stop_grace: float = STOP_GRACE,
+        terminal: TtyOptions | None = None,
     ) -> None:
         if not argv:
             raise ValueError("exec needs a program")
@@ -54,6 +60,7 @@ class ExecHandler:
         self.env = env
         self.stop_grace = stop_grace
         self.running: dict[str, int | None] = {}  # attempt mark: handler pid, once started
+        self.tty = tty.TtyRunner(terminal) if terminal is not None else None  # `tty: true`: in tmux
 
     def environment(self, lease: Lease) -> dict[str, str]:
         return {
@@ -75,7 +82,15 @@ class ExecHandler:
             self.running.pop(mark, None)
             await containment.sweep(mark, dict(self.running))
 
+    async def send_input(self, task_id: str, text: str) -> bool:
+        """Type a line into a `tty: true` attempt; False when this agent runs no such session."""
+        return self.tty is not None and await self.tty.send(task_id, text)
+
     async def _run(self, lease: Lease, stop: StopRequest, mark: str) -> AttemptOutcome:
+        if self.tty is not None:
+            env = self.environment(lease)
+            started = functools.partial(self.running.__setitem__, mark)  # the tmux server: protected
+            return await self.tty.run(self.argv, self.workdir, env, lease, stop, self.stop_grace, started)
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(

@@ -8,14 +8,15 @@ from typing import Any
 from hivectl.agent.exec_handler import ExecHandler
 from hivectl.agent.handlers import Handler
 from hivectl.agent.python_handler import PythonHandler
+from hivectl.agent.tty_options import TtyOptions
 
 
 def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Handler:
     """The handler for an agent's `handler:` spec (`{"exec": [...]}` or `{"python": "mod:fn"}`).
     Raises (ImportError, AttributeError, TypeError, ValueError) when it cannot be used."""
     if spec.get("exec"):
-        return ExecHandler([str(arg) for arg in spec["exec"]], workdir, env)
+        terminal = TtyOptions.from_spec(spec)
+        return ExecHandler([str(arg) for arg in spec["exec"]], workdir, env, terminal=terminal)
     if spec.get("python"):
         return PythonHandler(str(spec["python"]), workdir, env.get("PYTHONPATH", ""))
     raise ValueError("the handler needs exec: [argv...] or python: module:function")
-

@@ -26,6 +26,8 @@ from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
+from hivectl.agent.tty_link import TerminalLink
+from hivectl.agent.tty_options import CURRENT as TERMINAL_SINK
 from hivectl.agent.usage import CURRENT as USAGE_SINK
 from hivectl.agent.usage import UsageBook
 from hivectl.agent.wire import (
@@ -107,6 +109,7 @@ class AgentRuntime:
         self.slots_changed = asyncio.Event()  # a slot freed, or the agent takes work again
         self.result_added = asyncio.Event()
         self.stopping = stopping or asyncio.Event()  # set it to stop the agent (SIGTERM, SIGINT)
+        self.terminals = TerminalLink(connection, session.agent_id, session.incarnation)  # tty: true
 
     # --- life cycle -------------------------------------------------------------------------------
 
@@ -223,7 +226,7 @@ class AgentRuntime:
                 # poll, one request instead of two, unless nothing ends within TAKE_NEXT_WINDOW.
                 pause = 0.0
                 await self.rest(TAKE_NEXT_WINDOW)
-            elif reply.tasks or reply.cancel or results or not early or (slots == 0 and self.free_slots()):
+            elif _woken(reply, results) or not early or (slots == 0 and self.free_slots()):
                 pause = 0.0  # (a full agent's poll answered early: a slot is free, ask for work now)
             else:  # woken for nothing, or hived shutting down (it then answers every poll at once)
                 pause = min(EMPTY_POLL_PAUSE_MAX, max(EMPTY_POLL_PAUSE, 2 * pause))
@@ -257,6 +260,7 @@ class AgentRuntime:
     def apply(self, reply: WorkResponse, sent: list[AttemptResult]) -> None:
         self._settle(sent, reply)
         self.cancel(reply.cancel)
+        self.terminals.deliver(reply.input, self.session.handler)
         self.set_status(reply.status)
         for lease in reply.tasks:
             self.start(lease)
@@ -313,6 +317,7 @@ class AgentRuntime:
         lease = item.lease
         log.info("task %s: attempt %d started (type %s)", lease.task_id, lease.attempt, lease.type)
         USAGE_SINK.set(self.usage.sink(lease.task_id, lease.lease))  # this task's context only
+        TERMINAL_SINK.set(self.terminals.sink(lease))
         try:
             outcome = await self.session.handler.run(lease, item.stop)
         except Exception as exc:  # a bug in the agent must fail the attempt, not the agent
@@ -345,6 +350,11 @@ class AgentRuntime:
             del self.running[lease.task_id]
         self.slots_changed.set()
         self.result_added.set()
+
+
+def _woken(reply: WorkResponse, results: list[AttemptResult]) -> bool:
+    """The poll came back with something to do: work, a cancel, a line to type, or acks."""
+    return bool(reply.tasks or reply.cancel or reply.input or results)
 
 
 async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:

@@ -107,6 +107,7 @@ class WorkResponse:
     acks: list[ResultAck]
     cancel: list[str]
     status: str
+    input: list[dict[str, str]] = field(default_factory=list)  # lines to type: {task_id, text}
 
     @classmethod
     def from_json(cls, data: Any) -> WorkResponse:
@@ -115,6 +116,10 @@ class WorkResponse:
             acks=[ResultAck.from_json(a) for a in _get(data, "acks", list)],
             cancel=[str(c) for c in _get(data, "cancel", list, [])],
             status=_get(data, "status", str),
+            input=[
+                {"task_id": _get(i, "task_id", str), "text": _get(i, "text", str)}
+                for i in _get(data, "input", list, [])
+            ],
         )
 
 

@@ -8,7 +8,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
-TASK_ORDER = ["scheduled", "pending", "assigned", "running", "retrying", "completed", "failed", "cancelled"]
+TASK_ORDER = [
+    "scheduled",
+    "pending",
+    "assigned",
+    "running",
+    "waiting_input",
+    "retrying",
+    "completed",
+    "failed",
+    "cancelled",
+]
 RUN_ORDER = ["pending", "running", "succeeded", "failed", "cancelled"]
 SIMPLE_WIDTH = 200  # cells: far below the piped console's 1000, so rich never folds such a value
 

@@ -41,6 +41,7 @@ STATUS_STYLES = {
     "assigned": "cyan",
     "running": "cyan",
     "retrying": "magenta",
+    "waiting_input": "bold yellow",  # an interactive task at its prompt: `hivectl task send|attach`
     "completed": "green",
     "cancelled": "dim",
     "ok": "green",

@@ -1,4 +1,4 @@
-"""`hivectl task submit|list|show|cancel|retry|logs`.
+"""`hivectl task submit|list|show|cancel|retry|logs` (and `send|attach`: hivectl/cli/task_terminal.py).
 
 Tables are built by render.py, imported only when one is printed: `task submit` (and -o json) need
 no rich."""
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from hivectl.cli import exitcodes
+from hivectl.cli import exitcodes, task_terminal
 from hivectl.cli.budget import BudgetTokensOpt, BudgetUsdOpt, EstimateTokensOpt, EstimateUsdOpt, pair
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.output import Output, emit, log_chunk
@@ -378,3 +378,6 @@ def logs(
                 return
             time.sleep(FOLLOW_INTERVAL)
         offset = chunk.offset
+
+
+task_terminal.register(app)  # `task send`, `task attach`: interactive tasks

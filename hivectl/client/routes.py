@@ -106,6 +106,7 @@ MODEL_MODULES = {
     **dict.fromkeys(["BulkResult", "QueueState"], "queue"),
     "UsageReport": "usage",
     **dict.fromkeys(["Node", "NodeList"], "nodes"),
+    "Terminal": "terminals",
 }
 
 

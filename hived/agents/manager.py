@@ -219,6 +219,7 @@ class AgentManager:
         await self.db.write(lambda c: agent_store.start_incarnation(c, agent.id, number, None, None, started))
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
         bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
+        bound["HIVE_AGENT_DIR"] = str(paths.agent_dir(self.state_dir, agent.name))  # its tmux socket
         launch = launch_of(agent.spec.runtime, self.workdir(agent), self.state_dir)  # a container, or None
         log_path = self.log_path(agent)
         proc = await self.processes.spawn(agent.id, number, log_path, bound, self.socket_path, launch)

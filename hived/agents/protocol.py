@@ -142,7 +142,10 @@ class AgentProtocol:
         acks = await self.report(agent.id, req.results) if req.results else []
         slots = req.slots if agent.status in ROUTABLE_AGENT else 0
         leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
-        return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=self.agents.shown_status(agent))
+        channel = self.dispatcher.channels.get(agent.id)
+        inputs, channel.inputs = (channel.inputs, []) if channel else ([], [])  # `hivectl task send`
+        status = self.agents.shown_status(agent)
+        return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=status, input=inputs)
 
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
         """Results (also single ones: `POST /tasks/{id}/complete|fail`), fenced by attempt and lease;

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from hived.errors import Conflict, Forbidden
-from hived.http.deps import Protocol
+from hived.http.deps import Protocol, TerminalsDep
 from hived.model.schemas import (
     AttemptResult,
     HeartbeatRequest,
@@ -17,6 +17,7 @@ from hived.model.schemas import (
     WorkRequest,
     WorkResponse,
 )
+from hived.model.terminals import TerminalReport
 
 router = APIRouter(tags=["agent protocol"])
 
@@ -79,3 +80,9 @@ async def complete(task_id: str, body: Completion, protocol: Protocol) -> Result
 async def fail(task_id: str, body: Completion, protocol: Protocol) -> ResultAck:
     """Record a failed attempt (it is retried per the task's policy); 409 when stale."""
     return await _finish(protocol, task_id, body, ok=False)
+
+
+@router.post("/agents/{agent_id}/terminal")
+async def terminal(agent_id: str, req: TerminalReport, terminals: TerminalsDep) -> dict:
+    """A `tty: true` attempt's session started, waits for input, or runs again."""
+    return await terminals.report(agent_id, req)

@@ -28,7 +28,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
     for m, p, s, a in [
         ("*", r"^/tokens(/.*)?$", Scope.ADMIN, False),
         ("POST", r"^/agents/register$", Scope.ADMIN, True),
-        ("POST", r"^/agents/[^/]+/(heartbeat|work)$", Scope.ADMIN, True),
+        ("POST", r"^/agents/[^/]+/(heartbeat|work|terminal)$", Scope.ADMIN, True),
         ("POST", r"^/tasks/[^/]+/(complete|fail)$", Scope.ADMIN, True),
         ("GET", r"^/runs/[^/]+/context(/[^/]+)?$", Scope.READ, True),
         ("PUT", r"^/runs/[^/]+/context/[^/]+$", Scope.OPERATOR, True),
@@ -38,7 +38,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
         ("DELETE", r"^/agents/[^/]+$", Scope.OPERATOR, False),
         ("POST", r"^/tasks(/batch|/cancel|/retry|/pause|/resume)?$", Scope.OPERATOR, False),
         ("PUT", r"^/tasks/[^/]+/cancel$", Scope.OPERATOR, False),
-        ("POST", r"^/tasks/[^/]+/retry$", Scope.OPERATOR, False),
+        ("POST", r"^/tasks/[^/]+/(retry|input)$", Scope.OPERATOR, False),
         ("POST", r"^/workflows(/[^/]+/execute)?$", Scope.OPERATOR, False),
         ("PUT", r"^/limits/[^/]+$", Scope.OPERATOR, False),
         ("DELETE", r"^/limits/[^/]+$", Scope.OPERATOR, False),
@@ -72,6 +72,6 @@ def allows(held: Scope, method: str, path: str) -> bool:
     return RANK[held] >= RANK[scope]
 
 
-AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work)$")
+AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work|terminal)$")
 TASK_PATH = re.compile(r"^/tasks/([^/]+)/(complete|fail)$")
 RUN_CONTEXT_PATH = re.compile(r"^/runs/([^/]+)/context(/[^/]+)?$")

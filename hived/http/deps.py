@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from hived.agents.protocol import AgentProtocol
 from hived.agents.service import AgentService
+from hived.agents.terminals import Terminals
 from hived.auth.tokens import Tokens
 from hived.bounds import Limits
 from hived.limits.service import LimitsService
@@ -55,6 +56,10 @@ async def _usage(request: Request) -> UsageService:
     return _orchestrator(request).usage
 
 
+async def _terminals(request: Request) -> Terminals:
+    return _orchestrator(request).terminals
+
+
 async def _budgets(request: Request) -> Budgets:
     return _orchestrator(request).budgets
 
@@ -78,3 +83,4 @@ LimitsDep = Annotated[LimitsService, Depends(_limit_service)]  # flow control (`
 SchedulesDep = Annotated[SchedulesService, Depends(_schedules)]  # `kind: Schedule`
 UsageDep = Annotated[UsageService, Depends(_usage)]  # what handlers spent
 BudgetsDep = Annotated[Budgets, Depends(_budgets)]
+TerminalsDep = Annotated[Terminals, Depends(_terminals)]  # interactive attempts (tty: true)

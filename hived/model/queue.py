@@ -39,7 +39,7 @@ class QueueState(BaseModel):
 
 
 BULK_STATUSES = {
-    "cancel": ("pending", "scheduled", "retrying", "assigned", "running"),
+    "cancel": ("pending", "scheduled", "retrying", "assigned", "running", "waiting_input"),
     "retry": ("failed", "cancelled"),
 }
 

@@ -29,6 +29,7 @@ from hived.model.fields import (
 )
 from hived.model.limits import LimitRef, TakenLimit, check_refs
 from hived.model.queue import QueuePause
+from hived.model.terminals import TerminalInput, TerminalOptions
 from hived.model.usage import Budget, BudgetState, Estimate, UsageBatch, UsageSums, check_estimate
 from hived.model.values import text_problem
 
@@ -42,8 +43,9 @@ MAX_VERSION = 2**31 - 1
 # --- agents ---------------------------------------------------------------------------------------
 
 
-class Handler(Strict):
-    """How an agent runs a task: one process per task (`exec`), or a function in the agent (`python`)."""
+class Handler(TerminalOptions):
+    """How an agent runs a task: one process per task (`exec`), or a function in the agent (`python`);
+    an exec handler may run in a terminal (`tty`, hived/model/terminals.py)."""
 
     exec: list[str] | None = Field(default=None, min_length=1)
     python: str | None = None
@@ -354,6 +356,7 @@ class WorkResponse(BaseModel):
     acks: list[ResultAck]
     cancel: list[str] = Field(default_factory=list)
     status: str
+    input: list[TerminalInput] = Field(default_factory=list)  # lines typed with `hivectl task send`
 
 
 class HeartbeatRequest(Strict):

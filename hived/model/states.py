@@ -53,6 +53,7 @@ class TaskStatus(Status):
     PENDING = "pending"
     ASSIGNED = "assigned"
     RUNNING = "running"
+    WAITING_INPUT = "waiting_input"  # a `tty: true` handler waits at its prompt (timers paused)
     RETRYING = "retrying"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -131,7 +132,8 @@ TRANSITIONS: dict[type[Status], dict[Status, frozenset[Status]]] = {
         T.SCHEDULED: frozenset({T.PENDING, T.CANCELLED, T.FAILED}),  # due; cancelled; expired
         T.PENDING: frozenset({T.ASSIGNED, T.CANCELLED, T.FAILED}),  # failed: expired unstarted
         T.ASSIGNED: frozenset({T.RUNNING, T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
-        T.RUNNING: frozenset({T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
+        T.RUNNING: frozenset({T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED, T.WAITING_INPUT}),
+        T.WAITING_INPUT: frozenset({T.RUNNING, T.COMPLETED, T.FAILED, T.RETRYING, T.PENDING, T.CANCELLED}),
         T.RETRYING: frozenset({T.PENDING, T.ASSIGNED, T.CANCELLED}),
         T.COMPLETED: frozenset(),
         T.FAILED: frozenset({T.PENDING}),  # only by an explicit `task retry`

@@ -17,7 +17,7 @@ nodes = NodeRow.__table__
 agents = AgentRow.__table__
 tasks = TaskRow.__table__
 
-QUEUED = ("pending", "retrying", "scheduled")
+IN_FLIGHT = ["assigned", "running", "waiting_input"]
 
 
 def join(conn: Connection, name: str, host: str, pid: int, address: str | None) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def attempts_on(conn: Connection, node: str) -> list[dict[str, Any]]:
     """The tasks in flight on a lost node's agents, locked until this transaction ends."""
     rows = conn.execute(
         select(tasks)
-        .where(tasks.c.status.in_(["assigned", "running"]))
+        .where(tasks.c.status.in_(IN_FLIGHT))
         .where(tasks.c.agent_id.in_(select(agents.c.id).where(agents.c.node == node)))
         .with_for_update()
     )
@@ -138,7 +138,7 @@ def current_leases(conn: Connection, task_ids: Sequence[str]) -> dict[str, int]:
     rows = conn.execute(
         select(tasks.c.id, tasks.c.lease)
         .where(tasks.c.id.in_(list(task_ids)))
-        .where(tasks.c.status.in_(["assigned", "running"]))
+        .where(tasks.c.status.in_(IN_FLIGHT))
         .with_for_update()
     )
     return {r.id: r.lease for r in rows}

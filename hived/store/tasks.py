@@ -47,7 +47,9 @@ FINISH_TASK = (
         and_(
             tasks.c.id == bindparam("b_id"),
             tasks.c.lease == bindparam("b_lease"),
-            or_(tasks.c.status == "assigned", tasks.c.status == "running"),  # no IN with executemany
+            or_(  # no IN with executemany
+                tasks.c.status == "assigned", tasks.c.status == "running", tasks.c.status == "waiting_input"
+            ),
         )
     )
     .values(
@@ -339,7 +341,7 @@ def load_unfinished(conn: Connection) -> list[dict[str, Any]]:
     """Every task not in a final state, in submission order (for recovery at start)."""
     rows = conn.execute(
         select(tasks)
-        .where(tasks.c.status.in_(("pending", "retrying", "assigned", "running")))
+        .where(tasks.c.status.in_(("pending", "retrying", "assigned", "running", "waiting_input")))
         .order_by(tasks.c.seq)
     )
     return [dict(r) for r in rows.mappings()]
@@ -348,3 +350,16 @@ def load_unfinished(conn: Connection) -> list[dict[str, Any]]:
 def counts_by_status(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(tasks.c.status, func.count()).group_by(tasks.c.status))
     return {status: int(n) for status, n in rows.all()}
+
+
+def set_interactive(conn: Connection, task_id: str, lease: int, status: str) -> bool:
+    """A `tty: true` attempt waits for input (`waiting_input`) or runs again (`running`); fenced by
+    lease. False when the attempt has ended or another holds the task."""
+    res = conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id, tasks.c.lease == lease, tasks.c.status.in_(("running", "waiting_input"))
+        )
+        .values(status=status)
+    )
+    return bool(res.rowcount)

@@ -75,6 +75,8 @@ class InFlight:
     delivered_at: datetime | None = None  # when the agent was sent the lease (the task's started_at)
     ending: bool = False  # an end of this attempt is committed, or being committed
     settled: asyncio.Event | None = None  # set once the commit of that end is over, either way
+    waiting: bool = False  # a `tty: true` attempt waits for input (hived/agents/terminals.py)
+    terminal: dict[str, str] | None = None  # where its tmux session is: host, socket, session
 
     @property
     def committing(self) -> bool:
@@ -83,6 +85,8 @@ class InFlight:
 
     @property
     def status(self) -> TaskStatus:
+        if self.waiting:
+            return TaskStatus.WAITING_INPUT
         return TaskStatus.RUNNING if self.delivered else TaskStatus.ASSIGNED
 
     def lease_message(self) -> Lease:
@@ -125,6 +129,7 @@ class AgentChannel:
     routable: bool = True
     inbox: list[InFlight] = field(default_factory=list)
     cancels: set[str] = field(default_factory=set)
+    inputs: list[dict[str, str]] = field(default_factory=list)  # lines to type: {task_id, text}
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     asking: int = 0  # the slots the agent's open long-poll asked for
     held: set[str] = field(default_factory=set)  # task ids in flight on this agent

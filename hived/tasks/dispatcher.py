@@ -208,7 +208,8 @@ class Dispatcher(Ledger):
         if channel is None:
             return [], []
         # An agent that is full still keeps a poll open (slots=0): it hears of cancels at once.
-        if not (slots > 0 and channel.inbox) and not channel.cancels and wait > 0 and not self.closing:
+        busy = (slots > 0 and channel.inbox) or channel.cancels or channel.inputs
+        if not busy and wait > 0 and not self.closing:
             channel.wake.clear()
             channel.asking = slots
             self._kick.set()

@@ -44,6 +44,7 @@ async def recover(
                 row["attempts"],
                 delivered=True,
                 delivered_mono=d.clock.monotonic(),
+                waiting=row["status"] == TaskStatus.WAITING_INPUT,
             )
             d.in_flight[task.id] = entry
             d.gate.hold(task)  # what running tasks hold of limits is derived from them

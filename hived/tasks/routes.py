@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from hived.errors import Invalid
-from hived.http.deps import Bounds, Tasks
+from hived.http.deps import Bounds, Tasks, TerminalsDep
 from hived.model.fields import parse_label
 from hived.model.queue import BulkRequest, BulkResult, PauseSelector, QueueState, ResumeRequest
 from hived.model.schemas import MAX_OFFSET, Task, TaskDetail, TaskList, TaskSubmit
+from hived.model.terminals import TaskInput, Terminal
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -99,6 +100,21 @@ async def get_task(
 @router.put("/{ref}/cancel", response_model=Task)
 async def cancel_task(ref: str, tasks: Tasks) -> Task:
     return await tasks.cancel(ref)
+
+
+@router.post("/{ref}/input", response_model=Task, responses={409: {}})
+async def send_input(ref: str, body: TaskInput, tasks: Tasks, terminals: TerminalsDep) -> Task:
+    """Type a line (then Enter) into a running `tty: true` task's terminal; 409 when it is not one."""
+    task = await tasks.get(ref)
+    terminals.send(task.id, task.status, body.text)
+    return task
+
+
+@router.get("/{ref}/terminal", response_model=Terminal, responses={409: {}})
+async def task_terminal(ref: str, tasks: Tasks, terminals: TerminalsDep) -> Terminal:
+    """Where a running `tty: true` task's tmux session is (`hivectl task attach`)."""
+    task = await tasks.get(ref)
+    return terminals.terminal(task.id, task.status)
 
 
 @router.post("/{ref}/retry", response_model=Task)
