@@ -84,6 +84,7 @@ class TaskEnded(Published):
     error: str | None
     status: str = field(default="", metadata=INTERNAL)
     result: dict[str, Any] | None = field(default=None, metadata=INTERNAL)
+    relayed: bool = field(default=False, metadata=INTERNAL)  # it ended on another node (hived.nodes)
 
     @property
     def kind(self) -> str:

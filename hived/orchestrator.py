@@ -131,8 +131,10 @@ class AgentOrchestrator:
         self.nodes = NodeService(self.db, node, self._agent_nodes)
         self.cluster = None
         if node:
-            self.cluster = Cluster(self.db, self.dispatcher, self.agents, self.events, db_url, node, timeout)
+            parts = (self.db, self.dispatcher, self.agents, self.events, self.engine)
+            self.cluster = Cluster(*parts, db_url, node, timeout)
             self.fleet.placement, self.nodes.sharing = self.cluster.placement, self.cluster.sharing
+            self.schedules.exclusive = self.cluster.schedule_start
 
     def _agent_budget(self, agent_id: str) -> Budget | None:
         agent = self.agents.agents.get(agent_id)

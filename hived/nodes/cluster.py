@@ -4,15 +4,23 @@ stop; on SQLite there is no cluster)."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+
 from hived.agents.manager import AgentManager
 from hived.events import EventBus
 from hived.nodes.membership import Membership
 from hived.nodes.placement import Placement
+from hived.nodes.relay import Relay
 from hived.nodes.sharing import Sharing
 from hived.store import nodes as node_store
+from hived.store import schedules as schedule_store
 from hived.store.db import Database
 from hived.store.wire import Wire
 from hived.tasks.dispatcher import Dispatcher
+from hived.workflows.engine import WorkflowEngine
+
+log = logging.getLogger("hived.nodes")
 
 
 class Cluster:
@@ -22,21 +30,25 @@ class Cluster:
         dispatcher: Dispatcher,
         agents: AgentManager,
         events: EventBus,
+        engine: WorkflowEngine,
         db_url: str,
         node: str,
         timeout: float,
     ) -> None:
-        self.db = db
-        self.node = node
+        self.db, self.node, self.engine = db, node, engine
         self.wire = Wire(db_url, node)
         self.sharing = Sharing(db, dispatcher, self.wire, events)
+        self.relay = Relay(db, self.wire, events, lambda task_id: task_id in engine.by_task)
+        engine.driver = node
         self.membership = Membership(db, dispatcher, node, timeout)
         self.placement = Placement(db, agents, node)
         dispatcher.shared = self.sharing
         agents.node = node
         self.membership.lost_handlers.append(self.sharing.take_over)
         self.membership.fenced_ended = self.sharing.end_fenced
+        self.membership.lost_handlers.append(self.take_runs)
         self.membership.beat_handlers.append(self.placement.refresh)
+        self.membership.beat_handlers.append(self.steps_ended)
 
     async def join(self) -> None:
         """Before the agents and tasks are loaded: this node's row, slot and numbers."""
@@ -50,9 +62,27 @@ class Cluster:
         await self.placement.refresh()
         self.wire.start()
         self.sharing.start()
+        self.relay.start()
         self.membership.start()
 
     async def stop(self) -> None:
         await self.membership.leave()
+        await self.relay.stop()
         await self.sharing.stop()
         await self.wire.stop()
+
+    async def schedule_start(self, name: str, due: datetime, following: datetime | None) -> bool:
+        """Whether this node makes a schedule's start due at `due` (once per cluster)."""
+        return bool(await self.db.write(lambda c: schedule_store.claim_start(c, name, due, following)))
+
+    async def take_runs(self, lost: str) -> None:
+        """A lost node's workflow runs are driven here from now on, resumed from the database."""
+        for run_id in await self.db.write(lambda c: node_store.take_runs(c, lost, self.node)):
+            await self.engine.load(run_id)
+            log.warning("workflow run %s: driven by this node now (node %s was lost)", run_id, lost)
+
+    async def steps_ended(self) -> None:
+        """The slow poll behind the relay: tasks the runs here wait for that ended on any node."""
+        following = list(self.engine.by_task)
+        for row in await self.db.read(lambda c: node_store.ended_of(c, following)):
+            self.engine.task_finished(row["id"], row["status"], row)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,8 @@ class SchedulesService:
         self._starting = 0
         self._ended_while_starting: set[str] = set()
         self._running: dict[str, Scheduled] = {}  # run (or task) id -> the schedule that started it
+        # Several nodes (hived.nodes): whether this node makes the start due at that time (one does).
+        self.exclusive: Callable[[str, datetime, datetime | None], Awaitable[bool]] | None = None
         events.subscribe(RunChanged, self._run_changed)
         events.subscribe(TaskEnded, lambda ended: self._ended(ended.task_id))
 
@@ -295,8 +298,9 @@ class SchedulesService:
             if item.paused or item.next_run_at is None:
                 continue
             if item.next_run_at <= now:
-                item.next_run_at = next_fire(item.spec.cron, item.spec.timezone, now)
-                await self.fire(item)
+                due, item.next_run_at = item.next_run_at, next_fire(item.spec.cron, item.spec.timezone, now)
+                if self.exclusive is None or await self.exclusive(item.spec.name, due, item.next_run_at):
+                    await self.fire(item)
                 handled += 1
             elif item.queued and item.running is None:
                 item.queued -= 1

@@ -11,11 +11,13 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection
 
 from hived.model.nodes import free_slot
-from hived.store.models import AgentRow, NodeRow, TaskRow
+from hived.store.models import AgentRow, NodeRow, RunRow, TaskRow
+from hived.store.workflows import ACTIVE_RUN
 
 nodes = NodeRow.__table__
 agents = AgentRow.__table__
 tasks = TaskRow.__table__
+runs = RunRow.__table__
 
 IN_FLIGHT = ["assigned", "running", "waiting_input"]
 
@@ -86,8 +88,33 @@ def placements(conn: Connection) -> dict[str, str | None]:
 
 
 def place_unplaced(conn: Connection, node: str) -> None:
-    """Agents from before nodes existed belong to the first node that starts."""
+    """Agents and active workflow runs from before nodes existed belong to the first node that starts."""
     conn.execute(update(agents).where(agents.c.node.is_(None)).values(node=node))
+    unplaced = runs.c.driver.is_(None) & runs.c.status.in_(ACTIVE_RUN)
+    conn.execute(update(runs).where(unplaced).values(driver=node))
+
+
+def take_runs(conn: Connection, lost: str, node: str) -> list[str]:
+    """A lost node's active workflow runs: this node drives them now. Returns their ids."""
+    rows = conn.execute(
+        update(runs)
+        .where(runs.c.driver == lost, runs.c.status.in_(ACTIVE_RUN))
+        .values(driver=node)
+        .returning(runs.c.id)
+    )
+    return [r[0] for r in rows]
+
+
+def ended_of(conn: Connection, task_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Of these tasks, those that reached a final state (their status, agent, error, result)."""
+    if not task_ids:
+        return []
+    rows = conn.execute(
+        select(tasks.c.id, tasks.c.status, tasks.c.agent_id, tasks.c.error, tasks.c.result)
+        .where(tasks.c.id.in_(list(task_ids)))
+        .where(tasks.c.status.in_(["completed", "failed", "cancelled"]))
+    )
+    return [dict(r) for r in rows.mappings()]
 
 
 def attempts_on(conn: Connection, node: str) -> list[dict[str, Any]]:

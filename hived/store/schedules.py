@@ -3,6 +3,7 @@ open connection."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -40,3 +41,13 @@ def status_of(conn: Connection, ids: list[str], of_tasks: bool) -> dict[str, str
     table = tasks if of_tasks else runs
     rows = conn.execute(select(table.c.id, table.c.status).where(table.c.id.in_(ids)))
     return {r.id: r.status for r in rows}
+
+
+def claim_start(conn: Connection, name: str, due: datetime, following: datetime | None) -> bool:
+    """Several nodes: the one whose update moves the schedule's next start on from `due` makes it."""
+    res = conn.execute(
+        update(schedules)
+        .where(schedules.c.name == name, schedules.c.next_run_at == due)
+        .values(next_run_at=following)
+    )
+    return bool(res.rowcount)

@@ -129,11 +129,14 @@ def active_runs(conn: Connection) -> list[dict[str, Any]]:
 
 
 def runs_to_resume(
-    conn: Connection, run_id: str | None = None
+    conn: Connection, run_id: str | None = None, driver: str | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The active runs (or that one), their steps, their workflows' definitions, and the tasks of
-    their running steps."""
-    rows = [r for r in active_runs(conn) if run_id is None or r["id"] == run_id]
+    """The active runs (or that one; or those `driver`, a node, drives), their steps, their workflows'
+    definitions, and the tasks of their running steps."""
+    if run_id is not None:
+        rows = [r for r in active_runs(conn) if r["id"] == run_id]
+    else:
+        rows = [r for r in active_runs(conn) if driver is None or r["driver"] in (None, driver)]
     run_steps_ = run_steps(conn, [r["id"] for r in rows])
     specs = workflow_definitions(conn, list({r["workflow_id"] for r in rows}))
     running = [s["task_id"] for ss in run_steps_.values() for s in ss if s["status"] == "running"]

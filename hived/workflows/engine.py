@@ -61,11 +61,9 @@ class WorkflowEngine:
         cancel_task: Callable[[str], Any],
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.db = db
-        self.events = events
-        self._new_task_row = new_task_row
-        self._accepted = accepted
-        self._cancel_task = cancel_task
+        self.db, self.events = db, events
+        self._new_task_row, self._accepted, self._cancel_task = new_task_row, accepted, cancel_task
+        self.driver: str | None = None  # this node (hived.nodes): it drives the runs it starts
         self.runs: dict[str, LiveRun] = {}
         self.by_task: dict[str, tuple[str, str]] = {}  # task id -> (run id, step id)
         self._reloading = 0
@@ -85,7 +83,7 @@ class WorkflowEngine:
     async def load(self, run_id: str | None = None) -> int:
         """Resume the runs the last daemon left active (or one run, after a failed write); tasks
         that ended meanwhile count now."""
-        rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id))
+        rows, steps, specs, tasks = await self.db.read(lambda c: store.runs_to_resume(c, run_id, self.driver))
         items = await self.db.read(lambda c: {r["id"]: links.item_tasks(c, r["id"]) for r in rows})
         for row in rows:
             run = LiveRun.from_rows(row, steps[row["id"]], specs[row["workflow_id"]])
@@ -159,6 +157,7 @@ class WorkflowEngine:
         self, workflow: dict[str, Any], params: dict[str, Any], origin: Origin | None = None
     ) -> str:
         run, row, step_rows = new_run(workflow, params, self.clock.now(), origin)
+        row["driver"] = self.driver
         await self.db.write(lambda c: store.insert_run(c, row, step_rows))
         self._add(run)
         self._kick(run)
