@@ -25,6 +25,8 @@ class Node(BaseModel):
     lost_at: datetime | None = None
     agents: list[str] = []
     this: bool = False  # the node that answered
+    taken: int | None = None  # (the node that answered) tasks it took from the shared queue
+    lost_claims: int | None = None  # (the node that answered) assignments another node won first
 
 
 class NodeList(BaseModel):

@@ -50,7 +50,10 @@ class NodeService:
         return await self.get(name)
 
     def _view(self, row: dict[str, Any], placed: dict[str, list[str]]) -> Node:
-        return Node(**row, agents=placed.get(row["name"], []), this=row["name"] == self.name)
+        node = Node(**row, agents=placed.get(row["name"], []), this=row["name"] == self.name)
+        if node.this and self.sharing is not None:
+            node.taken, node.lost_claims = self.sharing.taken, self.sharing.lost_claims
+        return node
 
     def _single(self, placed: dict[str, list[str]]) -> Node:
         return Node(

@@ -1,0 +1,199 @@
+"""Several hived on one PostgreSQL: throughput with 1, 2 and 3 nodes, what each node costs, and the
+rate of the claim statement alone.
+
+    .venv/bin/python bench/nodes.py --pg postgresql+asyncpg://hive:hive@127.0.0.1:5432/hive [--tasks 3000]
+
+For each cluster size, a fresh database, that many nodes (each a hived with its own socket and one
+agent of `--concurrency` slots, a no-op Python handler), the tasks submitted in batches through the
+nodes in turn, and the time from the first submit to the last completion. It prints tasks/s, the CPU
+seconds of the hived processes per 1,000 tasks (what a node costs), and how many claims another node
+won first. On a 2-core machine more nodes share the same cores: the figure to read is the per-node
+cost and the database's share, not a speed-up. Then the claim statement (hived.store.nodes.CLAIM)
+alone, batches of 1 and 8, against a table of pending tasks. A figure printer, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REPO = Path(__file__).resolve().parent.parent
+NOOP = "def run(payload):\n    return {}\n"
+
+
+def admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def fetchval(url: str, sql: str) -> object:
+    import asyncpg
+
+    async def go() -> object:
+        conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def start_node(url: str, name: str, folder: Path) -> tuple[subprocess.Popen[bytes], object]:
+    from hivectl.client import Client
+    from hivectl.endpoint import Endpoint
+
+    state = folder / name
+    state.mkdir()
+    socket = state / "hived.sock"
+    env = dict(os.environ, HIVE_STATE_DIR=str(state), HIVE_SOCKET=str(socket))
+    args = [sys.executable, "-m", "hived.main", "--state-dir", str(state), "--db", url, "--node", name]
+    log = open(state / "hived.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen([*args, "--log-level", "warning"], env=env, stdout=log, stderr=log, cwd=REPO)
+    client = Client(Endpoint(socket=socket), timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            client.health()
+            return proc, client
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError(f"node {name} did not start; see {state / 'hived.log'}")
+
+
+def run_cluster(base: str, nodes: int, tasks: int, concurrency: int) -> dict[str, float]:
+    db = f"hive_bench_nodes_{uuid.uuid4().hex[:8]}"
+    admin(base, f'CREATE DATABASE "{db}"')
+    url = make_url(base).set(database=db).render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory(prefix="hive-nodes-") as tmp:
+        folder = Path(tmp)
+        (folder / "noop.py").write_text(NOOP)
+        started = [start_node(url, f"n{i}", folder) for i in range(1, nodes + 1)]
+        try:
+            return measure(url, started, folder, tasks, concurrency)
+        finally:
+            for proc, client in started:
+                proc.terminate()
+                proc.wait(60)
+                client.close()  # type: ignore[attr-defined]
+            admin(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int) -> dict[str, float]:
+    from hived.model.schemas import AgentSpec, TaskSubmit
+
+    for i, (_proc, client) in enumerate(started, 1):
+        spec = {"name": f"w{i}", "node": f"n{i}", "max_concurrency": concurrency}
+        spec["env"] = {"PYTHONPATH": str(folder)}
+        client.apply_agent(AgentSpec.model_validate({**spec, "handler": {"python": "noop:run"}}))
+    deadline = time.monotonic() + 60
+    while sum(a.status == "active" for a in started[0][1].list_agents().items) < len(started):
+        if time.monotonic() > deadline:
+            raise RuntimeError("agents did not become active")
+        time.sleep(0.1)
+    procs = [psutil.Process(p.pid) for p, _ in started]
+    cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
+    body = TaskSubmit.model_validate({"type": "noop"})
+    began = time.monotonic()
+    for k, start in enumerate(range(0, tasks, 250)):
+        started[k % len(started)][1].submit_tasks([body] * min(250, tasks - start))
+    while fetchval(url, "SELECT count(*) FROM tasks WHERE status = 'completed'") < tasks:
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0
+    views = [client.get_node(f"n{i}") for i, (_p, client) in enumerate(started, 1)]
+    return {
+        "rate": tasks / took,
+        "cpu_per_1000": cpu / tasks * 1000,
+        "lost": sum(v.lost_claims or 0 for v in views),
+        "taken": sum(v.taken or 0 for v in views),
+    }
+
+
+def claim_rate(base: str, batch: int, rounds: int) -> float:
+    """Claims per second of the claim statement alone (one connection, one transaction each)."""
+    name = f"hive_bench_claim_{uuid.uuid4().hex[:8]}"
+    admin(base, f'CREATE DATABASE "{name}"')
+    try:
+        return asyncio.run(_claims(make_url(base).set(database=name).render_as_string(False), batch, rounds))
+    finally:
+        admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _claims(url: str, batch: int, rounds: int) -> float:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from hived.store import db as store_db
+    from hived.store import nodes as node_store
+
+    database = store_db.Database(url)
+    await database.migrate()
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("INSERT INTO nodes (name, slot, status) VALUES ('bench', 0, 'active')")
+            await conn.exec_driver_sql(
+                "INSERT INTO tasks (id, seq, type, priority, status, payload, attempts, max_attempts, "
+                "options, created_at, throttled, requires) SELECT gen_random_uuid()::text, g, 'noop', 5, "
+                f"'pending', '{{}}', 0, 3, '{{}}', now(), 0, '[]' FROM generate_series(1, {batch * rounds}) g"
+            )
+            ids = [r[0] for r in (await conn.exec_driver_sql("SELECT id FROM tasks ORDER BY seq")).fetchall()]
+        began = time.perf_counter()
+        for r in range(rounds):
+            rows = [
+                {"task_id": t, "agent_id": "a", "lease": r * batch + j + 1, "number": 1}
+                for j, t in enumerate(ids[r * batch : (r + 1) * batch])
+            ]
+            async with engine.begin() as conn:
+                won = await conn.run_sync(lambda c, rows=rows: node_store.claim(c, "bench", rows))
+            assert len(won) == batch
+        return rounds * batch / (time.perf_counter() - began)
+    finally:
+        await engine.dispose()
+        await database.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg", default=os.environ.get("HIVE_TEST_PG_URL"), help="may create databases")
+    parser.add_argument("--tasks", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--nodes", type=int, nargs="*", default=[1, 2, 3])
+    args = parser.parse_args()
+    if not args.pg:
+        sys.exit("bench/nodes.py: give --pg URL (or HIVE_TEST_PG_URL)")
+    print(f"{args.tasks} no-op tasks, one agent of {args.concurrency} slots per node, {os.cpu_count()} cores")
+    for n in args.nodes:
+        r = run_cluster(args.pg, n, args.tasks, args.concurrency)
+        print(
+            f"{n} node(s): {r['rate']:7.0f} tasks/s  hived CPU {r['cpu_per_1000']:.2f} s per 1,000 tasks  "
+            f"taken from other nodes' queues {r['taken']:.0f}, claims lost to another node {r['lost']:.0f}"
+        )
+    for batch in (1, 8):
+        rate = claim_rate(args.pg, batch, 400)
+        per = f"{rate / batch:.0f} statements/s"
+        print(f"claim statement alone, batches of {batch}: {rate:7.0f} tasks/s ({per})")
+
+
+if __name__ == "__main__":
+    main()
