@@ -60,8 +60,9 @@ def size(rss: int | None) -> str:
 def agent_row(agent: dict[str, Any], now: datetime) -> tuple[Any, ...]:
     current = agent.get("current_tasks") or []
     cpu = agent.get("cpu_percent")
+    node = agent.get("node")  # several hived on one PostgreSQL: the node that runs it
     return (
-        Text(agent["name"]),
+        Text(agent["name"] + (f" @{node}" if node else "")),
         Text(agent.get("type", "")),
         status(agent.get("status"), bool(agent.get("cordoned"))),
         age(agent.get("last_heartbeat"), now),
