@@ -15,7 +15,6 @@ from typing import Any
 import asyncpg
 import pytest
 
-from hived.config import node_name
 from hived.store.ownership import Ownership
 from tests.helpers import Hived, wait_for
 
@@ -85,7 +84,8 @@ def test_a_postgres_owner_that_loses_its_lock_stops(hived_factory: Any, pg_datab
     owner: Hived = hived_factory(db_url=pg_database)
     pid = owner.proc.pid  # type: ignore[union-attr]
     dsn = pg_database.replace("postgresql+asyncpg://", "postgresql://")
-    key = Ownership(pg_database, "", node=node_name(pg_database, None)).key  # the node's lock on PostgreSQL
+    node = socket.gethostname().split(".")[0].lower()  # hived's default node name (hived.config)
+    key = Ownership(pg_database, "", node=node).key  # the node's lock on PostgreSQL
 
     async def take_over() -> None:
         conn = await asyncpg.connect(dsn)
