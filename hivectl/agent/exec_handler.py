@@ -84,7 +84,7 @@ class ExecHandler:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                cwd=self.workdir,
+                cwd=lease.env.get("HIVE_WORKSPACE") or self.workdir,  # an attempt's worktree (attempt_dirs)
                 env=self.environment(lease),
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),
