@@ -177,7 +177,11 @@ async def wrap(
     workspaces = Workspaces.from_json(workspace, root / "workspaces") if workspace else None
     if workspaces is not None:
         started = time.monotonic()
-        swept = await workspaces.sweep()
+        try:
+            swept = await workspaces.sweep()
+        except (GitError, OSError) as exc:  # each attempt will say what is wrong
+            log.error("workspace %s: cannot sweep: %s", workspaces.git_source, exc)
+            swept = []
         if swept:
             log.info(
                 "swept %d worktree(s) left by a crash in %.2fs: %s",

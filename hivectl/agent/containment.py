@@ -35,6 +35,7 @@ import psutil
 log = logging.getLogger("hive-agent")
 
 MARK = "HIVE_ATTEMPT_MARK"
+AGENT_OWN = "hive-agent"  # the mark of the agent's own helpers (git for workspaces): never swept
 PR_SET_CHILD_SUBREAPER = 36
 REAP_WAIT = 1.0  # how long to wait for killed orphans to die, to reap them
 REAP_POLL = 0.01
@@ -90,6 +91,8 @@ def find_leftovers(ended: str, running: dict[str, int | None]) -> list[psutil.Pr
     leftovers = []
     for proc in _tree(me):
         mark = _environ_mark(proc)
+        if mark == AGENT_OWN:
+            continue
         if mark == ended or (mark not in running and proc.pid not in protected):
             leftovers.append(proc)
     return leftovers

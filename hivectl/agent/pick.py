@@ -18,3 +18,4 @@ def make_handler(spec: dict[str, Any], workdir: str, env: dict[str, str]) -> Han
     if spec.get("python"):
         return PythonHandler(str(spec["python"]), workdir, env.get("PYTHONPATH", ""))
     raise ValueError("the handler needs exec: [argv...] or python: module:function")
+

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hivectl.agent import containment
+
 IDENTITY = ("-c", "user.name=hive", "-c", "user.email=hive@localhost", "-c", "commit.gpgsign=false")
 MAX_COMMITS = 1000  # listed in a report
 DIFF_BYTES = 2**20  # the default of hived's max_diff_bytes
@@ -37,7 +39,7 @@ class GitError(Exception):
 
 def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # no inherited GIT_DIR
-    return {**env, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    return {**env, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", containment.MARK: containment.AGENT_OWN}
 
 
 async def git(*args: str, cwd: str | Path, limit: int | None = None) -> str:

@@ -378,3 +378,8 @@ def logs(
                 return
             time.sleep(FOLLOW_INTERVAL)
         offset = chunk.offset
+
+
+from hivectl.cli import task_files  # noqa: E402 - diff, artifacts, artifact
+
+task_files.register(app)

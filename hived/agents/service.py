@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.workspaces import check_workspace
 from hived.errors import Invalid
 from hived.events import AgentStatusChanged
 from hived.model.schemas import Agent, AgentDetail, AgentSpec
@@ -50,6 +51,7 @@ class AgentService:
     async def spawn(self, spec: AgentSpec) -> Agent:
         if spec.handler is None:
             raise Invalid("handler: a spawned agent needs exec or python")
+        await check_workspace(spec)
         return self.agents.view(await self.agents.create(spec))
 
     async def spawn_and_wait(self, spec: AgentSpec, wait: float) -> LiveAgent:
@@ -62,6 +64,7 @@ class AgentService:
     async def apply(self, name: str, spec: AgentSpec) -> tuple[Agent, str]:
         if spec.name != name:
             raise Invalid(f"name: {spec.name!r} does not match the path ({name!r})")
+        await check_workspace(spec)
         agent, action = await self.agents.apply(spec)
         return self.agents.view(agent), action
 

@@ -28,6 +28,7 @@ from hived.model import __version__
 from hived.model.errors import format_errors
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules import routes as schedule_routes
+from hived.tasks import attempt_file_routes
 from hived.tasks import routes as task_routes
 from hived.usage import routes as usage_routes
 from hived.workflows import routes as workflow_routes
@@ -49,6 +50,7 @@ ROUTERS = tuple(
         schedule_routes,
         sse,
         token_routes,
+        attempt_file_routes,
     )
 )
 

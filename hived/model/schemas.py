@@ -31,6 +31,7 @@ from hived.model.limits import LimitRef, TakenLimit, check_refs
 from hived.model.queue import QueuePause
 from hived.model.usage import Budget, BudgetState, Estimate, UsageBatch, UsageSums, check_estimate
 from hived.model.values import text_problem
+from hived.model.workspaces import WorkspaceReport, WorkspaceSpec
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -96,6 +97,7 @@ class AgentSpec(Strict):
     circuit_breaker: BreakerPolicy = Field(default_factory=BreakerPolicy)
     budget: Budget | None = Field(default=None, description="per UTC day: what its tasks may spend")
     runtime: ContainerRuntime | None = Field(default=None, description="run hive-agent in a container")
+    workspace: WorkspaceSpec | None = Field(default=None, description="a git worktree per attempt")
 
     @field_validator("name")
     @classmethod
@@ -303,6 +305,8 @@ class RegisterResponse(BaseModel):
     env: dict[str, str]
     secret_env: list[str] = Field(default_factory=list)  # the agent masks these values in its own log
     workdir: str | None
+    workspace: dict[str, Any] | None = None  # the Agent's workspace, with max_diff_bytes
+    attempts: dict[str, Any] | None = None  # root of the attempts' folders; artifact limits
 
 
 class AttemptResult(Strict):
@@ -319,6 +323,7 @@ class AttemptResult(Strict):
     usage: list[UsageBatch] | None = Field(
         default=None, max_length=10_000, description="the attempt's usage increments not sent yet"
     )
+    workspace: WorkspaceReport | None = Field(default=None, description="the attempt's git worktree")
 
 
 class WorkRequest(Strict):
