@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hivectl.agent.connection import Connection
+from hivectl.agent.exec_handler import ExecHandler
 from hivectl.agent.handlers import ERROR, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.wire import Lease, RegisterResponse
 from hivectl.agent.workspace import GitError, Workspaces
@@ -207,7 +208,16 @@ async def for_agent(
         body = {**body, "incarnation": reply.incarnation}
         return await conn.post(path, body, _any, deadline=time.monotonic() + UPLOAD_DEADLINE)
 
+    if reply.workspace and isinstance(handler, ExecHandler):  # it runs in its worktree, not the workdir
+        handler.argv = [in_workdir(arg, handler.workdir) for arg in handler.argv]
     return await wrap(handler, reply.workspace, attempts, root, post)
+
+
+def in_workdir(arg: str, workdir: str) -> str:
+    """An exec argument that is a relative path of a file in the agent's workdir, made absolute."""
+    if arg.startswith("-") or os.path.isabs(arg) or not os.path.exists(os.path.join(workdir, arg)):
+        return arg
+    return os.path.abspath(os.path.join(workdir, arg))
 
 
 def _any(value: Any) -> Any:

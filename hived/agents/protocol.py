@@ -20,6 +20,7 @@ from hived.model.schemas import (
     WorkResponse,
 )
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
+from hived.model.workspaces import AFFINITY_CAPABILITY
 from hived.store import agents as agent_store
 from hived.tasks.attempt_files import AttemptFiles
 from hived.usage.service import UsageService
@@ -112,7 +113,7 @@ class AgentProtocol:
         policy = agent.spec.circuit_breaker
         self.dispatcher.attach(
             agent.id,
-            agent.spec.capabilities,
+            [*agent.spec.capabilities, f"{AFFINITY_CAPABILITY}{agent.id}"],  # `affinity:` pins to it
             agent.spec.max_concurrency,
             breaker=(policy.threshold, policy.cooldown),
             budget=None
