@@ -83,3 +83,16 @@ def attempt_settings(agent: Any, state_dir: Path, limits: Limits) -> dict[str, A
         "max_attempt_artifacts_bytes": limits.max_attempt_artifacts_bytes,
     }
     return {"workspace": workspace, "attempts": attempts}
+
+
+def attempt_folders(agent: Any, state_dir: Path) -> tuple[str, ...]:
+    """What a container agent mounts besides its workdir: its attempts' folders (workspaces,
+    artifacts; made now) and its workspace's repository when that is a local folder."""
+    root = paths.agent_dir(state_dir, agent.name)
+    folders = [root / "workspaces", root / "artifacts"]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    workspace = agent.spec.workspace
+    if workspace is not None and Path(workspace.git).is_dir():
+        folders.append(Path(workspace.git).resolve())
+    return tuple(str(folder) for folder in folders)
