@@ -44,6 +44,8 @@ async def check_workspace(spec: AgentSpec) -> None:
     """Invalid (naming `workspace.git` or `workspace.base`) unless the repository and its base exist."""
     if spec.workspace is None:
         return
+    if spec.handler is not None and spec.handler.python is not None:
+        raise Invalid("workspace: only an exec handler runs in a worktree (not a python handler)")
     problem = await workspace_problem(spec.workspace)
     if problem is not None:
         raise Invalid(problem)

@@ -152,10 +152,11 @@ def test_a_bad_workspace_is_refused_and_nothing_is_stored(hived: Hived, tmp_path
         ({"git": str(tmp_path / "missing")}, "workspace.git:"),
         ({"git": str(repo), "keep": "sometimes"}, "workspace.keep"),
     ]
+    python = {"python": "hivectl.agent.builtin:echo"}
+    cases.append(({"git": str(repo), "handler": python}, "workspace: only an exec handler runs in a"))
     for n, (workspace, message) in enumerate(cases):
-        resp = hived.client.post(
-            "/agents", json={"name": f"bad{n}", "handler": handler, "workspace": workspace}
-        )
+        body = {"name": f"bad{n}", "handler": workspace.pop("handler", handler), "workspace": workspace}
+        resp = hived.client.post("/agents", json=body)
         assert resp.status_code == 422, resp.text
         assert message in resp.json()["detail"], resp.json()
         assert hived.client.get(f"/agents/bad{n}").status_code == 404
