@@ -80,9 +80,13 @@ class AttemptDirs:
         env["HIVE_ARTIFACTS"] = str(folder)
         try:
             outcome = await self.inner.run(dataclasses.replace(lease, env={**lease.env, **env}), stop)
-        finally:
-            notes = await self.upload(lease, folder)
+        except Exception as exc:  # a bug: the attempt fails (the runtime says so); its worktree is closed
+            outcome = AttemptOutcome.failed(ERROR, f"hive-agent: {type(exc).__name__}: {exc}")
+        except BaseException:  # cancelled (the agent is stopping): the next start sweeps the worktree
             shutil.rmtree(folder, ignore_errors=True)
+            raise
+        notes = await self.upload(lease, folder)
+        shutil.rmtree(folder, ignore_errors=True)
         if slot is not None and self.workspaces is not None:
             try:
                 outcome.workspace = await self.workspaces.close(slot, outcome.ok)

@@ -39,21 +39,38 @@ class GitError(Exception):
 
 def git_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}  # no inherited GIT_DIR
-    return {**env, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", containment.MARK: containment.AGENT_OWN}
+    quiet = {  # no background gc or maintenance left running after hive's own commands
+        "GIT_CONFIG_COUNT": "2",
+        "GIT_CONFIG_KEY_0": "gc.auto",
+        "GIT_CONFIG_VALUE_0": "0",
+        "GIT_CONFIG_KEY_1": "maintenance.auto",
+        "GIT_CONFIG_VALUE_1": "false",
+    }
+    own = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", containment.MARK: containment.AGENT_OWN}
+    return {**env, **quiet, **own}
 
 
 async def git(*args: str, cwd: str | Path, limit: int | None = None) -> str:
     """Run `git ARGS` (argv, never a shell) in `cwd`; its stdout. Raises GitError with git's message.
     With `limit`, at most that many bytes of stdout are read (the rest is dropped)."""
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        *args,
-        cwd=str(cwd),
-        env=git_env(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    async with containment.SPAWNING:  # an attempt's sweep must not take it for a left-over process
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            *args,
+            cwd=str(cwd),
+            env=git_env(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        containment.HELPERS.add(proc.pid)
+    try:
+        return await _output(proc, args, limit)
+    finally:
+        containment.HELPERS.discard(proc.pid)
+
+
+async def _output(proc: asyncio.subprocess.Process, args: tuple[str, ...], limit: int | None) -> str:
     if limit is None:
         out, err = await proc.communicate()
     else:
