@@ -30,6 +30,9 @@ class Limits:
     max_output_bytes: int = 64 * 2**10
     max_page_size: int = 5000
     max_page_bytes: int = 16 * 2**20
+    max_artifact_bytes: int = 10 * 2**20  # one artifact file (hived/tasks/artifacts.py)
+    max_attempt_artifacts_bytes: int = 50 * 2**20  # all of one attempt's artifacts
+    max_diff_bytes: int = 2**20  # an attempt's stored diff (the rest is cut, `diff_truncated`)
 
     def check_payload(self, payload: Any, what: str = "payload") -> None:
         size = json_size(payload)

@@ -62,6 +62,9 @@ class DaemonConfig(Strict):
         default=None, description="this hived's node name (PostgreSQL; default: the host name)"
     )
     node_timeout: Duration = Field(default=15.0, ge=1, le=3600, description="a node silent this long is lost")
+    max_artifact_bytes: Size = Field(default=10 * 2**20, ge=1, description="one artifact file")
+    max_attempt_artifacts_bytes: Size = Field(default=50 * 2**20, ge=1, description="an attempt's artifacts")
+    max_diff_bytes: Size = Field(default=2**20, ge=1024, description="an attempt's stored workspace diff")
 
 
 KINDS.setdefault("Daemon", DaemonConfig.model_validate)
@@ -141,6 +144,9 @@ def input_limits(daemon: DaemonConfig) -> Limits:
         max_output_bytes=daemon.max_output_bytes,
         max_page_size=daemon.max_page_size,
         max_page_bytes=daemon.max_page_bytes,
+        max_artifact_bytes=daemon.max_artifact_bytes,
+        max_attempt_artifacts_bytes=daemon.max_attempt_artifacts_bytes,
+        max_diff_bytes=daemon.max_diff_bytes,
     )
 
 

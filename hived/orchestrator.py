@@ -36,6 +36,7 @@ from hived.store import tasks as task_store
 from hived.store import workflows as workflow_store
 from hived.store.db import Database
 from hived.store.ownership import Ownership
+from hived.tasks.attempt_files import AttemptFiles
 from hived.tasks.dispatcher import Dispatcher
 from hived.tasks.service import TaskService
 from hived.usage.budgets import Budgets
@@ -86,6 +87,8 @@ class AgentOrchestrator:
         )
         self.protocol = AgentProtocol(self.agents)
         self.terminals = Terminals(self.db, self.dispatcher, self.agents, self.events)  # tty: true
+        self.attempt_files = AttemptFiles(self.db, self.dispatcher, state_dir, self.limits)  # artifacts
+        self.protocol.attempt_files = self.attempt_files
         self.tasks = TaskService(self.db, self.dispatcher, self.limits, self.events, self.limit_service)
         self.fleet = AgentService(self.agents, self.dispatcher, self.tasks.controls)
         self.engine = WorkflowEngine(

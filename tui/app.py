@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from rich.console import Group
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Input, RichLog, Sparkline, Static, TabbedContent, TabPane
 
 from hivectl.client import AsyncClient, ClientError
-from tui import feed, terminal, views
+from tui import attempt_files, feed, terminal, views
 from tui.actions import Actions
 from tui.feed import as_dict
 from tui.screens import DetailScreen, HelpScreen, RunScreen, agent_detail, limit_detail, task_detail
@@ -330,7 +331,9 @@ class HiveApp(Actions):
                     return  # an interactive task: its terminal, not its details
                 task = as_dict(await self.client.get_task(task_id))
                 logs = (await self.client.task_logs(task_id)).text
-                screen = DetailScreen(f"task {task_id[:8]} {task['type']}", task_detail(task, logs))
+                extra = attempt_files.view(*await attempt_files.load(self.client, task_id))  # diff, artifacts
+                title = f"task {task_id[:8]} {task['type']}"
+                screen = DetailScreen(title, Group(task_detail(task, logs), extra))
             elif pane == "workflows" and (run_id := self.selected("runs-table")):
                 screen = RunScreen(as_dict(await self.client.get_run(run_id)), self.agent_names())
             elif pane == "limits" and (name := self.selected("limits-table")):

@@ -35,6 +35,9 @@ import psutil
 log = logging.getLogger("hive-agent")
 
 MARK = "HIVE_ATTEMPT_MARK"
+AGENT_OWN = "hive-agent"  # the mark of the agent's own helpers (git for workspaces): never swept
+HELPERS: set[int] = set()  # their pids, while they run (their trees are never swept either)
+SPAWNING = asyncio.Lock()  # a helper is started and its pid noted under it; a sweep looks under it
 PR_SET_CHILD_SUBREAPER = 36
 REAP_WAIT = 1.0  # how long to wait for killed orphans to die, to reap them
 REAP_POLL = 0.01
@@ -81,7 +84,7 @@ def find_leftovers(ended: str, running: dict[str, int | None]) -> list[psutil.Pr
     `running`: the marks of the attempts still running, with their handler's pid once known."""
     me = psutil.Process()
     protected: set[int] = set()
-    for pid in running.values():
+    for pid in [*running.values(), *HELPERS]:
         if pid is not None:
             with contextlib.suppress(psutil.Error):
                 handler = psutil.Process(pid)
@@ -90,6 +93,8 @@ def find_leftovers(ended: str, running: dict[str, int | None]) -> list[psutil.Pr
     leftovers = []
     for proc in _tree(me):
         mark = _environ_mark(proc)
+        if mark == AGENT_OWN:
+            continue
         if mark == ended or (mark not in running and proc.pid not in protected):
             leftovers.append(proc)
     return leftovers
@@ -98,13 +103,14 @@ def find_leftovers(ended: str, running: dict[str, int | None]) -> list[psutil.Pr
 async def sweep(ended: str, running: dict[str, int | None]) -> list[int]:
     """Kill the leftovers of the attempt marked `ended` (see `find_leftovers`) and reap the ones that
     are this process's children; returns their pids. No-op where /proc cannot be read."""
-    try:
-        leftovers = find_leftovers(ended, running)
-    except psutil.Error:
-        return []
-    for proc in leftovers:
-        with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
+    async with SPAWNING:
+        try:
+            leftovers = find_leftovers(ended, running)
+        except psutil.Error:
+            return []
+        for proc in leftovers:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGKILL)
     if leftovers:
         log.info("killed %d process(es) left by attempt %s", len(leftovers), ended)
     me = os.getpid()

@@ -90,7 +90,8 @@ class ExecHandler:
         if self.tty is not None:
             env = self.environment(lease)
             started = functools.partial(self.running.__setitem__, mark)  # the tmux server: protected
-            return await self.tty.run(self.argv, self.workdir, env, lease, stop, self.stop_grace, started)
+            cwd = lease.env.get("HIVE_WORKSPACE") or self.workdir  # an attempt's worktree (attempt_dirs)
+            return await self.tty.run(self.argv, cwd, env, lease, stop, self.stop_grace, started)
         loop = asyncio.get_running_loop()
         try:
             transport, protocol = await loop.subprocess_exec(
@@ -99,7 +100,7 @@ class ExecHandler:
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
-                cwd=self.workdir,
+                cwd=lease.env.get("HIVE_WORKSPACE") or self.workdir,  # an attempt's worktree (attempt_dirs)
                 env=self.environment(lease),
                 start_new_session=True,
                 preexec_fn=_die_with_parent(),

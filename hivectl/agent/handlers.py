@@ -64,6 +64,7 @@ class AttemptOutcome:
     error: str | None = None
     reason: str | None = None
     output: str = ""
+    workspace: dict[str, Any] | None = None  # the worktree's report (hivectl/agent/workspace.py)
 
     @classmethod
     def failed(

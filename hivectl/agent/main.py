@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from hivectl.agent import containment, logcap
+from hivectl.agent import attempt_dirs, containment, logcap
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.handlers import Handler
 from hivectl.agent.pick import make_handler
@@ -295,6 +295,8 @@ async def _register_and_run(conn: Connection, request: RegisterRequest, stopping
         os.getcwd(),
         conn.endpoint.describe(),
     )
+    handler_spec = request.spec["handler"] if request.spec is not None else reply.handler or {}
+    handler = await attempt_dirs.for_agent(handler, handler_spec, reply, conn, request.spec is not None)
     runtime = AgentRuntime(conn, Session.from_reply(reply, handler), stopping=stopping)
     return await runtime.run()
 

@@ -344,6 +344,7 @@ class AgentRuntime:
                 reason=outcome.reason,
                 output=outcome.output or None,
                 usage=[batch.to_json() for batch in unsent] or None,
+                workspace=outcome.workspace,
             )
         )
         if self.running.get(lease.task_id) is item:

@@ -69,9 +69,13 @@ class AttemptResult:
     reason: str | None = None
     output: str | None = None
     usage: list[dict[str, Any]] | None = None  # increment batches not sent with a heartbeat
+    workspace: dict[str, Any] | None = None  # the attempt's worktree: branch, commits, diff
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)  # shallow: asdict's deep copy of the result cost more than sending it
+        data = dict(self.__dict__)  # shallow: asdict's deep copy of the result cost more than sending it
+        if data["workspace"] is None:
+            del data["workspace"]
+        return data
 
 
 @dataclass
@@ -181,6 +185,8 @@ class RegisterResponse:
     env: dict[str, str]
     workdir: str | None
     secret_env: list[str] = field(default_factory=list)
+    workspace: dict[str, Any] | None = None  # the Agent's workspace: (with max_diff_bytes)
+    attempts: dict[str, Any] | None = None  # root: where attempts' folders go; the artifacts' limits
 
     @classmethod
     def from_json(cls, data: Any) -> RegisterResponse:
@@ -195,4 +201,6 @@ class RegisterResponse:
             env={str(k): str(v) for k, v in _get(data, "env", dict, {}).items()},
             workdir=_get(data, "workdir", str, None),
             secret_env=[str(k) for k in _get(data, "secret_env", list, [])],
+            workspace=_get(data, "workspace", dict, None),
+            attempts=_get(data, "attempts", dict, None),
         )

@@ -67,6 +67,9 @@ def agent_specs(doc: Document) -> list[AgentSpec]:
             if not workdir.is_absolute():
                 workdir = (base / workdir).resolve()
             spec = spec.model_copy(update={"workdir": str(workdir)})
+        if spec.workspace and "://" not in spec.workspace.git and not Path(spec.workspace.git).is_absolute():
+            git = str((base / Path(spec.workspace.git).expanduser()).resolve())  # a folder, like workdir
+            spec = spec.model_copy(update={"workspace": spec.workspace.model_copy(update={"git": git})})
         specs.append(spec)
     return specs
 

@@ -381,3 +381,6 @@ def logs(
 
 
 task_terminal.register(app)  # `task send`, `task attach`: interactive tasks
+from hivectl.cli import task_files  # noqa: E402 - diff, artifacts, artifact
+
+task_files.register(app)

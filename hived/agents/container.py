@@ -37,11 +37,14 @@ class Launch:
     runtime: ContainerRuntime
     workdir: str
     state_dir: Path
+    folders: tuple[str, ...] = ()  # mounted read-write at their own paths: the attempts' folders, a repo
 
 
-def launch_of(runtime: ContainerRuntime | None, workdir: str, state_dir: Path) -> Launch | None:
+def launch_of(
+    runtime: ContainerRuntime | None, workdir: str, state_dir: Path, folders: tuple[str, ...] = ()
+) -> Launch | None:
     """The container of a spawned agent's spec, or None: its hive-agent is a process of hived's user."""
-    return Launch(runtime, workdir, state_dir) if runtime is not None else None
+    return Launch(runtime, workdir, state_dir, folders) if runtime is not None else None
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def run_argv(
     for name, (soft, hard) in (("nofile", host.nofile), ("nproc", nproc)):
         limits += ["--ulimit", f"{name}={_limit(soft)}:{_limit(hard)}"]
     volumes = ["--volume", f"{socket_path.parent}:{SOCKET_MOUNT}:rw"]
-    for volume in [f"{launch.workdir}:{launch.workdir}:rw", *(m.volume() for m in runtime.parsed_mounts())]:
+    own = [f"{path}:{path}:rw" for path in (launch.workdir, *launch.folders)]
+    for volume in [*own, *(m.volume() for m in runtime.parsed_mounts())]:
         volumes += ["--volume", volume]
     inner = dict(env) | {"HIVE_SOCKET": f"{SOCKET_MOUNT}/{socket_path.name}"}
     env_args = [arg for key in sorted(inner) for arg in ("--env", f"{key}={inner[key]}")]

@@ -16,6 +16,7 @@ from hived.agents.container import launch_of
 from hived.agents.live import LiveAgent, may_take_work
 from hived.agents.podman import HostProcesses
 from hived.agents.process import AgentProcess, Exit, Processes, describe_end, exit_of
+from hived.agents.workspaces import attempt_folders
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, NotFound
 from hived.events import AgentRestarted, AgentStatusChanged, EventBus, TaskEnded
@@ -220,7 +221,8 @@ class AgentManager:
         logs.prune(self.state_dir, agent.name, keep=max(0, self.log_retention - 1))
         bound = {"HIVE_AGENT_LOG_MAX_BYTES": str(self.log_max_bytes)}  # the agent caps its own writes
         bound["HIVE_AGENT_DIR"] = str(paths.agent_dir(self.state_dir, agent.name))  # its tmux socket
-        launch = launch_of(agent.spec.runtime, self.workdir(agent), self.state_dir)  # a container, or None
+        folders = attempt_folders(agent, self.state_dir) if agent.spec.runtime else ()  # mounted too
+        launch = launch_of(agent.spec.runtime, self.workdir(agent), self.state_dir, folders)  # or None
         log_path = self.log_path(agent)
         proc = await self.processes.spawn(agent.id, number, log_path, bound, self.socket_path, launch)
         agent.proc, agent.pid = proc, proc.pid

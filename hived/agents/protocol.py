@@ -6,6 +6,7 @@ import logging
 
 from hived.agents.live import LiveAgent
 from hived.agents.manager import AgentManager
+from hived.agents.workspaces import attempt_settings
 from hived.clock import Clock
 from hived.errors import Conflict, Invalid, NotFound
 from hived.model.schemas import (
@@ -19,7 +20,9 @@ from hived.model.schemas import (
     WorkResponse,
 )
 from hived.model.states import ROUTABLE_AGENT, AgentStatus
+from hived.model.workspaces import AFFINITY_CAPABILITY
 from hived.store import agents as agent_store
+from hived.tasks.attempt_files import AttemptFiles
 from hived.usage.service import UsageService
 
 log = logging.getLogger("hived.protocol")
@@ -32,6 +35,7 @@ class AgentProtocol:
         self.clock = clock or agents.clock
         self.dispatcher = agents.dispatcher
         self.usage: UsageService | None = None  # set by the composition root
+        self.attempt_files: AttemptFiles | None = None  # workspaces' reports (set there too)
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
         if req.agent_id is not None:
@@ -61,6 +65,7 @@ class AgentProtocol:
             env=agent.spec.env,
             secret_env=agent.spec.secret_env,
             workdir=self.agents.workdir(agent),
+            **attempt_settings(agent, self.agents.state_dir, self.dispatcher.limits),
         )
 
     async def _register_external(self, req: RegisterRequest) -> LiveAgent:
@@ -83,6 +88,10 @@ class AgentProtocol:
         )
         return agent
 
+    def check_incarnation(self, agent_id: str, incarnation: int) -> None:
+        """NotFound or Conflict unless this is the agent's current incarnation (artifact uploads)."""
+        self._current(agent_id, incarnation)
+
     def _current(self, agent_id: str, incarnation: int) -> LiveAgent:
         agent = self.agents.agents.get(agent_id)
         if agent is None:
@@ -104,7 +113,7 @@ class AgentProtocol:
         policy = agent.spec.circuit_breaker
         self.dispatcher.attach(
             agent.id,
-            agent.spec.capabilities,
+            [*agent.spec.capabilities, f"{AFFINITY_CAPABILITY}{agent.id}"],  # `affinity:` pins to it
             agent.spec.max_concurrency,
             breaker=(policy.threshold, policy.cooldown),
             budget=None
@@ -150,6 +159,8 @@ class AgentProtocol:
     async def report(self, agent_id: str, results: list[AttemptResult]) -> list[ResultAck]:
         """Results (also single ones: `POST /tasks/{id}/complete|fail`), fenced by attempt and lease;
         then the usage they carry (recorded even for a refused result: it was spent)."""
+        if self.attempt_files is not None and any(r.workspace for r in results):
+            await self.attempt_files.record(agent_id, results)  # fenced; before the results end them
         if self.usage is None:
             return await self.dispatcher.report(agent_id, results)
         new = await self.usage.record_results(agent_id, results)

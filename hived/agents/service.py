@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hived.agents.manager import AgentManager, LiveAgent
+from hived.agents.workspaces import check_workspace
 from hived.errors import Invalid
 from hived.events import AgentStatusChanged
 from hived.model.schemas import Agent, AgentDetail, AgentSpec
@@ -73,6 +74,7 @@ class AgentService:
     async def spawn(self, spec: AgentSpec) -> Agent:
         if spec.handler is None:
             raise Invalid("handler: a spawned agent needs exec or python")
+        await check_workspace(spec)
         return self.agents.view(await self.agents.create(spec))
 
     async def spawn_and_wait(self, spec: AgentSpec, wait: float) -> LiveAgent:
@@ -87,6 +89,7 @@ class AgentService:
             raise Invalid(f"name: {spec.name!r} does not match the path ({name!r})")
         if self.placement is not None and spec.node not in (None, self.placement.node):
             return await self.placement.apply_elsewhere(spec)
+        await check_workspace(spec)
         agent, action = await self.agents.apply(spec)
         return self.agents.view(agent), action
 

@@ -28,7 +28,7 @@ RULES: list[tuple[str, re.Pattern[str], Scope, bool]] = [
     for m, p, s, a in [
         ("*", r"^/tokens(/.*)?$", Scope.ADMIN, False),
         ("POST", r"^/agents/register$", Scope.ADMIN, True),
-        ("POST", r"^/agents/[^/]+/(heartbeat|work|terminal)$", Scope.ADMIN, True),
+        ("POST", r"^/agents/[^/]+/(heartbeat|work|terminal|artifacts)$", Scope.ADMIN, True),
         ("POST", r"^/tasks/[^/]+/(complete|fail)$", Scope.ADMIN, True),
         ("GET", r"^/runs/[^/]+/context(/[^/]+)?$", Scope.READ, True),
         ("PUT", r"^/runs/[^/]+/context/[^/]+$", Scope.OPERATOR, True),
@@ -72,6 +72,6 @@ def allows(held: Scope, method: str, path: str) -> bool:
     return RANK[held] >= RANK[scope]
 
 
-AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work|terminal)$")
+AGENT_PATH = re.compile(r"^/agents/([^/]+)/(heartbeat|work|terminal|artifacts)$")
 TASK_PATH = re.compile(r"^/tasks/([^/]+)/(complete|fail)$")
 RUN_CONTEXT_PATH = re.compile(r"^/runs/([^/]+)/context(/[^/]+)?$")

@@ -29,6 +29,7 @@ from hived.model.errors import format_errors
 from hived.nodes import routes as node_routes
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules import routes as schedule_routes
+from hived.tasks import attempt_file_routes
 from hived.tasks import routes as task_routes
 from hived.usage import routes as usage_routes
 from hived.workflows import routes as workflow_routes
@@ -51,6 +52,7 @@ ROUTERS = tuple(
         node_routes,
         sse,
         token_routes,
+        attempt_file_routes,
     )
 )
 

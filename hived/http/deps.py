@@ -15,6 +15,7 @@ from hived.bounds import Limits
 from hived.limits.service import LimitsService
 from hived.orchestrator import AgentOrchestrator
 from hived.schedules.service import SchedulesService
+from hived.tasks.attempt_files import AttemptFiles
 from hived.tasks.service import TaskService
 from hived.usage.budgets import Budgets
 from hived.usage.service import UsageService
@@ -52,6 +53,8 @@ async def _limit_service(request: Request) -> LimitsService:
 
 async def _schedules(request: Request) -> SchedulesService:
     return _orchestrator(request).schedules
+
+
 async def _usage(request: Request) -> UsageService:
     return _orchestrator(request).usage
 
@@ -66,6 +69,10 @@ async def _budgets(request: Request) -> Budgets:
 
 async def _tokens(request: Request) -> Tokens:
     return _orchestrator(request).tokens
+
+
+async def _attempt_files(request: Request) -> AttemptFiles:
+    return _orchestrator(request).attempt_files
 
 
 async def _limits(request: Request) -> Limits:
@@ -84,3 +91,4 @@ SchedulesDep = Annotated[SchedulesService, Depends(_schedules)]  # `kind: Schedu
 UsageDep = Annotated[UsageService, Depends(_usage)]  # what handlers spent
 BudgetsDep = Annotated[Budgets, Depends(_budgets)]
 TerminalsDep = Annotated[Terminals, Depends(_terminals)]  # interactive attempts (tty: true)
+AttemptFilesDep = Annotated[AttemptFiles, Depends(_attempt_files)]  # workspaces' diffs, artifacts

@@ -17,6 +17,8 @@ from pydantic import (
 )
 
 from hived.model.containers import ContainerRuntime
+from hived.model.daemon import Health as Health
+from hived.model.daemon import Status as Status
 from hived.model.fields import (
     Capabilities,
     Duration,
@@ -28,10 +30,10 @@ from hived.model.fields import (
     Text,
 )
 from hived.model.limits import LimitRef, TakenLimit, check_refs
-from hived.model.queue import QueuePause
 from hived.model.terminals import TerminalInput, TerminalOptions
 from hived.model.usage import Budget, BudgetState, Estimate, UsageBatch, UsageSums, check_estimate
 from hived.model.values import text_problem
+from hived.model.workspaces import WorkspaceReport, WorkspaceSpec
 
 NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
@@ -99,6 +101,7 @@ class AgentSpec(Strict):
     budget: Budget | None = Field(default=None, description="per UTC day: what its tasks may spend")
     runtime: ContainerRuntime | None = Field(default=None, description="run hive-agent in a container")
     node: str | None = Field(default=None, description="the node that runs it (default: the one applying)")
+    workspace: WorkspaceSpec | None = Field(default=None, description="a git worktree per attempt")
 
     @field_validator("name", "node")
     @classmethod
@@ -307,6 +310,8 @@ class RegisterResponse(BaseModel):
     env: dict[str, str]
     secret_env: list[str] = Field(default_factory=list)  # the agent masks these values in its own log
     workdir: str | None
+    workspace: dict[str, Any] | None = None  # the Agent's workspace, with max_diff_bytes
+    attempts: dict[str, Any] | None = None  # root of the attempts' folders; artifact limits
 
 
 class AttemptResult(Strict):
@@ -323,6 +328,7 @@ class AttemptResult(Strict):
     usage: list[UsageBatch] | None = Field(
         default=None, max_length=10_000, description="the attempt's usage increments not sent yet"
     )
+    workspace: WorkspaceReport | None = Field(default=None, description="the attempt's git worktree")
 
 
 class WorkRequest(Strict):
@@ -373,24 +379,3 @@ class HeartbeatResponse(BaseModel):
     status: str
     cancel: list[str] = Field(default_factory=list)
     heartbeat_interval: float
-
-
-# --- daemon ---------------------------------------------------------------------------------------
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-
-
-class Status(BaseModel):
-    version: str
-    database: str
-    agents: dict[str, int]
-    tasks: dict[str, int]
-    queue_depth: int
-    runs: dict[str, int] = Field(default_factory=dict)
-    queue_by_priority: dict[str, int] = Field(default_factory=dict)  # ready or retrying, by priority
-    last_event_id: int = 0  # follow /events from here to miss nothing after this snapshot
-    paused: list[QueuePause] = Field(default_factory=list)  # `hivectl queue pause`
-    cordoned: list[str] = Field(default_factory=list)  # names of cordoned agents

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from hived.model import fanout, subflows
+from hived.model.affinity import affinity_errors
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
 from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
@@ -54,6 +55,7 @@ class StepSpec(Strict):
     params: JsonObject = Field(default_factory=dict)
     budget: Budget | None = None  # the step's task (all its attempts)
     estimate: Estimate | None = None  # it does not start unless this fits in the run's budget left
+    affinity: str | None = None  # the agent (and workspace branch) of that step: hived/model/affinity.py
 
     @field_validator("id")
     @classmethod
@@ -147,7 +149,8 @@ class WorkflowSpec(Strict):
 
 
 def graph_errors(spec: WorkflowSpec) -> list[GraphError]:
-    errors = validate([step.model_dump() for step in spec.steps], spec.params)
+    steps = [step.model_dump() for step in spec.steps]
+    errors = validate(steps, spec.params) + affinity_errors(steps)
     return errors + subflows.output_errors(spec.outputs, spec.params, [step.id for step in spec.steps])
 
 

@@ -338,3 +338,16 @@ class RunBudgetRow(Base):
     added_micro: Mapped[int] = mapped_column(BigInteger, default=0)
     added_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AttemptWorkspaceRow(Base):
+    """An attempt's git worktree as its agent reported it: branch, commits, the (bounded) diff."""
+
+    __tablename__ = "attempt_workspaces"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    report: Mapped[dict[str, Any]] = mapped_column(Json)  # branch, base, head, commits, worktree...
+    diff: Mapped[str] = mapped_column(Text, default="")
+    diff_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from hived.model.backoff import backoff_delay
 from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import Lease
 from hived.model.states import AttemptReason, TaskStatus
+from hived.model.workspaces import workspace_env
 from hived.tasks.routing import AgentSlot
 
 
@@ -100,7 +101,7 @@ class InFlight:
             payload=task.payload,
             timeout=task.options.get("timeout"),
             stall_timeout=task.options.get("stall_timeout"),
-            env={"HIVE_RUN_ID": task.run_id} if task.run_id else {},
+            env={**({"HIVE_RUN_ID": task.run_id} if task.run_id else {}), **workspace_env(task.options)},
         )
 
 

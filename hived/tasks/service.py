@@ -18,6 +18,7 @@ from hived.model.limits import taken
 from hived.model.queue import BulkRequest, BulkResult
 from hived.model.schemas import Attempt, Task, TaskDetail, TaskSubmit
 from hived.model.states import TaskStatus
+from hived.model.workspaces import AFFINITY_OPTION, WORKSPACE_LABEL
 from hived.store import tasks as task_store
 from hived.store.db import Database, DuplicateKey
 from hived.tasks.bulk import bulk
@@ -220,6 +221,8 @@ class TaskService:
             if self.limit_service is None:
                 raise Invalid("limits: this hived has no limits")
             options["limits"] = self.limit_service.resolve(sub.limits, sub.payload)
+        if sub.labels and (source := sub.labels.get(WORKSPACE_LABEL)):
+            options[AFFINITY_OPTION] = source  # continues that task's workspace branch (affinity)
         return {
             "id": str(uuid.uuid4()),
             "seq": self.dispatcher.next_seq(),

@@ -381,7 +381,7 @@ class WorkflowEngine:
             step.finish(S.FAILED, now, "payload must render to a mapping")
             return []
         try:
-            task = self._new_task_row(step_task(spec, payload), run.id)
+            task = self._new_task_row(step_task(spec, payload, run), run.id)
         except HiveError as exc:  # a rendered payload over max_payload_bytes
             step.finish(S.FAILED, now, str(exc))
             return []

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hived.model.affinity import pinned
 from hived.model.graph import Node, expressions_in
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_RUN, FINAL_STEP, STEP_OF_TASK, RunStatus, StepStatus, TaskStatus
@@ -235,9 +236,10 @@ def decision(
     return apply
 
 
-def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:
-    """The task that runs a step, with its rendered payload."""
-    return TaskSubmit(
+def step_task(spec: StepSpec, payload: dict[str, Any], run: LiveRun | None = None) -> TaskSubmit:
+    """The task that runs a step, with its rendered payload (pinned by its `affinity`, if any)."""
+    pin = run.steps.get(spec.affinity) if run is not None and spec.affinity else None
+    task = TaskSubmit(
         type=spec.type,
         payload=payload,
         priority=spec.priority,
@@ -251,6 +253,9 @@ def step_task(spec: StepSpec, payload: dict[str, Any]) -> TaskSubmit:
         budget=spec.budget,
         estimate=spec.estimate,
     )
+    if pin is None:
+        return task
+    return task.model_copy(update=pinned(task.requires, task.labels, pin.agent_id, pin.task_id))
 
 
 def step_from_row(row: dict[str, Any]) -> StepState:

@@ -17,9 +17,11 @@ RUNTIME = {"container": "localhost/hive:latest", "mounts": ["/data:/data:ro"]}
 async def test_the_manager_hands_the_container_and_workdir_to_the_process_port(hive: Core) -> None:
     boxed = await spawn(hive, name="boxed", runtime=RUNTIME)
     await spawn(hive, name="plain")
-    workdir = str(paths.agent_dir(hive.agents.state_dir, "boxed") / "work")
+    folder = paths.agent_dir(hive.agents.state_dir, "boxed")
+    workdir = str(folder / "work")
     runtime = ContainerRuntime.model_validate(RUNTIME)
-    assert hive.processes.launches == [Launch(runtime, workdir, hive.agents.state_dir), None]
+    attempts = (str(folder / "workspaces"), str(folder / "artifacts"))  # its attempts' folders, mounted too
+    assert hive.processes.launches == [Launch(runtime, workdir, hive.agents.state_dir, attempts), None]
     assert boxed.status == "active"
 
 
