@@ -63,6 +63,11 @@ class AttemptDirs:
         self.limits = limits
         self.post = post
 
+    async def send_input(self, task_id: str, text: str) -> bool:
+        """Type a line into a `tty: true` attempt of the wrapped handler (hivectl.agent.tty_link)."""
+        send = getattr(self.inner, "send_input", None)
+        return send is not None and bool(await send(task_id, text))
+
     async def run(self, lease: Lease, stop: StopRequest) -> AttemptOutcome:
         env: dict[str, str] = {}
         slot = None
