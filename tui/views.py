@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from hivectl.cli.plain import describe_pause
+from hivectl.cli.plain import TASK_ORDER, describe_pause
 from hivectl.cli.render import STATUS_STYLES
 from hivectl.cli.spend import cost
 
@@ -160,18 +160,7 @@ def depth_text(
     by_priority: dict[str, int],
     paused: list[dict[str, Any]] | None = None,
 ) -> Text:
-    order = [
-        "scheduled",
-        "pending",
-        "assigned",
-        "running",
-        "waiting_input",
-        "retrying",
-        "completed",
-        "failed",
-        "cancelled",
-    ]
-    states = "  ".join(f"{s} {counts.get(s, 0)}" for s in order)
+    states = "  ".join(f"{s} {counts.get(s, 0)}" for s in TASK_ORDER)
     prio = "  ".join(f"p{p}: {n}" for p, n in sorted(by_priority.items(), key=lambda kv: -int(kv[0])) if n)
     text = Text(f"queue depth {depth}\n{states}\nready by priority: {prio or 'none'}\n")
     if paused:
