@@ -222,9 +222,13 @@ class LimitGate:
 
     def take(self, task: Gated) -> None:
         """A promoted task is assigned: its reserved units are held, its tokens taken."""
-        ticket = self.promoted.pop(task.id, None)
+        self.take_id(task.id)
+
+    def take_id(self, task_id: str) -> Gated | None:
+        """`take` by id; returns the task as it was parked, or None if it was not promoted."""
+        ticket = self.promoted.pop(task_id, None)
         if ticket is None:
-            return
+            return None
         now = None
         for state, key, units in ticket.refs:
             unreserve(state, key, units)
@@ -234,7 +238,8 @@ class LimitGate:
                 self.dirty.add(state.spec.name)
                 self.changed.set()  # the next refill is due later: the timer looks again
         ticket.home.lines.served(ticket.home_key)
-        self.holding[task.id] = ticket
+        self.holding[task_id] = ticket
+        return ticket.task
 
     def end_round(self) -> list[Gated]:
         """The promoted tasks no agent took go back to their lines; returns them."""

@@ -28,6 +28,7 @@ from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
 from hived.tasks.ledger import Ledger
 from hived.tasks.marks import RunningMarks
+from hived.tasks.packed import unpack
 from hived.tasks.routing import AgentSlot, Assigner, MergedQueue, ReadyQueue
 
 log = logging.getLogger("hived.dispatch")
@@ -357,9 +358,8 @@ class Dispatcher(Ledger):
         mono = self.clock.monotonic()
         entries = []
         for task_id, slot in pairs:
-            task = self.ready.pop(task_id)
-            if task.limits:
-                self.gate.take(task)
+            packed = self.ready.pop(task_id)  # a task that names limits: the gate holds it unpacked
+            task = self.gate.take_id(task_id) or unpack(packed)
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
             channel = self.channels[slot.agent_id]
