@@ -39,6 +39,7 @@ class LimitGate:
         self.promoted: dict[str, Ticket] = {}
         self.holding: dict[str, Ticket] = {}
         self.dirty: set[str] = set()  # buckets taken from in this round, to be written with it
+        self._strategies = False  # a limit has a strategy (most have none: `arrived` has nothing to do)
         self.changed = asyncio.Event()  # the earliest wake-up may be sooner: the timer looks again
 
     # --- definitions ------------------------------------------------------------------------------
@@ -51,11 +52,13 @@ class LimitGate:
             self.limits[state.spec.name] = old = state
         else:
             old.spec, old.bucket, old.most = state.spec, state.bucket, state.most
+            old.concurrency = state.concurrency
             old.updated_at = state.updated_at
         if old.spec.strategy != "queue" and old.members is None:
             old.members = self._members_of(old)
         elif old.spec.strategy == "queue":
             old.members = None
+        self._strategies = any(s.members is not None for s in self.limits.values())
         self.changed.set()
 
     def _members_of(self, state: LimitState) -> Members:
@@ -77,6 +80,7 @@ class LimitGate:
     def remove(self, name: str) -> None:
         """Forget a limit no task holds or waits for (the caller checked `users`)."""
         self.limits.pop(name, None)
+        self._strategies = any(s.members is not None for s in self.limits.values())
         self.changed.set()
 
     # --- waiting ----------------------------------------------------------------------------------
@@ -162,7 +166,7 @@ class LimitGate:
         error it ends with. cancel_newest: the task itself when its key was full without it;
         cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. The
         ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
-        ticket = self.waiting.get(task.id)
+        ticket = self.waiting.get(task.id) if self._strategies else None
         if ticket is None or not any(state.members is not None for state, _key, _units in ticket.refs):
             return []
         out: list[tuple[str, str]] = []
@@ -192,6 +196,14 @@ class LimitGate:
         if not self.waiting or free <= 0:
             return []
         now, out = self.now(), []
+        able: dict[frozenset[str], bool] = {}  # can_run, asked once per `requires` in a round
+
+        def runnable(requires: frozenset[str]) -> bool:
+            known = able.get(requires)
+            if known is None:
+                known = able[requires] = can_run(requires)
+            return known
+
         for state in self.limits.values():
             keys = state.lines.keys_in_turn() if len(out) < free and len(state.lines) else []
             while keys and len(out) < free:  # a pass serves each key once; blocked keys drop out
@@ -201,7 +213,7 @@ class LimitGate:
                         break
                     task_id = state.lines.head(key)
                     ticket = self.waiting.get(task_id) if task_id else None
-                    if ticket is None or not can_run(ticket.task.requires) or not fits(ticket, now):
+                    if ticket is None or not runnable(ticket.task.requires) or not fits(ticket, now):
                         continue
                     state.lines.pop(key)
                     self._reserve(ticket)
@@ -216,7 +228,8 @@ class LimitGate:
         self.promoted[task_id] = ticket
         for state, key, units in ticket.refs:
             state.waiting -= 1
-            state.reserved[key] = state.reserved.get(key, 0) + units
+            reserved = state.reserved
+            reserved[key] = reserved.get(key, 0) + units
             if state.bucket is not None:
                 state.reserved_tokens += units
 
@@ -232,11 +245,13 @@ class LimitGate:
         now = None
         for state, key, units in ticket.refs:
             unreserve(state, key, units)
-            state.held[key] = state.held.get(key, 0) + units
-            if state.bucket is not None:
-                state.bucket.take(units, now if now is not None else (now := self.now()))
+            held = state.held
+            held[key] = held.get(key, 0) + units
+            if (bucket := state.bucket) is not None:
+                bucket.take(units, now if now is not None else (now := self.now()))
                 self.dirty.add(state.spec.name)
-                self.changed.set()  # the next refill is due later: the timer looks again
+                if not self.changed.is_set():
+                    self.changed.set()  # the next refill is due later: the timer looks again
         ticket.home.lines.served(ticket.home_key)
         self.holding[task_id] = ticket
         return ticket.task
