@@ -50,8 +50,8 @@ class LimitState:
     def fits(self, key: str | None, units: int, now: float) -> bool:
         if now < self.closed_until:
             return False
-        concurrency = self.concurrency
-        if concurrency is not None and self.held.get(key, 0) + self.reserved.get(key, 0) + units > concurrency:
+        most = self.concurrency
+        if most is not None and self.held.get(key, 0) + self.reserved.get(key, 0) + units > most:
             return False
         bucket = self.bucket  # (Bucket.has, inline: the level is never below `tokens`)
         if bucket is None or bucket.tokens + 1e-9 >= self.reserved_tokens + units:
@@ -76,9 +76,14 @@ Ref = tuple[LimitState, str | None, int]  # a limit a task takes: its state, the
 
 @dataclass(eq=False, slots=True)
 class Ticket:
-    """A task in the gate with its limits looked up: from its park to its attempt's end."""
+    """A task in the gate with its limits looked up: from its park to its attempt's end. It keeps
+    what the gate needs of the task, not the task: one object per waiting task for the garbage
+    collector to track (`refs` are shared by the tasks that take the same keys)."""
 
-    task: Gated
+    id: str
+    priority: int
+    seq: int
+    requires: frozenset[str]
     refs: tuple[Ref, ...]
     home: LimitState  # the limit whose line it waits in
     home_key: str | None

@@ -358,8 +358,9 @@ class Dispatcher(Ledger):
         mono = self.clock.monotonic()
         entries = []
         for task_id, slot in pairs:
-            packed = self.ready.pop(task_id)  # a task that names limits: the gate holds it unpacked
-            task = self.gate.take_id(task_id) or unpack(packed)
+            task = unpack(self.ready.pop(task_id))
+            if task.limits:
+                self.gate.take(task)
             entry = InFlight(task, slot.agent_id, next(self._lease), task.attempts + 1)
             self.in_flight[task_id] = entry
             channel = self.channels[slot.agent_id]

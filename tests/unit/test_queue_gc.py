@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from datetime import UTC, datetime
 
+from hived.model.limits import LimitRef, LimitSpec
 from hived.model.schemas import TaskSubmit
 from hived.tasks.attempts import ReadyTask, capability_set
 from hived.tasks.packed import pack, unpack
@@ -81,3 +82,22 @@ def test_a_payload_marshal_cannot_write_stays_an_object() -> None:
     when = datetime(2026, 1, 1, tzinfo=UTC)  # not a JSON value (an in-process caller's)
     task = ReadyTask("t", "job", {"when": when}, 0, 1, frozenset(), {}, 0, 1)
     assert unpack(pack(task)) == task
+
+
+async def test_tasks_waiting_for_limits_add_one_tracked_object_each(hive: Core) -> None:
+    await hive.limit_service.apply(LimitSpec(name="api", rate="1/h", burst=1))
+    await hive.limit_service.apply(LimitSpec(name="repo", concurrency=1))
+    limits = [LimitRef(name="api"), LimitRef(name="repo", key="${{ payload.repo }}")]
+
+    def limited(i: int) -> ReadyTask:
+        sub = TaskSubmit(type="job", payload={"repo": f"r{i % 16}", "n": i}, retry=RETRY, limits=limits)
+        return ReadyTask.from_row(hive.new_task_row(sub))
+
+    for i in range(100):  # every key has its line, and its limits looked up: counted from here
+        hive.dispatcher.enqueue(limited(i))
+    before = tracked()
+    for i in range(100, 1100):
+        hive.dispatcher.enqueue(limited(i))
+    added = tracked() - before
+    assert hive.dispatcher.gate.waiting_count() == 1100
+    assert added <= 1000 + 20, f"{added} objects tracked for 1,000 tasks waiting in the gate"  # it was 7 each
