@@ -140,19 +140,21 @@ async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
                 rate, per_task = await one_run(tasks, slots, name == "limited", Path(folder), meter)
             figures[name].append(rate)
             cpu[name].append(per_task)
-    unit = "instructions" if meter else "CPU us"
+    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
+    cost = {name: statistics.median(values) for name, values in cpu.items()}
+    setup = f"({tasks} tasks, {slots} slots, {rounds} rounds, gc {gc_mode})"
+    if meter is not None:  # (the wall clock under valgrind says nothing)
+        for name, value in cost.items():
+            print(f"{name:8} {value:,.0f} instructions per task")
+        ratio = cost["plain"] / cost["limited"]
+        print(f"limited / plain by instructions: {ratio:.1%}  {setup}, under valgrind")
+        return
     for name, values in figures.items():
         shown = ", ".join(f"{v:,.0f}" for v in values)
-        print(
-            f"{name:8} median {statistics.median(values):,.0f} tasks/s  ({shown}); "
-            f"{unit} {statistics.median(cpu[name]):,.0f} per task"
-        )
-    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
-    cpu_ratio = statistics.median(cpu["plain"]) / statistics.median(cpu["limited"])
-    print(
-        f"limited / plain: {limited / plain:.1%} (by {unit.split()[0]}: {cpu_ratio:.1%})  "
-        f"({tasks} tasks, {slots} slots, {rounds} rounds, gc {gc_mode}{', under valgrind' if meter else ''})"
-    )
+        rate = statistics.median(values)
+        print(f"{name:8} median {rate:,.0f} tasks/s  ({shown}); CPU {cost[name]:.0f} us per task")
+    by_cpu = cost["plain"] / cost["limited"]
+    print(f"limited / plain: {limited / plain:.1%} (by CPU time: {by_cpu:.1%})  {setup}")
 
 
 def under_callgrind(argv: list[str]) -> int:
