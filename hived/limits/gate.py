@@ -102,7 +102,7 @@ class LimitGate:
 
     def _ticket(self, task: Gated) -> Ticket | None:
         """The task's limits looked up (those not defined left out); None if none is."""
-        names = tuple((ref["name"], ref.get("key"), ref.get("units", 1)) for ref in task.limits)
+        names = tuple([(ref["name"], ref.get("key"), ref.get("units", 1)) for ref in task.limits])
         found = self._refs.get(names)
         refs, home, home_key = found if found is not None else self._look_up(names)
         if home is None:

@@ -6,7 +6,8 @@ would be two or three objects the collector tracks, and a full collection visits
 event loop stands still (281 ms at 271,000 queued tasks). So a waiting task is kept as a plain
 tuple of str, int, float, None, bytes and datetime only, which CPython stops tracking at its first
 collection: its payload and options as `marshal` bytes (written and read by this process only), its
-`requires` as a string. The `ReadyTask` is built again when the task is assigned (or asked for).
+`requires` as a string. The `ReadyTask` is built again when the task is assigned (or asked for);
+tasks with the same options then share one options dict (read only, as options always are).
 A payload or options that marshal cannot write (not plain JSON values) stay objects: correct, only
 tracked."""
 
@@ -50,6 +51,13 @@ def _value(blob: Any) -> Any:
     return marshal.loads(blob) if type(blob) is bytes else blob
 
 
+@functools.lru_cache(maxsize=1024)
+def _options(blob: bytes) -> Any:
+    """Options read back, one dict per distinct options (most tasks share a few): read only, like
+    every task's options (nothing writes them once the task is submitted)."""
+    return marshal.loads(blob)
+
+
 def pack(task: ReadyTask) -> Packed:
     return (
         task.id,
@@ -75,7 +83,7 @@ def unpack(packed: Packed) -> ReadyTask:
         packed[PRIORITY],
         packed[SEQ],
         requires_of(packed[REQUIRES]),
-        _value(packed[OPTIONS]),
+        _options(options) if type(options := packed[OPTIONS]) is bytes else options,
         packed[ATTEMPTS],
         packed[MAX_ATTEMPTS],
         packed[RUN_ID],
