@@ -30,6 +30,9 @@ from hived.model.limits import parse_throttle, waiting_reason
 
 __all__ = ["Gated", "LimitGate", "LimitState"]
 
+MAX_SHARED_REFS = 10_000  # distinct sets of limits and keys whose lookups are kept (then started again)
+LookedUp = tuple[tuple[Ref, ...], LimitState | None, str | None]  # refs, home, home key
+
 
 class LimitGate:
     def __init__(self, now: Callable[[], float]) -> None:
@@ -39,6 +42,8 @@ class LimitGate:
         self.promoted: dict[str, Ticket] = {}
         self.holding: dict[str, Ticket] = {}
         self.dirty: set[str] = set()  # buckets taken from in this round, to be written with it
+        self._strategies = False  # a limit has a strategy (most have none: `arrived` has nothing to do)
+        self._refs: dict[tuple[tuple[str, str | None, int], ...], LookedUp] = {}  # (see _look_up)
         self.changed = asyncio.Event()  # the earliest wake-up may be sooner: the timer looks again
 
     # --- definitions ------------------------------------------------------------------------------
@@ -51,11 +56,14 @@ class LimitGate:
             self.limits[state.spec.name] = old = state
         else:
             old.spec, old.bucket, old.most = state.spec, state.bucket, state.most
+            old.concurrency = state.concurrency
             old.updated_at = state.updated_at
         if old.spec.strategy != "queue" and old.members is None:
             old.members = self._members_of(old)
         elif old.spec.strategy == "queue":
             old.members = None
+        self._strategies = any(s.members is not None for s in self.limits.values())
+        self._refs.clear()  # lookups made before may miss this limit
         self.changed.set()
 
     def _members_of(self, state: LimitState) -> Members:
@@ -63,7 +71,7 @@ class LimitGate:
         for ticket in (*self.waiting.values(), *self.promoted.values(), *self.holding.values()):
             for ref_state, key, units in ticket.refs:
                 if ref_state is state:
-                    members.add(key, ticket.task.id, ticket.task.seq, units)
+                    members.add(key, ticket.id, ticket.seq, units)
         return members
 
     def users(self, name: str) -> tuple[int, int]:
@@ -77,6 +85,8 @@ class LimitGate:
     def remove(self, name: str) -> None:
         """Forget a limit no task holds or waits for (the caller checked `users`)."""
         self.limits.pop(name, None)
+        self._strategies = any(s.members is not None for s in self.limits.values())
+        self._refs.clear()
         self.changed.set()
 
     # --- waiting ----------------------------------------------------------------------------------
@@ -92,28 +102,40 @@ class LimitGate:
 
     def _ticket(self, task: Gated) -> Ticket | None:
         """The task's limits looked up (those not defined left out); None if none is."""
+        names = tuple([(ref["name"], ref.get("key"), ref.get("units", 1)) for ref in task.limits])
+        found = self._refs.get(names)
+        refs, home, home_key = found if found is not None else self._look_up(names)
+        if home is None:
+            return None
+        return Ticket(task.id, task.priority, task.seq, task.requires, refs, home, home_key)
+
+    def _look_up(self, names: tuple[tuple[str, str | None, int], ...]) -> LookedUp:
+        """Limits named so (name, key, units each), looked up; kept for the next task naming the same
+        (the refs tuple is then shared: nothing new per task for the collector to track)."""
         refs: list[Ref] = []
         home, home_key = None, None
-        for ref in task.limits:
-            state = self.limits.get(ref["name"])
+        for name, key, units in names:
+            state = self.limits.get(name)
             if state is None:
                 continue
-            key = ref.get("key")
-            refs.append((state, key, int(ref.get("units", 1))))
+            refs.append((state, key, int(units)))
             if home is None or (key is not None and home_key is None):
                 home, home_key = state, key
-        return Ticket(task, tuple(refs), home, home_key) if home is not None else None
+        if len(self._refs) >= MAX_SHARED_REFS:
+            self._refs.clear()
+        found = self._refs[names] = (tuple(refs), home, home_key)
+        return found
 
     def _wait(self, ticket: Ticket) -> None:
-        task = ticket.task
-        self.waiting[task.id] = ticket
-        ticket.home.lines.push(task.id, ticket.home_key, task.priority, task.seq)
+        task_id = ticket.id
+        self.waiting[task_id] = ticket
+        ticket.home.lines.push(task_id, ticket.home_key, ticket.priority, ticket.seq)
         for state, key, units in ticket.refs:
             state.waiting += 1
             if state.waiting == 1:
                 self.changed.set()  # a limit with waiting tasks may need a wake-up
             if state.members is not None:
-                state.members.add(key, task.id, task.seq, units)
+                state.members.add(key, task_id, ticket.seq, units)
 
     def discard(self, task_id: str) -> bool:
         """A waiting (or promoted) task leaves: cancelled, or back to its lines."""
@@ -162,7 +184,7 @@ class LimitGate:
         error it ends with. cancel_newest: the task itself when its key was full without it;
         cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. The
         ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
-        ticket = self.waiting.get(task.id)
+        ticket = self.waiting.get(task.id) if self._strategies else None
         if ticket is None or not any(state.members is not None for state, _key, _units in ticket.refs):
             return []
         out: list[tuple[str, str]] = []
@@ -186,12 +208,20 @@ class LimitGate:
 
     # --- a dispatch round -------------------------------------------------------------------------
 
-    def promote(self, free: int, can_run: Callable[[frozenset[str]], bool]) -> list[Gated]:
+    def promote(self, free: int, can_run: Callable[[frozenset[str]], bool]) -> list[Ticket]:
         """At most `free` waiting tasks that may start now and that an agent with a free slot could
         take, their units reserved; round-robin across the keys of each limit."""
         if not self.waiting or free <= 0:
             return []
         now, out = self.now(), []
+        able: dict[frozenset[str], bool] = {}  # can_run, asked once per `requires` in a round
+
+        def runnable(requires: frozenset[str]) -> bool:
+            known = able.get(requires)
+            if known is None:
+                known = able[requires] = can_run(requires)
+            return known
+
         for state in self.limits.values():
             keys = state.lines.keys_in_turn() if len(out) < free and len(state.lines) else []
             while keys and len(out) < free:  # a pass serves each key once; blocked keys drop out
@@ -201,42 +231,46 @@ class LimitGate:
                         break
                     task_id = state.lines.head(key)
                     ticket = self.waiting.get(task_id) if task_id else None
-                    if ticket is None or not can_run(ticket.task.requires) or not fits(ticket, now):
+                    if ticket is None or not runnable(ticket.requires) or not fits(ticket, now):
                         continue
                     state.lines.pop(key)
                     self._reserve(ticket)
-                    out.append(ticket.task)
+                    out.append(ticket)
                     served.append(key)
                 keys = served
         return out
 
     def _reserve(self, ticket: Ticket) -> None:
-        task_id = ticket.task.id
+        task_id = ticket.id
         del self.waiting[task_id]
         self.promoted[task_id] = ticket
         for state, key, units in ticket.refs:
             state.waiting -= 1
-            state.reserved[key] = state.reserved.get(key, 0) + units
+            reserved = state.reserved
+            reserved[key] = reserved.get(key, 0) + units
             if state.bucket is not None:
                 state.reserved_tokens += units
 
     def take(self, task: Gated) -> None:
         """A promoted task is assigned: its reserved units are held, its tokens taken."""
-        ticket = self.promoted.pop(task.id, None)
+        task_id = task.id
+        ticket = self.promoted.pop(task_id, None)
         if ticket is None:
             return
         now = None
         for state, key, units in ticket.refs:
             unreserve(state, key, units)
-            state.held[key] = state.held.get(key, 0) + units
-            if state.bucket is not None:
-                state.bucket.take(units, now if now is not None else (now := self.now()))
+            held = state.held
+            held[key] = held.get(key, 0) + units
+            if (bucket := state.bucket) is not None:
+                bucket.take(units, now if now is not None else (now := self.now()))
                 self.dirty.add(state.spec.name)
-                self.changed.set()  # the next refill is due later: the timer looks again
+                if not self.changed.is_set():
+                    self.changed.set()  # the next refill is due later: the timer looks again
         ticket.home.lines.served(ticket.home_key)
-        self.holding[task.id] = ticket
+        self.holding[task_id] = ticket
 
-    def end_round(self) -> list[Gated]:
+    def end_round(self) -> list[Ticket]:
         """The promoted tasks no agent took go back to their lines; returns them."""
         left = list(self.promoted.values())
         self.promoted.clear()
@@ -244,7 +278,7 @@ class LimitGate:
             for state, key, units in ticket.refs:
                 unreserve(state, key, units)
             self._wait(ticket)  # (still a member of its keys)
-        return [ticket.task for ticket in left]
+        return left
 
     def bucket_writes(self) -> list[dict[str, Any]]:
         """The buckets taken from since the last call, each with its new version (written with the

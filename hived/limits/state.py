@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from hived.limits.rules import Bucket, Members, RoundRobin, has_room
+from hived.limits.rules import Bucket, Members, RoundRobin
 from hived.model.limits import LimitSpec
 
 MIN_WAKE = 0.001  # a wake-up sooner than this is taken as this (float dust never spins the loop)
@@ -40,19 +40,23 @@ class LimitState:
     waiting: int = 0  # tasks waiting that name it (in its lines or another limit's)
     members: Members | None = None  # with a strategy: the tasks per key, waiting or holding
     most: float = field(init=False)  # the most units a task may take of it (what it ever gives)
+    concurrency: int | None = field(init=False)  # spec.concurrency, read at every check
 
     def __post_init__(self) -> None:
         spec = self.spec
         self.most = min(v for v in (spec.concurrency, spec.bucket_size, float("inf")) if v is not None)
+        self.concurrency = spec.concurrency
 
     def fits(self, key: str | None, units: int, now: float) -> bool:
         if now < self.closed_until:
             return False
-        if (concurrency := self.spec.concurrency) is not None:
-            held = self.held.get(key, 0) + self.reserved.get(key, 0)
-            if not has_room(held, units, concurrency):
-                return False
-        return self.bucket is None or self.bucket.has(self.reserved_tokens + units, now)
+        most = self.concurrency
+        if most is not None and self.held.get(key, 0) + self.reserved.get(key, 0) + units > most:
+            return False
+        bucket = self.bucket  # (Bucket.has, inline: the level is never below `tokens`)
+        if bucket is None or bucket.tokens + 1e-9 >= self.reserved_tokens + units:
+            return True
+        return bucket.has(self.reserved_tokens + units, now)
 
     def wake_in(self, now: float) -> float | None:
         """Seconds until time alone may let a waiting task of this limit start (None: only a
@@ -72,9 +76,14 @@ Ref = tuple[LimitState, str | None, int]  # a limit a task takes: its state, the
 
 @dataclass(eq=False, slots=True)
 class Ticket:
-    """A task in the gate with its limits looked up: from its park to its attempt's end."""
+    """A task in the gate with its limits looked up: from its park to its attempt's end. It keeps
+    what the gate needs of the task, not the task: one object per waiting task for the garbage
+    collector to track (`refs` are shared by the tasks that take the same keys)."""
 
-    task: Gated
+    id: str
+    priority: int
+    seq: int
+    requires: frozenset[str]
     refs: tuple[Ref, ...]
     home: LimitState  # the limit whose line it waits in
     home_key: str | None

@@ -29,6 +29,7 @@ from hived.store.db import Database, DatabaseUnavailable
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask
 from hived.tasks.ledger import Ledger
 from hived.tasks.marks import RunningMarks
+from hived.tasks.packed import unpack
 from hived.tasks.recovery import recover
 from hived.tasks.routing import AgentSlot, Assigner, MergedQueue, ReadyQueue
 
@@ -350,7 +351,7 @@ class Dispatcher(Ledger):
         mono = self.clock.monotonic()
         entries = []
         for task_id, slot in pairs:
-            task = self.ready.pop(task_id)
+            task = unpack(self.ready.pop(task_id))
             if task.limits:
                 self.gate.take(task)
             entry = InFlight(task, slot.agent_id, self.next_lease(), task.attempts + 1)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from hived.tasks.attempts import ReadyTask
+from hived.tasks.packed import ID, REQUIRES, RUN_ID, SEQ, TYPE, Packed, requires_of
 from hived.tasks.routing import ReadyQueue
 
 
@@ -65,12 +66,18 @@ class Holds:
     spent: set[str] = field(default_factory=set)
 
     def holds(self, task: ReadyTask) -> bool:
-        if task.run_id is not None and self.run_paused(task.run_id):
+        return self._holds(task.type, task.requires, task.run_id)
+
+    def _holds(self, type: str, requires: frozenset[str], run_id: str | None) -> bool:
+        if run_id is not None and self.run_paused(run_id):
             return True
         if not self.pauses:
             return False
-        workflow = self.workflow_of(task.run_id) if task.run_id else None
-        return any(p.matches(task.type, task.requires, workflow) for p in self.pauses.values())
+        workflow = self.workflow_of(run_id) if run_id else None
+        return any(p.matches(type, requires, workflow) for p in self.pauses.values())
+
+    def _holds_packed(self, packed: Packed) -> bool:
+        return self._holds(packed[TYPE], requires_of(packed[REQUIRES]), packed[RUN_ID])
 
     def reason(self, type: str, requires: frozenset[str], run_id: str | None) -> str | None:
         if run_id is not None and self.run_paused(run_id):
@@ -89,18 +96,18 @@ class Holds:
             return True
         return False
 
-    def refresh(self, ready: dict[str, ReadyTask], queue: ReadyQueue) -> list[ReadyTask]:
+    def refresh(self, ready: dict[str, Packed], queue: ReadyQueue) -> list[Packed]:
         """After a change of pauses: queued tasks now held leave `queue` (parked); returns the parked
-        tasks no longer held, which the caller puts back in the queue."""
-        for task_id, task in ready.items():
-            if task_id in queue and self.holds(task):
+        tasks no longer held (packed: hived.tasks.packed), which the caller puts back in the queue."""
+        for task_id, packed in ready.items():
+            if task_id in queue and self._holds_packed(packed):
                 queue.discard(task_id)
                 self.parked.add(task_id)
         released = []
         for task_id in list(self.parked):
-            task = ready.get(task_id)
-            if task is None or not self.holds(task):  # gone (assigned, cancelled, expired) or free
+            packed = ready.get(task_id)
+            if packed is None or not self._holds_packed(packed):  # gone (assigned, cancelled) or free
                 self.parked.discard(task_id)
-                if task is not None:
-                    released.append(task)
-        return sorted(released, key=lambda t: t.seq)
+                if packed is not None:
+                    released.append(packed)
+        return sorted(released, key=lambda p: (p[SEQ], p[ID]))

@@ -23,6 +23,7 @@ from hived.store import tasks as task_store
 from hived.store.db import Database
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
 from hived.tasks.holds import Holds
+from hived.tasks.packed import ID, PRIORITY, REQUIRES, SEQ, Packed, pack, requires_of, unpack
 from hived.tasks.retries import Retries
 from hived.tasks.routing import ReadyQueue
 
@@ -54,7 +55,8 @@ class Ledger:
         # Tasks that name limits wait in the gate, not in `queue` (hived/limits/gate.py).
         self.gate = gate or LimitGate(lambda: clock.now().timestamp())
         self.queue = ReadyQueue()
-        self.ready: dict[str, ReadyTask] = {}
+        # Pending tasks, packed (hived.tasks.packed: tuples the collector does not track) until assigned.
+        self.ready: dict[str, Packed] = {}
         self.in_flight: dict[str, InFlight] = {}
         self.channels: dict[str, AgentChannel] = {}
         self.retries = Retries(clock)
@@ -79,12 +81,12 @@ class Ledger:
 
     def depth_by_priority(self) -> dict[tuple[str, int], int]:
         depth: dict[tuple[str, int], int] = {}
-        for state, tasks in (
-            (TaskStatus.PENDING, self.ready.values()),
-            (TaskStatus.RETRYING, self.retries),
+        for state, priorities in (
+            (TaskStatus.PENDING, (packed[PRIORITY] for packed in self.ready.values())),
+            (TaskStatus.RETRYING, self.retries.priorities()),
         ):
-            for task in tasks:
-                depth[(state, task.priority)] = depth.get((state, task.priority), 0) + 1
+            for priority in priorities:
+                depth[(state, priority)] = depth.get((state, priority), 0) + 1
         return depth
 
     def queue_depth(self) -> int:
@@ -127,7 +129,8 @@ class Ledger:
     async def expire(self, task_id: str, error: str) -> bool:
         """A task not started by its `expires_at` fails (reason `expired`, in its error); False when
         it has started (in flight, or waiting to retry) or ended."""
-        task = self.ready.get(task_id) or self.scheduled.tasks.get(task_id)
+        packed = self.ready.get(task_id)
+        task = unpack(packed) if packed is not None else self.scheduled.get(task_id)
         if task is None or task.attempts:
             return False
         return await self._end_queued(task_id, TaskStatus.FAILED, error)
@@ -135,7 +138,8 @@ class Ledger:
     async def _end_queued(
         self, task_id: str, status: TaskStatus = TaskStatus.CANCELLED, error: str = "cancelled"
     ) -> bool:
-        task = self.ready.pop(task_id, None)
+        packed = self.ready.pop(task_id, None)
+        task = unpack(packed) if packed is not None else None
         waiting = self.retries.take(task_id) if task is None else None
         timed = self.scheduled.take(task_id) if task is None and waiting is None else None
         self.queue.discard(task_id)
@@ -186,8 +190,8 @@ class Ledger:
     def rehold(self) -> None:
         """The pauses or cordons changed: queued tasks now held leave the queue, held ones now free
         go back, and the dispatcher looks again."""
-        for task in self.holding.refresh(self.ready, self.queue):
-            self.queue.push(task.id, task.priority, task.seq, task.requires)
+        for packed in self.holding.refresh(self.ready, self.queue):
+            self.queue.push(packed[ID], packed[PRIORITY], packed[SEQ], requires_of(packed[REQUIRES]))
         self._kick.set()
 
     # --- ends of attempts -------------------------------------------------------------------------
@@ -324,7 +328,7 @@ class Ledger:
     # --- waiting tasks ----------------------------------------------------------------------------
 
     def _enqueue(self, task: ReadyTask) -> None:
-        self.ready[task.id] = task
+        self.ready[task.id] = pack(task)
         if (self.holding.pauses or task.run_id) and self.holding.park(task):
             return  # held by a pause: pending, out of the queue until resumed
         if task.limits and self.gate.park(task):
