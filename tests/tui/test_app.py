@@ -135,8 +135,11 @@ async def test_details_views(hived: Hived) -> None:
         await select(pilot, app, "agents-table", agent["id"])
         await pilot.press("enter")
         await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", what="agent details")
-        text = screen_text(app)
-        assert "incarnations" in text and "registered as echoer" in text
+        await until(
+            pilot,
+            lambda: "incarnations" in (t := screen_text(app)) and "registered as echoer" in t,
+            what="agent text",
+        )
         await pilot.press("escape", "2")
         await until(
             pilot, lambda: cell(app, "tasks-table", task["id"], "status") == "completed", what="task row"
@@ -144,7 +147,8 @@ async def test_details_views(hived: Hived) -> None:
         await select(pilot, app, "tasks-table", task["id"])
         await pilot.press("l")
         await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", what="task details")
-        assert "attempts" in screen_text(app) and '"x": 1' in screen_text(app)
+        # the screen is pushed first, its text is filled from the API after
+        await until(pilot, lambda: "attempts" in (t := screen_text(app)) and '"x": 1' in t, what="task text")
         await pilot.press("escape", "question_mark")
         await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
 
