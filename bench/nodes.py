@@ -85,18 +85,23 @@ def run_cluster(base: str, nodes: int, tasks: int, concurrency: int) -> dict[str
     db = f"hive_bench_nodes_{uuid.uuid4().hex[:8]}"
     admin(base, f'CREATE DATABASE "{db}"')
     url = make_url(base).set(database=db).render_as_string(hide_password=False)
-    with tempfile.TemporaryDirectory(prefix="hive-nodes-") as tmp:
-        folder = Path(tmp)
-        (folder / "noop.py").write_text(NOOP)
-        started = [start_node(url, f"n{i}", folder) for i in range(1, nodes + 1)]
-        try:
-            return measure(url, started, folder, tasks, concurrency)
-        finally:
-            for proc, client in started:
-                proc.terminate()
-                proc.wait(60)
-                client.close()  # type: ignore[attr-defined]
-            admin(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    try:
+        with tempfile.TemporaryDirectory(prefix="hive-nodes-") as tmp:
+            folder = Path(tmp)
+            (folder / "noop.py").write_text(NOOP)
+            started = [start_node(url, f"n{i}", folder) for i in range(1, nodes + 1)]
+            try:
+                result = measure(url, started, folder, tasks, concurrency)
+            finally:
+                for proc, client in started:
+                    proc.terminate()
+                    proc.wait(60)
+                    client.close()  # type: ignore[attr-defined]
+        # the nodes' connections are closed now, so their backends' statistics are flushed
+        result["commits_per_task"] = (commits(url) - result["commits0"]) / tasks
+        return result
+    finally:
+        admin(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int) -> dict[str, float]:
@@ -113,6 +118,7 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
         time.sleep(0.1)
     procs = [psutil.Process(p.pid) for p, _ in started]
     cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
+    pg0, commits0 = postgres_cpu(), commits(url)
     body = TaskSubmit.model_validate({"type": "noop"})
     began = time.monotonic()
     for k, start in enumerate(range(0, tasks, 250)):
@@ -121,13 +127,31 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
         time.sleep(0.05)
     took = time.monotonic() - began
     cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0
+    pg = postgres_cpu() - pg0
     views = [client.get_node(f"n{i}") for i, (_p, client) in enumerate(started, 1)]
     return {
         "rate": tasks / took,
         "cpu_per_1000": cpu / tasks * 1000,
+        "pg_per_1000": pg / tasks * 1000,
+        "commits0": commits0,
         "lost": sum(v.lost_claims or 0 for v in views),
         "taken": sum(v.taken or 0 for v in views),
     }
+
+
+def postgres_cpu() -> float:
+    """CPU seconds (user + system) of the PostgreSQL server's processes alive now."""
+    total = 0.0
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        if proc.info["name"] == "postgres" and proc.info["cpu_times"] is not None:
+            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
+    return total
+
+
+def commits(url: str) -> int:
+    """Transactions committed in this database so far (pg_stat_database: as flushed by backends)."""
+    sql = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+    return int(fetchval(url, sql))  # type: ignore[call-overload]
 
 
 def claim_rate(base: str, batch: int, rounds: int) -> float:
@@ -188,6 +212,10 @@ def main() -> None:
         print(
             f"{n} node(s): {r['rate']:7.0f} tasks/s  hived CPU {r['cpu_per_1000']:.2f} s per 1,000 tasks  "
             f"taken from other nodes' queues {r['taken']:.0f}, claims lost to another node {r['lost']:.0f}"
+        )
+        print(
+            f"          PostgreSQL CPU {r['pg_per_1000']:.2f} s per 1,000 tasks, "
+            f"{r['commits_per_task']:.1f} commits per task (all nodes' statements, heartbeats included)"
         )
     for batch in (1, 8):
         rate = claim_rate(args.pg, batch, 400)
