@@ -41,6 +41,7 @@ from hived.tasks.dispatcher import Dispatcher
 from hived.tasks.service import TaskService
 from hived.usage.budgets import Budgets
 from hived.usage.service import UsageService
+from hived.usage.shared import SharedBudgets
 from hived.usage.views import UsageViews
 from hived.workflows.engine import WorkflowEngine
 from hived.workflows.service import WorkflowService
@@ -138,6 +139,7 @@ class AgentOrchestrator:
             self.cluster = Cluster(*parts, db_url, node, timeout)
             self.fleet.placement, self.nodes.sharing = self.cluster.placement, self.cluster.sharing
             self.schedules.exclusive = self.cluster.schedule_start
+            self.usage.recorded = SharedBudgets(self.budgets.recorded, self.cluster.wire).recorded
 
     def _agent_budget(self, agent_id: str) -> Budget | None:
         agent = self.agents.agents.get(agent_id)
