@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
         time.sleep(0.1)
     procs = [psutil.Process(p.pid) for p, _ in started]
     cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
-    pg0, commits0 = postgres_cpu(), commits(url)
+    pg0, commits0 = postgres_cpu(url), commits(url)
     body = TaskSubmit.model_validate({"type": "noop"})
     began = time.monotonic()
     for k, start in enumerate(range(0, tasks, 250)):
@@ -127,7 +128,7 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
         time.sleep(0.05)
     took = time.monotonic() - began
     cpu = sum(sum(p.cpu_times()[:2]) for p in procs) - cpu0
-    pg = postgres_cpu() - pg0
+    pg = spent(pg0, postgres_cpu(url))
     views = [client.get_node(f"n{i}") for i, (_p, client) in enumerate(started, 1)]
     return {
         "rate": tasks / took,
@@ -139,13 +140,29 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
     }
 
 
-def postgres_cpu() -> float:
-    """CPU seconds (user + system) of the PostgreSQL server's processes alive now."""
-    total = 0.0
-    for proc in psutil.process_iter(["name", "cpu_times"]):
-        if proc.info["name"] == "postgres" and proc.info["cpu_times"] is not None:
-            total += proc.info["cpu_times"].user + proc.info["cpu_times"].system
-    return total
+def postgres_cpu(url: str) -> dict[int, float]:
+    """CPU seconds (user + system) of each PostgreSQL backend serving this database (not the other
+    databases' backends that share the server)."""
+    import asyncpg
+
+    async def pids() -> list[int]:
+        conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
+        try:
+            sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            return [r[0] for r in await conn.fetch(sql + " AND pid <> pg_backend_pid()")]
+        finally:
+            await conn.close()
+
+    seconds = {}
+    for pid in asyncio.run(pids()):
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            seconds[pid] = times.user + times.system
+    return seconds
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
 
 
 def commits(url: str) -> int:
@@ -214,7 +231,7 @@ def main() -> None:
             f"taken from other nodes' queues {r['taken']:.0f}, claims lost to another node {r['lost']:.0f}"
         )
         print(
-            f"          PostgreSQL CPU {r['pg_per_1000']:.2f} s per 1,000 tasks, "
+            f"          PostgreSQL backends' CPU {r['pg_per_1000']:.2f} s per 1,000 tasks, "
             f"{r['commits_per_task']:.1f} commits per task (all nodes' statements, heartbeats included)"
         )
     for batch in (1, 8):
