@@ -30,6 +30,7 @@ from hived.model.states import AgentStatus
 from hived.model.usage import Budget
 from hived.model.workflow import WorkflowSpec
 from hived.nodes.cluster import Cluster
+from hived.nodes.membership import FENCE_AFTER
 from hived.nodes.service import NodeService
 from hived.schedules.service import SchedulesService
 from hived.store import tasks as task_store
@@ -140,6 +141,7 @@ class AgentOrchestrator:
             self.fleet.placement, self.nodes.sharing = self.cluster.placement, self.cluster.sharing
             self.schedules.exclusive = self.cluster.schedule_start
             self.usage.recorded = SharedBudgets(self.budgets.recorded, self.cluster.wire).recorded
+            self.protocol.fence_after = FENCE_AFTER * timeout  # agents stop their handlers as hived does
 
     def _agent_budget(self, agent_id: str) -> Budget | None:
         agent = self.agents.agents.get(agent_id)

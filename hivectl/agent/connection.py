@@ -123,6 +123,10 @@ class Connection:
             self._down_logged = now
             log.warning("hived still unreachable after %.0fs (%s)", now - self._down_since, error)
 
+    def down_for(self) -> float:
+        """Seconds since hived stopped answering (0 while it answers)."""
+        return 0.0 if self._down_since is None else time.monotonic() - self._down_since
+
     def _note_up(self) -> None:
         if self._down_since is not None:
             log.info("hived reachable again after %.1fs", time.monotonic() - self._down_since)

@@ -31,7 +31,6 @@ from hivectl.agent.runtime import (
     POLL_WAIT,
     AgentRuntime,
     Session,
-    prepare_workdir,
     register,
 )
 from hivectl.agent.wire import RegisterRequest
@@ -324,6 +323,14 @@ def _on_signal(sig: signal.Signals, stopping: asyncio.Event) -> None:
         return
     log.info("%s: taking no more work, stopping running tasks", sig.name)
     stopping.set()
+
+
+def prepare_workdir(workdir: str | None) -> str:
+    """Create the workdir if needed and make it the current directory; handlers run there."""
+    path = os.path.abspath(workdir or os.getcwd())
+    os.makedirs(path, exist_ok=True)
+    os.chdir(path)
+    return path
 
 
 if __name__ == "__main__":

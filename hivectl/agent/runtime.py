@@ -1,7 +1,6 @@
 """The hive-agent runtime: register, heartbeat, long-poll for leases, run up to max_concurrency
 attempts at once, and hand every result in until hived acknowledges it (across hived restarts).
-
-Three loops share one state:
+Three loops share one state (a fourth on a node of a cluster: hivectl.agent.fence):
 - heartbeats every `heartbeat_interval` with the tasks the agent answers for and its tree's RSS/CPU;
 - the work loop keeps one long-poll out (slots=0 when full, so cancels arrive at once), carrying the
   results that wait; after taking work it holds the next poll back up to TAKE_NEXT_WINDOW, so that a
@@ -15,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from typing import Any
 
 from hivectl.agent.connection import AgentGone, Connection, Refused
 from hivectl.agent.exec_handler import STOP_GRACE as HANDLER_STOP_GRACE
+from hivectl.agent.fence import fenced_outcome, fencing
 from hivectl.agent.handlers import CANCELLED, ERROR, INTERRUPTED, AttemptOutcome, Handler, StopRequest
 from hivectl.agent.outbox import Outbox
 from hivectl.agent.resources import TreeStats
@@ -62,6 +61,7 @@ class Session:
     max_concurrency: int
     heartbeat_interval: float
     handler: Handler
+    fence_after: float | None = None  # hived.nodes: stop the handlers after this long without hived
 
     @classmethod
     def from_reply(cls, reply: RegisterResponse, handler: Handler) -> Session:
@@ -72,6 +72,7 @@ class Session:
             max_concurrency=reply.agent.max_concurrency,
             heartbeat_interval=reply.heartbeat_interval,
             handler=handler,
+            fence_after=reply.fence_after,
         )
 
 
@@ -81,6 +82,7 @@ class Running:
     stop: StopRequest = field(default_factory=StopRequest)
     started: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
+    fenced: float | None = None  # stopped after hived was away this many seconds (agent.fence)
 
 
 class AgentRuntime:
@@ -119,6 +121,7 @@ class AgentRuntime:
             asyncio.create_task(self.heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self.work_loop(), name="work"),
             asyncio.create_task(self.report_loop(), name="report"),
+            *fencing(self.session.fence_after, self.conn.down_for, self.running),
         ]
         stop = asyncio.create_task(self.stopping.wait())
         done, _ = await asyncio.wait([*loops, stop], return_when=asyncio.FIRST_COMPLETED)
@@ -323,6 +326,7 @@ class AgentRuntime:
         except Exception as exc:  # a bug in the agent must fail the attempt, not the agent
             log.error("task %s: the handler raised", lease.task_id, exc_info=exc)
             outcome = AttemptOutcome.failed(ERROR, f"hive-agent: {type(exc).__name__}: {exc}")
+        outcome = fenced_outcome(item.fenced, outcome)
         took = self.clock() - item.started
         log.info(
             "task %s: attempt %d %s in %.3fs%s",
@@ -371,14 +375,6 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         if not task.cancelled():
             task.exception()  # retrieved (run() reports the ones that matter)
-
-
-def prepare_workdir(workdir: str | None) -> str:
-    """Create the workdir if needed and make it the current directory; handlers run there."""
-    path = os.path.abspath(workdir or os.getcwd())
-    os.makedirs(path, exist_ok=True)
-    os.chdir(path)
-    return path
 
 
 async def register(

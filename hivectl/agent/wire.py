@@ -187,6 +187,7 @@ class RegisterResponse:
     secret_env: list[str] = field(default_factory=list)
     workspace: dict[str, Any] | None = None  # the Agent's workspace: (with max_diff_bytes)
     attempts: dict[str, Any] | None = None  # root: where attempts' folders go; the artifacts' limits
+    fence_after: float | None = None  # a node of a cluster: stop handlers after this long without hived
 
     @classmethod
     def from_json(cls, data: Any) -> RegisterResponse:
@@ -203,4 +204,5 @@ class RegisterResponse:
             secret_env=[str(k) for k in _get(data, "secret_env", list, [])],
             workspace=_get(data, "workspace", dict, None),
             attempts=_get(data, "attempts", dict, None),
+            fence_after=_get(data, "fence_after", NUMBER, None),
         )

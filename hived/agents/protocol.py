@@ -36,6 +36,7 @@ class AgentProtocol:
         self.dispatcher = agents.dispatcher
         self.usage: UsageService | None = None  # set by the composition root
         self.attempt_files: AttemptFiles | None = None  # workspaces' reports (set there too)
+        self.fence_after: float | None = None  # a node of a cluster (hived.nodes): sent to agents
 
     async def register(self, req: RegisterRequest) -> RegisterResponse:
         if req.agent_id is not None:
@@ -66,6 +67,7 @@ class AgentProtocol:
             secret_env=agent.spec.secret_env,
             workdir=self.agents.workdir(agent),
             **attempt_settings(agent, self.agents.state_dir, self.dispatcher.limits),
+            fence_after=self.fence_after,
         )
 
     async def _register_external(self, req: RegisterRequest) -> LiveAgent:

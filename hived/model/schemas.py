@@ -312,6 +312,8 @@ class RegisterResponse(BaseModel):
     workdir: str | None
     workspace: dict[str, Any] | None = None  # the Agent's workspace, with max_diff_bytes
     attempts: dict[str, Any] | None = None  # root of the attempts' folders; artifact limits
+    fence_after: float | None = None  # a node of a cluster: the agent stops its handlers after this
+    # many seconds without an answer from hived (hivectl.agent.fence)
 
 
 class AttemptResult(Strict):
