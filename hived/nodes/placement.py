@@ -28,29 +28,51 @@ class Placement:
         self.node = node
         self.others: dict[str, Agent] = {}  # other nodes' agents, by name, as their rows say
         self.nodes: dict[str, str] = {}  # node name -> status
+        self._seen: dict[str, tuple[dict[str, Any], Agent | None]] = {}  # id -> (row, view) last read
 
     async def refresh(self) -> None:
-        """Read the agents and nodes; start the agents newly placed here (applied on another node)."""
+        """Read the agents and nodes; start the agents newly placed here (applied on another node).
+        A row unchanged since the last read (and the nodes unchanged) is not parsed again."""
         rows, nodes = await self.db.read(lambda c: (agent_store.all_agents(c), node_store.all_nodes(c)))
-        self.nodes = {n["name"]: n["status"] for n in nodes}
+        known = {n["name"]: n["status"] for n in nodes}
+        if known != self.nodes:
+            self.nodes, self._seen = known, {}
         others: dict[str, Agent] = {}
+        seen: dict[str, tuple[dict[str, Any], Agent | None]] = {}
         for row in rows:
-            node = row.get("node")
-            if node == self.node:
-                mine = self.manager.agents.get(row["id"])
-                if mine is None:
-                    await self._take(row)
-                elif (spec := LiveAgent.from_row(row).spec) != mine.spec:  # applied on another node
-                    await self.manager.apply(spec)
+            last = self._seen.get(row["id"])
+            if (
+                last is not None
+                and last[0] == row
+                and (last[1] is not None or row["id"] in self.manager.agents)
+            ):
+                seen[row["id"]] = last
+                if last[1] is not None:
+                    others[last[1].name] = last[1]
                 continue
-            agent = LiveAgent.from_row(row)
-            view = agent.view(AgentStatus(row["status"]), "closed", [])
-            if node not in self.nodes:
-                view.status, view.status_reason = AgentStatus.UNSCHEDULED, f"node {node!r} is not known"
-            elif self.nodes[node] == "lost":
-                view.status_reason = f"node {node} is lost; its last status was {row['status']}"
-            others[agent.name] = view
-        self.others = others
+            view = await self._look_at(row)
+            seen[row["id"]] = (row, view)
+            if view is not None:
+                others[view.name] = view
+        self.others, self._seen = others, seen
+
+    async def _look_at(self, row: dict[str, Any]) -> Agent | None:
+        """An agent's row: started or reconfigured here if it is placed here, else its view."""
+        node = row.get("node")
+        if node == self.node:
+            mine = self.manager.agents.get(row["id"])
+            if mine is None:
+                await self._take(row)
+            elif (spec := LiveAgent.from_row(row).spec) != mine.spec:  # applied on another node
+                await self.manager.apply(spec)
+            return None
+        agent = LiveAgent.from_row(row)
+        view = agent.view(AgentStatus(row["status"]), "closed", [])
+        if node not in self.nodes:
+            view.status, view.status_reason = AgentStatus.UNSCHEDULED, f"node {node!r} is not known"
+        elif self.nodes[node] == "lost":
+            view.status_reason = f"node {node} is lost; its last status was {row['status']}"
+        return view
 
     async def _take(self, row: dict[str, Any]) -> None:
         agent = LiveAgent.from_row(row)
