@@ -171,20 +171,37 @@ def current_leases(conn: Connection, task_ids: Sequence[str]) -> dict[str, int]:
     return {r.id: r.lease for r in rows}
 
 
+SHARED_PAGES = 20  # pages of queued rows one look reads at most, past the ones this node holds
+SHARED_PAGE_MOST = 5000  # rows in a page (each page twice the one before)
+
+
 def shared_work(conn: Connection, held: Callable[[str], bool], most: int) -> list[dict[str, Any]]:
     """Queued tasks this node does not hold, for its idle agents: the highest priority first and,
     within it, the newest first (a node serves its own queue oldest first, so that two nodes rarely
     reach for the same rows). Retries and delayed tasks whose time has come are included: the node
-    that held their timer may be gone."""
-    rows = conn.execute(
-        text(
-            "SELECT * FROM tasks WHERE status = 'pending' OR (status = 'retrying' AND next_attempt_at "
-            "<= now()) OR (status = 'scheduled' AND not_before <= now()) "
-            "ORDER BY priority DESC, seq DESC LIMIT :most"
-        ),
-        {"most": most * 4},
-    )
-    found = [dict(r) for r in rows.mappings() if not held(r["id"])]
+    that held their timer may be gone. Read in pages past the rows this node holds (a pause can hold
+    thousands here), each twice the one before, up to SHARED_PAGES pages."""
+    found: list[dict[str, Any]] = []
+    page, after = max(4 * most, 100), None
+    for _ in range(SHARED_PAGES):
+        below = "" if after is None else "AND (priority, seq) < (:priority, :seq) "
+        rows = (
+            conn.execute(
+                text(
+                    "SELECT * FROM tasks WHERE (status = 'pending' OR (status = 'retrying' AND next_attempt_at "
+                    "<= now()) OR (status = 'scheduled' AND not_before <= now())) "
+                    f"{below}ORDER BY priority DESC, seq DESC LIMIT :page"
+                ),
+                {"page": page, **(after or {})},
+            )
+            .mappings()
+            .all()
+        )
+        found += [dict(r) for r in rows if not held(r["id"])]
+        if len(found) >= most or len(rows) < page:
+            break
+        after = {"priority": rows[-1]["priority"], "seq": rows[-1]["seq"]}
+        page = min(2 * page, SHARED_PAGE_MOST)
     return found[:most]
 
 

@@ -1,0 +1,47 @@
+"""The shared queue's read (hived.store.nodes.shared_work) on a real PostgreSQL: a node whose own
+queue holds many tasks (held by a pause, say) still finds the other nodes' tasks behind them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from hived.store import nodes as node_store
+from hived.store.db import Database
+
+pytestmark = pytest.mark.pg
+
+
+def insert(conn: Any, first: int, count: int, priority: int = 5) -> list[str]:
+    conn.execute(
+        text(
+            "INSERT INTO tasks (id, seq, type, priority, status, payload, attempts, max_attempts, options, "
+            "created_at, throttled, requires) SELECT 't' || g, g, 'noop', :priority, 'pending', '{}', 0, 3, "
+            "'{}', now(), 0, '[]' FROM generate_series(:first, :last) g"
+        ),
+        {"first": first, "last": first + count - 1, "priority": priority},
+    )
+    return [f"t{g}" for g in range(first, first + count)]
+
+
+def test_tasks_behind_many_held_ones_are_found(pg_database: str) -> None:
+    async def go() -> tuple[list[str], list[str], list[str]]:
+        db = Database(pg_database)
+        await db.migrate()
+        try:
+            others = await db.write(lambda c: insert(c, 1, 7))  # older: behind, newest first
+            held = set(await db.write(lambda c: insert(c, 100, 3000)))  # this node's own, all held
+            late = await db.write(lambda c: insert(c, 5000, 2, priority=1))  # lower priority, last
+            found = await db.read(lambda c: node_store.shared_work(c, held.__contains__, 5))
+            everything = await db.read(lambda c: node_store.shared_work(c, held.__contains__, 50))
+            return [r["id"] for r in found], [r["id"] for r in everything], others + late
+        finally:
+            await db.close()
+
+    found, everything, others = asyncio.run(go())
+    assert found == ["t7", "t6", "t5", "t4", "t3"]  # the highest priority, the newest first
+    assert everything == ["t7", "t6", "t5", "t4", "t3", "t2", "t1", "t5001", "t5000"]
+    assert sorted(everything) == sorted(others)
