@@ -188,8 +188,8 @@ def shared_work(conn: Connection, held: Callable[[str], bool], most: int) -> lis
         rows = (
             conn.execute(
                 text(
-                    "SELECT * FROM tasks WHERE (status = 'pending' OR (status = 'retrying' AND next_attempt_at "
-                    "<= now()) OR (status = 'scheduled' AND not_before <= now())) "
+                    "SELECT * FROM tasks WHERE (status = 'pending' OR (status = 'retrying' AND "
+                    "next_attempt_at <= now()) OR (status = 'scheduled' AND not_before <= now())) "
                     f"{below}ORDER BY priority DESC, seq DESC LIMIT :page"
                 ),
                 {"page": page, **(after or {})},

@@ -31,6 +31,7 @@ def test_tasks_behind_many_held_ones_are_found(pg_database: str) -> None:
     async def go() -> tuple[list[str], list[str], list[str]]:
         db = Database(pg_database)
         await db.migrate()
+        db.start()  # the writer
         try:
             others = await db.write(lambda c: insert(c, 1, 7))  # older: behind, newest first
             held = set(await db.write(lambda c: insert(c, 100, 3000)))  # this node's own, all held
