@@ -19,8 +19,9 @@ def insert(conn: Any, first: int, count: int, priority: int = 5) -> list[str]:
     conn.execute(
         text(
             "INSERT INTO tasks (id, seq, type, priority, status, payload, attempts, max_attempts, options, "
-            "created_at, throttled, requires) SELECT 't' || g, g, 'noop', CAST(:priority AS integer), 'pending', '{}', 0, 3, "
-            "'{}', now(), 0, '[]' FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"
+            "created_at, throttled, requires) SELECT 't' || g, g, 'noop', CAST(:priority AS integer), "
+            "'pending', '{}', 0, 3, '{}', now(), 0, '[]' "
+            "FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g"
         ),
         {"first": first, "last": first + count - 1, "priority": priority},
     )
