@@ -36,6 +36,7 @@ class Cluster:
         timeout: float,
     ) -> None:
         self.db, self.node, self.engine = db, node, engine
+        self.running = dispatcher.in_flight  # attempts running here: their ends are seen here
         self.wire = Wire(db_url, node)
         self.sharing = Sharing(db, dispatcher, self.wire, events)
         self.relay = Relay(db, self.wire, events, lambda task_id: task_id in engine.by_task)
@@ -82,7 +83,8 @@ class Cluster:
             log.warning("workflow run %s: driven by this node now (node %s was lost)", run_id, lost)
 
     async def steps_ended(self) -> None:
-        """The slow poll behind the relay: tasks the runs here wait for that ended on any node."""
-        following = list(self.engine.by_task)
+        """The slow poll behind the relay: tasks the runs here wait for that ended on another node
+        (an attempt running here ends here; a task queued here may be taken by another node)."""
+        following = [t for t in self.engine.by_task if t not in self.running]  # those end here
         for row in await self.db.read(lambda c: node_store.ended_of(c, following)):
             self.engine.task_finished(row["id"], row["status"], row)
