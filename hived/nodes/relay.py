@@ -6,14 +6,19 @@ A relayed event is published on the receiving bus by its kind and fields, with `
 added: streamed, but no in-process subscriber sees it, except task ends, which are published typed
 (with the task's row, read from the database, when a workflow run follows the task) and marked
 `relayed` so that they are not sent on again. A notification can be lost while a node's connection
-is down: the workflow engine's slow poll covers its steps (hived.nodes.cluster)."""
+is down; when it is back, the events it could not send are sent, and it asks the other nodes for
+what they sent meanwhile (from their buses' logs: the newest 10,000 events), which each receiver
+takes once (events carry their bus id and the sender's start token). The workflow engine's slow poll
+covers its steps besides (hived.nodes.cluster)."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +41,7 @@ def packed(events: list[Event]) -> list[str]:
     envelope); an event too large alone is left out."""
     chunks, chunk, size = [], [], 2
     for event in events:
-        text = json.dumps([event.kind, {k: _short(v) for k, v in event.data.items()}], default=str)
+        text = json.dumps([event.id, event.kind, {k: _short(v) for k, v in event.data.items()}], default=str)
         if len(text) > MAX_PAYLOAD - 200:
             continue
         if size + len(text) + 1 > MAX_PAYLOAD - 200:
@@ -49,18 +54,56 @@ def packed(events: list[Event]) -> list[str]:
     return chunks
 
 
+class Taken:
+    """The bus ids of one sender's events taken here (for one start of that sender): the newest KEEP
+    of them, and every id at or below the oldest forgotten one. A replay may arrive after newer
+    events, so this is a set, not a high-water mark."""
+
+    KEEP = 20_000
+
+    def __init__(self, boot: str) -> None:
+        self.boot = boot
+        self.ids: set[int] = set()
+        self.order: collections.deque[int] = collections.deque()
+        self.floor = 0
+        self.last = 0  # the highest id taken
+
+    def take(self, event_id: int) -> bool:
+        """Whether the event is new here (then it is taken)."""
+        if event_id <= self.floor or event_id in self.ids:
+            return False
+        self.ids.add(event_id)
+        self.order.append(event_id)
+        self.last = max(self.last, event_id)
+        if len(self.order) > self.KEEP:
+            forgotten = self.order.popleft()
+            self.ids.discard(forgotten)
+            self.floor = max(self.floor, forgotten)
+        return True
+
+
+def own(events: list[Event]) -> list[Event]:
+    """The events this node publishes itself (not those relayed to it, nor plain text events)."""
+    return [e for e in events if e.typed is not None and not getattr(e.typed, "relayed", False)]
+
+
 class Relay:
     def __init__(self, db: Database, wire: Wire, events: EventBus, follows: Callable[[str], bool]) -> None:
         self.db = db
         self.wire = wire
         self.events = events
         self.follows = follows  # whether a workflow run here waits for this task
+        self.boot = uuid.uuid4().hex[:12]  # this process: bus ids start again at 1 after a restart
+        self.seen: dict[str, Taken] = {}  # sender -> the bus ids taken from it
+        self.unsent_after: int | None = None  # events after this id could not be sent (wire down)
         self._task: asyncio.Task[None] | None = None
         self._reading: set[asyncio.Task[None]] = set()
         wire.on("events", self._received)
+        wire.on("replay", self._replay_asked)
+        wire.on_reconnect.append(self._reconnected)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._send_loop(), name="nodes-relay")
+        self._task = asyncio.create_task(self._send_loop(self.events.last_id), name="nodes-relay")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -68,18 +111,53 @@ class Relay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _send_loop(self) -> None:
-        async for batch in self.events.batches(self.events.last_id, idle=60.0, most=500):
-            mine = [e for e in batch if e.typed is not None and not getattr(e.typed, "relayed", False)]
-            for chunk in packed(mine):
-                await self.wire.send("events", {"e": chunk})
+    async def _send_loop(self, after: int) -> None:
+        async for batch in self.events.batches(after, idle=60.0, most=500):
+            if batch:
+                await self._send(own(batch), batch[0].id - 1)
+
+    async def _send(self, events: list[Event], before: int) -> None:
+        """Send these events; if the wire is down, remember from where to send again."""
+        for chunk in packed(events):
+            if not await self.wire.send("events", {"e": chunk, "b": self.boot}) and self.unsent_after is None:
+                self.unsent_after = before
+
+    def _reconnected(self) -> None:
+        """The wire is back: send what could not be sent, and ask for what the others sent."""
+        unsent, self.unsent_after = self.unsent_after, None
+        since = {sender: {"b": taken.boot, "id": taken.last} for sender, taken in self.seen.items()}
+        self._spawn(self._catch_up(unsent, since))
+
+    async def _catch_up(self, unsent: int | None, since: dict[str, Any]) -> None:
+        if unsent is not None:
+            await self._send(own(self.events.since(unsent)), unsent)
+        if since:
+            await self.wire.send("replay", {"since": since})
+
+    def _replay_asked(self, _sender: str, body: dict[str, Any]) -> None:
+        mine = (body.get("since") or {}).get(self.wire.node)
+        if isinstance(mine, dict) and mine.get("b") == self.boot and isinstance(mine.get("id"), int):
+            self._spawn(self._send(own(self.events.since(mine["id"])), mine["id"]))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._reading.add(task)
+        task.add_done_callback(self._reading.discard)
 
     def _received(self, sender: str, body: dict[str, Any]) -> None:
         try:
             events = json.loads(body["e"])
         except (KeyError, TypeError, ValueError):
             return
-        for kind, data in events:
+        taken = self.seen.get(sender)
+        if taken is None or body.get("b") != taken.boot:  # a node not heard of before, or started again
+            taken = self.seen[sender] = Taken(str(body.get("b")))
+        for item in events:
+            if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int)):
+                continue  # not this version's form
+            event_id, kind, data = item
+            if not taken.take(event_id):
+                continue  # taken already (a replay overlaps what arrived)
             status = kind.removeprefix("task.")
             if status in FINAL_TASK and isinstance(data.get("task_id"), str):
                 self._task_ended(data, status)
@@ -91,9 +169,7 @@ class Relay:
         if not self.follows(task_id):
             self.events.publish(TaskEnded(task_id, agent_id, error, status, None, relayed=True))
             return
-        reading = asyncio.ensure_future(self._read_and_publish(task_id, status))
-        self._reading.add(reading)
-        reading.add_done_callback(self._reading.discard)
+        self._spawn(self._read_and_publish(task_id, status))
 
     async def _read_and_publish(self, task_id: str, status: str) -> None:
         try:

@@ -41,7 +41,7 @@ class Sharing:
         self.lost_claims = 0  # assignments another node won first
         wire.on("work", lambda _sender, _body: self._look.set())
         wire.on("cancel", self._cancelled_elsewhere)
-        wire.reconnected = self._look.set
+        wire.on_reconnect.append(self._look.set)
         events.subscribe(TaskSubmitted, lambda _e: self._news.set())
 
     def start(self) -> None:

@@ -29,7 +29,7 @@ class Wire:
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self.reconnected: Callable[[], None] = lambda: None  # what a lost notification may have said
+        self.on_reconnect: list[Callable[[], None]] = []  # what a lost notification may have said
 
     def on(self, kind: str, handler: Callable[[str, dict[str, Any]], None]) -> None:
         """`handler(sender, body)` for every notification of `kind` from another node."""
@@ -47,16 +47,19 @@ class Wire:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=2)
 
-    async def send(self, kind: str, body: dict[str, Any]) -> None:
-        """Tell the other nodes; dropped (with a debug line) when the connection is down."""
+    async def send(self, kind: str, body: dict[str, Any]) -> bool:
+        """Tell the other nodes; False (and a debug line) when it was not sent: the connection is
+        down, or the notification is too large."""
         payload = json.dumps({"k": kind, "n": self.node, "b": body}, separators=(",", ":"))
         if len(payload) > MAX_PAYLOAD or self._conn is None or self._conn.is_closed():
             log.debug("nodes: %s not sent (%d bytes, connection %s)", kind, len(payload), self._conn)
-            return
+            return False
         try:
             await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
         except Exception as exc:  # the poll behind it covers it
             log.debug("nodes: %s not sent: %s", kind, exc)
+            return False
+        return True
 
     def _received(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -80,7 +83,8 @@ class Wire:
                 await self._conn.add_listener(CHANNEL, self._received)
                 self.connected.set()
                 if not first:
-                    self.reconnected()
+                    for reconnected in self.on_reconnect:
+                        reconnected()
                 first = False
                 while not self._conn.is_closed():
                     await asyncio.sleep(2.0)
