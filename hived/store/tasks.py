@@ -11,14 +11,16 @@ from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
+from hived.store.prepared import Prepared
 
 tasks = TaskRow.__table__
 attempts = AttemptRow.__table__
 
 
-# The statements of the hot path are built once: building one costs more than running it on SQLite.
-INSERT_TASK = insert(tasks)
-ASSIGN_TASK = (
+# The statements of the hot path are built once (building one costs more than running it on SQLite)
+# and run on the DBAPI cursor (hived/store/prepared.py).
+INSERT_TASK = Prepared(insert(tasks))
+ASSIGN_TASK = Prepared(
     update(tasks)
     .where(tasks.c.id == bindparam("b_id"))
     .values(
@@ -29,8 +31,8 @@ ASSIGN_TASK = (
         next_attempt_at=None,
     )
 )
-INSERT_ATTEMPT = insert(attempts)
-MARK_RUNNING = (
+INSERT_ATTEMPT = Prepared(insert(attempts))
+MARK_RUNNING = Prepared(
     update(tasks)
     .where(
         and_(
@@ -41,7 +43,7 @@ MARK_RUNNING = (
     )
     .values(status="running", started_at=bindparam("b_started"))
 )
-FINISH_TASK = (
+FINISH_TASK = Prepared(
     update(tasks)
     .where(
         and_(
@@ -61,7 +63,7 @@ FINISH_TASK = (
         started_at=func.coalesce(tasks.c.started_at, bindparam("b_started")),  # if never marked
     )
 )
-FINISH_ATTEMPT = (
+FINISH_ATTEMPT = Prepared(
     update(attempts)
     .where(and_(attempts.c.lease == bindparam("b_lease"), attempts.c.ended_at.is_(None)))  # ends once
     .values(
@@ -75,12 +77,12 @@ FINISH_ATTEMPT = (
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_TASK, [row])
+    INSERT_TASK.run(conn, [row])
 
 
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(INSERT_TASK, rows)
+        INSERT_TASK.run(conn, rows)
 
 
 def max_seq_and_lease(conn: Connection) -> tuple[int, int]:
@@ -93,8 +95,8 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """Record new attempts: rows of {task_id, agent_id, lease, number}."""
     if not rows:
         return
-    conn.execute(
-        ASSIGN_TASK,
+    ASSIGN_TASK.run(
+        conn,
         [
             {"b_id": r["task_id"], "b_agent": r["agent_id"], "b_lease": r["lease"], "b_number": r["number"]}
             for r in rows
@@ -106,8 +108,8 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
 def insert_attempts(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """The attempt rows of new assignments (`assign` without the task's update: a task inserted as
     assigned already)."""
-    conn.execute(
-        INSERT_ATTEMPT,
+    INSERT_ATTEMPT.run(
+        conn,
         [
             {
                 "lease": r["lease"],
@@ -125,8 +127,8 @@ def mark_running(conn: Connection, leases: Sequence[tuple[str, int, datetime | N
     """Delivered attempts: (task id, lease, when delivered)."""
     if not leases:
         return
-    conn.execute(
-        MARK_RUNNING,
+    MARK_RUNNING.run(
+        conn,
         [{"b_id": task_id, "b_lease": lease, "b_started": at} for task_id, lease, at in leases],
     )
 
@@ -136,8 +138,8 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     result, error, outcome, reason, next_attempt_at, output. Fenced by lease: returns rows updated."""
     if not rows:
         return 0
-    res = conn.execute(
-        FINISH_TASK,
+    matched = FINISH_TASK.run(
+        conn,
         [
             {
                 "b_id": r["task_id"],
@@ -152,8 +154,8 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             for r in rows
         ],
     )
-    conn.execute(
-        FINISH_ATTEMPT,
+    FINISH_ATTEMPT.run(
+        conn,
         [
             {
                 "b_lease": r["lease"],
@@ -166,7 +168,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             for r in rows
         ],
     )
-    return int(res.rowcount or 0)
+    return matched
 
 
 QUEUED = ("pending", "retrying", "scheduled")
