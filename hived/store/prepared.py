@@ -12,6 +12,7 @@ compiled form needs more than that (a callable default, a RETURNING) goes throug
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import UpdateBase
 
 Processor = Callable[[Any], Any] | None
+NUMBERED = re.compile(r"\$(\d+)")  # PostgreSQL's parameters in SQLAlchemy's SQL: $1::VARCHAR
 Plan = tuple[str, list[tuple[str | None, Any, Processor]]]  # SQL; per position: key or constant
 
 
@@ -32,11 +34,7 @@ class Prepared:
         """Execute for every row (all with the same keys, as for `conn.execute`); the rows matched."""
         if not rows:
             return 0
-        keys = tuple(rows[0])
-        cache_key = (conn.dialect.name, keys)
-        if cache_key not in self._plans:
-            self._plans[cache_key] = plan(self.statement, conn.dialect, keys)
-        found = self._plans[cache_key]
+        found = self.plan_for(conn.dialect, tuple(rows[0]))
         if found is None:
             return int(conn.execute(self.statement, list(rows)).rowcount or 0)
         sql, slots = found
@@ -70,6 +68,12 @@ class Prepared:
         finally:
             cursor.close()
 
+    def plan_for(self, dialect: Dialect, keys: tuple[str, ...]) -> Plan | None:
+        cache_key = (dialect.name, keys)
+        if cache_key not in self._plans:
+            self._plans[cache_key] = plan(self.statement, dialect, keys)
+        return self._plans[cache_key]
+
 
 def plan(statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> Plan | None:
     """The SQL text and, in order, where each parameter comes from; None when `conn.execute` must do
@@ -93,3 +97,35 @@ def plan(statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> Plan
             value = defaults[name] if name in defaults else bind.effective_value
             slots.append((None, value if proc is None else proc(value), None))
     return compiled.string, slots
+
+
+class Statements:
+    """A write made of prepared INSERTs (a task and its first attempt), callable on a Connection
+    like any write. On PostgreSQL, alone in its batch, the writer runs it as one statement in
+    autocommit (`one_statement`): `WITH s1 AS (INSERT ...) INSERT ...`, atomic as a transaction,
+    in one round trip where BEGIN, each INSERT and COMMIT took one each."""
+
+    def __init__(self, *parts: tuple[Prepared, dict[str, Any]]) -> None:
+        self.parts = parts
+
+    def __call__(self, conn: Connection) -> None:
+        for prepared, row in self.parts:
+            prepared.run(conn, [row])
+
+    def one_statement(self, dialect: Dialect) -> tuple[str, list[Any]] | None:
+        """The SQL and its arguments ($1...), or None when a part cannot be one (SQLAlchemy must
+        run it)."""
+        texts: list[str] = []
+        args: list[Any] = []
+        for prepared, row in self.parts:
+            found = prepared.plan_for(dialect, tuple(row))
+            if found is None or not found[0].startswith("INSERT "):
+                return None
+            sql, slots = found
+            offset = len(args)
+            texts.append(NUMBERED.sub(lambda m, o=offset: f"${int(m.group(1)) + o}", sql))
+            args += [(row[k] if p is None else p(row[k])) if k is not None else c for k, c, p in slots]
+        *ctes, last = texts
+        if not ctes:
+            return last, args
+        return "WITH " + ", ".join(f"s{i} AS ({text})" for i, text in enumerate(ctes)) + " " + last, args

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
-from hived.store.prepared import Prepared
+from hived.store.prepared import Prepared, Statements
 
 tasks = TaskRow.__table__
 attempts = AttemptRow.__table__
@@ -80,6 +80,12 @@ def insert_task(conn: Connection, row: dict[str, Any]) -> None:
     INSERT_TASK.run(conn, [row])
 
 
+def submission(row: dict[str, Any], assigned: list[dict[str, Any]], now: datetime) -> Statements:
+    """A submit's write: `insert_task`, then `insert_attempts` of its assignment if it has one (one
+    statement on PostgreSQL)."""
+    return Statements((INSERT_TASK, row), *((INSERT_ATTEMPT, _attempt_row(r, now)) for r in assigned))
+
+
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
         INSERT_TASK.run(conn, rows)
@@ -108,19 +114,17 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
 def insert_attempts(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """The attempt rows of new assignments (`assign` without the task's update: a task inserted as
     assigned already)."""
-    INSERT_ATTEMPT.run(
-        conn,
-        [
-            {
-                "lease": r["lease"],
-                "task_id": r["task_id"],
-                "number": r["number"],
-                "agent_id": r["agent_id"],
-                "started_at": now,
-            }
-            for r in rows
-        ],
-    )
+    INSERT_ATTEMPT.run(conn, [_attempt_row(r, now) for r in rows])
+
+
+def _attempt_row(r: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "lease": r["lease"],
+        "task_id": r["task_id"],
+        "number": r["number"],
+        "agent_id": r["agent_id"],
+        "started_at": now,
+    }
 
 
 def mark_running(conn: Connection, leases: Sequence[tuple[str, int, datetime | None]]) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.engine import Connection
 
 from hived.model.schemas import TaskSubmit
@@ -135,3 +136,27 @@ def _attempt_end_params(r: dict[str, Any]) -> dict[str, Any]:
         "b_error": None,
         "b_output": r["output"],
     }
+
+
+async def test_a_submission_is_written_whole_or_not_at_all(orch: AgentOrchestrator) -> None:
+    """A submit's task and first attempt (one statement on PostgreSQL): both, or neither."""
+    now = datetime.now(UTC)
+    first, second = new_row(orch, "one"), new_row(orch, "two")
+    attempt = {"agent_id": "a1", "lease": 900077, "number": 1}
+    await orch.db.write(task_store.submission(first, [{**attempt, "task_id": first["id"]}], now))
+    taken = {**attempt, "task_id": second["id"]}  # the same lease: the attempt's key is taken
+    with pytest.raises(DuplicateKey):
+        await orch.db.write(task_store.submission(second, [taken], now))
+
+    def rows(conn: Connection) -> tuple[list[str], list[str]]:
+        tasks = conn.execute(text("SELECT id FROM tasks")).scalars().all()
+        attempts = conn.execute(text("SELECT task_id FROM task_attempts")).scalars().all()
+        return list(tasks), list(attempts)
+
+    assert await orch.db.read(rows) == ([first["id"]], [first["id"]])
+    sql, args = task_store.submission(first, [{**attempt, "task_id": first["id"]}], now).one_statement(
+        asyncpg.dialect()
+    ) or ("", [])
+    n = len(args) - 5  # the task's parameters (its keys and a default), then the attempt's, numbered on
+    assert sql.startswith("WITH s0 AS (INSERT INTO tasks (") and f"${n + 1}::BIGINT" in sql
+    assert n > len(first) and args[n] == 900077
