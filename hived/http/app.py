@@ -20,7 +20,7 @@ from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
 from hived.http import probes, sse
 from hived.http.body_limit import BodyLimit
-from hived.http.lean import lean_routes
+from hived.http.lean import LeanApp
 from hived.http.sse import StreamLimits
 from hived.limits import routes as limit_routes
 from hived.metrics import LatencyMiddleware
@@ -119,7 +119,7 @@ def create_app(
             if manage_lifecycle:
                 await orchestrator.shutdown()
 
-    app = FastAPI(
+    app = LeanApp(
         title="hived",
         version=__version__,
         lifespan=lifespan,
@@ -137,8 +137,6 @@ def create_app(
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
-    if lean:  # first: the two requests of every task, without FastAPI's per-request machinery
-        app.router.routes.extend(lean_routes(orchestrator))
     for router in ROUTERS:
         app.include_router(router)
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
@@ -155,4 +153,6 @@ def create_app(
             allowed_hosts=set(tcp.allowed_hosts),
             allowed_origins=set(tcp.allowed_origins),
         )
+    if lean:  # the two requests of every task, without FastAPI's per-request machinery
+        app.enable_lean(orchestrator)
     return app

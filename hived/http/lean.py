@@ -1,47 +1,127 @@
 """The two requests of every task's life, `POST /tasks` and an agent's `POST /agents/{id}/work`,
-served by plain Starlette routes placed before FastAPI's.
+served beside FastAPI's stack rather than through it.
 
-They do what the FastAPI routes do (hived/tasks/routes.py, hived/agents/protocol_routes.py), with the
-same models and services: the body is read as FastAPI reads it and validated by the same pydantic
-model; a bad one raises the RequestValidationError that the app answers 422 naming the field, and a
-HiveError gets the app's answer too; the middlewares (auth, body limit, metrics) run the same. What
-they leave out is FastAPI's per-request machinery (solving dependencies, validating the answer a
-second time), a fifth of the daemon's time for a small request. The FastAPI routes stay for the
-OpenAPI document and answer every other request (tests/unit/test_lean_routes.py: alike answers)."""
+`LeanApp` is the FastAPI application, whose `__call__` hands these two requests to a short chain:
+Starlette's ServerErrorMiddleware (an unexpected error: 500, logged by uvicorn), then the app's own
+middlewares, the same instances' classes with the same arguments (auth or the socket's peer check,
+body limit, metrics), then a plain ASGI endpoint. The endpoint does what the FastAPI routes do
+(hived/tasks/routes.py, hived/agents/protocol_routes.py), with the same models and services: the
+body is read as FastAPI reads it and validated by the same pydantic model; a bad one raises the
+RequestValidationError, and every error is answered by the app's own exception handlers (422 naming
+the field, a HiveError's status and detail, an HTTPException's). What it leaves out is FastAPI's and
+Starlette's per-request machinery (telemetry, exception and exit-stack middlewares, routing, solving
+dependencies, Request and Response objects, validating the answer a second time): a quarter of
+hived's time for a small request. The FastAPI routes stay for the OpenAPI document, for `lean=False`
+and for every other request (tests/integration/test_lean_routes.py: alike answers)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from fastapi import FastAPI
 from fastapi.exceptions import HTTPException, RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
 from hived.model.schemas import TaskSubmit, WorkRequest
 from hived.orchestrator import AgentOrchestrator
 
 M = TypeVar("M", bound=BaseModel)
+ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 SUBMIT = TypeAdapter(TaskSubmit)
 WORK = TypeAdapter(WorkRequest)
+JSON_HEADER = (b"content-type", b"application/json")
 
 
-def lean_routes(orchestrator: AgentOrchestrator) -> list[Route]:
-    async def submit_task(request: Request) -> Response:
-        request.scope["route"] = submit  # the route the metrics name
-        task = await orchestrator.tasks.submit(read(SUBMIT, await request.body()))
-        return answer(task, 201)
+async def _unused(_request: Request) -> None:  # the routes below only name the path for the metrics
+    raise AssertionError("served by LeanApp")
 
-    async def agent_work(request: Request) -> Response:
-        request.scope["route"] = work
-        body = read(WORK, await request.body())
-        return answer(await orchestrator.protocol.work(request.path_params["agent_id"], body), 200)
 
-    submit = Route("/tasks", submit_task, methods=["POST"], include_in_schema=False)
-    work = Route("/agents/{agent_id}/work", agent_work, methods=["POST"], include_in_schema=False)
-    return [submit, work]
+SUBMIT_ROUTE = Route("/tasks", _unused, methods=["POST"], include_in_schema=False)
+WORK_ROUTE = Route("/agents/{agent_id}/work", _unused, methods=["POST"], include_in_schema=False)
+
+
+def agent_of(path: str) -> str | None:
+    """The agent id of `/agents/{agent_id}/work` (Starlette's `{name}`: one non-empty segment)."""
+    if not (path.startswith("/agents/") and path.endswith("/work")):
+        return None
+    agent_id = path[8:-5]
+    return agent_id if agent_id and "/" not in agent_id else None
+
+
+class LeanApp(FastAPI):
+    """FastAPI, with `POST /tasks` and `POST /agents/{id}/work` served by `lean` (see `enable_lean`)."""
+
+    lean: ASGI | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.lean is not None and scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            if path == "/tasks" or agent_of(path) is not None:
+                scope["app"] = self
+                await self.lean(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    def enable_lean(self, orchestrator: AgentOrchestrator) -> None:
+        """Build the short chain, once every middleware is added."""
+        chain: ASGI = Endpoint(self, orchestrator)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            chain = cls(chain, *args, **kwargs)
+        self.lean = ServerErrorMiddleware(chain, debug=self.debug)
+
+
+class Endpoint:
+    def __init__(self, app: FastAPI, orchestrator: AgentOrchestrator) -> None:
+        self.app = app
+        self.tasks = orchestrator.tasks
+        self.protocol = orchestrator.protocol
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            body = await read_body(receive)
+            if scope["path"] == "/tasks":
+                scope["route"] = SUBMIT_ROUTE  # the route the metrics name
+                status, model = 201, await self.tasks.submit(read(SUBMIT, body))
+            else:
+                scope["route"] = WORK_ROUTE
+                agent_id = agent_of(scope["path"])
+                assert agent_id is not None
+                status, model = 200, await self.protocol.work(agent_id, read(WORK, body))
+        except Exception as exc:
+            handler = next(
+                (
+                    self.app.exception_handlers[c]
+                    for c in type(exc).__mro__
+                    if c in self.app.exception_handlers
+                ),
+                None,
+            )
+            if handler is None:
+                raise  # ServerErrorMiddleware answers 500
+            response = await handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+            return
+        data = model.model_dump_json().encode()
+        headers = [(b"content-length", str(len(data)).encode()), JSON_HEADER]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+
+async def read_body(receive: Any) -> bytes:
+    """The whole body, as Starlette's Request.body() reads it."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def read(adapter: TypeAdapter[M], body: bytes) -> M:
@@ -64,7 +144,3 @@ def read(adapter: TypeAdapter[M], body: bytes) -> M:
     except ValidationError as exc:
         errors: list[Any] = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
-
-
-def answer(model: BaseModel, status: int) -> Response:
-    return Response(model.model_dump_json(), status, media_type="application/json")

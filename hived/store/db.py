@@ -86,6 +86,9 @@ UNAVAILABLE_STATES = ("08", "57P", "53300", "55000", "3D000")
 
 # asyncpg's errors without a SQLSTATE for a connection that is gone (the rest carry one above)
 DISCONNECTS = {"ConnectionDoesNotExistError", "InterfaceError"}
+# ... and, on the raw connection (Database._autocommit), for one whose protocol broke under it (the
+# server ended it while idle): SQLAlchemy's adapter would have failed the BEGIN before it
+CLIENT_SIDE = DISCONNECTS | {"InternalClientError"}
 
 
 def _sqlite_synchronous() -> str:
@@ -230,6 +233,28 @@ class Database:
                 await asyncio.shield(conn.close())
             raise
 
+    async def _autocommit(self, fn: Any) -> Any:
+        """PostgreSQL: a write that can be one statement (hived.store.prepared.Statements), alone in
+        its batch, runs as that statement in autocommit on the writer's asyncpg connection: one round
+        trip (and one commit) where BEGIN, each statement and COMMIT took one each."""
+        conn = await self._async_writer()
+        found = fn.one_statement(conn.dialect)
+        if found is None:
+            return await self._in_transaction(fn)
+        sql, args = found
+        try:
+            raw = await conn.get_raw_connection()
+            return await raw.driver_connection.execute(sql, *args)  # type: ignore[union-attr]
+        except Exception as exc:
+            if str(getattr(exc, "sqlstate", "")).startswith("23"):  # a constraint: the connection is fine
+                raise IntegrityError(sql, args, exc) from exc
+            self._async_conn = None  # lost, or in doubt: the next batch takes a fresh one
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close())
+            if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in CLIENT_SIDE:
+                raise OperationalError(sql, args, exc) from exc  # the connection broke: 503
+            raise
+
     async def _async_writer(self) -> AsyncConnection:
         """PostgreSQL's writer connection, kept open between batches: a checkout from the pool (with
         its ping) per batch cost as much as the batch."""
@@ -296,7 +321,10 @@ class Database:
         fns = [fn for fn, _, _ in batch]
         heavy = any(heavy for _, _, heavy in batch)
         try:
-            results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns], heavy)
+            if self._async is not None and len(fns) == 1 and hasattr(fns[0], "one_statement"):
+                results = [await self._autocommit(fns[0])]
+            else:
+                results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns], heavy)
         except Exception as exc:
             if _unavailable(exc):  # no use running each alone: every one of them fails the same way
                 error = self.translate(exc)

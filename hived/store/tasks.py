@@ -11,14 +11,16 @@ from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, updat
 from sqlalchemy.engine import Connection
 
 from hived.store.models import AttemptRow, TaskRow
+from hived.store.prepared import Prepared, Statements
 
 tasks = TaskRow.__table__
 attempts = AttemptRow.__table__
 
 
-# The statements of the hot path are built once: building one costs more than running it on SQLite.
-INSERT_TASK = insert(tasks)
-ASSIGN_TASK = (
+# The statements of the hot path are built once (building one costs more than running it on SQLite)
+# and run on the DBAPI cursor (hived/store/prepared.py).
+INSERT_TASK = Prepared(insert(tasks))
+ASSIGN_TASK = Prepared(
     update(tasks)
     .where(tasks.c.id == bindparam("b_id"))
     .values(
@@ -29,8 +31,8 @@ ASSIGN_TASK = (
         next_attempt_at=None,
     )
 )
-INSERT_ATTEMPT = insert(attempts)
-MARK_RUNNING = (
+INSERT_ATTEMPT = Prepared(insert(attempts))
+MARK_RUNNING = Prepared(
     update(tasks)
     .where(
         and_(
@@ -41,7 +43,7 @@ MARK_RUNNING = (
     )
     .values(status="running", started_at=bindparam("b_started"))
 )
-FINISH_TASK = (
+FINISH_TASK = Prepared(
     update(tasks)
     .where(
         and_(
@@ -61,7 +63,7 @@ FINISH_TASK = (
         started_at=func.coalesce(tasks.c.started_at, bindparam("b_started")),  # if never marked
     )
 )
-FINISH_ATTEMPT = (
+FINISH_ATTEMPT = Prepared(
     update(attempts)
     .where(and_(attempts.c.lease == bindparam("b_lease"), attempts.c.ended_at.is_(None)))  # ends once
     .values(
@@ -75,12 +77,18 @@ FINISH_ATTEMPT = (
 
 
 def insert_task(conn: Connection, row: dict[str, Any]) -> None:
-    conn.execute(INSERT_TASK, [row])
+    INSERT_TASK.run(conn, [row])
+
+
+def submission(row: dict[str, Any], assigned: list[dict[str, Any]], now: datetime) -> Statements:
+    """A submit's write: `insert_task`, then `insert_attempts` of its assignment if it has one (one
+    statement on PostgreSQL)."""
+    return Statements((INSERT_TASK, row), *((INSERT_ATTEMPT, _attempt_row(r, now)) for r in assigned))
 
 
 def insert_tasks(conn: Connection, rows: list[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(INSERT_TASK, rows)
+        INSERT_TASK.run(conn, rows)
 
 
 def max_seq_and_lease(conn: Connection) -> tuple[int, int]:
@@ -93,8 +101,8 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """Record new attempts: rows of {task_id, agent_id, lease, number}."""
     if not rows:
         return
-    conn.execute(
-        ASSIGN_TASK,
+    ASSIGN_TASK.run(
+        conn,
         [
             {"b_id": r["task_id"], "b_agent": r["agent_id"], "b_lease": r["lease"], "b_number": r["number"]}
             for r in rows
@@ -106,27 +114,25 @@ def assign(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
 def insert_attempts(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """The attempt rows of new assignments (`assign` without the task's update: a task inserted as
     assigned already)."""
-    conn.execute(
-        INSERT_ATTEMPT,
-        [
-            {
-                "lease": r["lease"],
-                "task_id": r["task_id"],
-                "number": r["number"],
-                "agent_id": r["agent_id"],
-                "started_at": now,
-            }
-            for r in rows
-        ],
-    )
+    INSERT_ATTEMPT.run(conn, [_attempt_row(r, now) for r in rows])
+
+
+def _attempt_row(r: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "lease": r["lease"],
+        "task_id": r["task_id"],
+        "number": r["number"],
+        "agent_id": r["agent_id"],
+        "started_at": now,
+    }
 
 
 def mark_running(conn: Connection, leases: Sequence[tuple[str, int, datetime | None]]) -> None:
     """Delivered attempts: (task id, lease, when delivered)."""
     if not leases:
         return
-    conn.execute(
-        MARK_RUNNING,
+    MARK_RUNNING.run(
+        conn,
         [{"b_id": task_id, "b_lease": lease, "b_started": at} for task_id, lease, at in leases],
     )
 
@@ -136,8 +142,8 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
     result, error, outcome, reason, next_attempt_at, output. Fenced by lease: returns rows updated."""
     if not rows:
         return 0
-    res = conn.execute(
-        FINISH_TASK,
+    matched = FINISH_TASK.run(
+        conn,
         [
             {
                 "b_id": r["task_id"],
@@ -152,8 +158,8 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             for r in rows
         ],
     )
-    conn.execute(
-        FINISH_ATTEMPT,
+    FINISH_ATTEMPT.run(
+        conn,
         [
             {
                 "b_lease": r["lease"],
@@ -166,7 +172,7 @@ def finish(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> int:
             for r in rows
         ],
     )
-    return int(res.rowcount or 0)
+    return matched
 
 
 QUEUED = ("pending", "retrying", "scheduled")

@@ -110,13 +110,9 @@ class TaskService:
                 status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, lease=claimed.lease, attempts=1
             )
 
-        def write(conn: Any) -> None:
-            task_store.insert_task(conn, row)
-            if claimed is not None:
-                task_store.insert_attempts(conn, self.dispatcher.assignment_rows([claimed]), now)
-
+        assigned = self.dispatcher.assignment_rows([claimed]) if claimed is not None else []
         try:
-            await self.db.write(write)
+            await self.db.write(task_store.submission(row, assigned, now))
         except BaseException as exc:
             if claimed is not None:
                 self.dispatcher.unclaim(claimed)

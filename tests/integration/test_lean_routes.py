@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from hived.http.app import create_app
+from hived.bounds import Limits
+from hived.http.app import TcpGate, create_app
+from hived.model.schemas import AgentSpec
 from hived.orchestrator import AgentOrchestrator
 
 VOLATILE = {"id", "created_at", "started_at", "completed_at", "agent_id", "attempts", "status"}
@@ -77,3 +79,64 @@ async def test_the_lean_routes_answer_as_fastapi_does(clients: tuple[httpx.Async
     for agent, body in WORK:
         path = f"/agents/{agent}/work"
         assert shown(await lean.post(path, json=body)) == shown(await full.post(path, json=body)), body
+
+
+async def test_the_lean_routes_keep_the_gates_errors_and_headers(tmp_path: Path) -> None:
+    """Behind the TCP listener's gate (tokens, Host), with the body limit, the metrics and an
+    unexpected error: the lean routes answer as FastAPI's do, headers included."""
+    orch = AgentOrchestrator(
+        f"sqlite:///{tmp_path}/hive.db", tmp_path / "state", limits=Limits(max_request_bytes=2000)
+    )
+    await orch.start()
+    gate = TcpGate(allowed_hosts=frozenset({"h"}))
+    apps = [create_app(orch, manage_lifecycle=False, tcp=gate, lean=lean) for lean in (True, False)]
+    lean, full = (
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://h"
+        )
+        for app in apps
+    )
+    try:
+        _, operator = await orch.tokens.create("operator", None, "op")
+        _, reader = await orch.tokens.create("read", None, "r")
+        agent = await orch.agents.create(AgentSpec(name="w", capabilities=["x"]), kind="external")
+        _, agent_token = await orch.tokens.create("agent", "w", "w")
+        work = {"incarnation": 0, "slots": 0, "wait": 0}
+        cases: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+            ("/tasks", {"json": {"type": "t"}}, {}),  # no token: 401
+            ("/tasks", {"json": {"type": "t"}}, {"authorization": f"Bearer {reader}"}),  # scope: 403
+            ("/tasks", {"json": {"type": "t"}}, {"authorization": f"Bearer {operator}", "host": "evil"}),
+            ("/tasks", {"json": {"type": "t"}}, {"authorization": f"Bearer {operator}"}),  # 201
+            (
+                "/tasks",
+                {"json": {"type": "t", "payload": {"s": "x" * 3000}}},
+                {"authorization": f"Bearer {operator}"},
+            ),
+            ("/agents/other/work", {"json": work}, {"authorization": f"Bearer {agent_token}"}),  # not its own
+            (f"/agents/{agent.id}/work", {"json": work}, {"authorization": f"Bearer {agent_token}"}),
+        ]
+        for path, body, headers in cases:
+            a, b = (
+                await lean.post(path, headers=headers, **body),
+                await full.post(path, headers=headers, **body),
+            )
+            assert shown(a) == shown(b), (path, headers)
+            assert a.headers.get("content-type") == b.headers.get("content-type"), path
+            assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), path
+        codes = {shown(await lean.post(p, headers=h, **b))[0] for p, b, h in cases}
+        assert codes == {401, 403, 413, 201, 200}
+
+        async def broken(_task: Any) -> None:
+            raise RuntimeError("a bug")
+
+        orch.tasks.submit = broken  # type: ignore[method-assign]
+        auth = {"authorization": f"Bearer {operator}"}
+        a, b = (
+            await lean.post("/tasks", json={"type": "t"}, headers=auth),
+            await full.post("/tasks", json={"type": "t"}, headers=auth),
+        )
+        assert (a.status_code, a.text) == (b.status_code, b.text) == (500, "Internal Server Error")
+    finally:
+        for client in (lean, full):
+            await client.aclose()
+        await orch.shutdown()

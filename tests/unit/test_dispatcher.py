@@ -247,7 +247,7 @@ async def test_a_claim_whose_commit_fails_leaves_no_trace(hive: Core, monkeypatc
     def broken(*_args: Any) -> None:
         raise OSError("disk gone")
 
-    monkeypatch.setattr(task_store, "insert_attempts", broken)
+    monkeypatch.setattr(task_store.INSERT_ATTEMPT, "run", broken)  # the attempt's row, in the commit
     with pytest.raises(Exception, match="disk gone|unavailable"):
         await hive.tasks.submit(TaskSubmit(type="job"))
     monkeypatch.undo()
