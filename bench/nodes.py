@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psutil
 from sqlalchemy.engine import make_url
@@ -34,30 +35,26 @@ REPO = Path(__file__).resolve().parent.parent
 NOOP = "def run(payload):\n    return {}\n"
 
 
-def admin(url: str, sql: str) -> None:
+def query(url: str, method: str, sql: str) -> Any:
+    """One statement on a connection of its own: `method` is asyncpg's (execute, fetch, fetchval)."""
     import asyncpg
 
-    async def go() -> None:
+    async def go() -> Any:
         conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
         try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
-def fetchval(url: str, sql: str) -> object:
-    import asyncpg
-
-    async def go() -> object:
-        conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
-        try:
-            return await conn.fetchval(sql)
+            return await getattr(conn, method)(sql)
         finally:
             await conn.close()
 
     return asyncio.run(go())
+
+
+def admin(url: str, sql: str) -> None:
+    query(url, "execute", sql)
+
+
+def fetchval(url: str, sql: str) -> object:
+    return query(url, "fetchval", sql)
 
 
 def start_node(url: str, name: str, folder: Path) -> tuple[subprocess.Popen[bytes], object]:
@@ -143,18 +140,10 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
 def postgres_cpu(url: str) -> dict[int, float]:
     """CPU seconds (user + system) of each PostgreSQL backend serving this database (not the other
     databases' backends that share the server)."""
-    import asyncpg
-
-    async def pids() -> list[int]:
-        conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
-        try:
-            sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            return [r[0] for r in await conn.fetch(sql + " AND pid <> pg_backend_pid()")]
-        finally:
-            await conn.close()
-
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    pids = [r[0] for r in query(url, "fetch", sql)]
     seconds = {}
-    for pid in asyncio.run(pids()):
+    for pid in pids:
         with contextlib.suppress(psutil.Error):
             times = psutil.Process(pid).cpu_times()
             seconds[pid] = times.user + times.system

@@ -56,7 +56,7 @@ async def fence_loop(
         away = down_for()
         if stopped := fence(list(running.values()), away, fence_after):
             log.warning(
-                "hived unreachable for %.1fs (over %.1fs, 60%% of its node_timeout): stopped %d running "
+                "hived unreachable for %.1fs (its node fences after %.1fs): stopped %d running "
                 "attempt(s), which the other nodes will run",
                 away,
                 fence_after,

@@ -47,11 +47,18 @@ def test_a_fenced_attempt_ends_interrupted_saying_why_and_keeps_its_output() -> 
 
 
 async def test_the_loop_fences_when_hived_goes_away_and_not_before() -> None:
-    away = [0.0]
+    away, looks = [0.0], asyncio.Queue[None]()
+
+    def down_for() -> float:
+        looks.put_nowait(None)
+        return away[0]
+
     running = {"t1": Item()}
-    loop = asyncio.create_task(fence_loop(lambda: away[0], running, 0.05))
+    loop = asyncio.create_task(fence_loop(down_for, running, 0.05))
     try:
-        await asyncio.sleep(0.1)  # two looks while hived answers
+        async with asyncio.timeout(5):
+            for _ in range(2):  # two looks while hived answers
+                await looks.get()
         assert running["t1"].stop.reason is None
         away[0] = 0.06
         async with asyncio.timeout(5):
