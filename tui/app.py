@@ -12,6 +12,8 @@ endpoint); the app closes it when it ends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from rich.console import Group
@@ -24,15 +26,24 @@ from hivectl.client import AsyncClient, ClientError
 from tui import attempt_files, feed, terminal, views
 from tui.actions import Actions
 from tui.feed import as_dict
-from tui.screens import DetailScreen, HelpScreen, RunScreen, agent_detail, limit_detail, task_detail
+from tui.screens import (
+    DetailScreen,
+    HelpScreen,
+    RunScreen,
+    agent_detail,
+    kv_table,
+    limit_detail,
+    task_detail,
+)
 from tui.state import Fleet
 
-PANES = ("agents", "queue", "workflows", "events", "limits")
+PANES = ("agents", "queue", "workflows", "events", "limits", "nodes")
 TABLES = {
     "agents": "agents-table",
     "queue": "tasks-table",
     "workflows": "runs-table",
     "limits": "limits-table",
+    "nodes": "nodes-table",
 }
 BACKLOG = 200  # events shown from before the app connected
 
@@ -49,6 +60,7 @@ class HiveApp(Actions):
         Binding("3", "pane('workflows')", "workflows", show=False),
         Binding("4", "pane('events')", "events", show=False),
         Binding("5", "pane('limits')", "limits", show=False),
+        Binding("6", "pane('nodes')", "nodes", show=False),
         Binding("enter", "details", "details", show=False),
         Binding("r", "restart", "restart"),
         Binding("d", "drain", "drain"),
@@ -92,6 +104,9 @@ class HiveApp(Actions):
                 yield RichLog(id="events-log", max_lines=2000, wrap=False)
             with TabPane("5 Limits", id="limits"):
                 yield DataTable(id="limits-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("6 Nodes", id="nodes"):
+                yield Static("", id="nodes-summary")
+                yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="filter rows (enter to apply, esc to clear)", id="filter")
         yield Footer()
 
@@ -101,6 +116,7 @@ class HiveApp(Actions):
             ("tasks-table", views.TASK_COLUMNS),
             ("runs-table", views.RUN_COLUMNS),
             ("limits-table", views.LIMIT_COLUMNS),
+            ("nodes-table", views.NODE_COLUMNS),
         ):
             table = self.query_one(f"#{table_id}", DataTable)
             for column in columns:
@@ -143,16 +159,18 @@ class HiveApp(Actions):
         fleet.load_tasks(snapshot["tasks"])
         fleet.load_runs(snapshot["runs"])
         fleet.load_limits(snapshot["limits"])
+        fleet.load_nodes(snapshot["nodes"])
 
     async def refresh_snapshot(self) -> None:
-        """RSS, CPU, heartbeats, counts, limits, pauses, cordons and why tasks wait are not events:
-        read them again now and then."""
+        """RSS, CPU, heartbeats, counts, limits, nodes, pauses, cordons and why tasks wait are not
+        events: read them again now and then."""
         if not self.connected:
             return
         try:
             self.fleet.load_agents(await feed.agents(self.client))
             self.fleet.load_status(as_dict(await self.client.status()))
             self.fleet.load_limits(await feed.limits(self.client))
+            self.fleet.load_nodes(await feed.nodes(self.client))
             self.fleet.load_queued(await feed.queued(self.client))
             active = [
                 r for r in self.fleet.runs.values() if r.get("status") in ("pending", "running", "paused")
@@ -199,9 +217,12 @@ class HiveApp(Actions):
         for run_id in [r for r in self.fleet.runs if r in dirty.runs]:
             if run := self.fleet.runs.get(run_id):
                 self.put_row(runs, run_id, views.run_row(run, now), views.RUN_COLUMNS)
-        self.draw_limits(dirty.limits, dirty.removed_limits)
+        fleet = self.fleet
+        self.draw_named("limits-table", dirty.limits, dirty.removed_limits, fleet.limits, views.limit_row)
+        self.draw_named("nodes-table", dirty.nodes, dirty.removed_nodes, fleet.nodes, views.node_row)
+        if dirty.agents or dirty.removed_agents:  # the agents by status, and those on no known node
+            self.query_one("#nodes-summary", Static).update(views.nodes_summary(list(fleet.agents.values())))
         if dirty.queue:
-            fleet = self.fleet
             self.query_one("#depth", Static).update(
                 views.depth_text(fleet.task_counts, fleet.queue_depth, fleet.depth_by_priority, fleet.paused)
             )
@@ -214,14 +235,23 @@ class HiveApp(Actions):
                     log.write(views.event_line(event))
             self.pending_events.clear()
 
-    def draw_limits(self, changed: set[str], removed: set[str]) -> None:
-        table = self.query_one("#limits-table", DataTable)
+    def draw_named(
+        self,
+        table_id: str,
+        changed: set[str],
+        removed: set[str],
+        items: dict[str, dict[str, Any]],
+        row: Callable[[dict[str, Any], datetime], tuple[Any, ...]],
+    ) -> None:
+        """The rows of a pane of named objects (limits, nodes) that changed or went away."""
+        table = self.query_one(f"#{table_id}", DataTable)
         now = views.now_utc()
+        columns = tuple(str(key.value) for key in table.columns)
         for name in removed:
             self.remove_row(table, name)
         for name in sorted(changed):
-            if limit := self.fleet.limits.get(name):
-                self.put_row(table, name, views.limit_row(limit, now), views.LIMIT_COLUMNS)
+            if item := items.get(name):
+                self.put_row(table, name, row(item, now), columns)
 
     def put_row(
         self, table: DataTable[Any], key: str, cells: tuple[Any, ...], columns: tuple[str, ...]
@@ -255,6 +285,7 @@ class HiveApp(Actions):
         now = views.now_utc()
         closed = [n for n, lim in self.fleet.limits.items() if lim.get("closed_until")]
         self.fleet.dirty.limits.update(closed)  # their countdowns (a reopened one shows "-")
+        self.fleet.dirty.nodes.update(self.fleet.nodes)  # heartbeat ages (a few rows, cells that changed)
         agents = self.query_one("#agents-table", DataTable)
         first = int(agents.scroll_y)
         for row in agents.ordered_rows[first : first + agents.size.height]:
@@ -301,6 +332,7 @@ class HiveApp(Actions):
         dirty.tasks |= set(self.fleet.tasks)
         dirty.runs |= set(self.fleet.runs)
         dirty.limits |= set(self.fleet.limits)
+        dirty.nodes |= set(self.fleet.nodes)
         self.flush()
 
     def focus_table(self) -> None:
@@ -340,6 +372,8 @@ class HiveApp(Actions):
                 screen = DetailScreen(
                     f"limit {name}", limit_detail(as_dict(await self.client.get_limit(name)))
                 )
+            elif pane == "nodes" and (name := self.selected("nodes-table")):
+                screen = DetailScreen(f"node {name}", kv_table(as_dict(await self.client.get_node(name))))
             else:
                 return
         except (ClientError, ValueError) as exc:

@@ -38,6 +38,16 @@ async def limits(client: AsyncClient) -> list[dict[str, Any]]:
         return []
 
 
+async def nodes(client: AsyncClient) -> list[dict[str, Any]]:
+    """Every node of the cluster (on SQLite the one hived; an older daemon without nodes: none)."""
+    try:
+        return as_dicts((await client.list_nodes()).items)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return []
+
+
 async def queued(client: AsyncClient) -> list[dict[str, Any]]:
     """The newest pending and scheduled tasks, with why they wait (`waiting_reason`, `not_before`)."""
     items = []
@@ -48,7 +58,7 @@ async def queued(client: AsyncClient) -> list[dict[str, Any]]:
 
 async def snapshot(client: AsyncClient) -> dict[str, Any]:
     """Everything the panes show, read now: status (with the event id to follow from), agents,
-    recent tasks, runs (an older daemon without workflow routes: no runs) and limits."""
+    recent tasks, runs (an older daemon without workflow routes: no runs), limits and nodes."""
     status = await client.status()
     fleet = await agents(client)
     tasks = (await client.list_tasks(limit=SNAPSHOT_TASKS)).items
@@ -64,4 +74,5 @@ async def snapshot(client: AsyncClient) -> dict[str, Any]:
         "tasks": as_dicts(tasks),
         "runs": as_dicts(runs),
         "limits": await limits(client),
+        "nodes": await nodes(client),
     }

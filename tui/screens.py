@@ -20,7 +20,7 @@ from textual.widgets.tree import TreeNode
 from tui.views import STEP_ICONS, age, parse_time, status
 
 HELP = """\
-[b]Panes[/b]      1 agents   2 queue   3 workflows   4 events   5 limits   (tab / shift+tab cycle)
+[b]Panes[/b]      1 agents   2 queue   3 workflows   4 events   5 limits   6 nodes   (tab cycles)
 [b]Move[/b]       arrows, page up/down, mouse; [b]enter[/b] details of the selected row
 [b]Filter[/b]     /  type to filter the rows of the pane (esc clears)
 [b]Agents[/b]     r restart   d drain and remove   x remove now   l logs
@@ -30,7 +30,7 @@ HELP = """\
 [b]Other[/b]      ? this help   q quit
 
 Destructive actions ask first. Live: changes come from hived's /events stream; RSS, CPU,
-heartbeat ages, limits, pauses and why tasks wait are re-read every few seconds."""
+heartbeat ages, limits, nodes, pauses and why tasks wait are re-read every few seconds."""
 
 
 class HelpScreen(ModalScreen[None]):

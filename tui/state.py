@@ -24,6 +24,8 @@ class Dirty:
     removed_agents: set[str] = field(default_factory=set)
     limits: set[str] = field(default_factory=set)
     removed_limits: set[str] = field(default_factory=set)
+    nodes: set[str] = field(default_factory=set)
+    removed_nodes: set[str] = field(default_factory=set)
     queue: bool = False
 
     def __bool__(self) -> bool:
@@ -34,6 +36,8 @@ class Dirty:
             or self.removed_agents
             or self.limits
             or self.removed_limits
+            or self.nodes
+            or self.removed_nodes
             or self.queue
         )
 
@@ -44,6 +48,7 @@ class Fleet:
     tasks: collections.OrderedDict[str, dict[str, Any]] = field(default_factory=collections.OrderedDict)
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
     limits: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # by name (GET /nodes)
     paused: list[dict[str, Any]] = field(default_factory=list)  # the queue's pauses (GET /status)
     task_counts: dict[str, int] = field(default_factory=dict)
     queue_depth: int = 0
@@ -57,7 +62,7 @@ class Fleet:
     ended_since_sample: int = 0
     dirty: Dirty = field(default_factory=Dirty)
 
-    # --- snapshots (GET /agents, /status, /tasks, /runs, /limits) ---------------------------------
+    # --- snapshots (GET /agents, /status, /tasks, /runs, /limits, /nodes) -------------------------
 
     def load_agents(self, items: list[dict[str, Any]]) -> None:
         seen = {a["id"] for a in items}
@@ -78,14 +83,12 @@ class Fleet:
 
     def load_limits(self, items: list[dict[str, Any]]) -> None:
         """Limits are not events: the whole list, read again now and then."""
-        seen = {lim["name"] for lim in items}
-        for gone in set(self.limits) - seen:
-            del self.limits[gone]
-            self.dirty.removed_limits.add(gone)
-        for lim in items:
-            if self.limits.get(lim["name"]) != lim:
-                self.limits[lim["name"]] = lim
-                self.dirty.limits.add(lim["name"])
+        _load_named(self.limits, items, self.dirty.limits, self.dirty.removed_limits)
+
+    def load_nodes(self, items: list[dict[str, Any]]) -> None:
+        """Nodes are not events either (a node's heartbeat, drain or loss): the whole list, read
+        again now and then."""
+        _load_named(self.nodes, items, self.dirty.nodes, self.dirty.removed_nodes)
 
     def load_tasks(self, items: list[dict[str, Any]]) -> None:
         for task in reversed(items):  # the API lists newest first
@@ -229,3 +232,17 @@ class Fleet:
     def take_dirty(self) -> Dirty:
         dirty, self.dirty = self.dirty, Dirty()
         return dirty
+
+
+def _load_named(
+    known: dict[str, dict[str, Any]], items: list[dict[str, Any]], changed: set[str], removed: set[str]
+) -> None:
+    """A whole list of objects keyed by name: the ones gone are removed, the ones that changed marked."""
+    seen = {item["name"] for item in items}
+    for gone in set(known) - seen:
+        del known[gone]
+        removed.add(gone)
+    for item in items:
+        if known.get(item["name"]) != item:
+            known[item["name"]] = item
+            changed.add(item["name"])

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import collections
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
 
-from hivectl.cli.plain import TASK_ORDER, describe_pause
+from hivectl.cli.plain import AGENT_ORDER, TASK_ORDER, counts, describe_pause
 from hivectl.cli.render import STATUS_STYLES
 from hivectl.cli.spend import cost
 
@@ -15,6 +16,7 @@ AGENT_COLUMNS = ("name", "type", "status", "heartbeat", "task", "done", "failed"
 TASK_COLUMNS = ("id", "type", "status", "priority", "agent", "attempts", "waiting", "error")
 RUN_COLUMNS = ("id", "workflow", "status", "progress", "steps", "cost", "age")
 LIMIT_COLUMNS = ("name", "rate", "tokens", "concurrency", "holders", "waiting", "closed")
+NODE_COLUMNS = ("name", "status", "host", "pid", "address", "agents", "heartbeat")
 STEP_ICONS = {
     "pending": "·",
     "waiting": "⏸",
@@ -119,6 +121,37 @@ def limit_row(limit: dict[str, Any], now: datetime) -> tuple[Any, ...]:
         Text(str(limit.get("waiting", 0)), style="yellow" if limit.get("waiting") else ""),
         Text(f"for {age(now, closed)}", style="bold red") if shut and closed else "-",
     )
+
+
+def node_agents(names: list[str]) -> str:
+    """The agents placed on a node, as `hivectl node list` says them: up to three names, else a count."""
+    return (",".join(names) if len(names) <= 3 else f"{len(names)} agents") or "-"
+
+
+def node_row(node: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    """A node (`GET /nodes`): its state (active, draining, lost, stopped), where it runs, the agents
+    placed on it and how long ago it last beat (the node that answered is marked `(this)`)."""
+    return (
+        Text(node["name"] + (" (this)" if node.get("this") else "")),
+        status(node.get("status")),
+        Text(node.get("host") or "-"),
+        str(node.get("pid") or "-"),
+        Text(node.get("address") or "-"),
+        Text(node_agents(node.get("agents") or [])),
+        age(node.get("heartbeat_at"), now),
+    )
+
+
+def nodes_summary(agents: list[dict[str, Any]]) -> Text:
+    """Above the nodes: the agents by status in lifecycle order, and the unscheduled ones by name
+    with the node they are placed on (a node that is not known: no node lists them)."""
+    by_status = collections.Counter(str(a.get("status") or "?") for a in agents)
+    text = Text(f"agents: {counts(by_status, AGENT_ORDER)}")
+    nowhere = [a for a in agents if a.get("status") == "unscheduled"]
+    if nowhere:
+        names = ", ".join(sorted(f"{a['name']} @{a.get('node') or '?'}" for a in nowhere))
+        text.append(f"\nunscheduled (placed on no known node): {names}", style=STATUS_STYLES["unscheduled"])
+    return text
 
 
 def progress_bar(done: int, total: int, width: int = 20) -> str:

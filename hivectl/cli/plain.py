@@ -7,7 +7,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-AGENT_ORDER = ["starting", "active", "busy", "draining", "unhealthy", "failed", "lost", "stopped"]
+AGENT_ORDER = [
+    "starting",
+    "active",
+    "busy",
+    "draining",
+    "unhealthy",
+    "failed",
+    "lost",
+    "unscheduled",  # placed on a node that is not known: nobody runs it
+    "stopped",
+]
 TASK_ORDER = [
     "scheduled",
     "pending",

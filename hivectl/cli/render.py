@@ -37,6 +37,7 @@ STATUS_STYLES = {
     "unhealthy": "red",
     "failed": "bold red",
     "lost": "red",
+    "unscheduled": "bold magenta",  # an agent placed on a node that is not known
     "pending": "yellow",
     "assigned": "cyan",
     "running": "cyan",

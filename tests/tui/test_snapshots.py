@@ -1,4 +1,4 @@
-"""Snapshots of the five panes, drawn from fixed data (no daemon: the connection line is left out).
+"""Snapshots of the six panes, drawn from fixed data (no daemon: the connection line is left out).
 A deliberate change of the layout: `HIVE_UPDATE_SNAPSHOTS=1 pytest tests/tui/test_snapshots.py`,
 then review the diff of tests/tui/snapshots/."""
 
@@ -32,6 +32,21 @@ AGENTS = [
         "cordoned": i == 1,
     }
     for i, status, tasks in ((1, "active", []), (2, "busy", ["7f3a9c1e-aaaa"]), (3, "unhealthy", []))
+] + [  # placed on a node that is not known
+    {
+        "id": "a4",
+        "name": "builder",
+        "type": "builder",
+        "status": "unscheduled",
+        "node": "gamma",
+        "current_tasks": [],
+        "tasks_done": 0,
+        "tasks_failed": 0,
+        "rss_bytes": None,
+        "cpu_percent": None,
+        "restarts": 0,
+        "last_heartbeat": None,
+    }
 ]
 TASKS = [
     {
@@ -106,6 +121,24 @@ RUNS = [
         ],
     },
 ]
+NODES = [
+    {
+        "name": name,
+        "status": status,
+        "slot": slot,
+        "host": host,
+        "pid": pid,
+        "address": address,
+        "heartbeat_at": None,  # ages are the clock's: left out
+        "agents": agents,
+        "this": slot == 0,
+    }
+    for name, status, slot, host, pid, address, agents in (
+        ("alpha", "active", 0, "box-1", 4242, "10.0.0.1:8700", ["reviewer-1", "reviewer-2"]),
+        ("beta", "draining", 1, "box-2", 5151, "10.0.0.2:8700", ["reviewer-3"]),
+        ("delta", "lost", 2, "box-3", 6161, None, []),
+    )
+]
 EVENTS = [
     {
         "id": 1,
@@ -131,7 +164,7 @@ EVENTS = [
 ]
 
 
-PANES = ["agents", "queue", "workflows", "events", "limits"]
+PANES = ["agents", "queue", "workflows", "events", "limits", "nodes"]
 
 
 @pytest.mark.parametrize("pane", PANES)
@@ -145,6 +178,7 @@ async def test_pane_snapshot(tmp_path: Path, pane: str) -> None:
         fleet.load_runs(RUNS)
         closed = (datetime.now(UTC) + timedelta(seconds=150)).isoformat()  # "for 2m" for 30 s
         fleet.load_limits([LIMITS[0] | {"closed_until": closed}, *LIMITS[1:]])
+        fleet.load_nodes(NODES)
         fleet.load_status(
             {
                 "tasks": {"completed": 1, "running": 1, "failed": 1, "pending": 1, "scheduled": 1},

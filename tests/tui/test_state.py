@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tui import views
 from tui.state import Fleet
 
@@ -194,3 +196,75 @@ def test_waiting_reasons_scheduled_tasks_pauses_and_cordons() -> None:
     assert "not paused" in str(views.depth_text({}, 0, {}, []))
     row = views.agent_row(agent(cordoned=True), views.now_utc())
     assert str(row[2]) == "active,cordoned"
+
+
+def node(**fields: object) -> dict[str, object]:
+    return {
+        "name": "alpha",
+        "status": "active",
+        "slot": 0,
+        "host": "box-1",
+        "pid": 4242,
+        "address": "10.0.0.1:8700",
+        "heartbeat_at": None,
+        "agents": ["rev-1", "rev-2"],
+        "this": False,
+    } | fields
+
+
+def test_nodes_snapshot_marks_changed_and_removed_rows() -> None:
+    fleet = Fleet()
+    fleet.load_nodes([node(), node(name="beta")])
+    assert fleet.take_dirty().nodes == {"alpha", "beta"}
+    fleet.load_nodes([node(), node(name="beta")])
+    assert not fleet.take_dirty()
+    fleet.load_nodes([node(status="lost")])
+    dirty = fleet.take_dirty()
+    assert dirty.nodes == {"alpha"} and dirty.removed_nodes == {"beta"}
+    assert fleet.nodes["alpha"]["status"] == "lost" and "beta" not in fleet.nodes
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({}, ["alpha", "active", "box-1", "4242", "10.0.0.1:8700", "rev-1,rev-2", "-"]),
+        (
+            {"this": True, "beat": 75},
+            ["alpha (this)", "active", "box-1", "4242", "10.0.0.1:8700", "rev-1,rev-2", "1m"],
+        ),
+        (
+            {"status": "draining", "agents": ["a", "b", "c"], "beat": 3},
+            ["alpha", "draining", "box-1", "4242", "10.0.0.1:8700", "a,b,c", "3s"],
+        ),
+        (
+            {"status": "lost", "host": None, "pid": None, "address": None, "agents": []},
+            ["alpha", "lost", "-", "-", "-", "-", "-"],
+        ),
+        (
+            {"agents": ["a", "b", "c", "d"]},
+            ["alpha", "active", "box-1", "4242", "10.0.0.1:8700", "4 agents", "-"],
+        ),
+    ],
+)
+def test_node_rows(fields: dict[str, object], expected: list[str]) -> None:
+    now = views.now_utc()
+    if "beat" in fields:  # seconds ago
+        beat = fields.pop("beat")
+        fields["heartbeat_at"] = (now - timedelta(seconds=float(beat))).isoformat()  # type: ignore[arg-type]
+    assert [str(c) for c in views.node_row(node(**fields), now)] == expected
+
+
+def test_nodes_summary_counts_agents_in_lifecycle_order_and_names_the_unscheduled() -> None:
+    agents = [
+        agent(status="unscheduled", name="nowhere", node="gamma"),
+        agent(status="stopped", name="old"),
+        agent(status="active"),
+        agent(status="active", name="rev-2"),
+    ]
+    text = views.nodes_summary(agents).plain.splitlines()
+    assert text == [
+        "agents: active 2, unscheduled 1, stopped 1",
+        "unscheduled (placed on no known node): nowhere @gamma",
+    ]
+    assert views.nodes_summary([agent()]).plain == "agents: active 1"  # no second line
+    assert views.agent_row(agent(status="unscheduled"), views.now_utc())[2].style == "bold magenta"

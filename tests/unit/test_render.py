@@ -271,3 +271,12 @@ def test_log_chunks(output: Output, expected: str) -> None:
     out = io.StringIO()
     render.log_chunk(LogChunk("line 1\nline 2\n", 14), output, file=out)
     assert out.getvalue() == expected
+
+
+def test_agent_order_has_every_agent_status_and_unscheduled_after_lost() -> None:
+    from hived.model.states import AgentStatus
+
+    assert sorted(render.AGENT_ORDER) == sorted(s.value for s in AgentStatus)
+    by_status = {"stopped": 1, "unscheduled": 2, "lost": 1, "active": 3}
+    assert render.counts(by_status, render.AGENT_ORDER) == "active 3, lost 1, unscheduled 2, stopped 1"
+    assert render.STATUS_STYLES["unscheduled"]  # shown in its own colour, not plain
