@@ -228,3 +228,34 @@ async def test_limits_pane_waiting_reasons_cordons_and_pausing_the_queue(hived: 
             lambda: (cell(app, "agents-table", agent["id"], "status") or "").endswith(",cordoned"),
             what="the cordoned agent marked",
         )
+
+
+async def test_nodes_pane_shows_this_hived_and_follows_its_agents(hived: Hived) -> None:
+    first = hived.spawn("first", {"python": "hivectl.agent.builtin:echo"})
+    app = app_for(hived, refresh=0.5)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        node = hived.api("GET", "/nodes")["items"][0]  # on SQLite: this hived alone
+        name = node["name"]
+        await until(pilot, lambda: cell(app, "nodes-table", name, "agents") == "first", what="the node's row")
+        assert cell(app, "nodes-table", name, "name") == f"{name} (this)"
+        assert cell(app, "nodes-table", name, "status") == "active"
+        assert cell(app, "nodes-table", name, "pid") == str(node["pid"])
+        assert "agents: active 1" in str(app.query_one("#nodes-summary", Static).render())
+        hived.spawn("second", {"python": "hivectl.agent.builtin:echo"})  # no event says so: the refresh does
+        await until(
+            pilot, lambda: cell(app, "nodes-table", name, "agents") == "first,second", what="the new agent"
+        )
+        await until(
+            pilot,
+            lambda: "agents: active 2" in str(app.query_one("#nodes-summary", Static).render()),
+            what="the agents counted",
+        )
+        hived.api("DELETE", f"/agents/{first['name']}")
+        await until(pilot, lambda: cell(app, "nodes-table", name, "agents") == "second", what="one gone")
+        await select(pilot, app, "nodes-table", name)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "DetailScreen", what="node details")
+        await until(
+            pilot, lambda: f"node {name}" in (t := screen_text(app)) and "slot" in t, what="node text"
+        )
