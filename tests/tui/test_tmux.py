@@ -1,6 +1,6 @@
 """`hive-tui` on a real terminal: started in tmux, read back with `tmux capture-pane`, as a person
-would see it (the agents, the runs, and the Limits pane with a limit that holds a task back); then `q`
-quits it."""
+would see it (the agents, the runs, the Limits pane with a limit that holds a task back, and the Nodes
+pane with this hived and its agent); then `q` quits it."""
 
 from __future__ import annotations
 
@@ -57,6 +57,16 @@ def test_hive_tui_in_tmux(hived: Hived) -> None:
         )
         assert (name, rate, concurrency, waiting, closed) == ("llm-api", "1/h", "-", "1", "-")
         assert tokens.endswith("/1") and float(tokens.partition("/")[0]) < 1
+        tmux("send-keys", "-t", "tui", "6")
+        node = hived.api("GET", "/nodes")["items"][0]["name"]  # on SQLite: this hived alone
+        nodes = wait_for(
+            lambda: (text := tmux("capture-pane", "-p", "-t", "tui")) and "ADDRESS" in text and text,
+            timeout=10,
+            what="the Nodes pane",
+        )
+        assert "6 Nodes" in nodes and "agents: active 1" in nodes
+        row = next(line.split() for line in nodes.splitlines() if line.split()[:1] == [node])
+        assert row[1:3] == ["(this)", "active"] and row[-2:] == ["on-screen", "-"]  # agents, heartbeat
         tmux("send-keys", "-t", "tui", "q")
         wait_for(
             lambda: (
