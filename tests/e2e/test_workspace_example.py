@@ -1,7 +1,8 @@
 """workflows-examples/parallel-fixes.yaml end to end: three fixes in parallel worktrees (one branch
-each), merged in a final step, checked on the same agent and branch (affinity); the stand-in coding
-agent's `--ask` prompt; `affinity` naming an unknown step refused with FILE:LINE. Real git, hived,
-hive-agent and hivectl."""
+each), merged in a final step on a `tty: true` agent that asks first (the task waits in
+`waiting_input` until `hivectl task send ID y`), checked on the same agent and branch (affinity);
+the stand-in coding agent's `--ask` prompt; `affinity` naming an unknown step refused with
+FILE:LINE. Real git, hived, hive-agent, tmux and hivectl."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from tests.e2e.test_cli_offline import clean_env, hivectl
-from tests.e2e.test_cli_workflows import EXAMPLES, cli, run_json, steps
-from tests.helpers import Hived
+import pytest
+
+from tests.e2e.test_cli_offline import HIVECTL, clean_env, hivectl
+from tests.e2e.test_cli_workflows import EXAMPLES, cli, steps
+from tests.helpers import Hived, wait_for
 
 
 def git(repo: Path, *args: str) -> str:
@@ -30,11 +34,41 @@ def example_in(folder: Path) -> Path:
     return folder / "parallel-fixes.yaml"
 
 
-def test_parallel_fixes_merge_and_check_on_the_same_branch(hived: Hived, tmp_path: Path) -> None:
-    done = run_json(hived, str(example_in(tmp_path)))
+def waiting_merge(hived: Hived) -> dict[str, Any] | None:
+    items = hived.api("GET", "/tasks", params={"type": "merge", "status": "waiting_input"})["items"]
+    return items[0] if items else None
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (the merger is tty: true)")
+def test_parallel_fixes_merge_after_an_answer_and_check_on_the_same_branch(
+    hived: Hived, tmp_path: Path
+) -> None:
     repo = tmp_path / "demo-repo"
+    run = subprocess.Popen(  # `workflow run --wait` as a person runs it; it ends once the merge is answered
+        [*HIVECTL, "workflow", "run", str(example_in(tmp_path)), "--wait", "-o", "json"],
+        env=dict(hived.env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        merge = wait_for(lambda: waiting_merge(hived), 120, what="the merge at its prompt (waiting_input)")
+        branch = f"hive/{merge['id']}"
+        logs = hived.api("GET", f"/tasks/{merge['id']}/logs")
+        assert logs.rstrip().endswith(f"Merge 3 branch(es) into {branch}? [y/n]"), logs
+        assert git(repo, "log", "--oneline", f"main..{branch}") == ""  # it asked first: nothing merged yet
+        sent = cli(hived, "task", "send", merge["id"][:8], "y")
+        assert f"task/{merge['id']}: sent 1 character(s)" in sent
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, err
+    done = json.loads(out)
     s = steps(done)
     assert done["status"] == "succeeded", done
+    assert s["merge"]["task_id"] == merge["id"]
+    assert s["merge"]["agent_id"] == hived.api("GET", "/agents/merger")["id"]  # the tty: true agent
     fixes = s["fix"]["result"]
     assert sorted(f["file"] for f in fixes) == ["alpha.py", "beta.py", "gamma.py"]
     branches = [f["branch"] for f in fixes]
@@ -56,7 +90,8 @@ def test_parallel_fixes_merge_and_check_on_the_same_branch(hived: Hived, tmp_pat
     )
     report = cli(hived, "task", "artifact", s["check"]["task_id"], "check.txt")
     assert report == "alpha.py: 0 TODO\nbeta.py: 0 TODO\ngamma.py: 0 TODO\n"
-    assert not list((hived.state_dir / "agents" / "coder" / "workspaces" / "worktrees").iterdir())
+    for agent in ("coder", "merger"):
+        assert not list((hived.state_dir / "agents" / agent / "workspaces" / "worktrees").iterdir())
 
 
 def test_the_stand_in_asks_before_working_with_ask(tmp_path: Path) -> None:
@@ -74,6 +109,16 @@ def test_the_stand_in_asks_before_working_with_ask(tmp_path: Path) -> None:
         coder, input=payload + "\ny\n", cwd=tmp_path / "r", env=env, capture_output=True, text=True
     )
     assert said_yes.returncode == 1 and "6 TODO(s) left" in said_yes.stderr  # it went on: the check ran
+    only_merges = [*coder[:-1], "--ask=merge"]
+    unasked = subprocess.run(
+        only_merges, input=payload + "\n", cwd=tmp_path / "r", env=env, capture_output=True, text=True
+    )
+    assert unasked.returncode == 1 and unasked.stdout == ""  # a check: no question, it ran
+    merge = json.dumps({"action": "merge", "branches": ["main", "main"]})
+    declined = subprocess.run(
+        only_merges, input=merge + "\nn\n", cwd=tmp_path / "r", env=env, capture_output=True, text=True
+    )
+    assert declined.stdout == 'Merge 2 branch(es) into main? [y/n] {"declined": true, "answer": "n"}\n'
 
 
 def test_affinity_to_an_unknown_step_is_refused_with_file_and_line(tmp_path: Path) -> None:

@@ -8,8 +8,12 @@ Payload `action`:
   branch, one merge commit each; result: the branches merged and the head;
 - `check`: counts the `TODO`s left in *.py files, writes a report to $HIVE_ARTIFACTS; fails if any.
 
-`--ask`: before working, print `Proceed? [y/n] ` and read the answer from stdin. The payload is then
-the first line of stdin (one line of JSON), the answer the next; no answer (end of input) is `n`.
+`--ask`: before working, ask at a prompt and read the answer from stdin: `Merge 3 branch(es) into
+hive/<id>? [y/n] ` before a merge, `Proceed? [y/n] ` before anything else; `--ask=merge` (actions,
+comma-separated) asks only before those. Any answer but `y`/`yes` (end of input is `n`) declines:
+the result is `{"declined": true, "answer": ...}`, nothing done. Run by a `tty: true` handler, the
+payload is the file `$HIVE_PAYLOAD` and stdin is the terminal a person (or `hivectl task send`)
+answers in; otherwise the payload is the first line of stdin (one line of JSON), the answer the next.
 """
 
 import json
@@ -39,8 +43,12 @@ def fix(payload: dict) -> dict:
     }
 
 
+def branches_of(payload: dict) -> list[str]:
+    return payload.get("branches") or [fix["branch"] for fix in payload.get("fixes", [])]
+
+
 def merge(payload: dict) -> dict:
-    branches = payload.get("branches") or [fix["branch"] for fix in payload.get("fixes", [])]
+    branches = branches_of(payload)
     for branch in branches:
         git(*WHO, "merge", "-q", "--no-ff", "-m", f"merge {branch}", branch)
     return {
@@ -66,16 +74,37 @@ def check(_payload: dict) -> dict:
     }
 
 
+def question(payload: dict) -> str:
+    if payload["action"] == "merge":
+        into = os.environ.get("HIVE_WORKSPACE_BRANCH", "this branch")
+        return f"Merge {len(branches_of(payload))} branch(es) into {into}? [y/n] "
+    return "Proceed? [y/n] "
+
+
+def asks_before(argv: list[str]) -> set[str] | None:
+    """The actions to ask before: every one for `--ask`, the named ones for `--ask=merge,check`."""
+    for arg in argv:
+        if arg == "--ask":
+            return {"fix", "merge", "check"}
+        if arg.startswith("--ask="):
+            return set(arg.partition("=")[2].split(","))
+    return None
+
+
 def main() -> None:
-    if "--ask" in sys.argv[1:]:
+    ask = asks_before(sys.argv[1:])
+    if "HIVE_PAYLOAD" in os.environ:  # a `tty: true` handler: stdin is the terminal
+        payload = json.loads(Path(os.environ["HIVE_PAYLOAD"]).read_text())
+    elif ask is not None:
         payload = json.loads(sys.stdin.readline() or "{}")
-        print("Proceed? [y/n] ", end="", flush=True)
+    else:
+        payload = json.load(sys.stdin)
+    if ask is not None and payload["action"] in ask:
+        print(question(payload), end="", flush=True)
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
             print(json.dumps({"declined": True, "answer": answer}))
             return
-    else:
-        payload = json.load(sys.stdin)
     action = {"fix": fix, "merge": merge, "check": check}[payload["action"]]
     print(json.dumps(action(payload)))
 
