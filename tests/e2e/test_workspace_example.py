@@ -39,6 +39,15 @@ def waiting_merge(hived: Hived) -> dict[str, Any] | None:
     return items[0] if items else None
 
 
+def prompts(hived: Hived, task_id: str) -> list[str]:
+    """The prompts the task waited at (its `task.waiting_input` events)."""
+    lines = hived.client.get("/events", params={"since": 0, "follow": "false"}, timeout=10).text.splitlines()
+    events = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
+    return [
+        e["prompt"] for e in events if e.get("kind") == "task.waiting_input" and e.get("task_id") == task_id
+    ]
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (the merger is tty: true)")
 def test_parallel_fixes_merge_after_an_answer_and_check_on_the_same_branch(
     hived: Hived, tmp_path: Path
@@ -54,8 +63,7 @@ def test_parallel_fixes_merge_after_an_answer_and_check_on_the_same_branch(
     try:
         merge = wait_for(lambda: waiting_merge(hived), 120, what="the merge at its prompt (waiting_input)")
         branch = f"hive/{merge['id']}"
-        logs = hived.api("GET", f"/tasks/{merge['id']}/logs")
-        assert logs.rstrip().endswith(f"Merge 3 branch(es) into {branch}? [y/n]"), logs
+        assert prompts(hived, merge["id"]) == [f"Merge 3 branch(es) into {branch}? [y/n]"]
         assert git(repo, "log", "--oneline", f"main..{branch}") == ""  # it asked first: nothing merged yet
         sent = cli(hived, "task", "send", merge["id"][:8], "y")
         assert f"task/{merge['id']}: sent 1 character(s)" in sent
@@ -63,12 +71,14 @@ def test_parallel_fixes_merge_after_an_answer_and_check_on_the_same_branch(
     finally:
         if run.poll() is None:
             run.kill()
+            run.communicate()
     assert run.returncode == 0, err
     done = json.loads(out)
     s = steps(done)
     assert done["status"] == "succeeded", done
     assert s["merge"]["task_id"] == merge["id"]
     assert s["merge"]["agent_id"] == hived.api("GET", "/agents/merger")["id"]  # the tty: true agent
+    assert f"Merge 3 branch(es) into {branch}? [y/n] y" in hived.api("GET", f"/tasks/{merge['id']}/logs")
     fixes = s["fix"]["result"]
     assert sorted(f["file"] for f in fixes) == ["alpha.py", "beta.py", "gamma.py"]
     branches = [f["branch"] for f in fixes]
