@@ -9,6 +9,8 @@ from datetime import datetime
 
 from hived.agents.manager import AgentManager
 from hived.events import EventBus
+from hived.limits.service import LimitsService
+from hived.nodes.limits import ClusterLimits
 from hived.nodes.membership import Membership
 from hived.nodes.placement import Placement
 from hived.nodes.relay import Relay
@@ -50,6 +52,13 @@ class Cluster:
         self.membership.lost_handlers.append(self.take_runs)
         self.membership.beat_handlers.append(self.placement.refresh)
         self.membership.beat_handlers.append(self.steps_ended)
+        self.limits: ClusterLimits | None = None
+
+    def share_limits(self, service: LimitsService) -> None:
+        """Limits held cluster-wide (hived.nodes.limits)."""
+        self.limits = self.sharing.limits = ClusterLimits(
+            self.db, self.sharing.dispatcher, service, self.wire
+        )
 
     async def join(self) -> None:
         """Before the agents and tasks are loaded: this node's row, slot and numbers."""
@@ -65,9 +74,13 @@ class Cluster:
         self.sharing.start()
         self.relay.start()
         self.membership.start()
+        if self.limits is not None:
+            self.limits.start()
 
     async def stop(self) -> None:
         await self.membership.leave()
+        if self.limits is not None:
+            await self.limits.stop()
         await self.relay.stop()
         await self.sharing.stop()
         await self.wire.stop()

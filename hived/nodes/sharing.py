@@ -15,6 +15,7 @@ from typing import Any
 
 from hived.events import EventBus, TaskSubmitted
 from hived.model.states import AttemptReason, TaskStatus
+from hived.nodes.limits import ClusterLimits, Taken
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -25,6 +26,12 @@ from hived.tasks.dispatcher import Dispatcher
 log = logging.getLogger("hived.nodes")
 POLL = 1.0  # s between looks at the shared queue while agents are idle and nobody said anything
 ANNOUNCE_EVERY = 0.01  # s: submits within it are announced in one notification
+
+
+class Won(set[str]):
+    """The task ids a claim won, with what it found of the limits they take (hived.nodes.limits)."""
+
+    taken: Taken | None = None
 
 
 class Sharing:
@@ -39,6 +46,7 @@ class Sharing:
         self._loops: list[asyncio.Task[None]] = []
         self.taken = 0  # tasks this node took from the shared queue (GET /nodes)
         self.lost_claims = 0  # assignments another node won first
+        self.limits: ClusterLimits | None = None  # limits held cluster-wide (set by the cluster)
         wire.on("work", lambda _sender, _body: self._look.set())
         wire.on("cancel", self._cancelled_elsewhere)
         wire.on_reconnect.append(self._look.set)
@@ -60,14 +68,35 @@ class Sharing:
     # --- the dispatcher's SharedQueue ---------------------------------------------------------------
 
     def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
-        won = node_store.claim(conn, self.wire.node, rows)
+        taken = self.limits.take(conn, rows, now) if self.limits is not None else None
+        if taken is not None and taken.refused:  # a limit held cluster-wide has no room for these
+            rows = [r for r in rows if r["task_id"] not in taken.refused]
+        won = Won(node_store.claim(conn, self.wire.node, rows))
         if won:
             task_store.insert_attempts(conn, [r for r in rows if r["task_id"] in won], now)
-        self.lost_claims += len(rows) - len(won)
+        if taken is not None and self.limits is not None:
+            self.limits.hold(conn, won, taken)
+            won.taken = taken
         return won
+
+    def claimed(self, won: set[str], entries: list[InFlight]) -> list[InFlight]:
+        taken = getattr(won, "taken", None)
+        refused = taken.refused if taken is not None else set()
+        lost = [e for e in entries if e.task.id not in won and e.task.id not in refused]
+        self.lost_claims += len(lost)
+        d = self.dispatcher
+        d._unassign(lost, requeue=False)  # another node took these first: forget them
+        d._unassign([e for e in entries if e.task.id in refused])  # they wait in the gate again
+        if taken is not None and self.limits is not None:
+            self.limits.settle(taken)
+        if len(won) < len(entries):
+            d.wake()
+        return [e for e in entries if e.task.id in won]
 
     def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
         current = node_store.current_leases(conn, [r["task_id"] for r in rows])
+        if self.limits is not None:  # the attempts' holds of limits end with them
+            self.limits.ended(conn, rows)
         return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
 
     def idle(self, queued: int) -> None:
