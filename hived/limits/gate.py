@@ -109,7 +109,8 @@ class LimitGate:
         refs, home, home_key = found if found is not None else self._look_up(names)
         if home is None:
             return None
-        return Ticket(task.id, task.priority, task.seq, task.requires, refs, home, home_key)
+        line = (home_key, task.requires) if task.requires else home_key  # (see Ticket.home_key)
+        return Ticket(task.id, task.priority, task.seq, task.requires, refs, home, line)
 
     def _look_up(self, names: tuple[tuple[str, str | None, int], ...]) -> LookedUp:
         """Limits named so (name, key, units each), looked up; kept for the next task naming the same

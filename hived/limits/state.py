@@ -87,7 +87,9 @@ class Ticket:
     requires: frozenset[str]
     refs: tuple[Ref, ...]
     home: LimitState  # the limit whose line it waits in
-    home_key: str | None
+    # Its line there: the key, with the capabilities it requires if any (a line is served by its head,
+    # so one no agent here can run never holds up the key's tasks that others could).
+    home_key: str | None | tuple[str | None, frozenset[str]]
 
 
 def fits(ticket: Ticket, now: float) -> bool:

@@ -129,9 +129,11 @@ class Sharing:
         if want <= 0 or d.paused or d.closing or d.drained:
             return 0
         rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, want))
+        able = {c.slot.capabilities for c in d.channels.values() if c.routable}
         for row in rows:
-            if not d.holds(row["id"]):
-                d.enqueue(ReadyTask.from_row(row))
+            task = ReadyTask.from_row(row)  # (one no agent here can run would only wait here, and
+            if not d.holds(task.id) and any(task.requires <= caps for caps in able):  # at a limit's
+                d.enqueue(task)  # head, hold its key's line)
         self.taken += len(rows)
         return len(rows)
 
