@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Hived, wait_for
+from tests.integration.test_limits import hivectl
 
 pytestmark = pytest.mark.pg
 
@@ -81,6 +82,8 @@ def test_a_concurrency_limit_holds_across_nodes_and_a_killed_nodes_slots_are_fre
         )
         shown = got.json()
         assert shown["concurrency"] == 2
+    listed = hivectl(c, "limit", "list")
+    assert listed.returncode == 0 and "repo" in listed.stdout, listed.stderr
     runs = tmp_path / "runs"
     runs.mkdir()
     limits = [{"name": "repo", "key": "${{ payload.repo }}"}]
