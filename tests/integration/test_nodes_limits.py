@@ -149,3 +149,19 @@ def test_a_rate_applied_on_one_node_holds_submits_through_another_without_a_rest
     ]
     waiting = wait_for(lambda: {a.task(t)["waiting_reason"] for t in late} - {None}, 5, what="a task waits")
     assert waiting == {"limit api"}  # (the one token left, if any, let the other through)
+
+
+def test_a_schedule_applied_paused_and_deleted_on_one_node_is_so_on_the_other(
+    hived_factory: Callable[..., Hived], pg_database: str, tmp_path: Path
+) -> None:
+    a, b = nodes(hived_factory, pg_database, tmp_path, "alpha", "beta")
+    spec = {"name": "nightly", "cron": "0 3 * * *", "task": {"type": "t"}}
+    assert a.api("PUT", "/schedules/nightly", json=spec)["action"] == "created"
+    shown = wait_for(lambda: (r := b.client.get("/schedules/nightly")).status_code == 200 and r.json(), 5)
+    assert shown["paused"] is False and shown["task"] == "t"
+    assert b.api("POST", "/schedules/nightly/pause")["paused"] is True
+    wait_for(lambda: a.api("GET", "/schedules/nightly")["paused"], 5, what="paused on alpha")
+    b.api("PUT", "/schedules/nightly", json={**spec, "cron": "0 4 * * *"})
+    wait_for(lambda: a.api("GET", "/schedules/nightly")["cron"] == "0 4 * * *", 5, what="changed on alpha")
+    b.api("DELETE", "/schedules/nightly")
+    wait_for(lambda: a.client.get("/schedules/nightly").status_code == 404, 5, what="gone on alpha")
