@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,11 +77,13 @@ class ClusterLimits:
         self.gate.in_database = True
         self.node = wire.node
         self.refused = 0  # assignments the database's books refused (GET /nodes shows none: a count)
-        self._look = asyncio.Event()  # another node freed holds or changed a limit
+        self._look = asyncio.Event()  # another node changed a limit, or freed holds this node waits for
+        self._full_reload = True  # (else only the other nodes' holders are read again)
+        self._swept = 0.0  # monotonic time of the last sweep
         self._freed = asyncio.Event()  # holds were freed here: tell the others
         self._loops: list[asyncio.Task[None]] = []
-        wire.on(KIND, lambda _sender, _body: self._look.set())
-        wire.on_reconnect.append(self._look.set)
+        wire.on(KIND, self._heard)
+        wire.on_reconnect.append(self._reload_soon)
         service.announce = self._announce
 
     def start(self) -> None:
@@ -203,21 +206,46 @@ class ClusterLimits:
             self._freed.clear()
             await self.wire.send(KIND, {"freed": True})
 
+    def _reload_soon(self) -> None:
+        self._full_reload = True
+        self._look.set()
+
+    def _heard(self, _sender: str, body: dict[str, Any]) -> None:
+        if "defined" in body:
+            self._reload_soon()
+        elif self._blocked():  # holds freed elsewhere: read them again only if they hold a key here
+            self._look.set()
+
+    def _blocked(self) -> bool:
+        """Whether tasks wait here for a key that other nodes' holders help fill."""
+        for state in self.gate.limits.values():
+            most = state.concurrency
+            if state.waiting and most is not None and state.elsewhere:
+                if any(state.held.get(key, 0) >= most for key in state.elsewhere):
+                    return True
+        return False
+
     async def _reload_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._look.wait(), POLL)
             self._look.clear()
+            full, self._full_reload = self._full_reload, False
             try:
-                await self.reload()
+                await (self.reload() if full or time.monotonic() - self._swept >= POLL else self.held())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database is away: the poll tries again
                 log.warning("nodes: reloading the limits failed: %s", exc)
 
+    async def held(self) -> None:
+        """The other nodes' holders, read again."""
+        self._elsewhere(await self.db.read(lambda c: hold_store.held_elsewhere(c, self.node)))
+
     async def reload(self) -> None:
         """The limits as the database has them (applied or deleted on another node, buckets' levels,
         closures) and the other nodes' holders; holds of attempts over are swept first."""
+        self._swept = time.monotonic()
         if self.gate.limits and await self.db.write(hold_store.sweep):
             self._freed.set()
         rows, others = await self.db.read(

@@ -100,6 +100,7 @@ class Sharing:
         return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
 
     def idle(self, queued: int) -> None:
+        queued += len(self.dispatcher.gate.waiting)  # (tasks that name limits wait there)
         if queued < self._capacity and self._more:  # running low, and the last look found work
             self._look.set()
 
@@ -125,7 +126,8 @@ class Sharing:
         """Queued tasks this node does not hold enter its queue, up to two rounds of its agents.
         Returns how many."""
         d = self.dispatcher
-        want = 2 * self.capacity() - len(d.queue)  # two rounds of every agent, with what is here
+        here = len(d.queue) + len(d.gate.waiting)
+        want = 2 * self.capacity() - here  # two rounds of every agent, with what is here
         if want <= 0 or d.paused or d.closing or d.drained:
             return 0
         rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, want))
