@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from datetime import datetime
 from typing import Any
@@ -100,9 +101,23 @@ class Sharing:
         return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
 
     def idle(self, queued: int) -> None:
-        queued += len(self.dispatcher.gate.waiting)  # (tasks that name limits wait there)
-        if queued < self._capacity and self._more:  # running low, and the last look found work
+        room = self._capacity - queued
+        if room > 0 and self._more and self._gated_here(room) < room:  # low, and the last look found work
             self._look.set()
+
+    def _gated_here(self, most: int) -> int:
+        """Tasks waiting in the limits gate that an agent here can run, counted up to `most` (of the
+        first few hundred: tasks no agent here can run may wait there too, for another node's)."""
+        if most <= 0 or not (waiting := self.dispatcher.gate.waiting):
+            return 0
+        able = {c.slot.capabilities for c in self.dispatcher.channels.values() if c.routable}
+        found = 0
+        for ticket in itertools.islice(waiting.values(), 4 * most + 100):
+            if any(ticket.requires <= caps for caps in able):
+                found += 1
+                if found >= most:
+                    break
+        return found
 
     def capacity(self) -> int:
         """What this node's agents can run at once."""
@@ -126,8 +141,8 @@ class Sharing:
         """Queued tasks this node does not hold enter its queue, up to two rounds of its agents.
         Returns how many."""
         d = self.dispatcher
-        here = len(d.queue) + len(d.gate.waiting)
-        want = 2 * self.capacity() - here  # two rounds of every agent, with what is here
+        want = 2 * self.capacity() - len(d.queue)  # two rounds of every agent, with what is here
+        want -= self._gated_here(want)
         if want <= 0 or d.paused or d.closing or d.drained:
             return 0
         rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, want))
