@@ -154,15 +154,25 @@ class ClusterLimits:
     def ended(self, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
         """Attempts end in this transaction: their holds go with them (an attempt not held here, a
         lost node's, may hold some too)."""
-        flight = self.dispatcher.in_flight
-        ended = [
-            (r["task_id"], r["lease"])
-            for r in rows
-            if (e := flight.get(r["task_id"])) is None or e.task.limits
-        ]
+        flight, ended, full = self.dispatcher.in_flight, [], False
+        for row in rows:
+            entry = flight.get(row["task_id"])
+            if entry is None or entry.task.limits:
+                ended.append((row["task_id"], row["lease"]))
+                full = full or entry is None or self._full(entry.task.limits)
         if ended:
             hold_store.free(conn, ended)
+        if full:  # another node may wait for these keys: it is told (a key with room needs no news)
             self._freed.set()
+
+    def _full(self, limits: list[dict[str, Any]]) -> bool:
+        """Whether one of these keys is full, as this node last saw the cluster."""
+        for ref in limits:
+            state = self.gate.limits.get(ref["name"])
+            if state is not None and (most := state.concurrency) is not None:
+                if state.held.get(ref.get("key"), 0) >= most:
+                    return True
+        return False
 
     # --- after the claim's commit -------------------------------------------------------------------
 
