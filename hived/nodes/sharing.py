@@ -90,7 +90,7 @@ class Sharing:
         d._unassign([e for e in entries if e.task.id in refused])  # they wait in the gate again
         if taken is not None and self.limits is not None:
             self.limits.settle(taken)
-        if len(won) < len(entries):
+        if lost:  # (not for those refused: the gate's copy now says why; an end or a reload wakes it)
             d.wake()
         return [e for e in entries if e.task.id in won]
 
@@ -176,6 +176,8 @@ class Sharing:
             if task_id not in current:
                 return False
             row = {"task_id": task_id, "lease": current[task_id], "status": "cancelled"}
+            if self.limits is not None:
+                self.limits.ended(conn, [row])
             task_store.finish(conn, [{**row, "outcome": "cancelled", "reason": AttemptReason.CANCELLED}], now)
             return True
 
