@@ -129,7 +129,9 @@ def measure(
     body = TaskSubmit.model_validate({"type": "noop"})
     if limit != "none":
         started[0][1].apply_limit(LimitSpec.model_validate(LIMITS[limit]))
-        time.sleep(1.5)  # the other nodes hear of it (NOTIFY), or reload it at their next poll
+        for _proc, client in started:  # the other nodes hear of it (NOTIFY), or reload it at their poll
+            while not any(limit.name == "bench" for limit in client.list_limits().items):
+                time.sleep(0.05)
         body = TaskSubmit.model_validate({"type": "noop", "limits": [{"name": "bench", "key": "k"}]})
     began = time.monotonic()
     for k, start in enumerate(range(0, tasks, 250)):
