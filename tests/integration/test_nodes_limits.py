@@ -139,8 +139,8 @@ def test_a_rate_applied_on_one_node_holds_submits_through_another_without_a_rest
     # One bucket for the cluster: 20 starts at 5/s after a burst of 1 take 19/5 = 3.8 s; a bucket
     # per node would let them through in about half that.
     assert starts[-1] - starts[0] > 3.3
-    for i in range(len(starts) - 6):
-        assert starts[i + 6] - starts[i] > 0.9, "more than 6 starts within a second"
+    for i in range(len(starts) - 10):  # 11 starts take 2 s (a handler may start late: 0.5 s allowed)
+        assert starts[i + 10] - starts[i] > 1.5, f"11 starts within {starts[i + 10] - starts[i]:.2f} s"
     # A change made on beta is enforced on alpha too.
     b.api("PUT", "/limits/api", json={"name": "api", "rate": "1/h", "burst": 1})
     wait_for(lambda: a.api("GET", "/limits/api")["rate"] == "1/h", 5, what="the change on alpha")
