@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from hived.limits.gate import LimitGate
 from hived.limits.holds import Books, admit
+from hived.limits.service import LimitsService
 from hived.limits.state import LimitState, held_elsewhere
 from hived.model.limits import LimitSpec
-from tests.unit.inprocess import Core
+from hived.store import limits as limit_store
+from tests.unit.inprocess import Core, result
 
 
 def books(**kw: Any) -> Books:
@@ -76,3 +79,25 @@ async def test_a_task_no_agent_can_run_does_not_hold_up_its_key(hive: Core) -> N
     leases = await hive.lease("a")
     assert [lease.task_id for lease in leases] == [runnable]
     assert hive.dispatcher.gate.reason(stuck) == "limit repo[x]"  # it waits, behind the one running
+
+
+async def test_a_limit_applied_or_deleted_by_another_node_is_reloaded_here(hive: Core) -> None:
+    other = LimitsService(hive.db, LimitGate(lambda: 0.0))  # another node's service, on the same store
+    await other.apply(LimitSpec(name="api", rate="5/s", concurrency=3))
+    here = hive.limit_service
+    assert here.reload(await hive.db.read(limit_store.load_limits)) is True
+    assert here.info("api").concurrency == 3
+    assert here.reload(await hive.db.read(limit_store.load_limits)) is False  # nothing new
+    await other.apply(LimitSpec(name="api", rate="5/s", concurrency=1))
+    here.reload(await hive.db.read(limit_store.load_limits))
+    assert here.info("api").concurrency == 1
+    hive.dispatcher.attach("a", [], 4)
+    held = await hive.submit(limits=[{"name": "api"}])
+    (lease,) = await hive.lease("a")
+    assert lease.task_id == held
+    await other.delete("api")
+    assert here.reload(await hive.db.read(limit_store.load_limits)) is False  # a task here holds it
+    assert here.info("api").holders == 1
+    await hive.dispatcher.report("a", [result(lease)])
+    assert here.reload(await hive.db.read(limit_store.load_limits)) is True  # forgotten once free
+    assert "api" not in hive.dispatcher.gate.limits
