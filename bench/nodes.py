@@ -79,7 +79,7 @@ def start_node(url: str, name: str, folder: Path) -> tuple[subprocess.Popen[byte
     raise RuntimeError(f"node {name} did not start; see {state / 'hived.log'}")
 
 
-def run_cluster(base: str, nodes: int, tasks: int, concurrency: int) -> dict[str, float]:
+def run_cluster(base: str, nodes: int, tasks: int, concurrency: int, limit: str) -> dict[str, float]:
     db = f"hive_bench_nodes_{uuid.uuid4().hex[:8]}"
     admin(base, f'CREATE DATABASE "{db}"')
     url = make_url(base).set(database=db).render_as_string(hide_password=False)
@@ -89,7 +89,7 @@ def run_cluster(base: str, nodes: int, tasks: int, concurrency: int) -> dict[str
             (folder / "noop.py").write_text(NOOP)
             started = [start_node(url, f"n{i}", folder) for i in range(1, nodes + 1)]
             try:
-                result = measure(url, started, folder, tasks, concurrency)
+                result = measure(url, started, folder, tasks, concurrency, limit)
             finally:
                 for proc, client in started:
                     proc.terminate()
@@ -102,7 +102,16 @@ def run_cluster(base: str, nodes: int, tasks: int, concurrency: int) -> dict[str
         admin(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
-def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int) -> dict[str, float]:
+LIMITS = {  # --limit: one every task names, never binding here (it holds cluster-wide all the same)
+    "concurrency": {"name": "bench", "concurrency": 100_000},
+    "rate": {"name": "bench", "rate": "100000/s"},
+}
+
+
+def measure(
+    url: str, started: list, folder: Path, tasks: int, concurrency: int, limit: str
+) -> dict[str, float]:
+    from hived.model.limits import LimitSpec
     from hived.model.schemas import AgentSpec, TaskSubmit
 
     for i, (_proc, client) in enumerate(started, 1):
@@ -118,6 +127,12 @@ def measure(url: str, started: list, folder: Path, tasks: int, concurrency: int)
     cpu0 = sum(sum(p.cpu_times()[:2]) for p in procs)
     pg0, commits0 = postgres_cpu(url), commits(url)
     body = TaskSubmit.model_validate({"type": "noop"})
+    if limit != "none":
+        started[0][1].apply_limit(LimitSpec.model_validate(LIMITS[limit]))
+        for _proc, client in started:  # the other nodes hear of it (NOTIFY), or reload it at their poll
+            while not any(limit.name == "bench" for limit in client.list_limits().items):
+                time.sleep(0.05)
+        body = TaskSubmit.model_validate({"type": "noop", "limits": [{"name": "bench", "key": "k"}]})
     began = time.monotonic()
     for k, start in enumerate(range(0, tasks, 250)):
         started[k % len(started)][1].submit_tasks([body] * min(250, tasks - start))
@@ -209,12 +224,16 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--nodes", type=int, nargs="*", default=[1, 2, 3])
+    parser.add_argument("--limit", choices=["none", *LIMITS], default="none", help="every task names one")
+    parser.add_argument("--no-claims", action="store_true", help="skip the claim statement alone")
     args = parser.parse_args()
     if not args.pg:
         sys.exit("bench/nodes.py: give --pg URL (or HIVE_TEST_PG_URL)")
-    print(f"{args.tasks} no-op tasks, one agent of {args.concurrency} slots per node, {os.cpu_count()} cores")
+    limited = "" if args.limit == "none" else f", each naming a {args.limit} limit"
+    per_node = f"one agent of {args.concurrency} slots per node, {os.cpu_count()} cores"
+    print(f"{args.tasks} no-op tasks{limited}, {per_node}")
     for n in args.nodes:
-        r = run_cluster(args.pg, n, args.tasks, args.concurrency)
+        r = run_cluster(args.pg, n, args.tasks, args.concurrency, args.limit)
         print(
             f"{n} node(s): {r['rate']:7.0f} tasks/s  hived CPU {r['cpu_per_1000']:.2f} s per 1,000 tasks  "
             f"taken from other nodes' queues {r['taken']:.0f}, claims lost to another node {r['lost']:.0f}"
@@ -223,7 +242,7 @@ def main() -> None:
             f"          PostgreSQL backends' CPU {r['pg_per_1000']:.2f} s per 1,000 tasks, "
             f"{r['commits_per_task']:.1f} commits per task (all nodes' statements, heartbeats included)"
         )
-    for batch in (1, 8):
+    for batch in () if args.no_claims else (1, 8):
         rate = claim_rate(args.pg, batch, 400)
         per = f"{rate / batch:.0f} statements/s"
         print(f"claim statement alone, batches of {batch}: {rate:7.0f} tasks/s ({per})")

@@ -140,6 +140,7 @@ class AgentOrchestrator:
             self.cluster = Cluster(*parts, db_url, node, timeout)
             self.fleet.placement, self.nodes.sharing = self.cluster.placement, self.cluster.sharing
             self.schedules.exclusive = self.cluster.schedule_start
+            self.cluster.share(self.limit_service, self.schedules)
             self.usage.recorded = SharedBudgets(self.budgets.recorded, self.cluster.wire).recorded
             self.protocol.fence_after = FENCE_AFTER * timeout  # agents stop their handlers as hived does
 

@@ -16,7 +16,8 @@ A limit with a strategy (`cancel_in_progress`, `cancel_newest`) also keeps its m
 
 Memory is a cache of the database: buckets are loaded from it and written with every assignment that
 takes tokens (a compare-and-set on their version); what running tasks hold is derived from the
-attempts in flight when hived starts."""
+attempts in flight when hived starts. On a node of a cluster (hived.nodes.limits) the database's
+books decide in each claim, and `held` counts the other nodes' holders too (`LimitState.elsewhere`)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class LimitGate:
         self._strategies = False  # a limit has a strategy (most have none: `arrived` has nothing to do)
         self._refs: dict[tuple[tuple[str, str | None, int], ...], LookedUp] = {}  # (see _look_up)
         self.changed = asyncio.Event()  # the earliest wake-up may be sooner: the timer looks again
+        self.in_database = False  # a node of a cluster: buckets are taken in the claim (hived.nodes.limits)
 
     # --- definitions ------------------------------------------------------------------------------
 
@@ -107,7 +109,8 @@ class LimitGate:
         refs, home, home_key = found if found is not None else self._look_up(names)
         if home is None:
             return None
-        return Ticket(task.id, task.priority, task.seq, task.requires, refs, home, home_key)
+        line = (home_key, task.requires) if task.requires else home_key  # (see Ticket.home_key)
+        return Ticket(task.id, task.priority, task.seq, task.requires, refs, home, line)
 
     def _look_up(self, names: tuple[tuple[str, str | None, int], ...]) -> LookedUp:
         """Limits named so (name, key, units each), looked up; kept for the next task naming the same
@@ -283,7 +286,10 @@ class LimitGate:
     def bucket_writes(self) -> list[dict[str, Any]]:
         """The buckets taken from since the last call, each with its new version (written with the
         assignments of this round; `version` - 1 is what the database must still hold)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
+        if self.in_database:
+            self.dirty.clear()
+            return rows
         for name in sorted(self.dirty):
             state = self.limits.get(name)
             if state is not None and (bucket := state.bucket) is not None:

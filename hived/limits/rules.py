@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -80,14 +81,14 @@ class RoundRobin:
     Removal is lazy: `live` says which task ids still wait here."""
 
     def __init__(self) -> None:
-        self.lines: dict[str | None, list[tuple[int, int, str]]] = {}
-        self.rotation: OrderedDict[str | None, None] = OrderedDict()  # an ordered set of keys
-        self.live: dict[str, str | None] = {}  # task id -> its key
+        self.lines: dict[Hashable, list[tuple[int, int, str]]] = {}
+        self.rotation: OrderedDict[Hashable, None] = OrderedDict()  # an ordered set of keys
+        self.live: dict[str, Hashable] = {}  # task id -> its key
 
     def __len__(self) -> int:
         return len(self.live)
 
-    def push(self, task_id: str, key: str | None, priority: int, seq: int) -> None:
+    def push(self, task_id: str, key: Hashable, priority: int, seq: int) -> None:
         if task_id in self.live:
             return
         self.live[task_id] = key
@@ -100,7 +101,7 @@ class RoundRobin:
     def discard(self, task_id: str) -> None:
         self.live.pop(task_id, None)
 
-    def head(self, key: str | None) -> str | None:
+    def head(self, key: Hashable) -> str | None:
         """The first live task of `key`'s line (the line is dropped once empty)."""
         line = self.lines.get(key)
         while line and line[0][2] not in self.live:
@@ -112,16 +113,16 @@ class RoundRobin:
             del self.rotation[key]
         return None
 
-    def pop(self, key: str | None) -> None:
+    def pop(self, key: Hashable) -> None:
         """The head of `key`'s line, just returned by `head`, leaves it."""
         _neg_priority, _seq, task_id = heapq.heappop(self.lines[key])
         self.live.pop(task_id, None)
 
-    def keys_in_turn(self) -> list[str | None]:
+    def keys_in_turn(self) -> list[Hashable]:
         """The keys with waiting tasks, in the order they are to be served."""
         return [key for key in list(self.rotation) if self.head(key) is not None]
 
-    def served(self, key: str | None) -> None:
+    def served(self, key: Hashable) -> None:
         """`key` was served: it goes to the back of the rotation."""
         if key in self.rotation:
             self.rotation.move_to_end(key)

@@ -47,6 +47,7 @@ class LimitsService:
         self.wake: Callable[[], None] = lambda: None  # set by the composition root: the dispatcher's
         self._timer: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[bool]] = set()  # the strategies' cancels under way
+        self.announce: Callable[[str], Awaitable[None]] | None = None  # hived.nodes: tell the other nodes
 
     async def load(self) -> int:
         """Every stored limit into the gate (before the dispatcher recovers its tasks)."""
@@ -88,6 +89,8 @@ class LimitsService:
             await self.db.write(lambda c: limit_store.update_definition(c, spec.name, definition, now))
         self.gate.define(state)
         self.wake()
+        if self.announce is not None:
+            await self.announce(spec.name)
         return AppliedLimit(name=spec.name, action="created" if current is None else "configured")
 
     async def delete(self, name: str) -> LimitInfo:
@@ -108,7 +111,29 @@ class LimitsService:
         except BaseException:
             self.gate.define(state)
             raise
+        if self.announce is not None:
+            await self.announce(name)
         return info
+
+    def reload(self, rows: list[dict[str, Any]]) -> bool:
+        """The stored limits as another node left them (hived.nodes): one applied or changed there is
+        defined here, one deleted there is forgotten (once no task here holds or waits for it), and
+        the buckets' levels and closures are the database's. Returns whether anything changed."""
+        changed, stored = False, {row["name"]: row for row in rows}
+        for name, row in stored.items():
+            state = self.gate.limits.get(name)
+            if state is None or state.updated_at != row["updated_at"]:
+                self.gate.define(_state(row))
+                changed = True
+                continue
+            state.closed_until = max(state.closed_until, row["closed_until"] or 0.0)
+            if (bucket := state.bucket) is not None and row["tokens"] is not None and row["tokens_at"]:
+                bucket.tokens, bucket.at = min(row["tokens"], bucket.size), row["tokens_at"]
+        for name in [n for n in self.gate.limits if n not in stored]:
+            if self.gate.users(name) == (0, 0):
+                self.gate.remove(name)
+                changed = True
+        return changed
 
     # --- reads ------------------------------------------------------------------------------------
 
@@ -166,9 +191,7 @@ class LimitsService:
             out.append({"name": ref.name, "key": key, "units": ref.units})
         return out
 
-    def arrived(
-        self, task: Gated, cancel: Callable[[str, str], Awaitable[bool]]
-    ) -> list[asyncio.Task[bool]]:
+    def arrived(self, task: Gated, cancel: Callable[[str, str], Awaitable[bool]]) -> list[asyncio.Task[bool]]:
         """A new task was queued: the strategies of its limits cancel it (cancel_newest, its key
         full) or older tasks of its key (cancel_in_progress), through `cancel` (the dispatcher's,
         with the error); returns those cancels, under way."""

@@ -39,6 +39,7 @@ class LimitState:
     lines: RoundRobin = field(default_factory=RoundRobin)  # the tasks whose home it is
     waiting: int = 0  # tasks waiting that name it (in its lines or another limit's)
     members: Members | None = None  # with a strategy: the tasks per key, waiting or holding
+    elsewhere: dict[str | None, int] = field(default_factory=dict)  # of `held`: other nodes' units
     most: float = field(init=False)  # the most units a task may take of it (what it ever gives)
     concurrency: int | None = field(init=False)  # spec.concurrency, read at every check
 
@@ -86,7 +87,9 @@ class Ticket:
     requires: frozenset[str]
     refs: tuple[Ref, ...]
     home: LimitState  # the limit whose line it waits in
-    home_key: str | None
+    # Its line there: the key, with the capabilities it requires if any (a line is served by its head,
+    # so one no agent here can run never holds up the key's tasks that others could).
+    home_key: str | None | tuple[str | None, frozenset[str]]
 
 
 def fits(ticket: Ticket, now: float) -> bool:
@@ -94,6 +97,24 @@ def fits(ticket: Ticket, now: float) -> bool:
         if not state.fits(key, units, now):
             return False
     return True
+
+
+def held_elsewhere(state: LimitState, key: str | None, units: int) -> bool:
+    """Other nodes' tasks hold `units` of the key now (hived.nodes.limits): counted in `held`
+    beside this node's. Returns whether that fell (room may have opened)."""
+    old = state.elsewhere.get(key, 0)
+    if units == old:
+        return False
+    left = state.held.get(key, 0) + units - old
+    if left > 0:
+        state.held[key] = left
+    else:
+        state.held.pop(key, None)
+    if units > 0:
+        state.elsewhere[key] = units
+    else:
+        state.elsewhere.pop(key, None)
+    return units < old
 
 
 def unreserve(state: LimitState, key: str | None, units: int) -> None:

@@ -9,10 +9,14 @@ from datetime import datetime
 
 from hived.agents.manager import AgentManager
 from hived.events import EventBus
+from hived.limits.service import LimitsService
+from hived.nodes.limits import ClusterLimits
 from hived.nodes.membership import Membership
 from hived.nodes.placement import Placement
 from hived.nodes.relay import Relay
+from hived.nodes.schedules import SharedSchedules
 from hived.nodes.sharing import Sharing
+from hived.schedules.service import SchedulesService
 from hived.store import nodes as node_store
 from hived.store import schedules as schedule_store
 from hived.store.db import Database
@@ -50,6 +54,15 @@ class Cluster:
         self.membership.lost_handlers.append(self.take_runs)
         self.membership.beat_handlers.append(self.placement.refresh)
         self.membership.beat_handlers.append(self.steps_ended)
+        self.limits: ClusterLimits | None = None
+        self.schedules: SharedSchedules | None = None
+
+    def share(self, limits: LimitsService, schedules: SchedulesService) -> None:
+        """Limits held cluster-wide (hived.nodes.limits); schedules changed on one node reloaded on the
+        others (hived.nodes.schedules)."""
+        self.limits = ClusterLimits(self.db, self.sharing.dispatcher, limits, self.wire)
+        self.sharing.limits = self.limits
+        self.schedules = SharedSchedules(schedules, self.wire)
 
     async def join(self) -> None:
         """Before the agents and tasks are loaded: this node's row, slot and numbers."""
@@ -65,9 +78,17 @@ class Cluster:
         self.sharing.start()
         self.relay.start()
         self.membership.start()
+        if self.limits is not None:
+            self.limits.start()
+        if self.schedules is not None:
+            self.schedules.start()
 
     async def stop(self) -> None:
         await self.membership.leave()
+        if self.limits is not None:
+            await self.limits.stop()
+        if self.schedules is not None:
+            await self.schedules.stop()
         await self.relay.stop()
         await self.sharing.stop()
         await self.wire.stop()

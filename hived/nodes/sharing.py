@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from datetime import datetime
 from typing import Any
 
 from hived.events import EventBus, TaskSubmitted
 from hived.model.states import AttemptReason, TaskStatus
+from hived.nodes.limits import ClusterLimits, Taken
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -25,6 +27,12 @@ from hived.tasks.dispatcher import Dispatcher
 log = logging.getLogger("hived.nodes")
 POLL = 1.0  # s between looks at the shared queue while agents are idle and nobody said anything
 ANNOUNCE_EVERY = 0.01  # s: submits within it are announced in one notification
+
+
+class Won(set[str]):
+    """The task ids a claim won, with what it found of the limits they take (hived.nodes.limits)."""
+
+    taken: Taken | None = None
 
 
 class Sharing:
@@ -39,6 +47,7 @@ class Sharing:
         self._loops: list[asyncio.Task[None]] = []
         self.taken = 0  # tasks this node took from the shared queue (GET /nodes)
         self.lost_claims = 0  # assignments another node won first
+        self.limits: ClusterLimits | None = None  # limits held cluster-wide (set by the cluster)
         wire.on("work", lambda _sender, _body: self._look.set())
         wire.on("cancel", self._cancelled_elsewhere)
         wire.on_reconnect.append(self._look.set)
@@ -60,19 +69,55 @@ class Sharing:
     # --- the dispatcher's SharedQueue ---------------------------------------------------------------
 
     def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
-        won = node_store.claim(conn, self.wire.node, rows)
+        taken = self.limits.take(conn, rows, now) if self.limits is not None else None
+        if taken is not None and taken.refused:  # a limit held cluster-wide has no room for these
+            rows = [r for r in rows if r["task_id"] not in taken.refused]
+        won = Won(node_store.claim(conn, self.wire.node, rows))
         if won:
             task_store.insert_attempts(conn, [r for r in rows if r["task_id"] in won], now)
-        self.lost_claims += len(rows) - len(won)
+        if taken is not None and self.limits is not None:
+            self.limits.hold(conn, won, taken)
+            won.taken = taken
         return won
+
+    def claimed(self, won: set[str], entries: list[InFlight]) -> list[InFlight]:
+        taken = getattr(won, "taken", None)
+        refused = taken.refused if taken is not None else set()
+        lost = [e for e in entries if e.task.id not in won and e.task.id not in refused]
+        self.lost_claims += len(lost)
+        d = self.dispatcher
+        d._unassign(lost, requeue=False)  # another node took these first: forget them
+        d._unassign([e for e in entries if e.task.id in refused])  # they wait in the gate again
+        if taken is not None and self.limits is not None:
+            self.limits.settle(taken)
+        if lost:  # (not for those refused: the gate's copy now says why; an end or a reload wakes it)
+            d.wake()
+        return [e for e in entries if e.task.id in won]
 
     def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
         current = node_store.current_leases(conn, [r["task_id"] for r in rows])
+        if self.limits is not None:  # the attempts' holds of limits end with them
+            self.limits.ended(conn, rows)
         return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
 
     def idle(self, queued: int) -> None:
-        if queued < self._capacity and self._more:  # running low, and the last look found work
+        room = self._capacity - queued
+        if room > 0 and self._more and self._gated_here(room) < room:  # low, and the last look found work
             self._look.set()
+
+    def _gated_here(self, most: int) -> int:
+        """Tasks waiting in the limits gate that an agent here can run, counted up to `most` (of the
+        first few hundred: tasks no agent here can run may wait there too, for another node's)."""
+        if most <= 0 or not (waiting := self.dispatcher.gate.waiting):
+            return 0
+        able = {c.slot.capabilities for c in self.dispatcher.channels.values() if c.routable}
+        found = 0
+        for ticket in itertools.islice(waiting.values(), 4 * most + 100):
+            if any(ticket.requires <= caps for caps in able):
+                found += 1
+                if found >= most:
+                    break
+        return found
 
     def capacity(self) -> int:
         """What this node's agents can run at once."""
@@ -97,12 +142,15 @@ class Sharing:
         Returns how many."""
         d = self.dispatcher
         want = 2 * self.capacity() - len(d.queue)  # two rounds of every agent, with what is here
+        want -= self._gated_here(want)
         if want <= 0 or d.paused or d.closing or d.drained:
             return 0
         rows = await self.db.read(lambda c: node_store.shared_work(c, d.holds, want))
+        able = {c.slot.capabilities for c in d.channels.values() if c.routable}
         for row in rows:
-            if not d.holds(row["id"]):
-                d.enqueue(ReadyTask.from_row(row))
+            task = ReadyTask.from_row(row)  # (one no agent here can run would only wait here, and
+            if not d.holds(task.id) and any(task.requires <= caps for caps in able):  # at a limit's
+                d.enqueue(task)  # head, hold its key's line)
         self.taken += len(rows)
         return len(rows)
 
@@ -128,6 +176,8 @@ class Sharing:
             if task_id not in current:
                 return False
             row = {"task_id": task_id, "lease": current[task_id], "status": "cancelled"}
+            if self.limits is not None:
+                self.limits.ended(conn, [row])
             task_store.finish(conn, [{**row, "outcome": "cancelled", "reason": AttemptReason.CANCELLED}], now)
             return True
 

@@ -86,6 +86,7 @@ class SchedulesService:
         self._running: dict[str, Scheduled] = {}  # run (or task) id -> the schedule that started it
         # Several nodes (hived.nodes): whether this node makes the start due at that time (one does).
         self.exclusive: Callable[[str, datetime, datetime | None], Awaitable[bool]] | None = None
+        self.announce: Callable[[str], Awaitable[None]] | None = None  # tells the other nodes of a change
         events.subscribe(RunChanged, self._run_changed)
         events.subscribe(TaskEnded, lambda ended: self._ended(ended.task_id))
 
@@ -166,6 +167,7 @@ class SchedulesService:
             await self.db.write(lambda c: store.update_schedule(c, spec.name, values))
         self.schedules[spec.name] = item
         self.changed.set()
+        await self._announce(spec.name)
         return AppliedSchedule(name=spec.name, action="created" if current is None else "configured")
 
     async def delete(self, name: str) -> ScheduleInfo:
@@ -173,7 +175,36 @@ class SchedulesService:
         await self.db.write(lambda c: store.delete_schedule(c, name))
         self.schedules.pop(name, None)
         self._run_by(item, None)
+        await self._announce(name)
         return item.info()
+
+    async def _announce(self, name: str) -> None:
+        if self.announce is not None:
+            await self.announce(name)
+
+    async def reload(self) -> bool:
+        """The schedules as the database has them (hived.nodes): one applied, changed, paused or
+        deleted on another node is so here too. Returns whether anything changed."""
+        stored = {row["name"]: row for row in await self.db.read(store.load_schedules)}
+        changed = False
+        for name, row in stored.items():
+            item = self.schedules.get(name)
+            if item is not None and (item.updated_at, item.paused) == (row["updated_at"], row["paused"]):
+                continue
+            spec = ScheduleSpec.model_validate(row["definition"])
+            if item is None:
+                self.schedules[name] = Scheduled(spec, **{k: row[k] for k in (*store.STATE, "created_at")})
+            else:
+                item.spec = spec
+                for field in store.STATE:
+                    setattr(item, field, row[field])
+            changed = True
+        for name in [n for n in self.schedules if n not in stored]:
+            self._run_by(self.schedules.pop(name), None)
+            changed = True
+        if changed:
+            self.changed.set()
+        return changed
 
     # --- reads and verbs --------------------------------------------------------------------------
 
@@ -199,6 +230,7 @@ class SchedulesService:
                 item.next_run_at = next_fire(item.spec.cron, item.spec.timezone, self.clock.now())
             await self._save(item)
             self.changed.set()
+            await self._announce(name)
         return item.info()
 
     async def trigger(self, name: str) -> Fired:
@@ -326,4 +358,3 @@ class SchedulesService:
                 await self.clock.sleep(RETRY_DELAY)
                 continue
             await self.clock.wait(self.changed, self.next_wake())
-

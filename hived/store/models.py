@@ -329,6 +329,23 @@ class NodeRow(Base):
     lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class LimitHoldRow(Base):
+    """Units of a limit a running task holds on a cluster's PostgreSQL (hived.nodes.limits): written
+    in its claim's commit, deleted with its attempt's end (`lease`). `key` is '' for a limit without
+    a key."""
+
+    __tablename__ = "limit_holds"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    units: Mapped[int] = mapped_column(Integer)
+    lease: Mapped[int] = mapped_column(BigInteger)
+    node: Mapped[str] = mapped_column(String(63))
+
+    __table_args__ = (Index("idx_limit_holds_name_key", "name", "key"),)
+
+
 class RunBudgetRow(Base):
     """What `hivectl workflow resume RUN --add-budget` added to a run's budget."""
 

@@ -323,10 +323,8 @@ class Dispatcher(Ledger):
             self.gate.not_written(buckets)
             self._unassign(entries)
             raise
-        if won is not None and len(won) < len(entries):  # another node took these first: forget them
-            self._unassign([e for e in entries if e.task.id not in won], requeue=False)
-            entries = [e for e in entries if e.task.id in won]
-            self._kick.set()
+        if shared is not None and won is not None:  # those another node took first, or a limit refused
+            entries = shared.claimed(won, entries)
         await self.deliver(entries, now)
 
     def claim(self, task: ReadyTask) -> InFlight | None:

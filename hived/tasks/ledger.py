@@ -37,6 +37,10 @@ class SharedQueue(Protocol):
     def claim(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
         """Record the assignments another node has not taken first; returns their task ids."""
 
+    def claimed(self, won: set[str], entries: list[InFlight]) -> list[InFlight]:
+        """After the claim's commit: those not won are forgotten (another node took them first) or
+        wait again (a limit held cluster-wide had no room); returns those won."""
+
     def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
         """Of these ends of attempts, the task ids whose attempt is still the current one."""
 
