@@ -48,6 +48,7 @@ class LimitsService:
         self._timer: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[bool]] = set()  # the strategies' cancels under way
         self.announce: Callable[[str], Awaitable[None]] | None = None  # hived.nodes: tell the other nodes
+        self.local_changes = 0  # counts this node's applies and deletes (hived.nodes.limits: stale reads)
 
     async def load(self) -> int:
         """Every stored limit into the gate (before the dispatcher recovers its tasks)."""
@@ -88,6 +89,7 @@ class LimitsService:
         else:
             await self.db.write(lambda c: limit_store.update_definition(c, spec.name, definition, now))
         self.gate.define(state)
+        self.local_changes += 1
         self.wake()
         if self.announce is not None:
             await self.announce(spec.name)
@@ -106,6 +108,7 @@ class LimitsService:
             )
         state = self.gate.limits[name]
         self.gate.remove(name)  # no await since the check: no task took it meanwhile
+        self.local_changes += 1
         try:
             await self.db.write(lambda c: limit_store.delete_limit(c, name))
         except BaseException:

@@ -258,9 +258,12 @@ class ClusterLimits:
         self._swept = time.monotonic()
         if self.gate.limits and await self.db.write(hold_store.sweep):
             self._freed.set()
+        before = self.service.local_changes
         rows, others = await self.db.read(
             lambda c: (limit_store.load_limits(c), hold_store.held_elsewhere(c, self.node))
         )
-        if self.service.reload(rows):
+        if self.service.local_changes != before:  # read before a change here: older than memory
+            self._reload_soon()
+        elif self.service.reload(rows):
             self.dispatcher.wake()
         self._elsewhere(others)

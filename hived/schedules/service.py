@@ -87,6 +87,7 @@ class SchedulesService:
         # Several nodes (hived.nodes): whether this node makes the start due at that time (one does).
         self.exclusive: Callable[[str, datetime, datetime | None], Awaitable[bool]] | None = None
         self.announce: Callable[[str], Awaitable[None]] | None = None  # tells the other nodes of a change
+        self.local_changes = 0  # counts this node's changes: a reload that read before one drops its rows
         events.subscribe(RunChanged, self._run_changed)
         events.subscribe(TaskEnded, lambda ended: self._ended(ended.task_id))
 
@@ -166,6 +167,7 @@ class SchedulesService:
             values = {"definition": definition, **item.state()}
             await self.db.write(lambda c: store.update_schedule(c, spec.name, values))
         self.schedules[spec.name] = item
+        self.local_changes += 1
         self.changed.set()
         await self._announce(spec.name)
         return AppliedSchedule(name=spec.name, action="created" if current is None else "configured")
@@ -174,6 +176,7 @@ class SchedulesService:
         item = self._get(name)
         await self.db.write(lambda c: store.delete_schedule(c, name))
         self.schedules.pop(name, None)
+        self.local_changes += 1
         self._run_by(item, None)
         await self._announce(name)
         return item.info()
@@ -184,8 +187,17 @@ class SchedulesService:
 
     async def reload(self) -> bool:
         """The schedules as the database has them (hived.nodes): one applied, changed, paused or
-        deleted on another node is so here too. Returns whether anything changed."""
-        stored = {row["name"]: row for row in await self.db.read(store.load_schedules)}
+        deleted on another node is so here too. Returns whether anything changed. Rows read while
+        this node changed a schedule are older than its memory: read again (at most 3 times, then
+        the next reload)."""
+        for _ in range(3):
+            before = self.local_changes
+            rows = await self.db.read(store.load_schedules)
+            if self.local_changes == before:
+                break
+        else:
+            return False
+        stored = {row["name"]: row for row in rows}
         changed = False
         for name, row in stored.items():
             item = self.schedules.get(name)
@@ -318,6 +330,7 @@ class SchedulesService:
 
     async def _save(self, item: Scheduled) -> None:
         item.updated_at = self.clock.now()
+        self.local_changes += 1
         await self.db.write(lambda c: store.update_schedule(c, item.spec.name, item.state()))
 
     # --- the timer --------------------------------------------------------------------------------

@@ -129,6 +129,9 @@ def test_kill_9_of_hived_with_300_tasks_in_flight(hived_factory: Callable[..., H
     first.kill9()
 
     second = hived_factory(state_dir=first.state_dir)
+    # The same processes, adopted: none started beside them (read at once: on a loaded machine an
+    # agent whose 100 handlers end together may later miss two 1 s beats and be restarted, by design).
+    assert sorted(second.agent_pids()) == pids
     wait_for(
         lambda: second.api("GET", "/status")["tasks"].get("completed") == 300,
         timeout=60,
@@ -136,7 +139,6 @@ def test_kill_9_of_hived_with_300_tasks_in_flight(hived_factory: Callable[..., H
     )
     tasks = [second.task(t) for t in ids]
     assert all(t["status"] == "completed" and t["attempts"] == 1 for t in tasks)  # none lost, none re-run
-    assert sorted(second.agent_pids()) == pids  # the same processes, adopted
     agents = second.api("GET", "/agents")["items"]
     assert all(a["status"] == "active" and a["incarnation"] == 1 for a in agents)
 

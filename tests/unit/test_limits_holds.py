@@ -13,6 +13,7 @@ from hived.limits.holds import Books, admit
 from hived.limits.service import LimitsService
 from hived.limits.state import LimitState, held_elsewhere
 from hived.model.limits import LimitSpec
+from hived.nodes.limits import ClusterLimits
 from hived.store import limits as limit_store
 from tests.unit.inprocess import Core, result
 
@@ -101,3 +102,48 @@ async def test_a_limit_applied_or_deleted_by_another_node_is_reloaded_here(hive:
     await hive.dispatcher.report("a", [result(lease)])
     assert here.reload(await hive.db.read(limit_store.load_limits)) is True  # forgotten once free
     assert "api" not in hive.dispatcher.gate.limits
+
+
+class FakeWire:
+    node = "alpha"
+
+    def __init__(self) -> None:
+        self.on_reconnect: list[Any] = []
+
+    def on(self, _kind: str, _fn: Any) -> None:
+        pass
+
+    async def send(self, _kind: str, _body: Any) -> bool:
+        return True
+
+
+class ChangedDuringRead:
+    """The store, but its first read returns what was read before the change `then` makes here."""
+
+    def __init__(self, db: Any, then: Any) -> None:
+        self.db, self.then, self.reads = db, then, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def read(self, fn: Any) -> Any:
+        found = await self.db.read(fn)
+        self.reads += 1
+        if self.reads == 1:
+            await self.then()
+        return found
+
+
+async def test_a_reload_that_read_before_a_limit_was_applied_here_keeps_it(
+    hive: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (the slow poll's read crossing this node's own apply forgot the limit: issue 19)
+    monkeypatch.setattr("hived.nodes.limits.hold_store.sweep", lambda _conn: 0)  # (its SQL is PostgreSQL's)
+    cluster = ClusterLimits(hive.db, hive.dispatcher, hive.limit_service, FakeWire())  # type: ignore[arg-type]
+    apply = LimitSpec(name="api", rate="5/s")
+    cluster.db = ChangedDuringRead(hive.db, lambda: hive.limit_service.apply(apply))
+    await cluster.reload()
+    assert hive.limit_service.info("api").rate == "5/s"  # not taken as deleted on another node
+    assert cluster._full_reload  # and read again at the next turn of its loop
+    await cluster.reload()
+    assert hive.limit_service.info("api").rate == "5/s"

@@ -24,8 +24,11 @@ from tests.unit.inprocess import Core, done
 @pytest.fixture
 async def schedules(hive: Core) -> Any:
     workflows = WorkflowService(hive.db, hive.engine)
-    await workflows.apply(WorkflowSpec.model_validate({"name": "tick", "params": {"n": 1},
-                                                        "steps": [{"id": "job", "type": "job"}]}))
+    await workflows.apply(
+        WorkflowSpec.model_validate(
+            {"name": "tick", "params": {"n": 1}, "steps": [{"id": "job", "type": "job"}]}
+        )
+    )
     service = SchedulesService(hive.db, workflows, hive.tasks, hive.events, hive.clock)
     yield service
     await service.stop()
@@ -173,3 +176,36 @@ async def test_a_task_schedule_submits_a_task_and_skips_while_it_is_unfinished(
     await minute(hive, schedules)
     second = schedules.info("reports").running
     assert second not in (None, first)
+
+
+class ChangedDuringRead:
+    """The store, but the first read made by `reload` returns rows read before a change here."""
+
+    def __init__(self, db: Any, change: Any) -> None:
+        self.db, self.change, self.reads = db, change, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def read(self, fn: Any) -> Any:
+        rows = await self.db.read(fn)
+        self.reads += 1
+        if self.reads == 1:
+            await self.change()  # this node changes a schedule after those rows were read
+        return rows
+
+
+async def test_a_reload_that_read_before_a_change_here_does_not_undo_it(
+    hive: Core, schedules: SchedulesService
+) -> None:
+    # (a node of a cluster reloads the schedules while its own API applies one: issue 19)
+    spec = ScheduleSpec.model_validate({"name": "new", "task": {"type": "report"}, "cron": "*/1 * * * *"})
+    schedules.db = ChangedDuringRead(hive.db, lambda: schedules.apply(spec))
+    await schedules.reload()
+    assert schedules.db.reads == 2  # the stale rows were dropped and read again
+    assert schedules.info("new").task == "report"  # not forgotten as "deleted on another node"
+    schedules.db = hive.db
+    await schedules.pause("new", True)
+    schedules.db = ChangedDuringRead(hive.db, lambda: schedules.pause("new", False))
+    await schedules.reload()
+    assert schedules.info("new").paused is False
