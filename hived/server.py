@@ -25,6 +25,7 @@ from hived.http.sse import StreamLimits
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 from hived.store.ownership import CHECK_INTERVAL
+from hived.watchdog import start_from_env
 
 log = logging.getLogger("hived")
 
@@ -258,6 +259,7 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
     fd_limit = raise_fd_limit()
+    watchdog = start_from_env(asyncio.get_running_loop())  # HIVE_LOOP_WATCHDOG=MS: stalls logged
     sock = await own_then_bind(orchestrator, settings)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
@@ -305,4 +307,6 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
         sock.close()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
+        if watchdog is not None:
+            watchdog.stop()
         log.info("hived stopped")
