@@ -22,6 +22,7 @@ from hived.config import Serving, Settings
 from hived.http.app import SocketGate, TcpGate, create_app
 from hived.http.guard import Acceptor, guarded, raise_fd_limit, tcp_cap
 from hived.http.sse import StreamLimits
+from hived.http.warm import warm, warm_routes
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 from hived.store.ownership import CHECK_INTERVAL
@@ -279,8 +280,10 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
             Notifier(),
             drain_grace=settings.drain_grace,
         )
+        await warm(app)  # before the socket accepts: no request pays for FastAPI's or CEL's lazy builds
         if tcp_sock is not None and settings.listen is not None:
             tcp_server = tcp_listener(orchestrator, settings, access_log, fd_limit)
+            await warm_routes(tcp_server.config.app)
             tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
             tcp_task.add_done_callback(lambda task: _listener_ended(task, server))
             scheme = "https" if settings.tls_cert else "http"
