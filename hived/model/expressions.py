@@ -12,6 +12,7 @@ the same data passes or fails the same way on a loaded machine and an idle one."
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 
 MAX_STEPS = 10_000  # about 10-100 ms of CPU for cel-python's interpreter (~5-12 us a step)
+PAUSE_EVERY = 250  # steps between two calls of `pause_hook` (about 1-3 ms)
+# Called every PAUSE_EVERY steps of an evaluation: hived.slices sets it, so that an evaluation run
+# through `sliced` lets the event loop serve others meanwhile. Elsewhere it does nothing.
+pause_hook: Callable[[], None] | None = None
 
 
 class ExpressionError(ValueError):
@@ -54,6 +59,8 @@ def _runner_class() -> type:
             self.budget.left -= 1
             if self.budget.left < 0:
                 raise _OverBudget
+            if self.budget.left % PAUSE_EVERY == 0 and pause_hook is not None:
+                pause_hook()
             return super()._visit_tree(tree)
 
         def sub_evaluator(self, ast: Any) -> BudgetEvaluator:

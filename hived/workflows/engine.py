@@ -24,6 +24,7 @@ from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_TASK, RunStatus
 from hived.model.workflow import StepSpec
+from hived.slices import sliced
 from hived.store import tasks as task_store
 from hived.store import workflow_links as links
 from hived.store import workflows as store
@@ -69,6 +70,7 @@ class WorkflowEngine:
         self._reloading = 0
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._tasks: set[asyncio.Future[Any]] = set()
+        self._turns = asyncio.Lock()  # one slice of `_advance` at a time (hived.slices)
         self.clock = clock
         self.deadlines = Deadlines(self.runs, clock, self.deliver)
         self.waits = Waits(self.runs, clock, self.deliver)  # sleep, wait_for, approval timeouts
@@ -206,7 +208,12 @@ class WorkflowEngine:
         return run.revision if run is not None else None
 
     async def decide(
-        self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None,
+        self,
+        run_id: str,
+        step_id: str,
+        approve: bool,
+        by: str,
+        comment: str | None,
         rework: str | None = None,
     ) -> None:
         run = self._active(run_id, "decide on")
@@ -293,7 +300,7 @@ class WorkflowEngine:
             if run.status == RunStatus.PENDING:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
-            new_tasks = self._advance(run, now)
+            new_tasks = await sliced(self._advance, run, now, turns=self._turns)  # CEL pauses in it
         changed = run.take_changed()
         values, run.run_values = run.run_values, {}
         cancels, run.cancel_tasks = run.cancel_tasks, []

@@ -1,0 +1,50 @@
+"""Long synchronous work run in slices on the event loop: `await sliced(fn, *args, turns=lock)` runs
+`fn` in a greenlet, and `pause()`, called inside it (CEL's evaluator calls it every PAUSE_EVERY
+steps), hands the loop back to every other callback for a turn before going on. Without it, a
+workflow step's `when` that spends its whole budget (10,000 steps: 50-120 ms on a loaded machine)
+held the loop, and `/healthz` with it, for the whole evaluation.
+
+`turns` (an asyncio.Lock, one per engine) lets one slice run at a time, in turn: however many runs
+evaluate at once, a turn of the loop carries at most about one slice. Outside `sliced`, `pause()`
+does nothing: the same code runs straight through (the CLI, tests, `success_when`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import greenlet
+
+from hived.model import expressions
+
+T = TypeVar("T")
+_PAUSED = object()
+
+
+class _Slice(greenlet.greenlet):  # type: ignore[misc]
+    """A greenlet that may pause (see `pause`)."""
+
+
+def pause() -> None:
+    """Inside `sliced`: let the event loop run its other callbacks, then come back here."""
+    current = greenlet.getcurrent()
+    if isinstance(current, _Slice):
+        current.parent.switch(_PAUSED)
+
+
+async def sliced(fn: Callable[..., T], *args: Any, turns: asyncio.Lock) -> T:
+    """`fn(*args)`, its pauses spent awaiting a turn of the loop; its result or its exception."""
+    work = _Slice(fn)
+    work.gr_context = contextvars.copy_context()
+    async with turns:
+        result = work.switch(*args)
+    while result is _PAUSED:
+        await asyncio.sleep(0)
+        async with turns:
+            result = work.switch()
+    return result  # type: ignore[no-any-return]
+
+
+expressions.pause_hook = pause
