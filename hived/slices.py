@@ -1,6 +1,7 @@
 """Long synchronous work run in slices on the event loop: `await sliced(fn, *args, turns=lock)` runs
 `fn` in a greenlet, and `pause()`, called inside it (CEL's evaluator calls it every PAUSE_EVERY
-steps), hands the loop back to every other callback for a turn before going on. Without it, a
+steps), hands the loop back to every other callback for a turn before going on, once the slice has
+run SLICE seconds. Without it, a
 workflow step's `when` that spends its whole budget (10,000 steps: 50-120 ms on a loaded machine)
 held the loop, and `/healthz` with it, for the whole evaluation.
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -23,14 +25,20 @@ T = TypeVar("T")
 _PAUSED = object()
 
 
+SLICE = 0.002  # seconds of work between two turns of the loop
+
+
 class _Slice(greenlet.greenlet):  # type: ignore[misc]
-    """A greenlet that may pause (see `pause`)."""
+    """A greenlet that may pause (see `pause`) once its slice ends (`until`, perf_counter)."""
+
+    until = 0.0
 
 
 def pause() -> None:
-    """Inside `sliced`: let the event loop run its other callbacks, then come back here."""
+    """Inside `sliced`, past the slice's time: let the event loop run its other callbacks, then
+    come back here. Elsewhere, or within the slice's time: nothing."""
     current = greenlet.getcurrent()
-    if isinstance(current, _Slice):
+    if isinstance(current, _Slice) and time.perf_counter() >= current.until:
         current.parent.switch(_PAUSED)
 
 
@@ -39,10 +47,12 @@ async def sliced(fn: Callable[..., T], *args: Any, turns: asyncio.Lock) -> T:
     work = _Slice(fn)
     work.gr_context = contextvars.copy_context()
     async with turns:
+        work.until = time.perf_counter() + SLICE
         result = work.switch(*args)
     while result is _PAUSED:
         await asyncio.sleep(0)
         async with turns:
+            work.until = time.perf_counter() + SLICE
             result = work.switch()
     return result  # type: ignore[no-any-return]
 

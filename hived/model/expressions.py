@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 MAX_STEPS = 10_000  # about 10-100 ms of CPU for cel-python's interpreter (~5-12 us a step)
-PAUSE_EVERY = 250  # steps between two calls of `pause_hook` (about 1-3 ms)
+PAUSE_EVERY = 25  # steps between two calls of `pause_hook` (about 0.1-1 ms)
 # Called every PAUSE_EVERY steps of an evaluation: hived.slices sets it, so that an evaluation run
 # through `sliced` lets the event loop serve others meanwhile. Elsewhere it does nothing.
 pause_hook: Callable[[], None] | None = None
