@@ -1,12 +1,12 @@
-"""Long synchronous work run in slices on the event loop: `await sliced(fn, *args, turns=lock)` runs
+"""Long synchronous work run in slices on the event loop: `await sliced(fn, *args)` runs
 `fn` in a greenlet, and `pause()`, called inside it (CEL's evaluator calls it every PAUSE_EVERY
 steps), hands the loop back to every other callback for a turn before going on, once the slice has
 run SLICE seconds. Without it, a
 workflow step's `when` that spends its whole budget (10,000 steps: 50-120 ms on a loaded machine)
 held the loop, and `/healthz` with it, for the whole evaluation.
 
-`turns` (an asyncio.Lock, one per engine) lets one slice run at a time, in turn: however many runs
-evaluate at once, a turn of the loop carries at most about one slice. Outside `sliced`, `pause()`
+One lock per event loop lets one slice run at a time, in turn: however many runs evaluate at once, a
+turn of the loop carries at most about one slice. Outside `sliced`, `pause()`
 does nothing: the same code runs straight through (the CLI, tests, `success_when`)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,8 +43,13 @@ def pause() -> None:
         current.parent.switch(_PAUSED)
 
 
-async def sliced(fn: Callable[..., T], *args: Any, turns: asyncio.Lock) -> T:
+_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def sliced(fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)`, its pauses spent awaiting a turn of the loop; its result or its exception."""
+    loop = asyncio.get_running_loop()
+    turns = _turns.get(loop) or _turns.setdefault(loop, asyncio.Lock())
     work = _Slice(fn)
     work.gr_context = contextvars.copy_context()
     async with turns:

@@ -119,8 +119,11 @@ class LoopWatchdog:
                 return
             while not self._answered.wait(period):
                 if self.watch.overdue(self.clock()):
-                    self.watch.stack = thread_stack(self.loop_thread)
+                    self._take_stack()
             self._stop.wait(period)
+
+    def _take_stack(self) -> None:
+        self.watch.stack = thread_stack(self.loop_thread)
 
 
 def _log_stall(stall: Stall) -> None:

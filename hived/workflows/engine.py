@@ -70,7 +70,6 @@ class WorkflowEngine:
         self._reloading = 0
         self._unclaimed: dict[str, tuple[str, dict[str, Any]]] = {}  # tasks that ended during a reload
         self._tasks: set[asyncio.Future[Any]] = set()
-        self._turns = asyncio.Lock()  # one slice of `_advance` at a time (hived.slices)
         self.clock = clock
         self.deadlines = Deadlines(self.runs, clock, self.deliver)
         self.waits = Waits(self.runs, clock, self.deliver)  # sleep, wait_for, approval timeouts
@@ -208,12 +207,7 @@ class WorkflowEngine:
         return run.revision if run is not None else None
 
     async def decide(
-        self,
-        run_id: str,
-        step_id: str,
-        approve: bool,
-        by: str,
-        comment: str | None,
+        self, run_id: str, step_id: str, approve: bool, by: str, comment: str | None,
         rework: str | None = None,
     ) -> None:
         run = self._active(run_id, "decide on")
@@ -300,7 +294,7 @@ class WorkflowEngine:
             if run.status == RunStatus.PENDING:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
-            new_tasks = await sliced(self._advance, run, now, turns=self._turns)  # CEL pauses in it
+            new_tasks = await sliced(self._advance, run, now)  # CEL's evaluation pauses in it
         changed = run.take_changed()
         values, run.run_values = run.run_values, {}
         cancels, run.cancel_tasks = run.cancel_tasks, []
