@@ -289,7 +289,36 @@ def test_sliced_work_takes_turns_one_slice_at_a_time(every_step: None) -> None:
         return list(await asyncio.gather(*(slices.sliced(work, n) for n in "ab")))
 
     assert asyncio.run(main()) == ["a", "b"]
-    assert order == ["a", "b", "a", "b", "a", "b"]
+    assert sorted(order) == ["a", "a", "a", "b", "b", "b"]
+    assert order[:3] != ["a", "a", "a"]  # b had a turn before a was through
+
+
+def test_a_turn_of_the_loop_carries_one_slice_however_many_wait(every_step: None) -> None:
+    order: list[str] = []
+
+    def work(name: str) -> None:
+        for _ in range(4):
+            order.append(name)
+            slices.pause()
+
+    async def main() -> None:
+        running = True
+
+        async def ticker() -> None:
+            while running:
+                order.append("turn")
+                await asyncio.sleep(0)
+
+        tick = asyncio.ensure_future(ticker())
+        await asyncio.gather(*(slices.sliced(work, n) for n in "abc"))
+        running = False
+        await tick
+
+    asyncio.run(main())
+    pairs = list(zip(order, order[1:], strict=False))
+    slices_back_to_back = [p for p in pairs if "turn" not in p]
+    assert order.count("a") == order.count("b") == order.count("c") == 4
+    assert len(slices_back_to_back) <= 2  # the first slices only: each later one has a turn of its own
 
 
 def test_pause_outside_a_slice_does_nothing() -> None:
