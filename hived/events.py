@@ -212,9 +212,10 @@ class EventBus:
         self._subscribers: dict[type[Published], list[Callable[[Any], None]]] = {}
         self._log: collections.deque[Event] = collections.deque(maxlen=capacity)
         self._ids = itertools.count(1)
-        self._changed = asyncio.Condition()
+        self._wake = asyncio.Event()  # set (and replaced) at each publish wave: wakes every stream at once
         self._pending_notify = False
         self._blocks: dict[int, bytes] = {}  # block number: its frames joined (see `block_after`)
+        self._chunks: dict[tuple[int, int], bytes] = {}  # (first, last id): frames joined (`chunk_after`)
 
     @property
     def last_id(self) -> int:
@@ -266,8 +267,32 @@ class EventBus:
 
     async def _notify(self) -> None:
         self._pending_notify = False
-        async with self._changed:
-            self._changed.notify_all()
+        wake, self._wake = self._wake, asyncio.Event()
+        wake.set()
+
+    async def more_after(self, last_id: int, idle: float) -> bool:
+        """Wait until events after `last_id` are kept (True), or `idle` s of silence (False)."""
+        if self.behind(last_id):
+            return True
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=idle)
+        except TimeoutError:
+            return False
+        return True
+
+    def chunk_after(self, last_id: int, most: int) -> tuple[bytes, int, int] | None:
+        """The frames of the (at most `most`) events after `last_id`, joined once for every stream at
+        the same place (streams that keep up all are): (bytes, first id, last id); None if none."""
+        batch = self.since(last_id, most)
+        if not batch:
+            return None
+        key = (batch[0].id, batch[-1].id)
+        joined = self._chunks.get(key)
+        if joined is None:
+            if len(self._chunks) >= 64:
+                self._chunks.clear()
+            joined = self._chunks[key] = b"".join(e.frame for e in batch)
+        return joined, key[0], key[1]
 
     def since(self, last_id: int, most: int | None = None) -> list[Event]:
         """The events after `last_id` still kept, oldest first (at most `most` of them: a stream
@@ -315,11 +340,8 @@ class EventBus:
                 last_id = batch[-1].id
                 yield batch
                 continue
-            async with self._changed:
-                try:
-                    await asyncio.wait_for(self._changed.wait(), timeout=idle)
-                except TimeoutError:
-                    yield []
+            if not await self.more_after(last_id, idle):
+                yield []
 
     async def follow(self, last_id: int, idle: float = 15.0) -> AsyncIterator[Event | None]:
         """Events after `last_id`, then new ones as they come; None every `idle` s of silence."""

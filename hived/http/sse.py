@@ -186,14 +186,18 @@ class EventStream(Response):
             self.position = block[1]
             if await self._too_far_behind(send, opened):
                 return
-        # Then a chunk at a time (what waits in the transport stays small).
-        async for part in self.bus.batches(self.position, self.limits.idle, most=CHUNK):
-            if not part:
-                await self._send(send, KEEP_ALIVE, self.bus.last_id)
+        # Then a chunk at a time (what waits in the transport stays small), joined once for every
+        # stream at the same place.
+        while True:
+            chunk = self.bus.chunk_after(self.position, CHUNK)
+            if chunk is None:
+                if not await self.bus.more_after(self.position, self.limits.idle):
+                    await self._send(send, KEEP_ALIVE, self.bus.last_id)
                 continue
-            gate = self.limits.replaying if part[0].id <= opened else None  # the backlog
-            await self._send(send, b"".join(e.frame for e in part), max(part[-1].id, opened), gate=gate)
-            self.position = part[-1].id
+            data, first, upto = chunk
+            gate = self.limits.replaying if first <= opened else None  # the backlog
+            await self._send(send, data, max(upto, opened), gate=gate)
+            self.position = upto
             if await self._too_far_behind(send, opened):
                 return
 
