@@ -19,6 +19,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hived.auth.peer import PeerCredProtocol, allowed_uids
 from hived.config import Serving, Settings
+from hived.http.accept import BurstAcceptor
 from hived.http.app import SocketGate, TcpGate, create_app
 from hived.http.guard import Acceptor, guarded, raise_fd_limit, tcp_cap
 from hived.http.sse import StreamLimits
@@ -92,9 +93,22 @@ class HiveServer(uvicorn.Server):
         self.listener_failed = ""  # why the TCP listener ended before this server
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.notifier.ready()
+        """uvicorn's startup, but the socket's connections are accepted in bursts (hived.http.accept)."""
+        await self.lifespan.startup()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        self.servers = []
+        for sock in sockets or []:
+            acceptor = BurstAcceptor(sock, protocol)
+            acceptor.start()
+            self.servers.append(acceptor)  # type: ignore[arg-type]
+        self.started = True
+        self.notifier.ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.notifier.stopping()
