@@ -231,6 +231,61 @@ def test_plain_query_of_events(query: bytes, read: tuple[bool, int | None] | Non
     assert plain_query(query) == read
 
 
+# --- the socket's connections accepted in bursts -------------------------------------------------
+
+
+def test_a_connection_behind_hundreds_made_at_once_is_accepted_within_a_few_turns(tmp_path: Any) -> None:
+    """libuv accepts one connection per turn: the 201st waited 200 turns. Counted in turns."""
+    import socket
+
+    from hived.http.accept import BurstAcceptor
+
+    path = str(tmp_path / "s.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(1024)
+    listener.setblocking(False)
+    clients = []
+    for _ in range(201):
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        clients.append(client)
+    made: list[int] = []
+    transports: list[Any] = []
+    turns = 0
+
+    async def main() -> None:
+        nonlocal turns
+        everyone = asyncio.Event()
+
+        class Counted(asyncio.Protocol):
+            def connection_made(self, transport: Any) -> None:
+                transports.append(transport)
+                made.append(turns)
+                if len(made) == len(clients):
+                    everyone.set()
+
+        acceptor = BurstAcceptor(listener, Counted)
+        acceptor.start()
+        while not everyone.is_set():
+            turns += 1
+            await asyncio.sleep(0)
+        acceptor.close()
+        await acceptor.wait_closed()
+        for transport in transports:
+            transport.close()
+        await asyncio.sleep(0)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for client in clients:
+            client.close()
+        listener.close()
+    assert len(made) == 201
+    assert made[-1] <= 5  # the last one in: a few turns, not one turn per connection before it
+
+
 # --- the warm-up before serving ----------------------------------------------------------------
 
 
