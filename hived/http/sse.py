@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from hived.auth.middleware import refuse
 from hived.events import EventBus
+from hived.http.admission import PerTurn
 from hived.http.deps import Daemon
 from hived.model.schemas import MAX_OFFSET
 
@@ -48,6 +49,9 @@ class StreamLimits:
     # gives its place back after `replay_hold`: it cannot hold back the others.
     replaying: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     replay_hold: float = 0.05
+    # How many streams start in one turn of the loop: 500 that connect together start in 16 turns,
+    # with other requests' work between them (hived.http.admission).
+    starting: PerTurn = field(default_factory=lambda: PerTurn(32))
 
     def refusal(self, holder: str | None) -> tuple[int, str] | None:
         if holder is not None and self.open[holder] >= self.per_token:
@@ -140,6 +144,7 @@ class EventStream(Response):
         self.bus, self.limits, self.position, self.follow = bus, limits, start, follow
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.limits.starting()
         token = scope.get("state", {}).get("token")
         holder = getattr(token, "id", None)
         if self.follow and (why := self.limits.refusal(holder)):

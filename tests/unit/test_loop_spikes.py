@@ -231,6 +231,34 @@ def test_plain_query_of_events(query: bytes, read: tuple[bool, int | None] | Non
     assert plain_query(query) == read
 
 
+def test_per_turn_admits_its_places_in_each_turn_first_come_first_served() -> None:
+    from hived.http.admission import PerTurn
+
+    order: list[str] = []
+
+    async def main() -> None:
+        admission = PerTurn(2)
+
+        async def one(i: int) -> None:
+            await admission()
+            order.append(f"start {i}")
+
+        async def turns() -> None:
+            for turn in range(5):
+                order.append(f"turn {turn}")
+                await asyncio.sleep(0)
+
+        await asyncio.gather(turns(), *(one(i) for i in range(5)))
+
+    asyncio.run(main())
+    starts = [order.index(f"start {i}") for i in range(5)]
+    assert starts == sorted(starts)  # in order
+    # at most two starts between two turns
+    between = [x for x in " ".join(order).split("turn") if x.strip()]
+    assert all(chunk.count("start") <= 2 for chunk in between)
+    assert sum(chunk.count("start") for chunk in between) == 5
+
+
 # --- the socket's connections accepted in bursts -------------------------------------------------
 
 
