@@ -15,6 +15,7 @@ from hived.orchestrator import AgentOrchestrator
 from hived.server import SocketInUse, serve
 from hived.store.db import DatabaseError
 from hived.store.files import UnsafeStateDir, private_dir
+from hived.watchdog import threshold_from_env
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(settings.agents)} declared agents, {len(settings.declared_limits)} declared limits"
         )
         return 0
+    try:
+        threshold_from_env()
+    except ValueError as exc:
+        print(f"hived: {exc}", file=sys.stderr)
+        return 1
     logging_setup.configure(settings.log_level, settings.log_format)
     try:
         private_dir(settings.state_dir)

@@ -19,12 +19,15 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from hived.auth.peer import PeerCredProtocol, allowed_uids
 from hived.config import Serving, Settings
+from hived.http.accept import BurstAcceptor
 from hived.http.app import SocketGate, TcpGate, create_app
 from hived.http.guard import Acceptor, guarded, raise_fd_limit, tcp_cap
 from hived.http.sse import StreamLimits
+from hived.http.warm import warm, warm_routes
 from hived.notify import Notifier
 from hived.orchestrator import AgentOrchestrator
 from hived.store.ownership import CHECK_INTERVAL
+from hived.watchdog import start_from_env
 
 log = logging.getLogger("hived")
 
@@ -90,9 +93,22 @@ class HiveServer(uvicorn.Server):
         self.listener_failed = ""  # why the TCP listener ended before this server
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if self.started:
-            self.notifier.ready()
+        """uvicorn's startup, but the socket's connections are accepted in bursts (hived.http.accept)."""
+        await self.lifespan.startup()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+
+        self.servers = []
+        for sock in sockets or []:
+            acceptor = BurstAcceptor(sock, protocol)
+            acceptor.start()
+            self.servers.append(acceptor)  # type: ignore[arg-type]
+        self.started = True
+        self.notifier.ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.notifier.stopping()
@@ -258,6 +274,7 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
     fd_limit = raise_fd_limit()
+    watchdog = start_from_env(asyncio.get_running_loop())  # HIVE_LOOP_WATCHDOG=MS: stalls logged
     sock = await own_then_bind(orchestrator, settings)
     tcp_sock = bind_tcp(*settings.listen) if settings.listen else None
     tcp_task: asyncio.Task[None] | None = None
@@ -277,8 +294,10 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
             Notifier(),
             drain_grace=settings.drain_grace,
         )
+        await warm(app)  # before the socket accepts: no request pays for FastAPI's or CEL's lazy builds
         if tcp_sock is not None and settings.listen is not None:
             tcp_server = tcp_listener(orchestrator, settings, access_log, fd_limit)
+            await warm_routes(tcp_server.config.app)
             tcp_task = asyncio.create_task(tcp_server.serve(sockets=[tcp_sock]), name="tcp-listener")
             tcp_task.add_done_callback(lambda task: _listener_ended(task, server))
             scheme = "https" if settings.tls_cert else "http"
@@ -305,4 +324,6 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
         sock.close()
         with contextlib.suppress(FileNotFoundError):
             socket_path.unlink()
+        if watchdog is not None:
+            watchdog.stop()
         log.info("hived stopped")

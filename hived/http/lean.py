@@ -1,5 +1,6 @@
 """The two requests of every task's life, `POST /tasks` and an agent's `POST /agents/{id}/work`,
-served beside FastAPI's stack rather than through it.
+served beside FastAPI's stack rather than through it (and `GET /events` with a plain query:
+`hived.http.sse.LeanEvents`, for hundreds of clients that connect at once).
 
 `LeanApp` is the FastAPI application, whose `__call__` hands these two requests to a short chain:
 Starlette's ServerErrorMiddleware (an unexpected error: 500, logged by uvicorn), then the app's own
@@ -27,6 +28,7 @@ from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
+from hived.http.sse import LeanEvents
 from hived.model.schemas import TaskSubmit, WorkRequest
 from hived.orchestrator import AgentOrchestrator
 
@@ -57,22 +59,34 @@ class LeanApp(FastAPI):
     """FastAPI, with `POST /tasks` and `POST /agents/{id}/work` served by `lean` (see `enable_lean`)."""
 
     lean: ASGI | None = None
+    lean_events: ASGI | None = None
+    events: LeanEvents | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if self.lean is not None and scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            if path == "/tasks" or agent_of(path) is not None:
+        if self.lean is not None and scope["type"] == "http":
+            method = scope["method"]
+            if method == "POST" and (scope["path"] == "/tasks" or agent_of(scope["path"]) is not None):
                 scope["app"] = self
                 await self.lean(scope, receive, send)
+                return
+            if method == "GET" and self.events is not None and self.events.wants(scope):
+                scope["app"] = self
+                await self.lean_events(scope, receive, send)  # type: ignore[misc]
                 return
         await super().__call__(scope, receive, send)
 
     def enable_lean(self, orchestrator: AgentOrchestrator) -> None:
-        """Build the short chain, once every middleware is added."""
-        chain: ASGI = Endpoint(self, orchestrator)
+        """Build the short chains, once every middleware is added."""
+        self.lean = self._chain(Endpoint(self, orchestrator))
+        self.events = LeanEvents(orchestrator.events, self.state.streams)
+        self.lean_events = self._chain(self.events)
+
+    def _chain(self, endpoint: ASGI) -> ASGI:
+        """`endpoint` behind the app's own middlewares and Starlette's ServerErrorMiddleware."""
+        chain = endpoint
         for cls, args, kwargs in reversed(self.user_middleware):
             chain = cls(chain, *args, **kwargs)
-        self.lean = ServerErrorMiddleware(chain, debug=self.debug)
+        return ServerErrorMiddleware(chain, debug=self.debug)
 
 
 class Endpoint:

@@ -18,9 +18,11 @@ from typing import Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
+from starlette.routing import Route
 
 from hived.auth.middleware import refuse
 from hived.events import EventBus
+from hived.http.admission import PerTurn
 from hived.http.deps import Daemon
 from hived.model.schemas import MAX_OFFSET
 
@@ -47,6 +49,9 @@ class StreamLimits:
     # gives its place back after `replay_hold`: it cannot hold back the others.
     replaying: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
     replay_hold: float = 0.05
+    # How many streams start in one turn of the loop: 500 that connect together start in 16 turns,
+    # with other requests' work between them (hived.http.admission).
+    starting: PerTurn = field(default_factory=lambda: PerTurn(32))
 
     def refusal(self, holder: str | None) -> tuple[int, str] | None:
         if holder is not None and self.open[holder] >= self.per_token:
@@ -82,6 +87,50 @@ async def events(
     return EventStream(orch.events, limits, start, follow)
 
 
+EVENTS_ROUTE = Route("/events", lambda _request: None, methods=["GET"], include_in_schema=False)
+PLAIN_FOLLOW = {b"true": True, b"false": False, b"1": True, b"0": False}
+
+
+def plain_query(query: bytes) -> tuple[bool, int | None] | None:
+    """`follow` and `since` of a plain query string (`follow=true|false|1|0`, `since=DIGITS` in
+    range, each at most once), as the route would read them; None for anything else, which the
+    FastAPI route then reads (and answers 422 for, naming the field)."""
+    follow, since, seen = True, None, set()
+    for pair in query.split(b"&") if query else ():
+        name, _, value = pair.partition(b"=")
+        if name in seen:
+            return None
+        seen.add(name)
+        if name == b"follow" and value in PLAIN_FOLLOW:
+            follow = PLAIN_FOLLOW[value]
+        elif name == b"since" and value.isdigit() and len(value) <= 19 and int(value) <= MAX_OFFSET:
+            since = int(value)
+        else:
+            return None
+    return follow, since
+
+
+class LeanEvents:
+    """`GET /events` without FastAPI's per-request work (routing past every route, solving the
+    dependencies, validating the query): 500 clients that connect at once pay for their streams
+    only. Its query string is read by `plain_query`; any other goes through the FastAPI route."""
+
+    def __init__(self, bus: EventBus, limits: StreamLimits) -> None:
+        self.bus, self.limits = bus, limits
+
+    def wants(self, scope: dict[str, Any]) -> bool:
+        return scope["path"] == "/events" and plain_query(scope["query_string"]) is not None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        scope["route"] = EVENTS_ROUTE  # the route the metrics name
+        plain = plain_query(scope["query_string"])
+        assert plain is not None
+        follow, since = plain
+        last = next((v for k, v in scope["headers"] if k == b"last-event-id"), b"").decode("latin-1")
+        start = since if since is not None else int(last) if last.isdigit() else 0
+        await EventStream(self.bus, self.limits, start, follow)(scope, receive, send)
+
+
 class EventStream(Response):
     media_type = "text/event-stream"
 
@@ -95,6 +144,7 @@ class EventStream(Response):
         self.bus, self.limits, self.position, self.follow = bus, limits, start, follow
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.limits.starting()
         token = scope.get("state", {}).get("token")
         holder = getattr(token, "id", None)
         if self.follow and (why := self.limits.refusal(holder)):
@@ -134,22 +184,38 @@ class EventStream(Response):
             await self._send(send, b"".join(e.frame for e in batch), self.bus.last_id, more=False)
             return
         opened = self.bus.last_id  # the backlog it asked for is not lag; what came after and is unsent is
-        # A chunk at a time (what waits in the transport stays small, and hundreds of streams that
-        # replay their backlog together each take a short turn of the event loop, not 10,000 events).
-        async for part in self.bus.batches(self.position, self.limits.idle, most=CHUNK):
-            if not part:
-                await self._send(send, KEEP_ALIVE, self.bus.last_id)
-                continue
-            gate = self.limits.replaying if part[0].id <= opened else None  # the backlog
-            await self._send(send, b"".join(e.frame for e in part), max(part[-1].id, opened), gate=gate)
-            self.position = part[-1].id
-            if (behind := self.bus.behind(max(self.position, opened))) > self.limits.max_lag:
-                note = (
-                    f": hived: this stream is {behind} events behind (max_event_lag "
-                    f"{self.limits.max_lag}); reconnect with Last-Event-ID: {self.position}\n\n"
-                )
-                await self._send(send, note.encode(), self.bus.last_id, more=False)
+        # The backlog in shared blocks of 1,000 events (joined once for every stream), one place of
+        # `replaying` per write: hundreds of streams opened at once each take short turns of the loop.
+        while (block := self.bus.block_after(self.position)) is not None:
+            await self._send(send, block[0], max(block[1], opened), gate=self.limits.replaying)
+            self.position = block[1]
+            if await self._too_far_behind(send, opened):
                 return
+        # Then a chunk at a time (what waits in the transport stays small), joined once for every
+        # stream at the same place.
+        while True:
+            chunk = self.bus.chunk_after(self.position, CHUNK)
+            if chunk is None:
+                if not await self.bus.more_after(self.position, self.limits.idle):
+                    await self._send(send, KEEP_ALIVE, self.bus.last_id)
+                continue
+            data, first, upto = chunk
+            gate = self.limits.replaying if first <= opened else None  # the backlog
+            await self._send(send, data, max(upto, opened), gate=gate)
+            self.position = upto
+            if await self._too_far_behind(send, opened):
+                return
+
+    async def _too_far_behind(self, send: Any, opened: int) -> bool:
+        """Past `max_lag` events behind: a last comment telling it to reconnect, and True."""
+        if (behind := self.bus.behind(max(self.position, opened))) <= self.limits.max_lag:
+            return False
+        note = (
+            f": hived: this stream is {behind} events behind (max_event_lag "
+            f"{self.limits.max_lag}); reconnect with Last-Event-ID: {self.position}\n\n"
+        )
+        await self._send(send, note.encode(), self.bus.last_id, more=False)
+        return True
 
     async def _send(
         self, send: Any, body: bytes, upto: int, more: bool = True, gate: asyncio.Semaphore | None = None

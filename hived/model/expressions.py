@@ -12,6 +12,7 @@ the same data passes or fails the same way on a loaded machine and an idle one."
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
 
 
 MAX_STEPS = 10_000  # about 10-100 ms of CPU for cel-python's interpreter (~5-12 us a step)
+PAUSE_EVERY = 25  # steps between two calls of `pause_hook` (about 0.1-1 ms)
+# Called every PAUSE_EVERY steps of an evaluation: hived.slices sets it, so that an evaluation run
+# through `sliced` lets the event loop serve others meanwhile. Elsewhere it does nothing.
+pause_hook: Callable[[], None] | None = None
 
 
 class ExpressionError(ValueError):
@@ -54,6 +59,8 @@ def _runner_class() -> type:
             self.budget.left -= 1
             if self.budget.left < 0:
                 raise _OverBudget
+            if self.budget.left % PAUSE_EVERY == 0 and pause_hook is not None:
+                pause_hook()
             return super()._visit_tree(tree)
 
         def sub_evaluator(self, ast: Any) -> BudgetEvaluator:
@@ -110,15 +117,41 @@ def to_python(value: Any) -> Any:
     return str(value)
 
 
+class _Count:
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+def _to_cel(value: Any, count: _Count) -> Any:
+    """celpy's json_to_cel, calling `pause_hook` every PAUSE_EVERY containers' items (a param of
+    thousands of numbers is converted in slices too)."""
+    import celpy
+    from celpy import celtypes
+
+    if isinstance(value, list | tuple | dict):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        out = {}
+        for key, item in items:
+            count.n += 1
+            if count.n % PAUSE_EVERY == 0 and pause_hook is not None:
+                pause_hook()
+            out[key] = _to_cel(item, count)
+        if isinstance(value, dict):
+            return celtypes.MapType({celpy.json_to_cel(k): v for k, v in out.items()})
+        return celtypes.ListType(list(out.values()))
+    return celpy.json_to_cel(value)
+
+
 def evaluate(text: str, variables: dict[str, Any], budget: Budget | None = None) -> Any:
     """Evaluate `text` with JSON-like `variables`; raises ExpressionError on any failure, also once
     `budget` (by default MAX_STEPS for this evaluation alone) is spent."""
-    import celpy
 
     program = compile_expression(text)
     budget = budget or Budget(MAX_STEPS)
     try:
-        activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
+        activation = {name: _to_cel(value, _Count()) for name, value in variables.items()}
         value = program.evaluate_within(activation, budget)
         if budget.left < 0:  # spent, and the error turned into a value by `||` or a macro
             raise _OverBudget

@@ -24,6 +24,7 @@ from hived.model.expressions import ExpressionError, is_true
 from hived.model.schemas import TaskSubmit
 from hived.model.states import FINAL_TASK, RunStatus
 from hived.model.workflow import StepSpec
+from hived.slices import sliced
 from hived.store import tasks as task_store
 from hived.store import workflow_links as links
 from hived.store import workflows as store
@@ -293,7 +294,7 @@ class WorkflowEngine:
             if run.status == RunStatus.PENDING:
                 run.move(RunStatus.RUNNING)
                 run.run_values.update(status=RunStatus.RUNNING, started_at=now)
-            new_tasks = self._advance(run, now)
+            new_tasks = await sliced(self._advance, run, now)  # CEL's evaluation pauses in it
         changed = run.take_changed()
         values, run.run_values = run.run_values, {}
         cancels, run.cancel_tasks = run.cancel_tasks, []
