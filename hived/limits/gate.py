@@ -190,6 +190,18 @@ class LimitGate:
             return []
         return [(s.spec.name, key) for s, key, _units in ticket.refs if s.members is not None]
 
+    def hold_back(self, task_id: str) -> None:
+        """A new task waits out of its line (still a member of its keys) while its strategies are
+        decided on what the database says (a cluster): no round may start it meanwhile."""
+        if (ticket := self.waiting.get(task_id)) is not None:
+            ticket.home.lines.discard(task_id)
+
+    def let_go(self, task_id: str) -> None:
+        """The strategies decided and the task still waits: back to its line."""
+        if (ticket := self.waiting.get(task_id)) is not None:
+            ticket.home.lines.push(task_id, ticket.home_key, ticket.priority, ticket.seq)
+            self.changed.set()
+
     def arrived(self, task: Gated, found: Found | None = None) -> list[tuple[str, str]]:
         """A new task, parked, that names limits with a strategy: the tasks to cancel, each with the
         error it ends with. cancel_newest: the task itself when its key was full without it;

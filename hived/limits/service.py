@@ -201,6 +201,7 @@ class LimitsService:
         with the error); returns those cancels, under way. On a node of a cluster the key's tasks
         on the other nodes count too: read from the database first (`members`), in one job."""
         if self.members is not None and (wants := self.gate.strategic(task.id)):
+            self.gate.hold_back(task.id)
             return [self._track(self._arrived_cluster(task, wants, cancel))]
         return [self._track(cancel(task_id, error)) for task_id, error in self._decided(task)]
 
@@ -219,7 +220,11 @@ class LimitsService:
         except Exception as exc:  # the database is away: this node's tasks decide, as on one node
             log.warning("limits: reading the other nodes' tasks of %s failed: %s", wants, exc)
             found = None
-        jobs = [self._track(cancel(task_id, error)) for task_id, error in self._decided(task, found)]
+        try:
+            jobs = [self._track(cancel(task_id, error)) for task_id, error in self._decided(task, found)]
+        finally:
+            self.gate.let_go(task.id)
+            self.wake()
         if jobs:
             await asyncio.wait(jobs)
         return bool(jobs)
