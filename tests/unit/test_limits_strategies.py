@@ -5,6 +5,7 @@ and cancel_newest (a new task that finds its key full is stored cancelled at sub
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -124,6 +125,23 @@ async def test_cancel_in_progress_on_a_cluster_cancels_another_nodes_older_task(
     assert await job is True
     why = f"cancelled: task {new} took limit repo[x] (strategy cancel_in_progress)"
     assert asked == [("on-beta", why)]  # the newer one (submitted meanwhile elsewhere) is left
+
+
+async def test_on_a_cluster_a_new_task_does_not_start_before_its_strategies_decide(hive: Core) -> None:
+    await define(hive, name="repo", concurrency=1, strategy="cancel_newest")
+    hive.dispatcher.attach("a", [], 10)
+    read = asyncio.Event()
+
+    async def slow(wants: list[tuple[str, str | None]], seq: int) -> Found:
+        await read.wait()  # the database's answer is not in yet
+        return {("repo", "x"): {}}
+
+    hive.limit_service.members = slow
+    new = await hive.submit(payload={"repo": "x"}, limits=REF)
+    assert await hive.lease("a") == []  # an agent has room and the key is free here: it waits
+    read.set()
+    assert await asyncio.gather(*hive.limit_service._cancels) == [False]  # decided: nothing to cancel
+    assert [lease.task_id for lease in await hive.lease("a")] == [new]
 
 
 async def test_a_strategy_on_a_cluster_falls_back_to_this_nodes_tasks_without_the_database(
