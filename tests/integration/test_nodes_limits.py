@@ -174,8 +174,12 @@ def test_the_strategies_see_a_keys_tasks_on_every_node(
     for name, node in (("wa", "alpha"), ("wb", "beta")):
         a.api("PUT", f"/agents/{name}", json=agent(name, node, tmp_path, f"on-{node}"))
     wait_for(lambda: active(a, "wa", "wb"), 30, what="two agents active")
-    for name, strategy in (("newest", "cancel_newest"), ("progress", "cancel_in_progress")):
-        a.api("PUT", f"/limits/{name}", json={"name": name, "concurrency": 1, "strategy": strategy})
+    for name, strategy, most in (
+        ("newest", "cancel_newest", 1),
+        ("progress", "cancel_in_progress", 1),
+        ("pair", "cancel_in_progress", 2),
+    ):
+        a.api("PUT", f"/limits/{name}", json={"name": name, "concurrency": most, "strategy": strategy})
         wait_for(lambda n=name: b.client.get(f"/limits/{n}").status_code == 200, 5, what="on beta")
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -210,4 +214,15 @@ def test_the_strategies_see_a_keys_tasks_on_every_node(
     assert done["status"] == "completed" and done["result"]["node"] == "alpha"
     # (beta's copy of the holders is read again within a poll of 1 s; slower under load)
     wait_for(lambda: b.api("GET", "/limits/progress")["holders"] == 0, 15, what="beta sees the key free")
-    assert sorted(r["i"] for r in records(runs)) == [2, 3]  # the long ones never finished
+    # With room for two: one running on beta and one queued there (for an agent nobody has) are both
+    # displaced by a new task of two units submitted through alpha.
+    pair = [{"name": "pair", "key": "${{ payload.repo }}"}]
+    running = b.submit(payload=long, limits=pair, requires=["on-beta"], max_attempts=1)["id"]
+    wait_for(lambda: b.task(running)["status"] == "running", 10, what="beta's task runs")
+    queued = b.submit(payload=long, limits=pair, requires=["on-nobody"])["id"]
+    assert b.task(queued)["status"] == "pending"  # room for it beside the running one: kept
+    both = a.submit(payload={"dir": str(runs), "repo": "r1", "i": 4}, limits=[{**pair[0], "units": 2}])
+    why = f"cancelled: task {both['id']} took limit pair[r1] (strategy cancel_in_progress)"
+    assert [(b.task(t)["status"], b.task(t)["error"]) for t in (running, queued)] == [("cancelled", why)] * 2
+    assert a.wait_task(both["id"], 30)["status"] == "completed"
+    assert sorted(r["i"] for r in records(runs)) == [2, 3, 4]  # the long ones never finished
