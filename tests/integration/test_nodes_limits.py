@@ -203,7 +203,7 @@ def test_the_strategies_see_a_keys_tasks_on_every_node(
     old = b.submit(payload=long, limits=progress, requires=["on-beta"], max_attempts=1)["id"]
     wait_for(lambda: b.task(old)["status"] == "running", 10, what="beta's task runs")
     new = a.submit(payload={"dir": str(runs), "repo": "r1", "i": 3}, limits=progress, requires=["on-alpha"])
-    assert new["status"] in ("pending", "assigned", "running")  # (it may have taken the key already)
+    assert new["status"] in ("pending", "assigned", "running", "completed")  # (not cancelled)
     cancelled = b.task(old)
     assert cancelled["status"] == "cancelled"
     assert (
