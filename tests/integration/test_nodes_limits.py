@@ -212,7 +212,7 @@ def test_the_strategies_see_a_keys_tasks_on_every_node(
     )
     done = a.wait_task(new["id"], 30)
     assert done["status"] == "completed" and done["result"]["node"] == "alpha"
-    # (beta's copy of the holders is read again within a poll of 1 s; slower under load)
+    # (beta frees its slot once its agent stopped the handler, and reads alpha's holders within a 1 s poll)
     wait_for(lambda: b.api("GET", "/limits/progress")["holders"] == 0, 15, what="beta sees the key free")
     # With room for two: one running on beta and one queued there (for an agent nobody has) are both
     # displaced by a new task of two units submitted through alpha.
