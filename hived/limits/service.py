@@ -47,11 +47,11 @@ class LimitsService:
         self.db = db
         self.gate = gate
         self.clock = clock
+        self.members: Members | None = None  # hived.nodes: the database's tasks of keys (a cluster)
         self.wake: Callable[[], None] = lambda: None  # set by the composition root: the dispatcher's
         self._timer: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[bool]] = set()  # the strategies' cancels under way
         self.announce: Callable[[str], Awaitable[None]] | None = None  # hived.nodes: tell the other nodes
-        self.members: Members | None = None  # hived.nodes: the database's tasks of keys (a cluster)
 
     async def load(self) -> int:
         """Every stored limit into the gate (before the dispatcher recovers its tasks)."""
