@@ -22,17 +22,18 @@ books decide in each claim, and `held` counts the other nodes' holders too (`Lim
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from hived.limits.rules import Members, displaced, is_full
+from hived.limits.rules import Members, cluster_wide, displaced, is_full
 from hived.limits.state import Gated, LimitState, Ref, Ticket, fits, names, unreserve
 from hived.model.limits import parse_throttle, waiting_reason
 
-__all__ = ["Gated", "LimitGate", "LimitState"]
+__all__ = ["Found", "Gated", "LimitGate", "LimitState"]
 
 MAX_SHARED_REFS = 10_000  # distinct sets of limits and keys whose lookups are kept (then started again)
 LookedUp = tuple[tuple[Ref, ...], LimitState | None, str | None]  # refs, home, home key
+Found = Mapping[tuple[str, str | None], dict[str, tuple[int, int]]]  # a key's tasks: id -> (seq, units)
 
 
 class LimitGate:
@@ -182,11 +183,32 @@ class LimitGate:
 
     # --- the strategies ---------------------------------------------------------------------------
 
-    def arrived(self, task: Gated) -> list[tuple[str, str]]:
+    def strategic(self, task_id: str) -> list[tuple[str, str | None]]:
+        """The limits with a strategy (name, key) a waiting task names (none: nothing to decide)."""
+        ticket = self.waiting.get(task_id) if self._strategies else None
+        if ticket is None:
+            return []
+        return [(s.spec.name, key) for s, key, _units in ticket.refs if s.members is not None]
+
+    def hold_back(self, task_id: str) -> None:
+        """A new task waits out of its line (still a member of its keys) while its strategies are
+        decided on what the database says (a cluster): no round may start it meanwhile."""
+        if (ticket := self.waiting.get(task_id)) is not None:
+            ticket.home.lines.discard(task_id)
+
+    def let_go(self, task_id: str) -> None:
+        """The strategies decided and the task still waits: back to its line."""
+        if (ticket := self.waiting.get(task_id)) is not None:
+            ticket.home.lines.push(task_id, ticket.home_key, ticket.priority, ticket.seq)
+            self.changed.set()
+
+    def arrived(self, task: Gated, found: Found | None = None) -> list[tuple[str, str]]:
         """A new task, parked, that names limits with a strategy: the tasks to cancel, each with the
         error it ends with. cancel_newest: the task itself when its key was full without it;
-        cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. The
-        ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
+        cancel_in_progress: the oldest tasks of its key, running or waiting, until it fits. On a
+        node of a cluster, `found` holds the database's tasks of each key (by (name, key): every
+        node's holders, the tasks queued for it), counted beside this node's (rules.cluster_wide).
+        The ones cancelled that wait here leave the gate now (no round may start them meanwhile)."""
         ticket = self.waiting.get(task.id) if self._strategies else None
         if ticket is None or not any(state.members is not None for state, _key, _units in ticket.refs):
             return []
@@ -195,7 +217,10 @@ class LimitGate:
             spec, members = state.spec, state.members
             if members is None or spec.concurrency is None:
                 continue
-            others = members.oldest_first(key, but=task.id)
+            if found is None:
+                others = members.oldest_first(key, but=task.id)
+            else:
+                others = cluster_wide(members.of(key), found.get((spec.name, key), {}), task.id, task.seq)
             where = waiting_reason(spec.name, key).removeprefix("limit ")
             if spec.strategy == "cancel_newest" and is_full(others, units, spec.concurrency):
                 self.discard(task.id)

@@ -148,6 +148,33 @@ class Members:
         tasks = self.by_key.get(key, {})
         return [(t, units) for t, (_seq, units) in sorted(tasks.items(), key=lambda i: i[1]) if t != but]
 
+    def of(self, key: str | None) -> dict[str, tuple[int, int]]:
+        """The key's tasks: task id -> (seq, units)."""
+        return self.by_key.get(key, {})
+
+
+def cluster_wide(
+    here: dict[str, tuple[int, int]], there: dict[str, tuple[int, int]], new: str, seq: int
+) -> list[tuple[str, int]]:
+    """A key's tasks on a node of a cluster, as the strategies see them, oldest first: this node's
+    (`here`, the gate's) and the database's (`there`: every node's holders, the tasks queued for it),
+    each task once; only those older than the new task (`seq`): a newer one, submitted meanwhile on
+    another node, decides about this one when it arrives, not the other way round."""
+    tasks = {**there, **here}
+    older = [(s, t, units) for t, (s, units) in tasks.items() if s < seq and t != new]
+    return [(t, units) for _s, t, units in sorted(older)]
+
+
+def queued_units(limits: object, name: str, key: str | None) -> int:
+    """The units a queued task's stored `limits` take of `name`[`key`] (0 if none)."""
+    if not isinstance(limits, list):
+        return 0
+    units = 0
+    for ref in limits:
+        if isinstance(ref, dict) and ref.get("name") == name and ref.get("key") == key:
+            units += int(ref.get("units", 1))
+    return units
+
 
 def is_full(others: list[tuple[str, int]], units: int, concurrency: int) -> bool:
     """cancel_newest: whether a new task of `units` finds its key full (the units of the key's

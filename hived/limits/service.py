@@ -15,7 +15,7 @@ from typing import Any
 
 from hived.clock import SYSTEM_CLOCK, Clock
 from hived.errors import Conflict, Invalid, NotFound
-from hived.limits.gate import Gated, LimitGate, LimitState
+from hived.limits.gate import Found, Gated, LimitGate, LimitState
 from hived.limits.rules import fresh_bucket, render_key, resize
 from hived.model.expressions import ExpressionError
 from hived.model.limits import AppliedLimit, LimitInfo, LimitKeyInfo, LimitRef, LimitSpec
@@ -23,6 +23,9 @@ from hived.store import limits as limit_store
 from hived.store.db import Database
 
 log = logging.getLogger("hived.limits")
+Cancel = Callable[[str, str], Awaitable[bool]]  # the dispatcher's cancel: task id, error
+# A cluster's tasks of these (name, key) older than a seq, every node's (hived.nodes.limits).
+Members = Callable[[list[tuple[str, str | None]], int], Awaitable[Found]]
 
 
 def _state(row: dict[str, Any]) -> LimitState:
@@ -44,6 +47,7 @@ class LimitsService:
         self.db = db
         self.gate = gate
         self.clock = clock
+        self.members: Members | None = None  # hived.nodes: the database's tasks of keys (a cluster)
         self.wake: Callable[[], None] = lambda: None  # set by the composition root: the dispatcher's
         self._timer: asyncio.Task[None] | None = None
         self._cancels: set[asyncio.Task[bool]] = set()  # the strategies' cancels under way
@@ -194,18 +198,45 @@ class LimitsService:
             out.append({"name": ref.name, "key": key, "units": ref.units})
         return out
 
-    def arrived(self, task: Gated, cancel: Callable[[str, str], Awaitable[bool]]) -> list[asyncio.Task[bool]]:
+    def arrived(self, task: Gated, cancel: Cancel) -> list[asyncio.Task[bool]]:
         """A new task was queued: the strategies of its limits cancel it (cancel_newest, its key
         full) or older tasks of its key (cancel_in_progress), through `cancel` (the dispatcher's,
-        with the error); returns those cancels, under way."""
-        started = []
-        for task_id, error in self.gate.arrived(task):
+        with the error); returns those cancels, under way. On a node of a cluster the key's tasks
+        on the other nodes count too: read from the database first (`members`), in one job."""
+        if self.members is not None and (wants := self.gate.strategic(task.id)):
+            self.gate.hold_back(task.id)
+            return [self._track(self._arrived_cluster(task, wants, cancel))]
+        return [self._track(cancel(task_id, error)) for task_id, error in self._decided(task)]
+
+    def _decided(self, task: Gated, found: Found | None = None) -> list[tuple[str, str]]:
+        decided = self.gate.arrived(task, found)
+        for task_id, error in decided:
             log.info("limits: task %s %s", task_id, error)
-            job = asyncio.ensure_future(cancel(task_id, error))
-            self._cancels.add(job)
-            job.add_done_callback(self._cancelled)
-            started.append(job)
-        return started
+        return decided
+
+    async def _arrived_cluster(
+        self, task: Gated, wants: list[tuple[str, str | None]], cancel: Cancel
+    ) -> bool:
+        assert self.members is not None
+        try:
+            found = await self.members(wants, task.seq)
+        except Exception as exc:  # the database is away: this node's tasks decide, as on one node
+            log.warning("limits: reading the other nodes' tasks of %s failed: %s", wants, exc)
+            found = None
+        try:
+            jobs = [self._track(cancel(task_id, error)) for task_id, error in self._decided(task, found)]
+        finally:
+            self.gate.let_go(task.id)
+            self.wake()
+        if jobs:
+            await asyncio.wait(jobs)
+        return bool(jobs)
+
+    def _track(self, coro: Awaitable[bool]) -> asyncio.Task[bool]:
+        job = asyncio.ensure_future(coro)
+        self._cancels.add(job)
+        job.add_done_callback(self._cancelled)
+        return job
 
     def _cancelled(self, job: asyncio.Task[bool]) -> None:
         self._cancels.discard(job)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from hived.limits.gate import Found
 from hived.limits.holds import Books, Want, admit, summed
+from hived.limits.rules import queued_units
 from hived.limits.service import LimitsService
 from hived.limits.state import held_elsewhere
 from hived.model.limits import LimitSpec
@@ -85,6 +88,7 @@ class ClusterLimits:
         wire.on(KIND, self._heard)
         wire.on_reconnect.append(self._reload_soon)
         service.announce = self._announce
+        service.members = self.members
 
     def start(self) -> None:
         self._loops = [
@@ -202,6 +206,30 @@ class ClusterLimits:
             self.gate.changed.set()
             self.dispatcher.wake()
         return fell
+
+    # --- the strategies ------------------------------------------------------------------------------
+
+    async def members(self, wants: list[tuple[str, str | None]], seq: int) -> Found:
+        """The tasks of these keys the database knows, for the strategies at a submit: every node's
+        holders, and the tasks queued older than `seq` (task id -> (seq, units))."""
+
+        def read(conn: Any) -> list[tuple[list[Any], list[Any]]]:
+            return [hold_store.of_key(conn, name, key, seq) for name, key in wants]
+
+        found: dict[tuple[str, str | None], dict[str, tuple[int, int]]] = {}
+        for (name, key), (holders, queued) in zip(wants, await self.db.read(read), strict=True):
+            tasks = found.setdefault((name, key), {})
+            for row in queued:
+                limits = json.loads(row.limits) if isinstance(row.limits, str) else row.limits
+                if units := queued_units(limits, name, key):
+                    tasks[row.id] = (int(row.seq), units)
+            for row in holders:
+                tasks[row.task_id] = (int(row.seq), int(row.units))
+        return found
+
+    def look_again(self) -> None:
+        """This node freed another node's holds (a cancel): its copy of them is read again."""
+        self._look.set()
 
     # --- news between the nodes ---------------------------------------------------------------------
 

@@ -163,27 +163,32 @@ class Sharing:
 
     # --- cancels and lost nodes -------------------------------------------------------------------
 
-    async def cancel_elsewhere(self, task_id: str) -> bool:
+    async def cancel_elsewhere(self, task_id: str, error: str | None = None) -> bool:
         """Cancel a task this node does not hold: queued on another node, or running on another
-        node's agent. Recorded here (fenced: still queued, or still that attempt), then the other
-        nodes are told (the one running it stops the handler). False when it is not unfinished."""
-        now = self.dispatcher.clock.now()
+        node's agent (`error`: why, when not an operator's cancel). Recorded here (fenced: still
+        queued, or still that attempt), then the other nodes are told (the one running it stops the
+        handler). False when it is not unfinished."""
+        now, running = self.dispatcher.clock.now(), False
 
         def write(conn: Any) -> bool:
-            if task_store.end_queued(conn, task_id, now, "cancelled", "cancelled"):
+            nonlocal running
+            if task_store.end_queued(conn, task_id, now, "cancelled", error or "cancelled"):
                 return True
             current = node_store.current_leases(conn, [task_id])
             if task_id not in current:
                 return False
-            row = {"task_id": task_id, "lease": current[task_id], "status": "cancelled"}
+            row = {"task_id": task_id, "lease": current[task_id], "status": "cancelled", "error": error}
             if self.limits is not None:
                 self.limits.ended(conn, [row])
+                running = True
             task_store.finish(conn, [{**row, "outcome": "cancelled", "reason": AttemptReason.CANCELLED}], now)
             return True
 
         if not await self.db.write(write):
             return False
         self.dispatcher._finished(task_id, TaskStatus.CANCELLED, {})
+        if running and self.limits is not None:  # its holds were freed here: the copy is read again
+            self.limits.look_again()
         await self.wire.send("cancel", {"task": task_id})
         return True
 

@@ -5,6 +5,7 @@ holds whose attempt is over (a cancel, a lost node)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +38,16 @@ FREE = text(
 SWEEP = text(
     "DELETE FROM limit_holds h WHERE NOT EXISTS (SELECT 1 FROM tasks t WHERE t.id = h.task_id "
     "AND t.lease = h.lease AND t.status IN ('assigned', 'running', 'waiting_input'))"
+)
+
+KEY_HOLDERS = text(
+    "SELECT h.task_id, h.units, t.seq FROM limit_holds h JOIN tasks t ON t.id = h.task_id "
+    "AND t.lease = h.lease AND t.status IN ('assigned', 'running', 'waiting_input') "
+    "WHERE h.name = :name AND h.key = :key"
+)
+KEY_QUEUED = text(
+    "SELECT id, seq, options -> 'limits' AS limits FROM tasks WHERE status = 'pending' AND seq < :seq "
+    "AND options -> 'limits' @> CAST(:want AS jsonb)"
 )
 
 
@@ -78,3 +89,12 @@ def free(conn: Connection, ended: Sequence[tuple[str, int]]) -> None:
 def sweep(conn: Connection) -> int:
     """Holds whose attempt is over (cancelled, moved off a lost node, ended without its delete)."""
     return int(conn.execute(SWEEP).rowcount or 0)
+
+
+def of_key(conn: Connection, name: str, key: str | None, seq: int) -> tuple[list[Any], list[Any]]:
+    """A key's tasks for the strategies (hived.limits.rules.cluster_wide): its holders on every node
+    (attempts still current), rows of (task_id, units, seq); and the pending tasks older than `seq`
+    that name it (a scan of the queued rows), rows of (id, seq, limits)."""
+    holders = list(conn.execute(KEY_HOLDERS, {"name": name, "key": key or ""}))
+    want = json.dumps([{"name": name, "key": key}])
+    return holders, list(conn.execute(KEY_QUEUED, {"seq": seq, "want": want}))

@@ -30,6 +30,7 @@ class Wire:
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.on_reconnect: list[Callable[[], None]] = []  # what a lost notification may have said
+        self._sending = asyncio.Lock()  # one statement at a time on the connection (else it is refused)
 
     def on(self, kind: str, handler: Callable[[str, dict[str, Any]], None]) -> None:
         """`handler(sender, body)` for every notification of `kind` from another node."""
@@ -55,7 +56,8 @@ class Wire:
             log.debug("nodes: %s not sent (%d bytes, connection %s)", kind, len(payload), self._conn)
             return False
         try:
-            await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+            async with self._sending:  # two sends at once: the second would fail, not wait
+                await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
         except Exception as exc:  # the poll behind it covers it
             log.debug("nodes: %s not sent: %s", kind, exc)
             return False
@@ -88,7 +90,8 @@ class Wire:
                 first = False
                 while not self._conn.is_closed():
                     await asyncio.sleep(2.0)
-                    await asyncio.wait_for(self._conn.fetchval("SELECT 1"), 10)
+                    async with self._sending:
+                        await asyncio.wait_for(self._conn.fetchval("SELECT 1"), 10)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

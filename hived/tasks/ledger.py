@@ -47,8 +47,9 @@ class SharedQueue(Protocol):
     def idle(self, queued: int) -> None:
         """A dispatch round begins with `queued` tasks in the local queue: fetch more when low."""
 
-    async def cancel_elsewhere(self, task_id: str) -> bool:
-        """Cancel a task this node does not hold; False when it is not unfinished anywhere."""
+    async def cancel_elsewhere(self, task_id: str, error: str | None = None) -> bool:
+        """Cancel a task this node does not hold (`error`: why, when not an operator's cancel);
+        False when it is not unfinished anywhere."""
 
 
 class Ledger:
@@ -105,7 +106,7 @@ class Ledger:
         if task_id in self.ready or task_id in self.retries or task_id in self.scheduled:
             return await self._end_queued(task_id, error=error or "cancelled")
         if entry is None and self.shared is not None:  # queued or running on another node
-            return await self.shared.cancel_elsewhere(task_id)
+            return await self.shared.cancel_elsewhere(task_id, error)
         if entry is None or entry.ending:
             return False
         why = error or "cancelled by operator"

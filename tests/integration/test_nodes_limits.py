@@ -165,3 +165,64 @@ def test_a_schedule_applied_paused_and_deleted_on_one_node_is_so_on_the_other(
     wait_for(lambda: a.api("GET", "/schedules/nightly")["cron"] == "0 4 * * *", 5, what="changed on alpha")
     b.api("DELETE", "/schedules/nightly")
     wait_for(lambda: a.client.get("/schedules/nightly").status_code == 404, 5, what="gone on alpha")
+
+
+def test_the_strategies_see_a_keys_tasks_on_every_node(
+    hived_factory: Callable[..., Hived], pg_database: str, tmp_path: Path
+) -> None:
+    a, b = nodes(hived_factory, pg_database, tmp_path, "alpha", "beta")
+    for name, node in (("wa", "alpha"), ("wb", "beta")):
+        a.api("PUT", f"/agents/{name}", json=agent(name, node, tmp_path, f"on-{node}"))
+    wait_for(lambda: active(a, "wa", "wb"), 30, what="two agents active")
+    for name, strategy, most in (
+        ("newest", "cancel_newest", 1),
+        ("progress", "cancel_in_progress", 1),
+        ("pair", "cancel_in_progress", 2),
+    ):
+        a.api("PUT", f"/limits/{name}", json={"name": name, "concurrency": most, "strategy": strategy})
+        wait_for(lambda n=name: b.client.get(f"/limits/{n}").status_code == 200, 5, what="on beta")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    long = {"dir": str(runs), "s": 600, "repo": "r1"}
+    # cancel_newest: a task running on beta holds key r1; one submitted through alpha finds it full.
+    newest = [{"name": "newest", "key": "${{ payload.repo }}"}]
+    held = b.submit(payload=long, limits=newest, requires=["on-beta"], max_attempts=1)["id"]
+    wait_for(lambda: b.task(held)["status"] == "running", 10, what="beta's task runs")
+    late = a.submit(payload={"dir": str(runs), "repo": "r1", "i": 1}, limits=newest, requires=["on-alpha"])
+    assert late["status"] == "cancelled"
+    assert (
+        late["error"]
+        == "cancelled at submit: limit newest[r1] is full (1 of 1 taken; strategy cancel_newest)"
+    )
+    free = a.submit(payload={"dir": str(runs), "repo": "r2", "i": 2}, limits=newest, requires=["on-alpha"])
+    assert a.wait_task(free["id"], 30)["status"] == "completed"  # another key: not full
+    assert b.task(held)["status"] == "running"
+    # cancel_in_progress: a long task running on beta is cancelled by a new one submitted through
+    # alpha (recorded by alpha, beta's handler stopped), and the new one takes the key.
+    progress = [{"name": "progress", "key": "${{ payload.repo }}"}]
+    old = b.submit(payload=long, limits=progress, requires=["on-beta"], max_attempts=1)["id"]
+    wait_for(lambda: b.task(old)["status"] == "running", 10, what="beta's task runs")
+    new = a.submit(payload={"dir": str(runs), "repo": "r1", "i": 3}, limits=progress, requires=["on-alpha"])
+    assert new["status"] in ("pending", "assigned", "running", "completed")  # (not cancelled)
+    cancelled = b.task(old)
+    assert cancelled["status"] == "cancelled"
+    assert (
+        cancelled["error"]
+        == f"cancelled: task {new['id']} took limit progress[r1] (strategy cancel_in_progress)"
+    )
+    done = a.wait_task(new["id"], 30)
+    assert done["status"] == "completed" and done["result"]["node"] == "alpha"
+    # (beta frees its slot once its agent stopped the handler, and reads alpha's holders within a 1 s poll)
+    wait_for(lambda: b.api("GET", "/limits/progress")["holders"] == 0, 15, what="beta sees the key free")
+    # With room for two: one running on beta and one queued there (for an agent nobody has) are both
+    # displaced by a new task of two units submitted through alpha.
+    pair = [{"name": "pair", "key": "${{ payload.repo }}"}]
+    running = b.submit(payload=long, limits=pair, requires=["on-beta"], max_attempts=1)["id"]
+    wait_for(lambda: b.task(running)["status"] == "running", 10, what="beta's task runs")
+    queued = b.submit(payload=long, limits=pair, requires=["on-nobody"])["id"]
+    assert b.task(queued)["status"] == "pending"  # room for it beside the running one: kept
+    both = a.submit(payload={"dir": str(runs), "repo": "r1", "i": 4}, limits=[{**pair[0], "units": 2}])
+    why = f"cancelled: task {both['id']} took limit pair[r1] (strategy cancel_in_progress)"
+    assert [(b.task(t)["status"], b.task(t)["error"]) for t in (running, queued)] == [("cancelled", why)] * 2
+    assert a.wait_task(both["id"], 30)["status"] == "completed"
+    assert sorted(r["i"] for r in records(runs)) == [2, 3, 4]  # the long ones never finished

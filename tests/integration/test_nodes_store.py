@@ -47,3 +47,30 @@ def test_tasks_behind_many_held_ones_are_found(pg_database: str) -> None:
     assert found == ["t7", "t6", "t5", "t4", "t3"]  # the highest priority, the newest first
     assert everything == ["t7", "t6", "t5", "t4", "t3", "t2", "t1", "t5001", "t5000"]
     assert sorted(everything) == sorted(others)
+
+
+def test_notifications_sent_at_once_all_arrive(pg_database: str) -> None:
+    """One node's sends that overlap (a cancel beside a freed-holds notice) take turns on its one
+    connection: none is dropped (a second statement at once is refused by the driver)."""
+    from hived.store.wire import Wire
+
+    async def run() -> tuple[list[bool], list[int]]:
+        sender, receiver = Wire(pg_database, "alpha"), Wire(pg_database, "beta")
+        heard: list[int] = []
+        receiver.on("n", lambda _sender, body: heard.append(body["i"]))
+        for wire in (sender, receiver):
+            wire.start()
+            await asyncio.wait_for(wire.connected.wait(), 10)
+        try:
+            sent = await asyncio.gather(*[sender.send("n", {"i": i}) for i in range(30)])
+            deadline = asyncio.get_running_loop().time() + 5
+            while len(heard) < 30 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.02)
+            return list(sent), sorted(heard)
+        finally:
+            await sender.stop()
+            await receiver.stop()
+
+    sent, heard = asyncio.run(run())
+    assert sent == [True] * 30
+    assert heard == list(range(30))

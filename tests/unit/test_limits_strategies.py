@@ -5,11 +5,13 @@ and cancel_newest (a new task that finds its key full is stored cancelled at sub
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from hived.limits.rules import Members, displaced, is_full
+from hived.limits.gate import Found
+from hived.limits.rules import Members, cluster_wide, displaced, is_full, queued_units
 from hived.model.limits import LimitSpec
 from hived.model.schemas import TaskSubmit
 from tests.unit.inprocess import Core, result
@@ -51,6 +53,109 @@ def test_members_oldest_first_without_the_new_one() -> None:
     members.remove("x", "late")
     members.remove("x", "new")
     assert "x" not in members.by_key and members.oldest_first("x", but="") == []
+
+
+@pytest.mark.parametrize(
+    ("here", "there", "expected"),
+    [
+        ({}, {}, []),
+        ({"a": (1, 1)}, {}, [("a", 1)]),  # one node: the gate's tasks only
+        ({}, {"r": (3, 2)}, [("r", 2)]),  # another node's holder
+        ({"a": (5, 1)}, {"r": (3, 1), "a": (5, 1)}, [("r", 1), ("a", 1)]),  # each task once, oldest first
+        ({"a": (1, 1)}, {"late": (11, 1)}, [("a", 1)]),  # newer than the new task: not counted
+        ({"new": (10, 1)}, {"new": (10, 1)}, []),  # the new task itself
+        ({"b": (12, 1)}, {"r": (2, 1)}, [("r", 1)]),  # a later task of a batch here: not yet
+    ],
+)
+def test_a_keys_tasks_cluster_wide_are_the_older_ones_of_every_node_each_once(
+    here: dict[str, tuple[int, int]], there: dict[str, tuple[int, int]], expected: list[tuple[str, int]]
+) -> None:
+    assert cluster_wide(here, there, "new", 10) == expected
+
+
+@pytest.mark.parametrize(
+    ("limits", "units"),
+    [
+        ([{"name": "repo", "key": "x", "units": 2}], 2),
+        ([{"name": "repo", "key": "x"}], 1),
+        ([{"name": "repo", "key": "x", "units": 1}, {"name": "repo", "key": "x", "units": 2}], 3),
+        ([{"name": "repo", "key": "y", "units": 1}], 0),
+        ([{"name": "other", "key": "x", "units": 1}], 0),
+        (None, 0),
+        ("not a list", 0),
+    ],
+)
+def test_the_units_a_queued_task_takes_of_a_key(limits: object, units: int) -> None:
+    assert queued_units(limits, "repo", "x") == units
+
+
+def elsewhere(found: dict[str, tuple[int, int]]) -> Any:
+    """A cluster's `members` (hived.nodes.limits) that finds these tasks of key repo[x]."""
+
+    async def members(wants: list[tuple[str, str | None]], seq: int) -> Found:
+        assert wants == [("repo", "x")]
+        return {("repo", "x"): {t: v for t, v in found.items() if v[0] < seq}}
+
+    return members
+
+
+async def test_cancel_newest_on_a_cluster_counts_another_nodes_holder(hive: Core) -> None:
+    await define(hive, name="repo", concurrency=1, strategy="cancel_newest")
+    hive.limit_service.members = elsewhere({"on-beta": (0, 1)})
+    late = await hive.tasks.submit(TaskSubmit(type="job", payload={"repo": "x"}, limits=REF))
+    assert late.status == "cancelled"
+    assert late.error == "cancelled at submit: limit repo[x] is full (1 of 1 taken; strategy cancel_newest)"
+    other = await hive.tasks.submit(TaskSubmit(type="job", payload={"repo": "y"}, limits=REF))
+    assert other.status == "pending"  # another key: not read, not cancelled
+
+
+async def test_cancel_in_progress_on_a_cluster_cancels_another_nodes_older_task(hive: Core) -> None:
+    await define(hive, name="repo", concurrency=1, strategy="cancel_in_progress")
+    asked: list[tuple[str, str]] = []
+
+    async def cancel(task_id: str, error: str) -> bool:
+        asked.append((task_id, error))
+        return True
+
+    hive.limit_service.members = elsewhere({"on-beta": (0, 1), "newer": (10**15, 1)})
+    new = await hive.submit(payload={"repo": "x"}, limits=REF)
+    ticket = hive.dispatcher.gate.waiting[new]
+    task = type("T", (), {"id": new, "seq": ticket.seq})()
+    (job,) = hive.limit_service.arrived(task, cancel)  # type: ignore[arg-type]
+    assert await job is True
+    why = f"cancelled: task {new} took limit repo[x] (strategy cancel_in_progress)"
+    assert asked == [("on-beta", why)]  # the newer one (submitted meanwhile elsewhere) is left
+
+
+async def test_on_a_cluster_a_new_task_does_not_start_before_its_strategies_decide(hive: Core) -> None:
+    await define(hive, name="repo", concurrency=1, strategy="cancel_newest")
+    hive.dispatcher.attach("a", [], 10)
+    read = asyncio.Event()
+
+    async def slow(wants: list[tuple[str, str | None]], seq: int) -> Found:
+        await read.wait()  # the database's answer is not in yet
+        return {("repo", "x"): {}}
+
+    hive.limit_service.members = slow
+    new = await hive.submit(payload={"repo": "x"}, limits=REF)
+    assert await hive.lease("a") == []  # an agent has room and the key is free here: it waits
+    read.set()
+    assert await asyncio.gather(*hive.limit_service._cancels) == [False]  # decided: nothing to cancel
+    assert [lease.task_id for lease in await hive.lease("a")] == [new]
+
+
+async def test_a_strategy_on_a_cluster_falls_back_to_this_nodes_tasks_without_the_database(
+    hive: Core,
+) -> None:
+    await define(hive, name="repo", concurrency=1, strategy="cancel_newest")
+
+    async def away(wants: list[tuple[str, str | None]], seq: int) -> Found:
+        raise OSError("the database is away")
+
+    hive.limit_service.members = away
+    first = await hive.tasks.submit(TaskSubmit(type="job", payload={"repo": "x"}, limits=REF))
+    late = await hive.tasks.submit(TaskSubmit(type="job", payload={"repo": "x"}, limits=REF))
+    assert (first.status, late.status) == ("pending", "cancelled")  # the first waits here: full
 
 
 async def test_cancel_in_progress_stops_the_running_task_and_the_new_one_takes_the_key(hive: Core) -> None:
