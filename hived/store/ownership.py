@@ -70,7 +70,15 @@ class Ownership:
         deadline = asyncio.get_running_loop().time() + grace
         announced = False
         while True:
-            holder = await self._try()
+            try:
+                holder = await self._try()
+            except (OSError, TimeoutError, *self._connect_errors()) as exc:
+                said = " ".join(str(exc).split()) or type(exc).__name__
+                if not standby:  # (a wrong URL, a database not created: say so, no traceback)
+                    raise DatabaseError(f"database {self.described} cannot be reached: {said}") from None
+                log.warning("standby: database %s cannot be reached (%s); trying again", self.described, said)
+                await asyncio.sleep(poll)
+                continue
             if holder is None:
                 self.owned = True
                 if announced:
@@ -112,6 +120,13 @@ class Ownership:
                 os.close(fd)
         self._fd = self._db_fd = None
         self.owned = False
+
+    def _connect_errors(self) -> tuple[type[Exception], ...]:
+        if self.dialect != "postgresql":
+            return ()
+        import asyncpg
+
+        return (asyncpg.PostgresError, asyncpg.InterfaceError)
 
     # --- the two kinds of lock --------------------------------------------------------------------
 

@@ -197,3 +197,19 @@ def test_item_15_a_postgres_standby_outlives_a_blip_of_the_owners_lock(
     finally:
         standby.stop()
         standby.client.close()
+
+
+def test_a_postgresql_url_that_cannot_be_reached_is_a_clear_error(tmp_path: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import require_pg
+
+    url = make_url(require_pg())
+    missing = url.set(database="hive_no_such_database").render_as_string(hide_password=False)
+    refused = url.set(host="127.0.0.1", port=1).render_as_string(hide_password=False)  # nothing listens
+    for db, said in ((missing, 'database "hive_no_such_database" does not exist'), (refused, "refused")):
+        result = second_hived(tmp_path / "state", db)
+        assert result.returncode == 1, result.stderr
+        assert "cannot be reached" in result.stderr and said in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "state" / "hived.sock").exists()
