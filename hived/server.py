@@ -94,20 +94,7 @@ class HiveServer(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         """uvicorn's startup, but the socket's connections are accepted in bursts (hived.http.accept)."""
-        await self.lifespan.startup()
-        config = self.config
-
-        def protocol() -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=self.server_state, app_state=self.lifespan.state
-            )
-
-        self.servers = []
-        for sock in sockets or []:
-            acceptor = BurstAcceptor(sock, protocol)
-            acceptor.start()
-            self.servers.append(acceptor)  # type: ignore[arg-type]
-        self.started = True
+        await start_accepting(self, sockets, BurstAcceptor)
         self.notifier.ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -170,20 +157,29 @@ class TcpServer(uvicorn.Server):
         yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await self.lifespan.startup()
-        config = self.config
+        ssl, cap, timeout = self.config.ssl, self.cap, self.handshake_timeout
+        await start_accepting(
+            self, sockets, lambda sock, protocol: Acceptor(sock, protocol, ssl, cap, timeout)
+        )
 
-        def protocol() -> asyncio.Protocol:
-            return config.http_protocol_class(  # type: ignore[call-arg]
-                config=config, server_state=self.server_state, app_state=self.lifespan.state
-            )
 
-        self.servers = []
-        for sock in sockets or []:
-            acceptor = Acceptor(sock, protocol, config.ssl, self.cap, self.handshake_timeout)
-            acceptor.start()
-            self.servers.append(acceptor)  # type: ignore[arg-type]
-        self.started = True
+async def start_accepting(server: uvicorn.Server, sockets: list[socket.socket] | None, acceptor: Any) -> None:
+    """uvicorn's startup with hived's own acceptors: `acceptor(sock, protocol)` accepts each socket's
+    connections, each served by a new `protocol()` (uvicorn's HTTP protocol)."""
+    await server.lifespan.startup()
+    config = server.config
+
+    def protocol() -> asyncio.Protocol:
+        return config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=server.server_state, app_state=server.lifespan.state
+        )
+
+    server.servers = []
+    for sock in sockets or []:
+        started = acceptor(sock, protocol)
+        started.start()
+        server.servers.append(started)
+    server.started = True
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:

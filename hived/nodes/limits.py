@@ -26,6 +26,7 @@ from hived.limits.rules import queued_units
 from hived.limits.service import LimitsService
 from hived.limits.state import held_elsewhere
 from hived.model.limits import LimitSpec
+from hived.nodes.loops import Loops
 from hived.store import limit_holds as hold_store
 from hived.store import limits as limit_store
 from hived.store.db import Database
@@ -84,24 +85,17 @@ class ClusterLimits:
         self._full_reload = True  # (else only the other nodes' holders are read again)
         self._swept = 0.0  # monotonic time of the last sweep
         self._freed = asyncio.Event()  # holds were freed here: tell the others
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops = Loops()
         wire.on(KIND, self._heard)
         wire.on_reconnect.append(self._reload_soon)
         service.announce = self._announce
         service.members = self.members
 
     def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._reload_loop(), name="nodes-limits"),
-            asyncio.create_task(self._freed_loop(), name="nodes-limits-freed"),
-        ]
+        self._loops.start(("nodes-limits", self._reload_loop()), ("nodes-limits-freed", self._freed_loop()))
 
     async def stop(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        for loop in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        await self._loops.stop()
 
     # --- in the claim's transaction -----------------------------------------------------------------
 

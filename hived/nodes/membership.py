@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hived.model.nodes import Numbers
+from hived.nodes.loops import Loops
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -40,7 +41,7 @@ class Membership:
         self.peers = 0  # other nodes up, at the last heartbeat
         self.lost_handlers: list[Callable[[str], Awaitable[Any]]] = []  # moves a lost node's work
         self.beat_handlers: list[Callable[[], Awaitable[Any]]] = []  # after each heartbeat
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops = Loops()
         self.last_ok = time.monotonic()  # when a heartbeat last reached the database
         self.fenced: list[InFlight] | None = None  # attempts stopped while the database was away
         self.fenced_ended: Callable[[list[InFlight]], Awaitable[Any]] | None = None  # writes their ends
@@ -56,16 +57,10 @@ class Membership:
 
     def start(self) -> None:
         self.last_ok = time.monotonic()
-        self._loops = [
-            asyncio.create_task(self._beat_loop(), name="nodes-heartbeat"),
-            asyncio.create_task(self._fence_loop(), name="nodes-fence"),
-        ]
+        self._loops.start(("nodes-heartbeat", self._beat_loop()), ("nodes-fence", self._fence_loop()))
 
     async def leave(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        await self._loops.stop()
         with contextlib.suppress(Exception):
             await self.db.write(
                 lambda c: node_store.set_status(c, self.name, "stopped", ("active", "draining"))

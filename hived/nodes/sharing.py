@@ -17,6 +17,7 @@ from typing import Any
 from hived.events import EventBus, TaskSubmitted
 from hived.model.states import AttemptReason, TaskStatus
 from hived.nodes.limits import ClusterLimits, Taken
+from hived.nodes.loops import Loops
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -44,7 +45,7 @@ class Sharing:
         self._capacity = 1  # what this node's agents can run at once, as of the last look
         self._look = asyncio.Event()  # a node has new work, or the last look found some
         self._news = asyncio.Event()  # tasks were submitted here since the last announcement
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops = Loops()
         self.taken = 0  # tasks this node took from the shared queue (GET /nodes)
         self.lost_claims = 0  # assignments another node won first
         self.limits: ClusterLimits | None = None  # limits held cluster-wide (set by the cluster)
@@ -54,17 +55,10 @@ class Sharing:
         events.subscribe(TaskSubmitted, lambda _e: self._news.set())
 
     def start(self) -> None:
-        self._loops = [
-            asyncio.create_task(self._look_loop(), name="nodes-look"),
-            asyncio.create_task(self._announce_loop(), name="nodes-announce"),
-        ]
+        self._loops.start(("nodes-look", self._look_loop()), ("nodes-announce", self._announce_loop()))
 
     async def stop(self) -> None:
-        for loop in self._loops:
-            loop.cancel()
-        for loop in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+        await self._loops.stop()
 
     # --- the dispatcher's SharedQueue ---------------------------------------------------------------
 
