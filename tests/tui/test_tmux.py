@@ -59,13 +59,14 @@ def test_hive_tui_in_tmux(hived: Hived) -> None:
         assert tokens.endswith("/1") and float(tokens.partition("/")[0]) < 1
         tmux("send-keys", "-t", "tui", "6")
         node = hived.api("GET", "/nodes")["items"][0]["name"]  # on SQLite: this hived alone
-        nodes = wait_for(
-            lambda: (text := tmux("capture-pane", "-p", "-t", "tui")) and "ADDRESS" in text and text,
-            timeout=10,
-            what="the Nodes pane",
-        )
+
+        def node_row() -> tuple[str, list[str]] | None:  # (the pane draws its header before its rows)
+            text = tmux("capture-pane", "-p", "-t", "tui")
+            rows = [line.split() for line in text.splitlines() if line.split()[:1] == [node]]
+            return (text, rows[0]) if "ADDRESS" in text and "agents: active" in text and rows else None
+
+        nodes, row = wait_for(node_row, timeout=10, what="the node's row in the Nodes pane")
         assert "6 Nodes" in nodes and "agents: active 1" in nodes
-        row = next(line.split() for line in nodes.splitlines() if line.split()[:1] == [node])
         assert row[1:3] == ["(this)", "active"] and row[-2:] == ["on-screen", "-"]  # agents, heartbeat
         tmux("send-keys", "-t", "tui", "q")
         wait_for(
