@@ -189,3 +189,21 @@ async def register(hive: Core, agent: LiveAgent) -> None:
     request = RegisterRequest(agent_id=agent.id, incarnation=agent.incarnation, pid=proc.pid, hostname="h")
     await hive.protocol.register(request)
     assert agent.status == "active" and hive.agents.shown_status(agent) == "active"
+
+
+class ChangedDuringRead:
+    """The store, but its first read returns what was read before the change `then` makes here (a
+    node's reload crossing its own API's change: hived.nodes)."""
+
+    def __init__(self, db: Any, then: Callable[[], Any]) -> None:
+        self.db, self.then, self.reads = db, then, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+    async def read(self, fn: Any) -> Any:
+        found = await self.db.read(fn)
+        self.reads += 1
+        if self.reads == 1:
+            await self.then()
+        return found

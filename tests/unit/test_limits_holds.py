@@ -15,7 +15,7 @@ from hived.limits.state import LimitState, held_elsewhere
 from hived.model.limits import LimitSpec
 from hived.nodes.limits import ClusterLimits
 from hived.store import limits as limit_store
-from tests.unit.inprocess import Core, result
+from tests.unit.inprocess import ChangedDuringRead, Core, result
 
 
 def books(**kw: Any) -> Books:
@@ -115,16 +115,6 @@ class FakeWire:
 
     async def send(self, _kind: str, _body: Any) -> bool:
         return True
-
-
-class ChangedDuringRead:
-    """The store, but its first read returns what was read before the change `then` makes here."""
-
-    def __init__(self, db: Any, then: Any) -> None:
-        self.db, self.then, self.reads = db, then, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.db, name)
 
     async def read(self, fn: Any) -> Any:
         found = await self.db.read(fn)

@@ -18,7 +18,7 @@ from hived.model.workflow import WorkflowSpec
 from hived.schedules.service import SchedulesService
 from hived.store import workflows as store
 from hived.workflows.service import WorkflowService
-from tests.unit.inprocess import Core, done
+from tests.unit.inprocess import ChangedDuringRead, Core, done
 
 
 @pytest.fixture
@@ -176,16 +176,6 @@ async def test_a_task_schedule_submits_a_task_and_skips_while_it_is_unfinished(
     await minute(hive, schedules)
     second = schedules.info("reports").running
     assert second not in (None, first)
-
-
-class ChangedDuringRead:
-    """The store, but the first read made by `reload` returns rows read before a change here."""
-
-    def __init__(self, db: Any, change: Any) -> None:
-        self.db, self.change, self.reads = db, change, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.db, name)
 
     async def read(self, fn: Any) -> Any:
         rows = await self.db.read(fn)
