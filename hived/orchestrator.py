@@ -68,7 +68,7 @@ class AgentOrchestrator:
     ) -> None:
         self.declared, self.declared_limits = declared or [], declared_limits or []
         self.limits, self.state_dir = limits or Limits(), state_dir
-        self.db = Database(db_url)
+        self.db = Database(db_url, idle_in_transaction=node[1] / 2)  # before the others call it lost
         self.ownership = Ownership(db_url, self.db.describe(), node=node[0])
         self.standby = standby
         self.events = EventBus()

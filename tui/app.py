@@ -183,6 +183,8 @@ class HiveApp(Actions):
 
     def set_connected(self, up: bool, message: str = "") -> None:
         self.connected = up
+        if not self.query("#conn"):  # the app is closing: its widgets are gone already
+            return
         conn = self.query_one("#conn", Static)
         conn.set_class(not up, "down")
         if up:

@@ -39,6 +39,9 @@ from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
 from hived.store.files import private_sqlite_files
 
+# PostgreSQL sessions: the server notices a peer gone silent (its network cut) within ~25 s.
+KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
 Statement = Callable[[Connection], Any]
@@ -138,7 +141,10 @@ def _kept(conn: Connection | None, engine: Engine | None) -> Connection:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, idle_in_transaction: float = 7.5) -> None:
+        """`idle_in_transaction` (s, PostgreSQL): the server ends a session of this hived that stays
+        that long inside a transaction without a statement (its network was cut mid-transaction), so
+        the rows it locked do not stop the other nodes (they mark it lost, move its work)."""
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -166,7 +172,15 @@ class Database:
         elif self.dialect == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
                 parsed = parsed.set(drivername="postgresql+asyncpg")
-            self._async = create_async_engine(parsed, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            idle = str(int(idle_in_transaction * 1000))  # ms
+            settings = {**KEEPALIVE, "idle_in_transaction_session_timeout": idle}
+            self._async = create_async_engine(
+                parsed,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"server_settings": settings},
+            )
         else:
             raise DatabaseError(
                 f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "

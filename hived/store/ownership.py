@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from hived.store.db import DatabaseError
+from hived.store.db import KEEPALIVE, DatabaseError
 from hived.store.files import private_file
 
 log = logging.getLogger("hived.store")
@@ -37,7 +37,6 @@ LOCK_KEY = 0x68697665  # "hive": the advisory lock's key, per database
 NODE_KEY = 0x6E6F6465  # "node": with a node name's crc32, a node's key (several nodes per database)
 CHECK_INTERVAL = 2.0
 BUSY_GRACE = 3.0  # a holder that was just killed needs a moment to be noticed by the server
-KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 
 class DatabaseBusy(DatabaseError):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from hived.store.ownership import KEEPALIVE
+from hived.store.db import KEEPALIVE
 
 log = logging.getLogger("hived.nodes")
 

@@ -82,18 +82,22 @@ class Forwarder(threading.Thread):
         self.listen, self.port, self.target = listen, port, target
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stopping: asyncio.Event | None = None
+        self._open: set[asyncio.StreamWriter] = set()
 
     def run(self) -> None:
         asyncio.run(self._main())
 
     async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         servers = [await asyncio.start_server(self._handle, host, self.port) for host in self.listen]
         self.ready.set()
-        await self._stop.wait()
+        await self._stopping.wait()
         for server in servers:
             server.close()
+        for writer in self._open:  # a cut link's unsent bytes would keep a close pending forever
+            writer.transport.abort()
+        await asyncio.sleep(0)  # the aborts take effect on the next turn
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -101,6 +105,7 @@ class Forwarder(threading.Thread):
         except OSError:
             writer.close()
             return
+        self._open.update((writer, up_writer))
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             try:
@@ -114,10 +119,11 @@ class Forwarder(threading.Thread):
 
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._open.difference_update((writer, up_writer))
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
 
 
 RECORDER = """\

@@ -76,6 +76,7 @@ def cluster(
         nodes.append(hived_factory(db_url=db, extra_args=args, prefix=host.prefix))
     yield nodes
     forwarder.stop()
+    forwarder.join(10)
 
 
 def test_three_nodes_lose_one_to_kill_9_and_one_to_a_network_cut_and_every_task_ends_once(
@@ -92,6 +93,7 @@ def test_three_nodes_lose_one_to_kill_9_and_one_to_a_network_cut_and_every_task_
             "handler": {"python": "recorder:run"},
         }
         n1.api("PUT", f"/agents/w{i}", json=spec)
+
     def active(node: Hived) -> list[str]:
         return sorted(a["name"] for a in node.api("GET", "/agents")["items"] if a["status"] == "active")
 

@@ -74,3 +74,37 @@ def test_notifications_sent_at_once_all_arrive(pg_database: str) -> None:
     sent, heard = asyncio.run(run())
     assert sent == [True] * 30
     assert heard == list(range(30))
+
+
+def test_a_session_cut_mid_transaction_does_not_stop_the_others_marking_nodes_lost(pg_database: str) -> None:
+    """n3's network is cut in the middle of its heartbeat's transaction: its row stays locked until
+    the server ends that session (idle in transaction), so n2 still marks n1 and n3 lost."""
+
+    async def go() -> tuple[list[str], str]:
+        cut = Database(pg_database, idle_in_transaction=1.0)  # n3's connections
+        n2 = Database(pg_database)
+        await n2.migrate()
+        n2.start()
+        try:
+            for name in ("n1", "n2", "n3"):
+                await n2.write(lambda c, name=name: node_store.join(c, name, "h", 1, None))
+            back = text("UPDATE nodes SET heartbeat_at = now() - interval '1 hour' WHERE name <> 'n2'")
+            await n2.write(lambda c: c.execute(back))
+            assert cut._async is not None
+            async with cut._async.connect() as held:  # n3 beats, then its network goes silent
+                await held.execute(text("UPDATE nodes SET pid = 3 WHERE name = 'n3'"))
+                lost = await asyncio.wait_for(n2.write(lambda c: node_store.mark_lost(c, "n2", 5.0)), 30)
+                try:
+                    await held.execute(text("SELECT 1"))
+                    after = "still open"
+                except Exception as exc:  # the server ended it
+                    after = str(exc)
+                    await held.invalidate()
+            return sorted(lost), after
+        finally:
+            await n2.close()
+            await cut.close()
+
+    lost, after = asyncio.run(go())
+    assert lost == ["n1", "n3"]
+    assert "connection is closed" in after
