@@ -30,17 +30,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
+from hived.store.engines import postgres_engine, sqlite_engine, sqlite_synchronous
 from hived.store.files import private_sqlite_files
-
-# PostgreSQL sessions: the server notices a peer gone silent (its network cut) within ~25 s.
-KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
@@ -94,43 +91,6 @@ DISCONNECTS = {"ConnectionDoesNotExistError", "InterfaceError"}
 CLIENT_SIDE = DISCONNECTS | {"InternalClientError"}
 
 
-def _sqlite_synchronous() -> str:
-    synchronous = os.environ.get("HIVE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
-    return synchronous if synchronous in ("NORMAL", "FULL") else "NORMAL"
-
-
-def _sqlite_engine(url: str, writer: bool) -> Engine:
-    synchronous = _sqlite_synchronous()
-    engine = create_engine(
-        url,
-        pool_size=1 if writer else 4,
-        max_overflow=0 if writer else 4,
-        pool_reset_on_return=None,
-        # The writer's one connection is used by one thing at a time (the write loop awaits each
-        # batch), on the loop or, for a heavy batch, in a thread.
-        connect_args={"check_same_thread": False} if writer else {},
-    )
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves; readers run in autocommit
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=5000")
-        if writer and synchronous == "NORMAL":
-            cur.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
-        cur.close()
-
-    if writer:
-
-        @event.listens_for(engine, "begin")
-        def on_begin(conn: Connection) -> None:
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-
-    return engine
-
-
 def _kept(conn: Connection | None, engine: Engine | None) -> Connection:
     """`conn` while it is usable; a new one of `engine` when there is none yet, or when SQLAlchemy
     closed or invalidated it after an error."""
@@ -163,24 +123,16 @@ class Database:
                 self.path = parsed.database
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             sync_url = parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
-            self._sync_writer = _sqlite_engine(sync_url, writer=True)
-            self._sync_reader = _sqlite_engine(sync_url, writer=False)
-            if _sqlite_synchronous() == "FULL" or self.path is None:
+            self._sync_writer = sqlite_engine(sync_url, writer=True)
+            self._sync_reader = sqlite_engine(sync_url, writer=False)
+            if sqlite_synchronous() == "FULL" or self.path is None:
                 self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hive-db-writer")
             else:
                 self._checkpointer = Checkpointer(self.path)
         elif self.dialect == "postgresql":
             if parsed.drivername != "postgresql+asyncpg":
                 parsed = parsed.set(drivername="postgresql+asyncpg")
-            idle = str(int(idle_in_transaction * 1000))  # ms
-            settings = {**KEEPALIVE, "idle_in_transaction_session_timeout": idle}
-            self._async = create_async_engine(
-                parsed,
-                pool_size=10,
-                max_overflow=10,
-                pool_pre_ping=True,
-                connect_args={"server_settings": settings},
-            )
+            self._async = postgres_engine(parsed, idle_in_transaction)
         else:
             raise DatabaseError(
                 f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "

@@ -27,11 +27,7 @@ SAVE_BUCKET = (
     .where(and_(limits.c.name == bindparam("b_name"), limits.c.version == bindparam("b_prev")))
     .values(tokens=bindparam("b_tokens"), tokens_at=bindparam("b_at"), version=bindparam("b_version"))
 )
-COUNT_THROTTLED = (
-    update(tasks)
-    .where(tasks.c.id == bindparam("b_id"))
-    .values(throttled=tasks.c.throttled + 1)
-)
+COUNT_THROTTLED = update(tasks).where(tasks.c.id == bindparam("b_id")).values(throttled=tasks.c.throttled + 1)
 
 
 def load_limits(conn: Connection) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from hived.store.db import KEEPALIVE, DatabaseError
+from hived.store.db import DatabaseError
+from hived.store.engines import KEEPALIVE
 from hived.store.files import private_file
 
 log = logging.getLogger("hived.store")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from hived.store.db import KEEPALIVE
+from hived.store.engines import KEEPALIVE
 
 log = logging.getLogger("hived.nodes")
 

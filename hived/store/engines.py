@@ -1,0 +1,61 @@
+"""The SQLAlchemy engines hived's Database runs on: SQLite's (pragmas, `BEGIN IMMEDIATE` for the
+writer) and PostgreSQL's (asyncpg, with the session settings that keep a silent peer from holding
+locks)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+# PostgreSQL sessions: the server notices a peer gone silent (its network cut) within ~25 s.
+KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+
+
+def postgres_engine(url: URL, idle_in_transaction: float) -> AsyncEngine:
+    """A session left `idle_in_transaction` seconds inside a transaction (its client cut off
+    mid-transaction) is ended by the server, which frees the rows it locked."""
+    settings = {**KEEPALIVE, "idle_in_transaction_session_timeout": str(int(idle_in_transaction * 1000))}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"server_settings": settings}
+    )
+
+
+def sqlite_synchronous() -> str:
+    synchronous = os.environ.get("HIVE_SQLITE_SYNCHRONOUS", "NORMAL").upper()
+    return synchronous if synchronous in ("NORMAL", "FULL") else "NORMAL"
+
+
+def sqlite_engine(url: str, writer: bool) -> Engine:
+    synchronous = sqlite_synchronous()
+    engine = create_engine(
+        url,
+        pool_size=1 if writer else 4,
+        max_overflow=0 if writer else 4,
+        pool_reset_on_return=None,
+        # The writer's one connection is used by one thing at a time (the write loop awaits each
+        # batch), on the loop or, for a heavy batch, in a thread.
+        connect_args={"check_same_thread": False} if writer else {},
+    )
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves; readers run in autocommit
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=5000")
+        if writer and synchronous == "NORMAL":
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
+        cur.close()
+
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def on_begin(conn: Connection) -> None:
+            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+    return engine
