@@ -111,12 +111,14 @@ class Database:
         self._sync_writer: Engine | None = None
         self._sync_reader: Engine | None = None
         self._async: AsyncEngine | None = None
+        self._reads: AsyncEngine | None = None  # PostgreSQL: the same pool, reads in autocommit
         self._thread: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite FULL: the writer
         self._checkpointer: Checkpointer | None = None  # SQLite NORMAL: commits run on the loop
         self._writer_conn: Connection | None = None
         self._heavy: concurrent.futures.ThreadPoolExecutor | None = None  # SQLite NORMAL: big batches
         self._reader_conn: Connection | None = None
-        self._async_conn: AsyncConnection | None = None  # PostgreSQL: the writer's connection
+        # PostgreSQL: each lane's connection (0: every write; 1: submits, see `write`)
+        self._async_conns: list[AsyncConnection | None] = [None, None]
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -133,21 +135,24 @@ class Database:
             if parsed.drivername != "postgresql+asyncpg":
                 parsed = parsed.set(drivername="postgresql+asyncpg")
             self._async = postgres_engine(parsed, idle_in_transaction)
+            self._reads = self._async.execution_options(isolation_level="AUTOCOMMIT")
         else:
             raise DatabaseError(
                 f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
                 "postgresql+asyncpg://USER:PASSWORD@HOST/DB"
             )
         self.unavailable = 0  # operations failed for want of the database (a metric)
-        self._queue: asyncio.Queue[Queued] = asyncio.Queue()
-        self._writer_task: asyncio.Task[None] | None = None
+        self._queues: list[asyncio.Queue[Queued]] = [asyncio.Queue() for _ in range(2 if self._async else 1)]
+        self._writer_tasks: list[asyncio.Task[None]] = []
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
 
     # --- reads and migrations ---------------------------------------------------------------------
 
-    async def read(self, fn: Callable[[Connection], T]) -> T:
+    async def read(self, fn: Callable[[Connection], T], streamed: bool = False) -> T:
+        """Run `fn` on a connection for reads. PostgreSQL: in autocommit (no BEGIN and ROLLBACK
+        around it), unless it is `streamed` (a server-side cursor needs a transaction)."""
         try:
             if self._sync_reader is not None:
                 conn = self._reader()
@@ -155,8 +160,9 @@ class Database:
                     return fn(conn)
                 finally:
                     conn.rollback()  # autocommit reads: this only ends SQLAlchemy's transaction
-            assert self._async is not None
-            async with self._async.connect() as aconn:
+            engine = self._async if streamed else self._reads
+            assert engine is not None
+            async with engine.connect() as aconn:
                 return await aconn.run_sync(fn)
         except Exception as exc:
             raise self.translate(exc) from exc
@@ -169,7 +175,7 @@ class Database:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return DatabaseUnavailable(f"database {self.describe()} unavailable: {detail[:200]}")
 
-    async def _in_transaction(self, fn: Callable[[Connection], T], heavy: bool = False) -> T:
+    async def _in_transaction(self, fn: Callable[[Connection], T], heavy: bool = False, lane: int = 0) -> T:
         """Run `fn` in a write transaction now. SQLite: on the loop, unless commits wait for an
         fsync (FULL) or the batch is `heavy` (hundreds of rows: it would hold the loop for tens of ms,
         and every other request with it)."""
@@ -187,26 +193,26 @@ class Database:
             if self._heavy is None:
                 self._heavy = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hive-db-heavy")
             return await loop.run_in_executor(self._heavy, run)
-        conn = await self._async_writer()
+        conn = await self._async_writer(lane)
         try:
             async with conn.begin():
                 return await conn.run_sync(fn)
         except IntegrityError:
             raise  # rolled back; the connection is fine
         except BaseException:
-            self._async_conn = None  # lost, or in doubt: the next batch takes a fresh one
+            self._async_conns[lane] = None  # lost, or in doubt: the next batch takes a fresh one
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close())
             raise
 
-    async def _autocommit(self, fn: Any) -> Any:
+    async def _autocommit(self, fn: Any, lane: int) -> Any:
         """PostgreSQL: a write that can be one statement (hived.store.prepared.Statements), alone in
         its batch, runs as that statement in autocommit on the writer's asyncpg connection: one round
         trip (and one commit) where BEGIN, each statement and COMMIT took one each."""
-        conn = await self._async_writer()
+        conn = await self._async_writer(lane)
         found = fn.one_statement(conn.dialect)
         if found is None:
-            return await self._in_transaction(fn)
+            return await self._in_transaction(fn, lane=lane)
         sql, args = found
         try:
             raw = await conn.get_raw_connection()
@@ -214,20 +220,21 @@ class Database:
         except Exception as exc:
             if str(getattr(exc, "sqlstate", "")).startswith("23"):  # a constraint: the connection is fine
                 raise IntegrityError(sql, args, exc) from exc
-            self._async_conn = None  # lost, or in doubt: the next batch takes a fresh one
+            self._async_conns[lane] = None  # lost, or in doubt: the next batch takes a fresh one
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close())
             if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in CLIENT_SIDE:
                 raise OperationalError(sql, args, exc) from exc  # the connection broke: 503
             raise
 
-    async def _async_writer(self) -> AsyncConnection:
+    async def _async_writer(self, lane: int = 0) -> AsyncConnection:
         """PostgreSQL's writer connection, kept open between batches: a checkout from the pool (with
         its ping) per batch cost as much as the batch."""
-        if self._async_conn is None or self._async_conn.closed or self._async_conn.invalidated:
+        conn = self._async_conns[lane]
+        if conn is None or conn.closed or conn.invalidated:
             assert self._async is not None
-            self._async_conn = await self._async.connect()
-        return self._async_conn
+            conn = self._async_conns[lane] = await self._async.connect()
+        return conn
 
     def _reader(self) -> Connection:
         """The SQLite reads' one connection, kept open: they run on the event loop, one at a time."""
@@ -261,36 +268,44 @@ class Database:
     # --- group-commit writer ----------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._writer_task is None:
-            self._writer_task = asyncio.create_task(self._write_loop(), name="db-writer")
+        if not self._writer_tasks:
+            self._writer_tasks = [
+                asyncio.create_task(self._write_loop(lane), name=f"db-writer-{lane}")
+                for lane in range(len(self._queues))
+            ]
         if self._checkpointer is not None:
             self._checkpointer.start()
 
-    async def write(self, fn: Callable[[Connection], T], heavy: bool = False) -> T:
+    async def write(self, fn: Callable[[Connection], T], heavy: bool = False, new_rows: bool = False) -> T:
         """Run `fn` in a write transaction shared with other queued writes; returns after commit.
-        `heavy`: it writes hundreds of rows (a batch submit); on SQLite it then runs off the loop."""
+        `heavy`: it writes hundreds of rows (a batch submit); on SQLite it then runs off the loop.
+        `new_rows`: it only inserts rows nothing else refers to yet (a submit): on PostgreSQL it then
+        commits on a lane of its own, beside the other writes (ends, assignments), so that a client
+        waits for one commit, not also for the one under way before its own."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((fn, future, heavy))
+        lane = 1 if new_rows and len(self._queues) > 1 else 0
+        self._queues[lane].put_nowait((fn, future, heavy))
         try:
             return await future
         except IntegrityError as exc:
             raise DuplicateKey(" ".join(str(exc.orig).split())) from None
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, lane: int) -> None:
+        queue = self._queues[lane]
         while True:
-            batch = [await self._queue.get()]
-            while not self._queue.empty() and len(batch) < 1000:
-                batch.append(self._queue.get_nowait())
-            await self._commit(batch)
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < 1000:
+                batch.append(queue.get_nowait())
+            await self._commit(batch, lane)
 
-    async def _commit(self, batch: list[Queued]) -> None:
+    async def _commit(self, batch: list[Queued], lane: int = 0) -> None:
         fns = [fn for fn, _, _ in batch]
         heavy = any(heavy for _, _, heavy in batch)
         try:
             if self._async is not None and len(fns) == 1 and hasattr(fns[0], "one_statement"):
-                results = [await self._autocommit(fns[0])]
+                results = [await self._autocommit(fns[0], lane)]
             else:
-                results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns], heavy)
+                results = await self._in_transaction(lambda conn: [fn(conn) for fn in fns], heavy, lane)
         except Exception as exc:
             if _unavailable(exc):  # no use running each alone: every one of them fails the same way
                 error = self.translate(exc)
@@ -304,7 +319,7 @@ class Database:
                 return
             # One write failed: run each alone so only the faulty one sees its error.
             for item in batch:
-                await self._commit([item])
+                await self._commit([item], lane)
             return
         if self._checkpointer is not None:
             self._checkpointer.nudge()
@@ -313,15 +328,13 @@ class Database:
                 future.set_result(result)
 
     async def close(self) -> None:
-        if self._writer_task is not None:
-            while not self._queue.empty():
-                await asyncio.sleep(0.01)
-            self._writer_task.cancel()
-            try:
-                await self._writer_task
-            except asyncio.CancelledError:
-                pass
-            self._writer_task = None
+        while any(not queue.empty() for queue in self._queues) and self._writer_tasks:
+            await asyncio.sleep(0.01)
+        for task in self._writer_tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._writer_tasks = []
         for executor in (self._thread, self._heavy):
             if executor is not None:
                 executor.shutdown(wait=True)
@@ -331,10 +344,11 @@ class Database:
             if conn is not None:
                 conn.close()
         self._writer_conn = self._reader_conn = None
-        if self._async_conn is not None:
-            with contextlib.suppress(Exception):
-                await self._async_conn.close()
-            self._async_conn = None
+        for aconn in self._async_conns:
+            if aconn is not None:
+                with contextlib.suppress(Exception):
+                    await aconn.close()
+        self._async_conns = [None, None]
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

@@ -106,13 +106,11 @@ class TaskService:
             claimed = self.dispatcher.claim(ReadyTask.from_row(row))
         now = self.clock()
         if claimed is not None:  # inserted as assigned, with its first attempt
-            row.update(
-                status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, lease=claimed.lease, attempts=1
-            )
+            row.update(status=TaskStatus.ASSIGNED, agent_id=claimed.agent_id, lease=claimed.lease, attempts=1)
 
         assigned = self.dispatcher.assignment_rows([claimed]) if claimed is not None else []
         try:
-            await self.db.write(task_store.submission(row, assigned, now))
+            await self.db.write(task_store.submission(row, assigned, now), new_rows=True)
         except BaseException as exc:
             if claimed is not None:
                 self.dispatcher.unclaim(claimed)
@@ -319,7 +317,8 @@ class TaskService:
                 offset=offset,
                 max_bytes=self.limits.max_page_bytes,
                 labels=labels,
-            )
+            ),
+            streamed=True,
         )
         return [self.view(r) for r in rows], total
 

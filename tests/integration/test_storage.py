@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -198,9 +199,9 @@ async def test_a_page_ends_early_at_max_bytes(orch: AgentOrchestrator) -> None:
             c, status=None, type="big", agent_id=None, run_id=None, limit=6, offset=offset, max_bytes=25_000
         )
 
-    rows, total = await orch.db.read(lambda c: page(c, 0))
+    rows, total = await orch.db.read(lambda c: page(c, 0), streamed=True)
     assert total == 6 and [r["payload"]["blob"][0] for r in rows] == ["5", "4"]
-    rows, _ = await orch.db.read(lambda c: page(c, 4))
+    rows, _ = await orch.db.read(lambda c: page(c, 4), streamed=True)
     assert [r["payload"]["blob"][0] for r in rows] == ["1", "0"]
 
 
@@ -219,3 +220,37 @@ async def test_the_writer_keeps_its_connection_between_batches(db_url: str) -> N
     finally:
         await db.close()
     assert len(checkouts) <= 1
+
+
+@pytest.mark.pg
+async def test_a_submit_commits_beside_a_write_that_waits(pg_database: str) -> None:
+    """PostgreSQL: writes of new rows only (`new_rows`, a submit) have a lane of their own, so a
+    client submitting does not wait behind the other writes' commit (here one blocked on a lock)."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    db = Database(pg_database)
+    await db.migrate()
+    db.start()
+    dsn = make_url(pg_database).set(drivername="postgresql").render_as_string(False)
+    outside = await asyncpg.connect(dsn)
+    try:
+        await db.write(lambda c: c.execute(text("CREATE TABLE probe (key text PRIMARY KEY, value text)")))
+        await db.write(lambda c: c.execute(text("INSERT INTO probe (key, value) VALUES ('k', '1')")))
+        locker = outside.transaction()
+        await locker.start()
+        await outside.execute("SELECT * FROM probe WHERE key = 'k' FOR UPDATE")
+        blocked = asyncio.ensure_future(
+            db.write(lambda c: c.execute(text("UPDATE probe SET value = '2' WHERE key = 'k'")))
+        )
+        await asyncio.sleep(0.2)
+        assert not blocked.done()  # the main lane waits for the lock
+        insert = text("INSERT INTO probe (key, value) VALUES ('new', '1')")
+        await asyncio.wait_for(db.write(lambda c: c.execute(insert), new_rows=True), 10)
+        await locker.rollback()
+        await asyncio.wait_for(blocked, 10)
+        rows = await db.read(lambda c: dict(c.execute(text("SELECT key, value FROM probe")).all()))
+        assert rows["k"] == "2" and rows["new"] == "1"
+    finally:
+        await outside.close()
+        await db.close()
