@@ -21,6 +21,7 @@ from hived.nodes.loops import Loops
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
+from hived.store.ends import finish_current
 from hived.store.wire import Wire
 from hived.tasks.attempts import Ending, InFlight, ReadyTask
 from hived.tasks.dispatcher import Dispatcher
@@ -88,11 +89,13 @@ class Sharing:
             d.wake()
         return [e for e in entries if e.task.id in won]
 
-    def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
-        current = node_store.current_leases(conn, [r["task_id"] for r in rows])
+    def finish(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+        """Write these attempts' ends where each is still its task's current attempt (another node
+        may have moved the task meanwhile); returns those tasks' ids."""
+        current = finish_current(conn, rows, now)
         if self.limits is not None:  # the attempts' holds of limits end with them
             self.limits.ended(conn, rows)
-        return {r["task_id"] for r in rows if current.get(r["task_id"]) == r["lease"]}
+        return current
 
     def idle(self, queued: int) -> None:
         room = self._capacity - queued

@@ -41,8 +41,9 @@ class SharedQueue(Protocol):
         """After the claim's commit: those not won are forgotten (another node took them first) or
         wait again (a limit held cluster-wide had no room); returns those won."""
 
-    def fence(self, conn: Any, rows: list[dict[str, Any]]) -> set[str]:
-        """Of these ends of attempts, the task ids whose attempt is still the current one."""
+    def finish(self, conn: Any, rows: list[dict[str, Any]], now: datetime) -> set[str]:
+        """Write these ends of attempts where each attempt is still its task's current one;
+        returns those task ids."""
 
     def idle(self, queued: int) -> None:
         """A dispatch round begins with `queued` tasks in the local queue: fetch more when low."""
@@ -234,9 +235,11 @@ class Ledger:
         shared = self.shared
 
         def write(conn: Any) -> set[str] | None:
-            current = shared.fence(conn, rows) if shared is not None else None
-            mine = rows if current is None else [r for r in rows if r["task_id"] in current]
-            task_store.finish(conn, mine, now)
+            current = None  # every end is written (one hived owns the database)
+            if shared is not None:  # only those still current (another node may have moved some)
+                current = shared.finish(conn, rows, now)
+            else:
+                task_store.finish(conn, rows, now)
             if closes or throttled:  # a throttled report closes its limit in the same commit
                 limit_store.close_limits(conn, closes)
                 limit_store.count_throttled(conn, throttled)

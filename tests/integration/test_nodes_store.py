@@ -108,3 +108,72 @@ def test_a_session_cut_mid_transaction_does_not_stop_the_others_marking_nodes_lo
     lost, after = asyncio.run(go())
     assert lost == ["n1", "n3"]
     assert after != "still open"  # the server ended it
+
+
+def prepare(conn: Any, task: str, status: str, lease: int) -> None:
+    conn.execute(
+        text("UPDATE tasks SET status = :s, lease = :lease WHERE id = :t"),
+        {"s": status, "lease": lease, "t": task},
+    )
+    conn.execute(
+        text("INSERT INTO task_attempts (lease, task_id, number, started_at) VALUES (:lease, :t, 1, now())"),
+        {"lease": 10 + int(task[1]), "t": task},
+    )
+
+
+def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(pg_database: str) -> None:
+    """hived.store.ends.finish_current, the fenced end of a batch of attempts in one statement."""
+    from datetime import UTC, datetime
+
+    from hived.store.ends import finish_current
+
+    setup = [  # task, its status, its lease now; every attempt below has lease 10 + k
+        ("t1", "running", 11),  # current: written
+        ("t2", "running", 99),  # moved by another node (a new lease): refused
+        ("t3", "completed", 13),  # ended already (a cancel won): refused
+        ("t4", "assigned", 14),  # never marked running: written, its start kept from the end
+    ]
+
+    async def go() -> tuple[set[str], dict[str, Any], dict[int, Any]]:
+        db = Database(pg_database)
+        await db.migrate()
+        db.start()
+        try:
+            await db.write(lambda c: insert(c, 1, 4))
+            await db.write(lambda c: [prepare(c, *row) for row in setup])
+            now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+            ends = [
+                {
+                    "task_id": task,
+                    "lease": 10 + int(task[1]),
+                    "status": "completed",
+                    "result": {"n": int(task[1]), "s": "é"},
+                    "outcome": "completed",
+                    "started_at": now,
+                }
+                for task, _, _ in setup
+            ]
+            written = await db.write(lambda c: finish_current(c, ends, now))
+            tasks = await db.read(
+                lambda c: {
+                    r.id: r for r in c.execute(text("SELECT id, status, result, completed_at FROM tasks"))
+                }
+            )
+            attempts = await db.read(
+                lambda c: {
+                    r.lease: r for r in c.execute(text("SELECT lease, outcome, ended_at FROM task_attempts"))
+                }
+            )
+            return written, tasks, attempts
+        finally:
+            await db.close()
+
+    written, tasks, attempts = asyncio.run(go())
+    assert written == {"t1", "t4"}
+    assert tasks["t1"].status == "completed" and tasks["t1"].result == {"n": 1, "s": "é"}
+    assert tasks["t1"].completed_at is not None and tasks["t4"].status == "completed"
+    assert tasks["t2"].status == "running" and tasks["t2"].result is None
+    assert tasks["t3"].result is None
+    assert attempts[11].outcome == "completed" and attempts[14].outcome == "completed"
+    assert attempts[12].outcome is None and attempts[12].ended_at is None  # the moved task's: untouched
+    assert attempts[13].outcome is None
