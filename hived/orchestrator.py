@@ -124,11 +124,8 @@ class AgentOrchestrator:
         self.tasks.budget_check = self.budgets.check_submit
         views = UsageViews(self.usage)
         views.agent_budget = self._agent_budget
-        self.tasks.usage_view, self.workflows.usage_view, self.fleet.usage_view = (
-            views.task,
-            views.run,
-            views.agent,
-        )
+        self.tasks.usage_read, self.tasks.usage_view = views.task_read, views.task
+        self.workflows.usage_view, self.fleet.usage_view = views.run, views.agent
         self.events.subscribe(RunChanged, self.budgets.run_changed)
 
     def _nodes_slice(self, db_url: str, node: str, timeout: float) -> None:

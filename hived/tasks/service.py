@@ -92,7 +92,8 @@ class TaskService:
         # Set by the composition root (hived.usage): a budget or estimate refused at submit, and the
         # usage and budget shown with a task.
         self.budget_check: Callable[[TaskSubmit, str | None], None] | None = None
-        self.usage_view: Callable[[TaskDetail], Awaitable[TaskDetail]] | None = None
+        self.usage_view: Callable[[TaskDetail, Any], TaskDetail] | None = None
+        self.usage_read: Callable[[Any, str, str | None], Any] | None = None  # in the task's read
 
     # --- submissions ------------------------------------------------------------------------------
 
@@ -277,16 +278,19 @@ class TaskService:
         return await self._detail(task_id)
 
     async def _detail(self, ref: str) -> TaskDetail:
-        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            row = _resolve(conn, ref)
-            return row, task_store.get_attempts(conn, row["id"])
+        usage_read = self.usage_read
 
-        row, attempts = await self.db.read(read)
+        def read(conn: Any) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+            row = _resolve(conn, ref)
+            usage = usage_read(conn, row["id"], row["run_id"]) if usage_read is not None else None
+            return row, task_store.get_attempts(conn, row["id"]), usage
+
+        row, attempts, usage = await self.db.read(read)
         history = [Attempt.model_validate(a) for a in attempts]
         fields = _fields(row, self.dispatcher.holding)
         fields["waiting_reason"] = fields["waiting_reason"] or self._waiting(row)
         detail = TaskDetail(**fields, attempt_history=history)
-        return await self.usage_view(detail) if self.usage_view is not None else detail
+        return self.usage_view(detail, usage) if self.usage_view is not None else detail
 
     def _waiting(self, row: dict[str, Any]) -> str | None:
         """Why a pending task that names limits has not started: `limit NAME[KEY]`."""

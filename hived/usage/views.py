@@ -21,13 +21,15 @@ class UsageViews:
         self.db = usage.db
         self.agent_budget: Callable[[str], Budget | None] = lambda agent_id: None  # set by the root
 
-    async def task(self, detail: TaskDetail) -> TaskDetail:
-        def read(conn: Any) -> tuple[Any, ...]:
-            sums = store.sums_by(conn, "task_id", [detail.id]).get(detail.id)
-            added = store.run_added(conn, [detail.run_id]).get(detail.run_id) if detail.run_id else None
-            return sums, store.attempt_sums(conn, detail.id), added
+    @staticmethod
+    def task_read(conn: Any, task_id: str, run_id: str | None) -> tuple[Any, ...]:
+        """What `task` shows, read in the task view's own read (one read, not two)."""
+        sums = store.sums_by(conn, "task_id", [task_id]).get(task_id)
+        added = store.run_added(conn, [run_id]).get(run_id) if run_id else None
+        return sums, store.attempt_sums(conn, task_id), added
 
-        sums, per_attempt, added = await self.db.read(read)
+    def task(self, detail: TaskDetail, read: tuple[Any, ...]) -> TaskDetail:
+        sums, per_attempt, added = read
         detail.usage = usage_sums(sums)
         for attempt in detail.attempt_history:
             attempt.usage = usage_sums(per_attempt[attempt.number]) if attempt.number in per_attempt else None
