@@ -153,8 +153,9 @@ class AgentProtocol:
         acks = await self.report(agent.id, req.results) if req.results else []
         slots = req.slots if agent.status in ROUTABLE_AGENT else 0
         leases, cancels = await self.dispatcher.take(agent.id, slots, req.wait)
-        channel = self.dispatcher.channels.get(agent.id)
-        inputs, channel.inputs = (channel.inputs, []) if channel else ([], [])  # `hivectl task send`
+        inputs: list[dict[str, str]] = []  # lines typed by `hivectl task send`
+        if (channel := self.dispatcher.channels.get(agent.id)) is not None:  # gone if the agent left
+            inputs, channel.inputs = channel.inputs, []
         status = self.agents.shown_status(agent)
         return WorkResponse(tasks=leases, acks=acks, cancel=cancels, status=status, input=inputs)
 
