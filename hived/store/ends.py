@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-FINAL = ("completed", "failed", "cancelled")
+from hived.model.states import FINAL_TASK
 
 FINISH_CURRENT = """
 WITH r AS (
@@ -54,7 +54,7 @@ def finish_current(conn: Connection, rows: list[dict[str, Any]], now: datetime) 
             None if result is None else json.dumps(result),
             _text(r.get("error")),
             r.get("next_attempt_at"),
-            now if r["status"] in FINAL else None,
+            now if r["status"] in FINAL_TASK else None,
             r.get("started_at"),
             str(r["outcome"]),
             _text(r.get("reason")),

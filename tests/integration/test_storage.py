@@ -243,8 +243,15 @@ async def test_a_submit_commits_beside_a_write_that_waits(pg_database: str) -> N
         blocked = asyncio.ensure_future(
             db.write(lambda c: c.execute(text("UPDATE probe SET value = '2' WHERE key = 'k'")))
         )
-        await asyncio.sleep(0.2)
-        assert not blocked.done()  # the main lane waits for the lock
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await outside.fetchval(waiting):  # the main lane's UPDATE waits for the lock
+            assert asyncio.get_running_loop().time() < deadline, "the UPDATE never waited for the lock"
+            await asyncio.sleep(0.01)
+        assert not blocked.done()
         insert = text("INSERT INTO probe (key, value) VALUES ('new', '1')")
         await asyncio.wait_for(db.write(lambda c: c.execute(insert), new_rows=True), 10)
         await locker.rollback()

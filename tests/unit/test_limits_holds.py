@@ -116,13 +116,6 @@ class FakeWire:
     async def send(self, _kind: str, _body: Any) -> bool:
         return True
 
-    async def read(self, fn: Any) -> Any:
-        found = await self.db.read(fn)
-        self.reads += 1
-        if self.reads == 1:
-            await self.then()
-        return found
-
 
 async def test_a_reload_that_read_before_a_limit_was_applied_here_keeps_it(
     hive: Core, monkeypatch: pytest.MonkeyPatch
