@@ -53,16 +53,50 @@ def record(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, A
     return [row for row in rows if conn.execute(statement, row).rowcount == 1]
 
 
+def _sums_query(column: str, by_day: bool) -> Any:
+    col = records.c[column]
+    query = select(col, *SUMS).where(col.in_(bindparam("b_keys", expanding=True))).group_by(col)
+    return query.where(records.c.day == bindparam("b_day")) if by_day else query
+
+
+SUMS_BY = {
+    (column, by_day): _sums_query(column, by_day)
+    for column in ("task_id", "run_id", "agent_id", "lease")
+    for by_day in (False, True)
+}
+# A task's usage: per attempt (NULL: a record no attempt names), summed again for the task's total.
+TASK_SUMS = (
+    select(attempts.c.number, *SUMS)
+    .select_from(records.outerjoin(attempts, attempts.c.lease == records.c.lease))
+    .where(records.c.task_id == bindparam("b_task"))
+    .group_by(attempts.c.number)
+)
+
+
 def sums_by(conn: Connection, column: str, keys: Iterable[str], day: str | None = None) -> dict[str, Sums]:
     """Sums per value of `column` (task_id, run_id, agent_id, lease) among `keys`, on `day` if given."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
-    col = records.c[column]
-    query = select(col, *SUMS).where(col.in_(wanted)).group_by(col)
-    if day is not None:
-        query = query.where(records.c.day == day)
-    return {row[0]: _sums(row[1:]) for row in conn.execute(query)}
+    query = SUMS_BY[(column, day is not None)]
+    params = {"b_keys": wanted} if day is None else {"b_keys": wanted, "b_day": day}
+    return {row[0]: _sums(row[1:]) for row in conn.execute(query, params)}
+
+
+def task_sums(conn: Connection, task_id: str) -> tuple[Sums | None, dict[int, Sums]]:
+    """A task's sums (None without any report) and its sums per attempt number, in one statement."""
+    total: Sums | None = None
+    per_attempt: dict[int, Sums] = {}
+    for row in conn.execute(TASK_SUMS, {"b_task": task_id}):
+        sums = _sums(row[1:])
+        total = sums if total is None else _added(total, sums)
+        if row[0] is not None:
+            per_attempt[int(row[0])] = sums
+    return total, per_attempt
+
+
+def _added(a: Sums, b: Sums) -> Sums:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] + b[3]
 
 
 def day_total(conn: Connection, day: str) -> Sums:
@@ -106,17 +140,6 @@ def _grouping(by: str) -> tuple[Any, Any, Any]:
         )
     column = {"model": records.c.model, "day": records.c.day, "task": records.c.task_id}[by]
     return column, column, records
-
-
-def attempt_sums(conn: Connection, task_id: str) -> dict[int, Sums]:
-    """A task's sums per attempt number."""
-    query = (
-        select(attempts.c.number, *SUMS)
-        .select_from(records.join(attempts, attempts.c.lease == records.c.lease))
-        .where(records.c.task_id == task_id)
-        .group_by(attempts.c.number)
-    )
-    return {int(r[0]): _sums(r[1:]) for r in conn.execute(query)}
 
 
 def run_added(conn: Connection, run_ids: Iterable[str]) -> dict[str, tuple[int, int]]:

@@ -24,9 +24,9 @@ class UsageViews:
     @staticmethod
     def task_read(conn: Any, task_id: str, run_id: str | None) -> tuple[Any, ...]:
         """What `task` shows, read in the task view's own read (one read, not two)."""
-        sums = store.sums_by(conn, "task_id", [task_id]).get(task_id)
+        sums, per_attempt = store.task_sums(conn, task_id)
         added = store.run_added(conn, [run_id]).get(run_id) if run_id else None
-        return sums, store.attempt_sums(conn, task_id), added
+        return sums, per_attempt, added
 
     def task(self, detail: TaskDetail, read: tuple[Any, ...]) -> TaskDetail:
         sums, per_attempt, added = read

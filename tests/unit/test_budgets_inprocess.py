@@ -10,7 +10,8 @@ from hived.model.schemas import HeartbeatRequest, Lease
 from hived.model.usage import Budget, UsageBatch
 from hived.usage.budgets import Budgets
 from hived.usage.service import UsageService
-from tests.unit.inprocess import Core, spawn
+from hived.usage.views import UsageViews
+from tests.unit.inprocess import Core, result, spawn
 
 
 def wire(hive: Core, agent_budget: Budget | None = None) -> tuple[UsageService, Budgets]:
@@ -64,3 +65,22 @@ async def test_an_agent_over_its_daily_budget_waits_for_the_next_utc_day(hive: C
         assert [lease.task_id for lease in await hive.lease(agent.id)] == [second]
     finally:
         await budgets.stop()
+
+
+async def test_a_task_view_sums_its_usage_per_attempt_and_in_all(hive: Core) -> None:
+    usage, _ = wire(hive)
+    agent = await spawn(hive)
+    task_id = await hive.submit(retry={"initial": 0, "max": 0})
+    [first] = await hive.lease(agent.id)
+    await hive.protocol.heartbeat(agent.id, beat(agent.id, agent.incarnation, first, 1, 0.4))
+    await hive.dispatcher.report(agent.id, [result(first, ok=False)])
+    [second] = await hive.lease(agent.id)
+    assert second.attempt == 2
+    await hive.protocol.heartbeat(agent.id, beat(agent.id, agent.incarnation, second, 1, 0.2))
+    await hive.protocol.heartbeat(agent.id, beat(agent.id, agent.incarnation, second, 2, 0.1))
+    total, per_attempt, added = await hive.db.read(lambda c: UsageViews.task_read(c, task_id, None))
+    assert total == (700_000, 0, 0, 3) and added is None
+    assert per_attempt == {1: (400_000, 0, 0, 1), 2: (300_000, 0, 0, 2)}
+    assert (await usage.sums("task_id", task_id)).cost_usd == 0.7
+    nothing = await hive.submit()
+    assert await hive.db.read(lambda c: UsageViews.task_read(c, nothing, None)) == (None, {}, None)
