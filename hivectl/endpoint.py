@@ -41,8 +41,11 @@ class Endpoint:
 
         return self._kwargs(httpx.AsyncHTTPTransport, timeout)
 
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def _kwargs(self, transport_cls: Any, timeout: float) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = self.headers()
         if self.url:
             return {"base_url": self.url, "headers": headers, "timeout": timeout}
         return {

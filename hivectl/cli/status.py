@@ -16,11 +16,12 @@ from hivectl.cli.plain import key_values, status_rows
 from hivectl.client import Routes
 
 if TYPE_CHECKING:
-    import httpx
     from rich.table import Table
 
+    from hivectl.client.unix_http import Answer
 
-def _json(resp: httpx.Response) -> Any:
+
+def _json(resp: Answer) -> Any:
     return resp.json()
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
-import httpx
 import typer
 
 from hivectl.cli.common import CliError, OutputOpt, client
 from hivectl.cli.output import Output, emit
 from hivectl.client.routes import Call
+
+if TYPE_CHECKING:
+    from hivectl.client.unix_http import Answer
 
 AttemptOpt = Annotated[
     int | None, typer.Option("--attempt", min=1, help="that attempt (default: the latest that has one)")
@@ -92,7 +94,7 @@ def artifact(
         raise CliError(f"-o {out}: {exc.strerror or exc}") from None
 
 
-def _content(resp: httpx.Response) -> bytes:
+def _content(resp: Answer) -> bytes:
     return resp.content
 
 

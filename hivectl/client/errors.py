@@ -4,14 +4,15 @@ and pydantic's errors of a value checked before it is sent) by hived.model.error
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from hivectl.endpoint import Endpoint
 from hived.model.errors import format_errors
 
-if TYPE_CHECKING:  # httpx: imported by the first request (the exceptions alone are cheap to import)
-    import httpx
+if TYPE_CHECKING:
+    from hivectl.client.unix_http import Answer
 
 
 class ClientError(Exception):
@@ -43,7 +44,7 @@ class ApiError(ClientError):
         self.detail = detail
 
 
-def error_detail(resp: httpx.Response) -> str:
+def error_detail(resp: Answer) -> str:
     """The daemon's `{"detail": ...}` on one line (a list of validation errors formatted as above)."""
     try:
         detail = resp.json().get("detail")
@@ -56,7 +57,7 @@ def error_detail(resp: httpx.Response) -> str:
     return " ".join(str(detail).split())
 
 
-def check_response(resp: httpx.Response) -> httpx.Response:
+def check_response(resp: Answer) -> Answer:
     """`resp` if it succeeded, else the client error it means (read a streamed answer first)."""
     if resp.status_code < 400:
         return resp
@@ -75,17 +76,31 @@ def unreachable(endpoint: Endpoint, reason: str) -> DaemonUnreachable:
 
 @contextlib.contextmanager
 def transport_errors(endpoint: Endpoint) -> Iterator[None]:
-    """httpx's transport failures as the client's errors (exit 3, or 1 for a read timeout)."""
-    import httpx
-
+    """Transport failures (httpx's, or the Unix socket client's) as the client's errors: exit 3, or 1
+    for a read timeout."""
     # A missing socket is the common case of "not running": say so without a connect attempt.
     if endpoint.socket is not None and not endpoint.socket.exists():
         raise unreachable(endpoint, "no socket")
     try:
         yield
-    except httpx.ConnectTimeout:
-        raise unreachable(endpoint, "connection timed out") from None
-    except httpx.TimeoutException:
-        raise RequestTimeout(f"hived at {endpoint.describe()} did not answer in time") from None
-    except httpx.TransportError as exc:
-        raise unreachable(endpoint, str(exc) or type(exc).__name__) from None
+    except Exception as exc:
+        error = _transport_error(endpoint, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _transport_error(endpoint: Endpoint, exc: Exception) -> ClientError | None:
+    from hivectl.client.unix_http import TransportFailure
+
+    if isinstance(exc, TransportFailure):
+        connect, timeout = exc.connect, exc.timeout
+    elif "httpx" in sys.modules and isinstance(exc, sys.modules["httpx"].TransportError):
+        httpx = sys.modules["httpx"]
+        connect = isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError)
+        timeout = isinstance(exc, httpx.TimeoutException)
+    else:
+        return None
+    if timeout and not connect:
+        return RequestTimeout(f"hived at {endpoint.describe()} did not answer in time")
+    return unreachable(endpoint, "connection timed out" if timeout else str(exc) or type(exc).__name__)

@@ -13,9 +13,9 @@ from urllib.parse import quote
 from hivectl.client.errors import ClientError
 
 if TYPE_CHECKING:  # imported when first used: they are most of a command's start-up time
-    import httpx
     from pydantic import BaseModel
 
+    from hivectl.client.unix_http import Answer
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList
@@ -68,7 +68,7 @@ class Call(Generic[T]):
 
     method: str
     path: str
-    parse: Callable[[httpx.Response], T]
+    parse: Callable[[Answer], T]
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
     timeout: float | None = None  # None: the client's default
@@ -90,7 +90,7 @@ class Stream:
     path: str
     params: dict[str, Any]
     headers: dict[str, str]
-    timeout: httpx.Timeout
+    timeout: tuple[float, float | None, float, float]  # connect, read (None: wait forever), write, pool
 
     def request_kwargs(self) -> dict[str, Any]:
         return {"params": self.params, "headers": self.headers, "timeout": self.timeout}
@@ -116,26 +116,26 @@ def model_class(name: str) -> type[BaseModel]:
     return getattr(module, name)  # type: ignore[no-any-return]
 
 
-def _model(name: str) -> Callable[[httpx.Response], Any]:
+def _model(name: str) -> Callable[[Answer], Any]:
     return lambda resp: model_class(name).model_validate(resp.json())
 
 
-def _json(resp: httpx.Response) -> Json:
+def _json(resp: Answer) -> Json:
     return resp.json()
 
 
-def _entries(resp: httpx.Response) -> list[ContextEntry]:
+def _entries(resp: Answer) -> list[ContextEntry]:
     from pydantic import TypeAdapter
 
     return TypeAdapter(list[model_class("ContextEntry")]).validate_python(resp.json())  # type: ignore[misc]
 
 
-def _applied(resp: httpx.Response) -> Applied:
+def _applied(resp: Answer) -> Applied:
     data = resp.json()
     return Applied(agent=model_class("Agent").model_validate(data["agent"]), action=str(data["action"]))
 
 
-def _log_chunk(offset: int) -> Callable[[httpx.Response], LogChunk]:
+def _log_chunk(offset: int) -> Callable[[Answer], LogChunk]:
     return lambda resp: LogChunk(resp.text, int(resp.headers.get("X-Log-Offset", max(offset, 0))))
 
 
@@ -172,10 +172,7 @@ class Routes:
         """`after`: resume after this event id (sent as Last-Event-ID); None: the whole backlog."""
         headers = {} if after is None else {"Last-Event-ID": str(after)}
         read = READ_TIMEOUT if follow else None
-        import httpx
-
-        timeout = httpx.Timeout(10.0, read=read)
-        return Stream("GET", "/events", {"follow": str(follow).lower()}, headers, timeout)
+        return Stream("GET", "/events", {"follow": str(follow).lower()}, headers, (10.0, read, 10.0, 10.0))
 
     # --- agents -----------------------------------------------------------------------------------
 

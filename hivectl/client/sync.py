@@ -6,8 +6,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
 from hivectl.client.errors import ClientError, RequestTimeout, check_response, transport_errors
 from hivectl.client.node_routes import NodeRoutes
 from hivectl.client.polling import (
@@ -61,7 +59,15 @@ class Client:
         self, endpoint: Endpoint | None = None, timeout: float = 30.0, notice: Notice | None = None
     ) -> None:
         self.endpoint = endpoint or Endpoint.from_env()
-        self.http = httpx.Client(**self.endpoint.client_kwargs(timeout))
+        self.http: Any
+        if self.endpoint.socket is not None:  # the standard library's HTTP: no httpx, no ssl to import
+            from hivectl.client.unix_http import UnixHttp
+
+            self.http = UnixHttp(str(self.endpoint.socket), self.endpoint.headers(), timeout)
+        else:
+            import httpx
+
+            self.http = httpx.Client(**self.endpoint.client_kwargs(timeout))
         self.notice = notice
 
     def __enter__(self) -> Client:
@@ -291,6 +297,7 @@ class Client:
 
     def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
         return self.send(Routes.rerun_run(ref, from_step))
+
     def resume_run(self, ref: str, add_budget: float | None = None, add_tokens: int | None = None) -> Run:
         """Resume a run a budget paused, its budget raised first (409 while it would still be over)."""
         return self.send(Routes.resume_run(ref, add_budget, add_tokens))
