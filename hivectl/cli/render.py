@@ -213,7 +213,7 @@ def agent_view(agent: AgentDetail, now: datetime | None = None) -> RenderableTyp
 
 
 def task_view(task: Task, names: Mapping[str, str], now: datetime | None = None) -> RenderableType:
-    from hived.model.schemas import TaskDetail  # loaded already: `task` is one of its models
+    from hived.model.tasks import TaskDetail  # loaded already: `task` is one of its models
 
     parts: list[RenderableType] = [details_table(task, now, skip=("attempt_history",))]
     if isinstance(task, TaskDetail) and task.attempt_history:

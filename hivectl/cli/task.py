@@ -20,13 +20,13 @@ from hivectl.cli.budget import BudgetTokensOpt, BudgetUsdOpt, EstimateTokensOpt,
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
 from hivectl.cli.output import Output, emit, log_chunk
 from hivectl.client import TASK_FINAL, Routes
-from hived.model.schemas import TaskSubmit
+from hived.model.tasks import TaskSubmit
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
     from hivectl.client import Client
-    from hived.model.schemas import Task
+    from hived.model.tasks import Task
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
 

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from hivectl.cli import exitcodes
 from hivectl.cli.common import CliError
 from hivectl.client import ClientError, format_errors
-from hived.model.schemas import TaskSubmit
+from hived.model.tasks import TaskSubmit
 
 if TYPE_CHECKING:
     from hivectl.client import Client

@@ -104,6 +104,7 @@ MODEL_MODULES = {
     **dict.fromkeys(["AppliedLimit", "LimitInfo", "LimitList"], "limits"),
     **dict.fromkeys(["AppliedSchedule", "Fired", "ScheduleInfo", "ScheduleList"], "schedules"),
     **dict.fromkeys(["BulkResult", "QueueState"], "queue"),
+    **dict.fromkeys(["Task", "TaskDetail", "TaskList", "TaskSubmit"], "tasks"),
     "UsageReport": "usage",
     **dict.fromkeys(["Node", "NodeList"], "nodes"),
     "Terminal": "terminals",

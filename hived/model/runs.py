@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from hived.model.schemas import JsonObject, Strict, Text
+from hived.model.fields import JsonObject, Strict, Text
 from hived.model.usage import BudgetState, UsageSums
 from hived.model.values import check_json
 

@@ -12,9 +12,11 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from hived.model import fanout, subflows
 from hived.model.affinity import affinity_errors
+from hived.model.fields import Capabilities, Duration, JsonObject, Strict, TaskType
 from hived.model.graph import GraphError, Node, validate
 from hived.model.limits import LimitRef, check_refs
-from hived.model.schemas import NAME_RE, Capabilities, Duration, JsonObject, RetryPolicy, Strict, TaskType
+from hived.model.schemas import NAME_RE
+from hived.model.tasks import RetryPolicy
 from hived.model.usage import Budget, Estimate, check_estimate
 from hived.model.waits import APPROVAL, OnTimeout, WaitFor, wait_kind, wait_problem
 
