@@ -152,7 +152,8 @@ async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
     for name, values in figures.items():
         shown = ", ".join(f"{v:,.0f}" for v in values)
         rate = statistics.median(values)
-        print(f"{name:8} median {rate:,.0f} tasks/s  ({shown}); CPU {cost[name]:.0f} us per task")
+        each = ", ".join(f"{v:.0f}" for v in cpu[name])
+        print(f"{name:8} median {rate:,.0f} tasks/s  ({shown}); CPU {cost[name]:.0f} us per task ({each})")
     by_cpu = cost["plain"] / cost["limited"]
     print(f"limited / plain: {limited / plain:.1%} (by CPU time: {by_cpu:.1%})  {setup}")
 

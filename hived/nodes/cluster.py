@@ -46,6 +46,9 @@ class Cluster:
         self.relay = Relay(db, self.wire, events, lambda task_id: task_id in engine.by_task)
         engine.driver = node
         self.membership = Membership(db, dispatcher, node, timeout)
+        self.membership.events_seen = lambda: events.last_id
+        self.relay.peers = lambda: self.membership.peers
+        self.relay.alone_mark = lambda: self.membership.alone_mark
         self.placement = Placement(db, agents, node)
         dispatcher.shared = self.sharing
         agents.node = node

@@ -38,7 +38,9 @@ class Membership:
         self.address = address
         self.every = max(0.2, min(1.0, timeout / 5))  # s between heartbeats (and looks for lost nodes)
         self.status = "active"
-        self.peers = 0  # other nodes up, at the last heartbeat
+        self.peers: int | None = None  # other nodes up, at the last heartbeat (None: before the first)
+        self.events_seen: Callable[[], int] = lambda: 0  # the event bus's last id (set by the cluster)
+        self.alone_mark = 0  # the bus's last id before the last heartbeat that found no other node up
         self.lost_handlers: list[Callable[[str], Awaitable[Any]]] = []  # moves a lost node's work
         self.beat_handlers: list[Callable[[], Awaitable[Any]]] = []  # after each heartbeat
         self._loops = Loops()
@@ -93,8 +95,10 @@ class Membership:
                 )
 
     async def beat(self) -> None:
-        sent = time.monotonic()
+        sent, seen = time.monotonic(), self.events_seen()
         status, self.peers = await self.db.write(lambda c: node_store.heartbeat(c, self.name))
+        if not self.peers:
+            self.alone_mark = seen
         self.last_ok = sent
         if status == "lost":
             await self._rejoin()

@@ -107,3 +107,25 @@ def test_taken_ids_once_each_in_any_order_and_forgets_old_ones() -> None:
     taken.KEEP = 2
     assert taken.take(10)  # 5 is forgotten: everything up to 5 counts as taken
     assert not taken.take(4) and taken.floor >= 3
+
+
+async def test_a_node_alone_sends_nothing_and_a_node_that_joins_gets_what_came_after_its_last_look() -> None:
+    board = Switchboard()
+    a, wire_a, bus_a = node(board, "alpha")
+    b, _wire_b, bus_b = node(board, "beta")
+    others, mark = [0], [0]
+    a.peers, a.alone_mark = lambda: others[0], lambda: mark[0]
+    bus_a.publish(status("w1"))  # before the last heartbeat that found nobody: no one needs it
+    await until(lambda: a._skipped, "w1 skipped")
+    mark[0], a._skipped = bus_a.last_id, False
+    bus_a.publish(status("w2"))  # after it: beta may have been up already
+    await until(lambda: a._skipped, "w2 skipped")
+    assert wire_a.sent == [] and heard(bus_b, "alpha") == []
+    others[0] = 1  # a heartbeat sees beta
+    bus_a.publish(status("w3"))
+    await until(lambda: sorted(heard(bus_b, "alpha")) == ["w2", "w3"], "w2 and w3 on beta")
+    bus_a.publish(status("w4"))
+    await until(lambda: sorted(heard(bus_b, "alpha")) == ["w2", "w3", "w4"], "w4 on beta")
+    assert not a._skipped
+    await a.stop()
+    await b.stop()
