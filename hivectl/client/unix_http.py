@@ -4,8 +4,9 @@ A command that reaches the local hived then imports neither httpx (with httpcore
 and builds no TLS context: about a third of a short hivectl command's start-up. Over TCP (`HIVE_URL`:
 TLS, proxies) the client keeps httpx. `UnixHttp` does what `hivectl.client.sync` asks of
 `httpx.Client`: `request`, `stream` (server-sent events) and `close`, and its answers have the part of
-`httpx.Response` the client reads (`Answer`). One connection is kept alive between requests; one that
-hived closed meanwhile (its keep-alive timeout) is noticed before it is used, and opened again.
+`httpx.Response` the client reads (`Answer`). Connections are kept alive between requests (one per
+thread using the client at once, as httpx's pool would); one that hived closed meanwhile (its
+keep-alive timeout) is noticed before it is used, and another is opened.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import http.client
 import json as jsonlib
 import select
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -120,7 +122,8 @@ class UnixHttp:
         self.path = path
         self.headers = {"Host": "hived", "Accept": "*/*", **headers}
         self.timeout = timeout
-        self._conn: _Connection | None = None
+        self._idle: list[_Connection] = []  # kept alive, not in use
+        self._lock = threading.Lock()
 
     def request(
         self,
@@ -130,10 +133,7 @@ class UnixHttp:
         json: Any = None,
         timeout: float | None = None,
     ) -> Reply:
-        conn = self._conn
-        if conn is None or conn.dropped():
-            self.close()
-            conn = self._conn = _Connection(self.path, self.timeout)
+        conn = self._take()
         conn.timeout = self.timeout if timeout is None else timeout
         if conn.sock is not None:
             conn.sock.settimeout(conn.timeout)
@@ -141,11 +141,24 @@ class UnixHttp:
             reply = _exchange(conn, method, _target(url, params), self.headers, json)
             reply.read()
         except BaseException:
-            self.close()
+            conn.close()
             raise
         if reply._resp.will_close:
-            self.close()
+            conn.close()
+        else:
+            with self._lock:
+                self._idle.append(conn)
         return reply
+
+    def _take(self) -> _Connection:
+        """An idle connection still open, else a new one (connected by its first request)."""
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if not conn.dropped():
+                    return conn
+                conn.close()
+        return _Connection(self.path, self.timeout)
 
     @contextlib.contextmanager
     def stream(
@@ -165,9 +178,10 @@ class UnixHttp:
             conn.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def _exchange(conn: _Connection, method: str, target: str, headers: Mapping[str, str], json: Any) -> Reply:

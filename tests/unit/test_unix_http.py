@@ -10,6 +10,7 @@ import json
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.write(b"0\r\n\r\n")
             return
+        if self.path.startswith("/echo/"):
+            self._answer(200, {"path": self.path})
+            return
         if self.path.startswith("/close"):
             self._answer(200, {"n": len(self.server.seen)}, close=True)  # type: ignore[attr-defined]
             return
@@ -84,9 +88,9 @@ def test_requests_share_one_connection_and_carry_json_and_the_token(server: Serv
     client = UnixHttp(server.server_address, {"Authorization": "Bearer t0k"}, timeout=5)  # type: ignore[arg-type]
     try:
         first = client.request("GET", "/tasks/a", params={"wait": 5})
-        conn = client._conn
+        [conn] = client._idle
         reply = client.request("POST", "/tasks", json={"type": "é", "n": 1})
-        assert client._conn is conn  # kept alive
+        assert client._idle == [conn]  # kept alive
         assert (first.status_code, first.json()) == (200, {"detail": "task 'x' not found"})
         assert reply.status_code == 201 and reply.json() == {"ok": True}
         assert reply.request.headers["Authorization"] == "Bearer t0k"
@@ -105,19 +109,38 @@ def test_a_connection_the_server_closed_is_opened_again(server: Server) -> None:
     client = UnixHttp(server.server_address, {}, timeout=5)  # type: ignore[arg-type]
     try:
         assert client.request("GET", "/close").json() == {"n": 1}
-        assert client._conn is None  # "Connection: close" honoured
+        assert client._idle == []  # "Connection: close" honoured
         client.request("GET", "/a")
-        client._conn.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
+        [conn] = client._idle
+        conn.sock.shutdown(socket.SHUT_WR)  # type: ignore[union-attr]
         # the server ends its side of that connection; the next request notices and reconnects
-        for _ in range(100):
-            if client._conn is not None and client._conn.dropped():
-                break
-            threading.Event().wait(0.01)
-        assert client._conn is not None and client._conn.dropped()
+        deadline = time.monotonic() + 5
+        while not conn.dropped():
+            assert time.monotonic() < deadline, "the server did not close its side"
+            time.sleep(0.01)
         assert client.request("GET", "/b").status_code == 200
+        assert client._idle != [conn] and conn.sock is None  # closed, another one used
         assert [seen["path"] for seen in server.seen] == ["/close", "/a", "/b"]  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+def test_threads_sharing_a_client_each_get_their_own_answers(server: Server) -> None:
+    client = UnixHttp(server.server_address, {}, timeout=5)  # type: ignore[arg-type]
+    answers: dict[str, str] = {}
+
+    def ask(thread: int) -> None:
+        for i in range(20):
+            path = f"/echo/{thread}/{i}"
+            answers[path] = client.request("GET", path).json()["path"]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert len(answers) == 120 and all(path == answer for path, answer in answers.items())
 
 
 def test_a_stream_yields_its_lines_as_they_come(server: Server) -> None:
