@@ -60,7 +60,7 @@ class Client:
     ) -> None:
         self.endpoint = endpoint or Endpoint.from_env()
         self.http: Any
-        if self.endpoint.socket is not None:  # the standard library's HTTP: no httpx, no ssl to import
+        if self.endpoint.socket is not None:  # the standard library's HTTP: no httpx to import
             from hivectl.client.unix_http import UnixHttp
 
             self.http = UnixHttp(str(self.endpoint.socket), self.endpoint.headers(), timeout)

@@ -1,7 +1,7 @@
 """The synchronous client's HTTP/1.1 over hived's Unix socket, on the standard library (http.client).
 
-A command that reaches the local hived then imports neither httpx (with httpcore and h11) nor ssl,
-and builds no TLS context: about a third of a short hivectl command's start-up. Over TCP (`HIVE_URL`:
+A command that reaches the local hived then imports no httpx (with httpcore and h11) and builds no
+TLS context: about a third of a short hivectl command's start-up. Over TCP (`HIVE_URL`:
 TLS, proxies) the client keeps httpx. `UnixHttp` does what `hivectl.client.sync` asks of
 `httpx.Client`: `request`, `stream` (server-sent events) and `close`, and its answers have the part of
 `httpx.Response` the client reads (`Answer`). Connections are kept alive between requests (one per
