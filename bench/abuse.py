@@ -6,7 +6,10 @@
   in batches (item 18); the batch submits are also measured alone, to tell their share;
 - `cel`: workflow runs whose `when` is quadratic over a param of 1,000 numbers (item 1).
 
-Prints p50/p99/max of `/healthz` on the socket (a fresh connection each time) under each load, and
+Prints p50/p99/max of `/healthz` on the socket (a fresh connection each time, from a process of its
+own: in the load's process, the load's threads would hold the interpreter lock the probe waits for,
+a batch's 200-task answer parsed, 250 streams drained, and the figure would partly be the client's;
+`--same-process` measures it so, as before session 11) under each load, and
 the max without the load's first second (the onset: 500 streams connecting at once, the first CEL
 evaluation loading its parser); at the end the max over all loads, onsets included (a failed
 `/healthz` counts as infinite).
@@ -17,6 +20,7 @@ evaluation loading its parser); at the end the max over all loads, onsets includ
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import signal
@@ -71,8 +75,20 @@ def healthz(sock: Path, timeout: float) -> float | None:
 SETTLE = 1.0  # seconds: the max is also given without the samples of a load's first second
 
 
+SAME_PROCESS = False  # --same-process: probe from the load's process (its threads' lock waits count)
+
+
 def sample(sock: Path, seconds: float) -> tuple[list[tuple[float, float]], int]:
-    """(seconds into the load, seconds /healthz took) of each answer; how many failed."""
+    """(seconds into the load, seconds /healthz took) of each answer; how many failed. Measured by a
+    child process (`--probe`), unless --same-process."""
+    if SAME_PROCESS:
+        return probe(sock, seconds)
+    argv = [sys.executable, __file__, "--probe", str(sock), str(seconds)]
+    found = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True, cwd=REPO).stdout)
+    return [(at, took) for at, took in found["times"]], int(found["failed"])
+
+
+def probe(sock: Path, seconds: float) -> tuple[list[tuple[float, float]], int]:
     times, failed = [], 0
     began = time.monotonic()
     while (at := time.monotonic() - began) < seconds:
@@ -167,7 +183,10 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fd-limit", type=int, default=1024, help="hived's open-files limit (soft and hard)")
+    parser.add_argument("--same-process", action="store_true", help="probe from the load's process")
     args = parser.parse_args()
+    global SAME_PROCESS
+    SAME_PROCESS = args.same_process
     resource.setrlimit(resource.RLIMIT_NOFILE, resource.getrlimit(resource.RLIMIT_NOFILE)[1:] * 2)
     with tempfile.TemporaryDirectory(prefix="hive-abuse-") as tmp:
         state = Path(tmp)
@@ -206,4 +225,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--probe"]:  # the probe's own process: SOCK SECONDS, JSON out
+        times, failed = probe(Path(sys.argv[2]), float(sys.argv[3]))
+        print(json.dumps({"times": times, "failed": failed}))
+    else:
+        main()
