@@ -149,6 +149,11 @@ class ClusterLimits:
         changed = [{"name": n, "tokens": t, "at": taken.epoch} for n, t in taken.levels.items() if used[n]]
         hold_store.save_levels(conn, changed)
 
+    def frees_holds(self, rows: Sequence[dict[str, Any]]) -> bool:
+        """Whether `ended` would free holds for these ends (a task naming limits, or not in flight)."""
+        flight = self.dispatcher.in_flight
+        return any((entry := flight.get(row["task_id"])) is None or entry.task.limits for row in rows)
+
     def ended(self, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
         """Attempts end in this transaction: their holds go with them (an attempt not held here, a
         lost node's, may hold some too)."""

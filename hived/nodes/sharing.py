@@ -21,7 +21,7 @@ from hived.nodes.loops import Loops
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
-from hived.store.ends import finish_current
+from hived.store.ends import FINISH_CURRENT, finish_args, finish_current
 from hived.store.wire import Wire
 from hived.tasks.attempts import Ending, InFlight, ReadyTask
 from hived.tasks.dispatcher import Dispatcher
@@ -96,6 +96,15 @@ class Sharing:
         if self.limits is not None:  # the attempts' holds of limits end with them
             self.limits.ended(conn, rows)
         return current
+
+    def finish_statement(
+        self, rows: list[dict[str, Any]], now: datetime
+    ) -> tuple[str, tuple[Any, ...]] | None:
+        """`finish` as one statement (FINISH_CURRENT and its arguments), when that is all it writes:
+        no hold of a limit ends with these attempts."""
+        if self.limits is not None and self.limits.frees_holds(rows):
+            return None
+        return FINISH_CURRENT, finish_args(rows, now)
 
     def idle(self, queued: int) -> None:
         room = self._capacity - queued

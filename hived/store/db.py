@@ -38,6 +38,7 @@ from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
 from hived.store.engines import postgres_engine, sqlite_engine, sqlite_synchronous
 from hived.store.files import private_sqlite_files
+from hived.store.prepared import OneStatement
 
 log = logging.getLogger("hived.store")
 T = TypeVar("T")
@@ -216,6 +217,8 @@ class Database:
         sql, args = found
         try:
             raw = await conn.get_raw_connection()
+            if isinstance(fn, OneStatement):  # its rows are its result
+                return fn.read(await raw.driver_connection.fetch(sql, *args))  # type: ignore[union-attr]
             return await raw.driver_connection.execute(sql, *args)  # type: ignore[union-attr]
         except Exception as exc:
             if str(getattr(exc, "sqlstate", "")).startswith("23"):  # a constraint: the connection is fine

@@ -44,6 +44,11 @@ def finish_current(conn: Connection, rows: list[dict[str, Any]], now: datetime) 
     `hived.store.tasks.finish`); returns the ids of the tasks whose end was written."""
     if not rows:
         return set()
+    return {row[0] for row in conn.exec_driver_sql(FINISH_CURRENT, finish_args(rows, now))}
+
+
+def finish_args(rows: list[dict[str, Any]], now: datetime) -> tuple[Any, ...]:
+    """FINISH_CURRENT's arguments ($1...$12) for these ends."""
     columns: list[list[Any]] = [[] for _ in range(11)]
     for r in rows:
         result = r.get("result")
@@ -62,8 +67,7 @@ def finish_current(conn: Connection, rows: list[dict[str, Any]], now: datetime) 
         )
         for column, value in zip(columns, values, strict=True):
             column.append(value)
-    found = conn.exec_driver_sql(FINISH_CURRENT, (*columns, now))
-    return {row[0] for row in found}
+    return (*columns, now)
 
 
 def _text(value: Any) -> str | None:

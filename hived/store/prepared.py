@@ -129,3 +129,21 @@ class Statements:
         if not ctes:
             return last, args
         return "WITH " + ", ".join(f"s{i} AS ({text})" for i, text in enumerate(ctes)) + " " + last, args
+
+
+class OneStatement:
+    """A write that can be one statement whose rows are its result (the ends of attempts,
+    hived.store.ends): `fn` is the same write for a transaction, batched with others; alone in the
+    writer's batch on PostgreSQL, the writer runs `sql` in autocommit, one round trip where BEGIN,
+    the statement and COMMIT took three, and returns `read` of its rows."""
+
+    def __init__(
+        self, fn: Callable[[Connection], Any], sql: str, args: Sequence[Any], read: Callable[[Any], Any]
+    ) -> None:
+        self.fn, self.sql, self.args, self.read = fn, sql, args, read
+
+    def __call__(self, conn: Connection) -> Any:
+        return self.fn(conn)
+
+    def one_statement(self, dialect: Dialect) -> tuple[str, list[Any]] | None:
+        return (self.sql, list(self.args)) if dialect.name == "postgresql" else None

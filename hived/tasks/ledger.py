@@ -21,6 +21,7 @@ from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
 from hived.store import limits as limit_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
+from hived.store.prepared import OneStatement
 from hived.tasks.attempts import AgentChannel, Ending, InFlight, ReadyTask, decide
 from hived.tasks.holds import Holds
 from hived.tasks.packed import ID, PRIORITY, REQUIRES, SEQ, Packed, pack, requires_of, unpack
@@ -45,12 +46,20 @@ class SharedQueue(Protocol):
         """Write these ends of attempts where each attempt is still its task's current one;
         returns those task ids."""
 
+    def finish_statement(self, rows: list[dict[str, Any]], now: datetime) -> tuple[str, Any] | None:
+        """`finish` as one statement and its arguments (it returns the ids), when that is all it
+        writes; None otherwise."""
+
     def idle(self, queued: int) -> None:
         """A dispatch round begins with `queued` tasks in the local queue: fetch more when low."""
 
     async def cancel_elsewhere(self, task_id: str, error: str | None = None) -> bool:
         """Cancel a task this node does not hold (`error`: why, when not an operator's cancel);
         False when it is not unfinished anywhere."""
+
+
+def _ids(records: Any) -> set[str]:
+    return {record[0] for record in records}
 
 
 class Ledger:
@@ -245,8 +254,11 @@ class Ledger:
                 limit_store.count_throttled(conn, throttled)
             return current
 
+        alone = (
+            shared.finish_statement(rows, now) if shared is not None and not (closes or throttled) else None
+        )
         try:
-            current = await self.db.write(write)
+            current = await self.db.write(write if alone is None else OneStatement(write, *alone, _ids))
         except Exception:
             for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
                 ending.entry.ending = False

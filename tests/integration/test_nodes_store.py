@@ -121,11 +121,20 @@ def prepare(conn: Any, task: str, status: str, lease: int) -> None:
     )
 
 
-def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(pg_database: str) -> None:
-    """hived.store.ends.finish_current, the fenced end of a batch of attempts in one statement."""
+@pytest.mark.parametrize("alone", [False, True], ids=["in a transaction", "alone in autocommit"])
+def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(
+    pg_database: str, alone: bool
+) -> None:
+    """hived.store.ends.finish_current, the fenced end of a batch of attempts in one statement; in a
+    transaction (batched with other writes), or alone in the writer's batch, as that statement in
+    autocommit (hived.store.prepared.OneStatement: the transaction's way must not run)."""
     from datetime import UTC, datetime
 
-    from hived.store.ends import finish_current
+    from hived.store.ends import FINISH_CURRENT, finish_args, finish_current
+    from hived.store.prepared import OneStatement
+
+    def not_in_a_transaction(conn: Any) -> None:
+        raise AssertionError("the end alone in its batch ran in a transaction")
 
     setup = [  # task, its status, its lease now; every attempt below has lease 10 + k
         ("t1", "running", 11),  # current: written
@@ -153,7 +162,12 @@ def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(pg_da
                 }
                 for task, _, _ in setup
             ]
-            written = await db.write(lambda c: finish_current(c, ends, now))
+            if alone:
+                args = finish_args(ends, now)
+                one = OneStatement(not_in_a_transaction, FINISH_CURRENT, args, lambda rs: {r[0] for r in rs})
+                written = await db.write(one)
+            else:
+                written = await db.write(lambda c: finish_current(c, ends, now))
             tasks = await db.read(
                 lambda c: {
                     r.id: r for r in c.execute(text("SELECT id, status, result, completed_at FROM tasks"))
