@@ -190,19 +190,12 @@ def _exchange(conn: _Connection, method: str, target: str, headers: Mapping[str,
     if json is not None:  # as httpx encodes it
         body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         sent["Content-Type"] = "application/json"
-    try:
-        conn.request(method, target, body=body, headers=sent)
-    except TransportFailure:
-        raise
-    except TimeoutError:
-        raise TransportFailure("timed out", timeout=True) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise TransportFailure(str(exc) or type(exc).__name__) from None
+    _guarded(lambda: conn.request(method, target, body=body, headers=sent))  # (connects first if need be)
     return Reply(_guarded(conn.getresponse), sent)
 
 
 def _guarded(read: Any) -> Any:
-    """`read()`, its failures as TransportFailure."""
+    """`read()`, its failures as TransportFailure (a failed connect is one already)."""
     try:
         return read()
     except TimeoutError:

@@ -13,8 +13,6 @@ from hived.model.fields import Capabilities, Duration, JsonObject, Labels, Stric
 from hived.model.limits import LimitRef, TakenLimit, check_refs
 from hived.model.usage import Budget, BudgetState, Estimate, UsageSums, check_estimate
 
-# --- tasks ----------------------------------------------------------------------------------------
-
 
 class RetryPolicy(Strict):
     initial: Duration = 1.0
@@ -113,5 +111,3 @@ class TaskList(BaseModel):
     next_offset: int | None = Field(
         default=None, description="where the next page starts (a page may end early: max_page_bytes)"
     )
-
-

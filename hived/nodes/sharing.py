@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ from hived.nodes.loops import Loops
 from hived.store import nodes as node_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
-from hived.store.ends import FINISH_CURRENT, finish_args, finish_current
+from hived.store.ends import FINISH_CURRENT, finish_args, finish_current, finished_ids
 from hived.store.wire import Wire
 from hived.tasks.attempts import Ending, InFlight, ReadyTask
 from hived.tasks.dispatcher import Dispatcher
@@ -99,12 +100,12 @@ class Sharing:
 
     def finish_statement(
         self, rows: list[dict[str, Any]], now: datetime
-    ) -> tuple[str, tuple[Any, ...]] | None:
-        """`finish` as one statement (FINISH_CURRENT and its arguments), when that is all it writes:
-        no hold of a limit ends with these attempts."""
+    ) -> tuple[str, tuple[Any, ...], Callable[[Any], set[str]]] | None:
+        """`finish` as one statement (FINISH_CURRENT, its arguments and the reader of its rows),
+        when that is all it writes: no hold of a limit ends with these attempts."""
         if self.limits is not None and self.limits.frees_holds(rows):
             return None
-        return FINISH_CURRENT, finish_args(rows, now)
+        return FINISH_CURRENT, finish_args(rows, now), finished_ids
 
     def idle(self, queued: int) -> None:
         room = self._capacity - queued

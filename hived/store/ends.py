@@ -44,7 +44,12 @@ def finish_current(conn: Connection, rows: list[dict[str, Any]], now: datetime) 
     `hived.store.tasks.finish`); returns the ids of the tasks whose end was written."""
     if not rows:
         return set()
-    return {row[0] for row in conn.exec_driver_sql(FINISH_CURRENT, finish_args(rows, now))}
+    return finished_ids(conn.exec_driver_sql(FINISH_CURRENT, finish_args(rows, now)))
+
+
+def finished_ids(records: Any) -> set[str]:
+    """FINISH_CURRENT's rows: the ids of the tasks whose end was written."""
+    return {record[0] for record in records}
 
 
 def finish_args(rows: list[dict[str, Any]], now: datetime) -> tuple[Any, ...]:

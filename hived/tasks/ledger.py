@@ -46,9 +46,9 @@ class SharedQueue(Protocol):
         """Write these ends of attempts where each attempt is still its task's current one;
         returns those task ids."""
 
-    def finish_statement(self, rows: list[dict[str, Any]], now: datetime) -> tuple[str, Any] | None:
-        """`finish` as one statement and its arguments (it returns the ids), when that is all it
-        writes; None otherwise."""
+    def finish_statement(self, rows: list[dict[str, Any]], now: datetime) -> tuple[str, Any, Any] | None:
+        """`finish` as one statement: its SQL, arguments and the reader of its rows (the ids), when
+        that is all it writes; None otherwise."""
 
     def idle(self, queued: int) -> None:
         """A dispatch round begins with `queued` tasks in the local queue: fetch more when low."""
@@ -56,10 +56,6 @@ class SharedQueue(Protocol):
     async def cancel_elsewhere(self, task_id: str, error: str | None = None) -> bool:
         """Cancel a task this node does not hold (`error`: why, when not an operator's cancel);
         False when it is not unfinished anywhere."""
-
-
-def _ids(records: Any) -> set[str]:
-    return {record[0] for record in records}
 
 
 class Ledger:
@@ -258,7 +254,7 @@ class Ledger:
             shared.finish_statement(rows, now) if shared is not None and not (closes or throttled) else None
         )
         try:
-            current = await self.db.write(write if alone is None else OneStatement(write, *alone, _ids))
+            current = await self.db.write(write if alone is None else OneStatement(write, *alone))
         except Exception:
             for ending in endings:  # not recorded: the agent reports again, or the lease check ends it
                 ending.entry.ending = False

@@ -130,7 +130,7 @@ def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(
     autocommit (hived.store.prepared.OneStatement: the transaction's way must not run)."""
     from datetime import UTC, datetime
 
-    from hived.store.ends import FINISH_CURRENT, finish_args, finish_current
+    from hived.store.ends import FINISH_CURRENT, finish_args, finish_current, finished_ids
     from hived.store.prepared import OneStatement
 
     def not_in_a_transaction(conn: Any) -> None:
@@ -164,7 +164,7 @@ def test_an_end_is_written_only_where_the_attempt_is_still_the_current_one(
             ]
             if alone:
                 args = finish_args(ends, now)
-                one = OneStatement(not_in_a_transaction, FINISH_CURRENT, args, lambda rs: {r[0] for r in rs})
+                one = OneStatement(not_in_a_transaction, FINISH_CURRENT, args, finished_ids)
                 written = await db.write(one)
             else:
                 written = await db.write(lambda c: finish_current(c, ends, now))
