@@ -287,14 +287,18 @@ class LimitGate:
             return
         now = None
         for state, key, units in ticket.refs:
-            unreserve(state, key, units)
-            held = state.held
+            reserved, held = state.reserved, state.held  # (unreserve, inline: reserved holds units)
+            if (left := reserved[key] - units) > 0:
+                reserved[key] = left
+            else:
+                del reserved[key]
             held[key] = held.get(key, 0) + units
             if (bucket := state.bucket) is not None:
+                state.reserved_tokens = max(0.0, state.reserved_tokens - units)
                 bucket.take(units, now if now is not None else (now := self.now()))
                 self.dirty.add(state.spec.name)
-                if not self.changed.is_set():
-                    self.changed.set()  # the next refill is due later: the timer looks again
+        if now is not None and not self.changed.is_set():
+            self.changed.set()  # the next refill is due later: the timer looks again
         ticket.home.lines.served(ticket.home_key)
         self.holding[task_id] = ticket
 

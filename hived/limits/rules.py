@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from hived.model.limits import MAX_KEY_CHARS
+from hived.tasks.routing import order
 
 
 @dataclass
@@ -40,8 +41,10 @@ class Bucket:
 
     def take(self, units: float, now: float) -> None:
         """Take `units` (the caller checked `has`); the level may not go below zero."""
-        self.refill(now)
-        self.tokens = max(0.0, self.tokens - units)
+        at = self.at  # (refill, inline: a take at every assignment)
+        level = self.tokens + (now - at) * self.per_second if now > at else self.tokens
+        self.tokens = max(0.0, (level if level < self.size else self.size) - units)
+        self.at = now if now > at else at
 
     def give_back(self, units: float, now: float) -> None:
         self.refill(now)
@@ -77,11 +80,11 @@ def has_room(held: int, units: int, concurrency: int | None) -> bool:
 class RoundRobin:
     """The waiting tasks of one limit, a line per key, served round-robin across keys: after a key
     is served it goes to the back of the rotation, so one busy key cannot starve the others.
-    A line is a heap of (-priority, seq, task id): higher priority first, then submission order.
-    Removal is lazy: `live` says which task ids still wait here."""
+    A line is a heap of (order(priority, seq), task id): higher priority first, then submission
+    order. Removal is lazy: `live` says which task ids still wait here."""
 
     def __init__(self) -> None:
-        self.lines: dict[Hashable, list[tuple[int, int, str]]] = {}
+        self.lines: dict[Hashable, list[tuple[int, str]]] = {}
         self.rotation: OrderedDict[Hashable, None] = OrderedDict()  # an ordered set of keys
         self.live: dict[str, Hashable] = {}  # task id -> its key
 
@@ -96,18 +99,18 @@ class RoundRobin:
         if line is None:
             line = self.lines[key] = []
             self.rotation[key] = None
-        heapq.heappush(line, (-priority, seq, task_id))
+        heapq.heappush(line, (order(priority, seq), task_id))
 
     def discard(self, task_id: str) -> None:
         self.live.pop(task_id, None)
 
     def head(self, key: Hashable) -> str | None:
         """The first live task of `key`'s line (the line is dropped once empty)."""
-        line = self.lines.get(key)
-        while line and line[0][2] not in self.live:
+        line, live = self.lines.get(key), self.live
+        while line and line[0][1] not in live:
             heapq.heappop(line)
         if line:
-            return line[0][2]
+            return line[0][1]
         if key in self.lines:
             del self.lines[key]
             del self.rotation[key]
@@ -115,7 +118,7 @@ class RoundRobin:
 
     def pop(self, key: Hashable) -> None:
         """The head of `key`'s line, just returned by `head`, leaves it."""
-        _neg_priority, _seq, task_id = heapq.heappop(self.lines[key])
+        _order, task_id = heapq.heappop(self.lines[key])
         self.live.pop(task_id, None)
 
     def keys_in_turn(self) -> list[Hashable]:
@@ -197,8 +200,13 @@ def displaced(others: list[tuple[str, int]], units: int, concurrency: int) -> li
 def render_key(template: str, payload: dict[str, Any]) -> str:
     """A limit's key for one task: a literal, or `${{ expr }}` templates (CEL over `payload`)
     spliced in; ValueError (from ExpressionError too) unless every part is a string."""
+    parts = _template(template)
+    if len(parts) == 1 and (path := parts[0][2]) is not None:  # one `${{ payload.a.b }}`: read it
+        value = _at(path, payload)
+        if value and len(value) <= MAX_KEY_CHARS:
+            return value
     pieces = []
-    for text, expression, path in _template(template):
+    for text, expression, path in parts:
         if expression is None:
             pieces.append(text)
             continue

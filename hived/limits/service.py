@@ -179,9 +179,9 @@ class LimitsService:
         """The `limits` of a submission as stored ({name, key, units}, each key rendered against the
         payload); Invalid naming the field (`limits.0.key: ...`) for an unknown limit, a key that
         cannot be rendered or is not a string, or more units than the limit can ever give."""
-        out = []
+        out, defined = [], self.gate.limits
         for i, ref in enumerate(refs):
-            state = self.gate.limits.get(ref.name)
+            state = defined.get(ref.name)
             if state is None:
                 known = ", ".join(sorted(self.gate.limits)) or "none defined"
                 raise Invalid(f"limits.{i}.name: unknown limit {ref.name!r} (known: {known})")

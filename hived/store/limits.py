@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from hived.store.models import LimitRow, TaskRow
+from hived.store.prepared import Prepared
 
 limits = LimitRow.__table__
 tasks = TaskRow.__table__
@@ -22,7 +23,7 @@ class StaleBucket(RuntimeError):
     from it. The assignment is not committed."""
 
 
-SAVE_BUCKET = (
+SAVE_BUCKET = Prepared(  # (one per dispatch round that took tokens: run on the cursor)
     update(limits)
     .where(and_(limits.c.name == bindparam("b_name"), limits.c.version == bindparam("b_prev")))
     .values(tokens=bindparam("b_tokens"), tokens_at=bindparam("b_at"), version=bindparam("b_version"))
@@ -62,7 +63,7 @@ def save_buckets(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             "b_at": row["at"],
             "b_version": row["version"],
         }
-        if conn.execute(SAVE_BUCKET, params).rowcount != 1:
+        if SAVE_BUCKET.run(conn, [params]) != 1:
             raise StaleBucket(f"limit {row['name']}: its bucket changed under this hived")
 
 

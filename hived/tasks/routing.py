@@ -44,14 +44,23 @@ def pick_agent(requires: frozenset[str], agents: Iterable[AgentSlot]) -> AgentSl
     return best
 
 
+SEQ_BITS = 63  # a task's seq is below 2**63 (a BIGINT; on a node of a cluster, milliseconds x slots)
+
+
+def order(priority: int, seq: int) -> int:
+    """One int that sorts as (-priority, seq) does: higher priority first, then submission order
+    (a heap of (int, id) compares one int where (-priority, seq, id) compared a tuple)."""
+    return (-priority << SEQ_BITS) + seq
+
+
 class ReadyQueue:
     """Ready tasks grouped by the capability set they require (a handful of groups in practice)."""
 
     def __init__(self) -> None:
-        # Heap entries are plain tuples of (-priority, seq, id) and (seq, id): tuples of atoms, which
-        # the garbage collector stops tracking, so a queue of 100,000 tasks costs its full
+        # Heap entries are plain tuples of (order(priority, seq), id) and (seq, id): tuples of atoms,
+        # which the garbage collector stops tracking, so a queue of 100,000 tasks costs its full
         # collections nothing (seq is unique: the id is never compared).
-        self._by_priority: dict[frozenset[str], list[tuple[int, int, str]]] = {}
+        self._by_priority: dict[frozenset[str], list[tuple[int, str]]] = {}
         self._by_age: dict[frozenset[str], list[tuple[int, str]]] = {}
         self._live: dict[str, frozenset[str]] = {}
 
@@ -65,26 +74,23 @@ class ReadyQueue:
         if task_id in self._live:
             return
         self._live[task_id] = requires
-        heapq.heappush(self._by_priority.setdefault(requires, []), (-priority, seq, task_id))
+        heapq.heappush(self._by_priority.setdefault(requires, []), (order(priority, seq), task_id))
         heapq.heappush(self._by_age.setdefault(requires, []), (seq, task_id))
 
     def discard(self, task_id: str) -> bool:
         """Forget a task (cancelled); its heap entries are dropped lazily."""
         return self._live.pop(task_id, None) is not None
 
-    def _head(self, requires: frozenset[str], oldest: bool) -> tuple[int, int, str] | None:
-        if oldest:
-            heap_age = self._by_age[requires]
-            while heap_age and heap_age[0][1] not in self._live:
-                heapq.heappop(heap_age)
-            return (0, heap_age[0][0], heap_age[0][1]) if heap_age else None
-        heap = self._by_priority[requires]
-        while heap and heap[0][2] not in self._live:
+    def _head(self, requires: frozenset[str], oldest: bool) -> tuple[int, str] | None:
+        heap = self._by_age[requires] if oldest else self._by_priority[requires]
+        live = self._live
+        while heap and heap[0][1] not in live:
             heapq.heappop(heap)
         return heap[0] if heap else None
 
-    def heads(self, oldest: bool = False) -> list[tuple[tuple[int, int], frozenset[str], str]]:
-        """The best task of each group, best first: ((-priority, seq) or (0, seq), requires, id)."""
+    def heads(self, oldest: bool = False) -> list[tuple[int, frozenset[str], str]]:
+        """The best task of each group, best first: (order(priority, seq), or seq when `oldest`,
+        requires, id)."""
         out = []
         for requires in list(self._by_priority):
             head = self._head(requires, oldest)
@@ -92,7 +98,7 @@ class ReadyQueue:
                 if not self._by_priority[requires] and not self._by_age[requires]:
                     del self._by_priority[requires], self._by_age[requires]
                 continue
-            out.append(((head[0], head[1]), requires, head[2]))
+            out.append((head[0], requires, head[1]))
         out.sort(key=lambda item: item[0])
         return out
 
@@ -110,7 +116,7 @@ class MergedQueue:
     def __len__(self) -> int:
         return sum(len(queue) for queue in self.queues)
 
-    def heads(self, oldest: bool = False) -> list[tuple[tuple[int, int], frozenset[str], str]]:
+    def heads(self, oldest: bool = False) -> list[tuple[int, frozenset[str], str]]:
         out = [head for queue in self.queues for head in queue.heads(oldest)]
         out.sort(key=lambda item: item[0])
         return out
