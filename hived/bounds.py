@@ -9,13 +9,13 @@ texts keep their last `max_output_bytes`. A list page over `max_page_size` is re
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from hived.errors import HiveError, Invalid
 from hived.model.states import AttemptReason
 from hived.model.values import json_problem
+from hived.store import jsontext
 
 
 class TooLarge(HiveError):
@@ -88,4 +88,4 @@ def storable(text: str) -> str:
 
 
 def json_size(value: Any) -> int:
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    return jsontext.size(value)

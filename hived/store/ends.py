@@ -7,13 +7,13 @@ committed, which is the fence."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from hived.model.states import FINAL_TASK
+from hived.store import jsontext
 
 FINISH_CURRENT = """
 WITH r AS (
@@ -61,7 +61,7 @@ def finish_args(rows: list[dict[str, Any]], now: datetime) -> tuple[Any, ...]:
             str(r["task_id"]),
             r["lease"],
             str(r["status"]),
-            None if result is None else json.dumps(result),
+            None if result is None else jsontext.dumps(result),
             _text(r.get("error")),
             r.get("next_attempt_at"),
             now if r["status"] in FINAL_TASK else None,

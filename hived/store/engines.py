@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from hived.store import jsontext
+
 # PostgreSQL sessions: the server notices a peer gone silent (its network cut) within ~25 s.
 KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
 
@@ -20,7 +22,13 @@ def postgres_engine(url: URL, idle_in_transaction: float) -> AsyncEngine:
     mid-transaction) is ended by the server, which frees the rows it locked."""
     settings = {**KEEPALIVE, "idle_in_transaction_session_timeout": str(int(idle_in_transaction * 1000))}
     return create_async_engine(
-        url, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args={"server_settings": settings}
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args={"server_settings": settings},
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
     )
 
 
@@ -39,6 +47,8 @@ def sqlite_engine(url: str, writer: bool) -> Engine:
         # The writer's one connection is used by one thing at a time (the write loop awaits each
         # batch), on the loop or, for a heavy batch, in a thread.
         connect_args={"check_same_thread": False} if writer else {},
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
     )
 
     @event.listens_for(engine, "connect")

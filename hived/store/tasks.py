@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from hived.store import jsontext
 from hived.store.models import AttemptRow, TaskRow
 from hived.store.prepared import Prepared, Statements
 
@@ -315,7 +315,7 @@ def matching_ids(
 
 
 def _json_bytes(value: Any) -> int:
-    return 0 if value is None else len(json.dumps(value, ensure_ascii=False, default=str).encode())
+    return 0 if value is None else jsontext.size(value)
 
 
 def agent_ids_of(conn: Connection, task_ids: Sequence[str]) -> dict[str, str | None]:
