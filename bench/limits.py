@@ -5,17 +5,21 @@
 
 In this process, on the real store (a SQLite file), dispatcher, limits gate and task service, with a
 pretend agent that takes its leases and reports them done at once (no HTTP, no agent process):
-hived's own work per task. Each round runs both variants on a fresh database, alternately:
+hived's own work per task, in two phases: `submit` (every task, no agent attached: the queue fills;
+a task naming limits has them checked, its keys rendered, and waits in the gate) and `dispatch` (the
+drain of that queue: dispatch rounds, the gate's promotions, leases taken, reports); `both` adds
+them. Each round runs both variants on a fresh database, alternately:
   plain    tasks that name no limit
   limited  every task names a rate (1,000,000/s) and a concurrency per key (100,000 per key, 16
            keys from its payload): declared, checked at every assignment, never binding
-Prints tasks/s of each and the ratio. The garbage collector is tuned as hived tunes it at start
-(hived.main.tune_gc: fewer, later collections), unless `--gc default` (Python's thresholds: the
-variant holding more objects pays more for each full collection), and collected before each run.
+Prints tasks/s of each phase and variant and the ratios. The garbage collector is tuned as hived
+tunes it at start (hived.main.tune_gc: fewer, later collections), unless `--gc default` (Python's
+thresholds: the variant holding more objects pays more for each full collection), and collected
+before each run.
 
 `--measure instructions` counts the instructions each variant runs instead (valgrind's callgrind,
-all threads, from the first submit to the last report; this script runs itself under valgrind):
-the same count on a busy machine as on a quiet one, where wall and CPU times swing with the load.
+all threads, over each phase; this script runs itself under valgrind): the same count on a busy
+machine as on a quiet one, where wall and CPU times swing with the load.
 About 50 times slower: fewer tasks. A figure printer, not a test.
 """
 
@@ -77,12 +81,16 @@ class Instructions:
         return int(next(line for line in text.splitlines() if line.startswith("totals:")).split()[1])
 
 
+PHASES = ("submit", "dispatch", "both")
+
+
 async def one_run(
     tasks: int, slots: int, limited: bool, folder: Path, meter: Instructions | None = None
-) -> tuple[float, float]:
-    """Tasks per second from the first submit to the last report, and the process's CPU time per
-    task meanwhile (microseconds: steadier than the wall clock on a shared machine); with `meter`,
-    instructions per task instead of the CPU time."""
+) -> dict[str, tuple[float, float]]:
+    """Per phase, tasks per second and the process's CPU time per task (microseconds: steadier than
+    the wall clock on a shared machine); with `meter`, instructions per task instead of the CPU time.
+    Phases: `submit` (all tasks, in batches of 1,000, no agent slot free: the queue fills), then
+    `dispatch` (the drain of that queue: dispatch rounds, leases taken, reports), and `both`."""
     db = Database(f"sqlite:///{folder / 'hive.db'}")
     await db.migrate()
     db.start()
@@ -94,31 +102,41 @@ async def one_run(
     task_service = TaskService(db, dispatcher, Limits(), events, service)
     await service.apply(LimitSpec(name="api", rate="1000000/s"))
     await service.apply(LimitSpec(name="repo", concurrency=100_000))
-    dispatcher.attach("agent", [], slots)
     extra: dict[str, Any] = {"limits": LIMITS} if limited else {}
     subs = [TaskSubmit(type="noop", payload={"repo": f"r{i % 16}"}, **extra) for i in range(tasks)]
     gc.collect()
-    if meter is not None:
-        meter.start()
-    started, cpu = time.perf_counter(), time.process_time()
-    for i in range(0, tasks, 1000):
-        await task_service.submit_many(subs[i : i + 1000])
-    done = 0
-    while done < tasks:
-        await dispatcher.run_pending()
-        leases, _ = await dispatcher.take("agent", slots, 0)
-        results = [
-            AttemptResult(task_id=lease.task_id, attempt=lease.attempt, lease=lease.lease, ok=True, result={})
-            for lease in leases
-        ]
-        await dispatcher.report("agent", results)
-        done += len(results)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    if meter is not None:
-        cpu = meter.stop() / 1e6  # (so that the figure below is instructions per task)
+    spent: dict[str, tuple[float, float]] = {}
+
+    async def submit() -> None:
+        for i in range(0, tasks, 1000):
+            await task_service.submit_many(subs[i : i + 1000])
+
+    async def dispatch() -> None:
+        dispatcher.attach("agent", [], slots)
+        done = 0
+        while done < tasks:
+            await dispatcher.run_pending()
+            leases, _ = await dispatcher.take("agent", slots, 0)
+            results = [
+                AttemptResult(task_id=x.task_id, attempt=x.attempt, lease=x.lease, ok=True, result={})
+                for x in leases
+            ]
+            await dispatcher.report("agent", results)
+            done += len(results)
+
+    for phase, work in (("submit", submit), ("dispatch", dispatch)):
+        if meter is not None:
+            meter.start()
+        started, cpu = time.perf_counter(), time.process_time()
+        await work()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if meter is not None:
+            cpu = meter.stop() / 1e6  # (so that the figure below is instructions per task)
+        spent[phase] = (elapsed, cpu)
+    spent["both"] = (spent["submit"][0] + spent["dispatch"][0], spent["submit"][1] + spent["dispatch"][1])
     await dispatcher.stop()
     await db.close()
-    return tasks / elapsed, cpu / tasks * 1e6
+    return {phase: (tasks / elapsed, cpu / tasks * 1e6) for phase, (elapsed, cpu) in spent.items()}
 
 
 async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
@@ -132,30 +150,28 @@ async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
         for name in ("plain", "limited"):
             with tempfile.TemporaryDirectory() as folder:
                 await one_run(min(tasks, 500), slots, name == "limited", Path(folder))
-    figures: dict[str, list[float]] = {"plain": [], "limited": []}
-    cpu: dict[str, list[float]] = {"plain": [], "limited": []}
+    runs: dict[str, list[dict[str, tuple[float, float]]]] = {"plain": [], "limited": []}
     for _ in range(rounds):
         for name in ("plain", "limited"):
             with tempfile.TemporaryDirectory() as folder:
-                rate, per_task = await one_run(tasks, slots, name == "limited", Path(folder), meter)
-            figures[name].append(rate)
-            cpu[name].append(per_task)
-    plain, limited = (statistics.median(figures[n]) for n in ("plain", "limited"))
-    cost = {name: statistics.median(values) for name, values in cpu.items()}
+                runs[name].append(await one_run(tasks, slots, name == "limited", Path(folder), meter))
     setup = f"({tasks} tasks, {slots} slots, {rounds} rounds, gc {gc_mode})"
-    if meter is not None:  # (the wall clock under valgrind says nothing)
-        for name, value in cost.items():
-            print(f"{name:8} {value:,.0f} instructions per task")
-        ratio = cost["plain"] / cost["limited"]
-        print(f"limited / plain by instructions: {ratio:.1%}  {setup}, under valgrind")
-        return
-    for name, values in figures.items():
-        shown = ", ".join(f"{v:,.0f}" for v in values)
-        rate = statistics.median(values)
-        each = ", ".join(f"{v:.0f}" for v in cpu[name])
-        print(f"{name:8} median {rate:,.0f} tasks/s  ({shown}); CPU {cost[name]:.0f} us per task ({each})")
-    by_cpu = cost["plain"] / cost["limited"]
-    print(f"limited / plain: {limited / plain:.1%} (by CPU time: {by_cpu:.1%})  {setup}")
+    for phase in PHASES:
+        rate = {n: [run[phase][0] for run in runs[n]] for n in runs}
+        cost = {n: [run[phase][1] for run in runs[n]] for n in runs}
+        plain, limited = (statistics.median(cost[n]) for n in ("plain", "limited"))
+        if meter is not None:  # (the wall clock under valgrind says nothing)
+            figures = f"plain {plain:,.0f}, limited {limited:,.0f} instructions per task"
+            print(f"{phase:8} {figures}: {plain / limited:.1%}")
+            continue
+        each = {n: ", ".join(f"{v:.0f}" for v in cost[n]) for n in cost}
+        by_rate = statistics.median(rate["limited"]) / statistics.median(rate["plain"])
+        print(
+            f"{phase:8} plain {statistics.median(rate['plain']):,.0f} tasks/s, {plain:.0f} us CPU per task"
+            f" ({each['plain']}); limited {statistics.median(rate['limited']):,.0f} tasks/s, {limited:.0f} us"
+            f" ({each['limited']}): {by_rate:.1%} by throughput, {plain / limited:.1%} by CPU time"
+        )
+    print(f"limited / plain {setup}" + (", instructions under valgrind" if meter is not None else ""))
 
 
 def under_callgrind(argv: list[str]) -> int:
