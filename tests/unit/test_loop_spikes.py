@@ -60,6 +60,7 @@ def test_the_watchdog_reports_the_stack_of_what_held_the_loop() -> None:
     ticks = iter(range(10**6))
     reports: list[Stall] = []
     reported = threading.Event()
+    holding = threading.Event()
     looked = threading.Event()
 
     def report(stall: Stall) -> None:
@@ -68,6 +69,7 @@ def test_the_watchdog_reports_the_stack_of_what_held_the_loop() -> None:
 
     class Seen(LoopWatchdog):
         def _take_stack(self) -> None:
+            holding.wait(30)  # (on a busy machine the first look may come before the loop is held)
             super()._take_stack()
             looked.set()
 
@@ -75,6 +77,7 @@ def test_the_watchdog_reports_the_stack_of_what_held_the_loop() -> None:
         dog = Seen(asyncio.get_running_loop(), 0.02, report, clock=lambda: float(next(ticks)))
 
         def held_by_the_test() -> None:
+            holding.set()
             looked.wait(30)  # the loop's thread stays here until the watchdog took its stack
 
         asyncio.get_running_loop().call_soon(held_by_the_test)
