@@ -28,6 +28,7 @@ from hived.agents.container import (
     run_argv,
 )
 from hived.agents.process import AGENT_ENV_NAMES, AgentProcess, NotStarted, OsProcesses, agent_environment
+from hived.agents.quick import run_quick
 
 log = logging.getLogger("hived.agents")
 CHECK_TIMEOUT = 60.0  # seconds for `podman image exists` (its first call may set up podman's store)
@@ -40,18 +41,11 @@ def this_host() -> Host:
 
 async def _check(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run a quick podman command; its exit status and the last line it wrote."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), CHECK_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    done = await run_quick(argv, env, CHECK_TIMEOUT, merge=True)
+    if done is None:
         return -1, f"no answer in {CHECK_TIMEOUT:g}s"
-    lines = out.decode(errors="replace").strip().splitlines()
-    return proc.returncode or 0, lines[-1] if lines else ""
+    lines = done[1].strip().splitlines()
+    return done[0], lines[-1] if lines else ""
 
 
 async def _problem(

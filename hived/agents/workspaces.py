@@ -5,11 +5,11 @@ The worktrees themselves are hive-agent's (hivectl/agent/workspace.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
+from hived.agents.quick import run_quick
 from hived.bounds import Limits
 from hived.errors import Invalid
 from hived.model import paths
@@ -21,23 +21,13 @@ CHECK_TIMEOUT = 30.0  # a remote repository's answer (git ls-remote)
 
 async def _git(*args: str) -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        *args,
-        env={**env, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT):
-            out, err = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
+    env.update(GIT_TERMINAL_PROMPT="0", LC_ALL="C")
+    done = await run_quick(["git", *args], env, CHECK_TIMEOUT)
+    if done is None:
         return 1, f"no answer within {CHECK_TIMEOUT:g}s"
-    text = (err or out).decode("utf-8", "replace").strip().splitlines()
-    return proc.returncode or 0, text[-1] if text else ""
+    code, out, err = done
+    text = (err or out).strip().splitlines()
+    return code, text[-1] if text else ""
 
 
 async def check_workspace(spec: AgentSpec) -> None:
