@@ -287,14 +287,10 @@ class LimitGate:
             return
         now = None
         for state, key, units in ticket.refs:
-            reserved, held = state.reserved, state.held  # (unreserve, inline: reserved holds units)
-            if (left := reserved[key] - units) > 0:
-                reserved[key] = left
-            else:
-                del reserved[key]
+            unreserve(state, key, units)
+            held = state.held
             held[key] = held.get(key, 0) + units
             if (bucket := state.bucket) is not None:
-                state.reserved_tokens = max(0.0, state.reserved_tokens - units)
                 bucket.take(units, now if now is not None else (now := self.now()))
                 self.dirty.add(state.spec.name)
         if now is not None and not self.changed.is_set():

@@ -41,10 +41,8 @@ class Bucket:
 
     def take(self, units: float, now: float) -> None:
         """Take `units` (the caller checked `has`); the level may not go below zero."""
-        at = self.at  # (refill, inline: a take at every assignment)
-        level = self.tokens + (now - at) * self.per_second if now > at else self.tokens
-        self.tokens = max(0.0, (level if level < self.size else self.size) - units)
-        self.at = now if now > at else at
+        self.refill(now)
+        self.tokens = max(0.0, self.tokens - units)
 
     def give_back(self, units: float, now: float) -> None:
         self.refill(now)
@@ -200,13 +198,8 @@ def displaced(others: list[tuple[str, int]], units: int, concurrency: int) -> li
 def render_key(template: str, payload: dict[str, Any]) -> str:
     """A limit's key for one task: a literal, or `${{ expr }}` templates (CEL over `payload`)
     spliced in; ValueError (from ExpressionError too) unless every part is a string."""
-    parts = _template(template)
-    if len(parts) == 1 and (path := parts[0][2]) is not None:  # one `${{ payload.a.b }}`: read it
-        value = _at(path, payload)
-        if value and len(value) <= MAX_KEY_CHARS:
-            return value
     pieces = []
-    for text, expression, path in parts:
+    for text, expression, path in _template(template):
         if expression is None:
             pieces.append(text)
             continue

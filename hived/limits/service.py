@@ -183,7 +183,7 @@ class LimitsService:
         for i, ref in enumerate(refs):
             state = defined.get(ref.name)
             if state is None:
-                known = ", ".join(sorted(self.gate.limits)) or "none defined"
+                known = ", ".join(sorted(defined)) or "none defined"
                 raise Invalid(f"limits.{i}.name: unknown limit {ref.name!r} (known: {known})")
             key = None
             if ref.key is not None:
