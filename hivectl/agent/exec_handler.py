@@ -168,7 +168,7 @@ class _ProcessWatch:
         ]
         feeder = asyncio.create_task(_feed(proc.stdin, payload))
         exited = asyncio.create_task(self.exited.wait())
-        stop_asked = asyncio.create_task(self.stop.wait())
+        stop_asked = self.stop.asked()
         stopped_for, detail = None, ""
         try:
             while not exited.done():
@@ -186,7 +186,6 @@ class _ProcessWatch:
                     break
             await exited
         finally:
-            stop_asked.cancel()
             exited.cancel()
             if not self.exited.is_set():  # we are being cancelled: leave nothing running behind
                 _signal_group(proc.pid, signal.SIGKILL)

@@ -78,19 +78,29 @@ class StopRequest:
     stopping). The first reason given wins."""
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
         self.reason: str | None = None
+        self._future: asyncio.Future[None] | None = None
 
     def set(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
-            self._event.set()
+            if self._future is not None and not self._future.done():
+                self._future.set_result(None)
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self.reason is not None
+
+    def asked(self) -> asyncio.Future[None]:
+        """A future done when a stop is asked, to `asyncio.wait` on beside the attempt (no task of its
+        own to start and cancel for every attempt). Shared: wait on it, never cancel it."""
+        if self._future is None:
+            self._future = asyncio.get_running_loop().create_future()
+            if self.reason is not None:
+                self._future.set_result(None)
+        return self._future
 
     async def wait(self) -> None:
-        await self._event.wait()
+        await asyncio.shield(self.asked())
 
 
 class Handler(Protocol):

@@ -1,7 +1,8 @@
 """A small HTTP/1.1 client on asyncio streams, for hive-agent: POST a JSON body to hived over its Unix
 socket or over TCP (TLS for https://), keeping connections alive between requests (no connect or
 TLS handshake per heartbeat; a connection hived closed while idle is replaced at once). The
-standard library only, so an idle agent stays small; the CLI and TUI use httpx."""
+standard library and orjson (bodies in a fraction of json's time; json for what orjson refuses), so
+an idle agent stays small; the CLI and TUI use httpx."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from hivectl.endpoint import Endpoint
 
@@ -30,7 +33,10 @@ class Response:
     body: bytes
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return json.loads(self.body)
 
     @property
     def text(self) -> str:
@@ -68,7 +74,7 @@ class HttpClient:
             raise TransportError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
 
     async def _post(self, path: str, payload: Any) -> Response:
-        body = json.dumps(payload).encode()
+        body = _dumps(payload)
         lines = [f"POST {self.base}{path} HTTP/1.1", f"Host: {self.host_header}"]
         lines += [f"{k}: {v}" for k, v in self.headers.items()] + [f"Content-Length: {len(body)}", "", ""]
         request = "\r\n".join(lines).encode("latin-1") + body
@@ -170,3 +176,10 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             raise ValueError("chunked answer too large")
         parts.append(await reader.readexactly(size))
         await reader.readline()
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        return orjson.dumps(payload, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # an integer beyond 64 bits: json writes it
+        return json.dumps(payload).encode()

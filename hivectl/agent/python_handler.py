@@ -91,12 +91,11 @@ class PythonHandler:
             call = asyncio.ensure_future(_guarded(self.func, lease.payload))
         else:
             call = _call_in_thread(self.func, lease.payload)
-        stop_asked = asyncio.create_task(stop.wait())
+        stop_asked = stop.asked()
         abandoned = False
         try:
             await asyncio.wait({call, stop_asked}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            stop_asked.cancel()
             if not call.done():
                 abandoned = True
                 await self._abandon(call)

@@ -78,7 +78,7 @@ class TerminalWatch:
 
     async def run(self) -> AttemptOutcome:
         reading = asyncio.create_task(self._read())
-        stop_asked = asyncio.create_task(self.stop.wait())
+        stop_asked = self.stop.asked()
         stopped_for, detail = None, ""
         try:
             while not reading.done():
@@ -103,7 +103,6 @@ class TerminalWatch:
                     break
             await asyncio.wait({reading}, timeout=self.grace)
         finally:
-            stop_asked.cancel()
             if not reading.done():
                 await self.kill(self.pid, signal.SIGKILL)
                 reading.cancel()

@@ -554,3 +554,21 @@ async def test_python_cancel(tmp_path: Path, module: Callable[[str], str]) -> No
 def test_python_handler_that_cannot_load(target: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         load_function(target)
+
+
+async def test_a_stop_request_is_one_shared_future_that_a_cancelled_waiter_leaves_alone() -> None:
+    stop = StopRequest()
+    asked = stop.asked()
+    assert stop.asked() is asked and not asked.done() and not stop.is_set()
+    waiter = asyncio.create_task(stop.wait())
+    await asyncio.sleep(0)
+    waiter.cancel()  # (a handler's own wait, given up) must not cancel the attempt's stop
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert not asked.cancelled()
+    stop.set("cancelled")
+    stop.set("interrupted")  # the first reason wins
+    assert asked.done() and stop.is_set() and stop.reason == "cancelled"
+    await asyncio.wait_for(stop.wait(), 1)
+    late = StopRequest()
+    late.set("interrupted")
+    assert late.asked().done()  # asked for after the stop: done already

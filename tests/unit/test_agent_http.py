@@ -91,3 +91,16 @@ async def test_connection_close_is_honoured(tmp_path: Path) -> None:
     finally:
         await client.close()
         srv.close()
+
+
+async def test_bodies_orjson_refuses_go_as_json_writes_them(tmp_path: Path) -> None:
+    """orjson writes the bodies; an integer beyond 64 bits (which it refuses) goes as json writes it,
+    and keys that are not text become text, as json makes them."""
+    server = Server()
+    srv, client = await serve(tmp_path, server)
+    try:
+        resp = await client.post("/big", {"n": 2**70, "m": {1: "one"}})
+        assert resp.json() == {"n": 2**70, "m": {"1": "one"}}
+    finally:
+        await client.close()
+        srv.close()
