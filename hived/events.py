@@ -259,13 +259,13 @@ class EventBus:
             self._log.append(entry)
             if not self._pending_notify:  # one wake-up per loop turn, however many events
                 self._pending_notify = True
-                asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._notify()))
+                asyncio.get_running_loop().call_soon(self._notify)
         if typed is not None:
             for handler in self._subscribers.get(type(typed), ()):
                 handler(typed)
         return entry
 
-    async def _notify(self) -> None:
+    def _notify(self) -> None:
         self._pending_notify = False
         wake, self._wake = self._wake, asyncio.Event()
         wake.set()

@@ -40,8 +40,10 @@ class Prepared:
         sql, slots = found
         params = [
             tuple(
-                (row[key] if proc is None else proc(row[key])) if key is not None else constant
-                for key, constant, proc in slots
+                [
+                    (row[key] if proc is None else proc(row[key])) if key is not None else constant
+                    for key, constant, proc in slots
+                ]
             )
             for row in rows
         ]
