@@ -142,6 +142,10 @@ def read(adapter: TypeAdapter[M], body: bytes) -> M:
     """The body as FastAPI reads it: Python's JSON parser (which names no field; pydantic's own
     would refuse deep nesting and lone surrogates before the checks that name the field), then the
     model."""
+    try:  # the common case, good JSON of a good request: pydantic's parser, in one step
+        return adapter.validate_json(body)
+    except ValueError:  # (ValidationError too) anything else: answered as FastAPI answers it, below
+        pass
     if not body:
         raise RequestValidationError(
             [{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}]

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
-from hived.store.engines import postgres_engine, sqlite_engine, sqlite_synchronous
+from hived.store.engines import postgres_engine, sqlite_engine, sqlite_synchronous, sqlite_transaction
 from hived.store.files import private_sqlite_files
 from hived.store.prepared import OneStatement
 
@@ -183,8 +183,7 @@ class Database:
         if self._sync_writer is not None:
 
             def run() -> T:
-                with self._writer().begin():
-                    return fn(self._writer())
+                return sqlite_transaction(self._writer(), fn)
 
             loop = asyncio.get_running_loop()
             if self._thread is not None:  # FULL: every commit waits for an fsync

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hived.store import jsontext
+
+T = TypeVar("T")
 
 # PostgreSQL sessions: the server notices a peer gone silent (its network cut) within ~25 s.
 KEEPALIVE = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
@@ -75,6 +79,32 @@ def sqlite_engine(url: str, writer: bool) -> Engine:
 
         @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            raw: Any = conn.connection.driver_connection
+            if not raw.in_transaction:  # (else a write transaction begun on it, which this joins)
+                raw.execute("BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_transaction(conn: Connection, fn: Callable[[Connection], T]) -> T:
+    """`fn` in one write transaction of SQLite, begun and ended on the DBAPI connection: a tenth of a
+    small write's instructions went to SQLAlchemy's transaction objects. A statement that `fn` sends
+    through SQLAlchemy joins it (the writer's `begin` event sees it open), and is committed with it.
+    Errors come out as SQLAlchemy raises them (DBAPIError: OperationalError for a locked file)."""
+    raw: Any = conn.connection.driver_connection
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+        result = fn(conn)
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            raw.commit()
+        return result
+    except BaseException as exc:
+        if conn.in_transaction():
+            conn.rollback()
+        if raw.in_transaction:
+            raw.rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise DBAPIError.instance(None, None, exc, sqlite3.Error, dialect=conn.dialect) from exc
+        raise
