@@ -20,6 +20,10 @@ from hivectl.endpoint import Endpoint
 MAX_HEADER_LINES = 100
 MAX_BODY = 64 * 2**20
 MAX_IDLE = 4  # kept-alive connections per client (a long poll, a report, a heartbeat at once)
+# What one read of a connection asks for: asyncio's 256 KiB is over glibc's threshold for a mapping
+# of its own, so each read of an answer mapped, shrank and unmapped its buffer (three system calls
+# and a page fault); an answer over it takes more reads.
+READ_SIZE = 64 * 1024
 
 
 class TransportError(Exception):
@@ -95,10 +99,14 @@ class HttpClient:
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.endpoint.url:
-            return await asyncio.open_connection(
+            reader, writer = await asyncio.open_connection(
                 self.host, self.port, ssl=self.tls or None, server_hostname=self.host if self.tls else None
             )
-        return await asyncio.open_unix_connection(str(self.endpoint.socket))
+        else:
+            reader, writer = await asyncio.open_unix_connection(str(self.endpoint.socket))
+        if hasattr(writer.transport, "max_size"):  # (a plain socket's transport; TLS reads its own way)
+            writer.transport.max_size = READ_SIZE
+        return reader, writer
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes

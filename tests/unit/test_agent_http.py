@@ -8,7 +8,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from hivectl.agent.http import HttpClient
+from hivectl.agent.http import READ_SIZE, HttpClient
 from hivectl.endpoint import Endpoint
 
 
@@ -101,6 +101,20 @@ async def test_bodies_orjson_refuses_go_as_json_writes_them(tmp_path: Path) -> N
     try:
         resp = await client.post("/big", {"n": 2**70, "m": {1: "one"}})
         assert resp.json() == {"n": 2**70, "m": {"1": "one"}}
+    finally:
+        await client.close()
+        srv.close()
+
+
+async def test_reads_stay_under_a_mapping_of_their_own_and_a_longer_answer_is_whole(tmp_path: Path) -> None:
+    server = Server()
+    srv, client = await serve(tmp_path, server)
+    try:
+        big = "x" * (5 * READ_SIZE)  # an answer several reads long
+        resp = await client.post("/big", {"s": big})
+        assert resp.json() == {"s": big}
+        (_reader, writer), *_ = client._idle
+        assert writer.transport.max_size == READ_SIZE < 128 * 1024  # (glibc's mmap threshold)
     finally:
         await client.close()
         srv.close()
