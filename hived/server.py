@@ -217,6 +217,7 @@ def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
         log_config=None,
         timeout_graceful_shutdown=2,
         timeout_keep_alive=30,
+        server_header=False,  # (one header less for every client to parse; Date stays, as HTTP asks)
         **extra,
     )
 
