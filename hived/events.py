@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any, ClassVar, TypeVar
 
 from hived.clock import SYSTEM_CLOCK, Clock
@@ -34,7 +34,13 @@ class Published:
         raise NotImplementedError
 
     def data(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("wire", True)}
+        return {name: getattr(self, name) for name in _wire_fields(type(self))}
+
+
+@cache
+def _wire_fields(kind: type[Published]) -> tuple[str, ...]:
+    """The names of a kind's streamed fields, in order (found once per kind, not per event)."""
+    return tuple(f.name for f in fields(kind) if f.metadata.get("wire", True))
 
 
 @dataclass(frozen=True)
