@@ -298,8 +298,8 @@ class AgentOrchestrator:
 
     async def status(self) -> Status:
         last_event_id = self.events.last_id  # before the reads: events after it are streamed anew
-        counts = await self.db.read(task_store.counts_by_status)
-        runs = await self.db.read(workflow_store.run_counts)
+        counts = await self.db.read(task_store.counts_by_status, scan=True)
+        runs = await self.db.read(workflow_store.run_counts, scan=True)
         by_priority: dict[str, int] = {}
         for (_state, priority), n in self.dispatcher.depth_by_priority().items():
             by_priority[str(priority)] = by_priority.get(str(priority), 0) + n

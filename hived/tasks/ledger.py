@@ -11,7 +11,9 @@ assigned meanwhile."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Protocol
 
 from hived.clock import Clock
@@ -91,14 +93,13 @@ class Ledger:
         return sorted(channel.held) if channel else []
 
     def depth_by_priority(self) -> dict[tuple[str, int], int]:
-        depth: dict[tuple[str, int], int] = {}
-        for state, priorities in (
-            (TaskStatus.PENDING, (packed[PRIORITY] for packed in self.ready.values())),
-            (TaskStatus.RETRYING, self.retries.priorities()),
-        ):
-            for priority in priorities:
-                depth[(state, priority)] = depth.get((state, priority), 0) + 1
-        return depth
+        """Queued tasks by state and priority, counted in C (`/status` asks with 200,000 queued)."""
+        ready = Counter(map(itemgetter(PRIORITY), self.ready.values()))
+        retrying = Counter(self.retries.priorities())
+        return {
+            **{(TaskStatus.PENDING, p): n for p, n in ready.items()},
+            **{(TaskStatus.RETRYING, p): n for p, n in retrying.items()},
+        }
 
     def queue_depth(self) -> int:
         return len(self.queue) + len(self.retries) + self.gate.waiting_count()

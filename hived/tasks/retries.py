@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 from collections.abc import Iterator
+from operator import itemgetter
 
 from hived.clock import Clock
 from hived.tasks.attempts import ReadyTask
@@ -35,7 +36,7 @@ class Retries:
 
     def priorities(self) -> Iterator[int]:
         """The priority of each task waiting here (without unpacking them)."""
-        return (packed[PRIORITY] for packed in self.tasks.values())
+        return map(itemgetter(PRIORITY), self.tasks.values())
 
     def schedule(self, task: ReadyTask, delay: float) -> None:
         """The task may run again `delay` seconds from now."""

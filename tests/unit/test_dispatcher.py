@@ -281,3 +281,13 @@ async def test_deliveries_are_marked_running_together_and_an_ended_attempt_not_a
         row = await hive.task(task_id)
         assert row["status"] == ("completed" if task_id == done.task_id else "running")
         assert row["started_at"] == delivered  # the end set it for the attempt never marked
+
+
+async def test_queue_depth_by_state_and_priority(hive: Core) -> None:
+    for priority in (5, 5, 9):
+        await hive.submit(priority=priority, max_attempts=3, retry=NO_JITTER)
+    assert hive.dispatcher.depth_by_priority() == {("pending", 5): 2, ("pending", 9): 1}
+    hive.dispatcher.attach("a", [], 1)
+    (first,) = await hive.lease("a")  # the priority 9 task
+    await hive.dispatcher.report("a", [result(first, ok=False)])
+    assert hive.dispatcher.depth_by_priority() == {("pending", 5): 2, ("retrying", 9): 1}
