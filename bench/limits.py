@@ -174,12 +174,13 @@ async def main(tasks: int, slots: int, rounds: int, gc_mode: str) -> None:
     print(f"limited / plain {setup}" + (", instructions under valgrind" if meter is not None else ""))
 
 
-def under_callgrind(argv: list[str]) -> int:
-    """Run this script again under valgrind's callgrind, collecting only where it says."""
+def under_callgrind(argv: list[str], script: str = __file__) -> int:
+    """Run `script` (this one by default) again under valgrind's callgrind, collecting only where it
+    says (its `Instructions` meter, found through UNDER_CALLGRIND)."""
     with tempfile.TemporaryDirectory() as folder:
         out = str(Path(folder) / "callgrind.out")
         command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-        command += [sys.executable, __file__, *argv]
+        command += [sys.executable, script, *argv]
         env = dict(os.environ, **{UNDER_CALLGRIND: out})
         return subprocess.run(command, env=env, stderr=subprocess.DEVNULL, check=False).returncode
 

@@ -9,8 +9,8 @@ parsing and the socket's system calls.
     .venv/bin/python bench/requestpath.py --measure instructions [--tasks 1000]
 
 `--measure instructions` counts instructions under valgrind's callgrind (as bench/limits.py does):
-the same count on a busy machine as on a quiet one, for changes of a few percent. A figure printer,
-not a test.
+steady to about 0.5 % on a quiet machine, for changes of a few percent (on a busy one more of
+hived's timers fire per task: up to 2 % more). A figure printer, not a test.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.limits import UNDER_CALLGRIND, Instructions  # noqa: E402
+from bench.limits import UNDER_CALLGRIND, Instructions, under_callgrind  # noqa: E402
 from hived.http.app import create_app  # noqa: E402
 from hived.main import tune_gc  # noqa: E402
 from hived.orchestrator import AgentOrchestrator  # noqa: E402
@@ -103,20 +102,11 @@ async def main(tasks: int) -> None:
         await orch.shutdown()
 
 
-def under_callgrind(argv: list[str]) -> int:
-    with tempfile.TemporaryDirectory() as folder:
-        out = str(Path(folder) / "callgrind.out")
-        command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
-        command += [sys.executable, __file__, *argv]
-        env = dict(os.environ, **{UNDER_CALLGRIND: out})
-        return subprocess.run(command, env=env, stderr=subprocess.DEVNULL, check=False).returncode
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=None, help="default 3000; 1000 with instructions")
     parser.add_argument("--measure", choices=["time", "instructions"], default="time")
     args = parser.parse_args()
     if args.measure == "instructions" and not os.environ.get(UNDER_CALLGRIND):
-        sys.exit(under_callgrind(sys.argv[1:]))
+        sys.exit(under_callgrind(sys.argv[1:], __file__))
     asyncio.run(main(args.tasks or (1000 if os.environ.get(UNDER_CALLGRIND) else 3000)))

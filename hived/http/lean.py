@@ -139,12 +139,13 @@ async def read_body(receive: Any) -> bytes:
 
 
 def read(adapter: TypeAdapter[M], body: bytes) -> M:
-    """The body as FastAPI reads it: Python's JSON parser (which names no field; pydantic's own
-    would refuse deep nesting and lone surrogates before the checks that name the field), then the
-    model."""
-    try:  # the common case, good JSON of a good request: pydantic's parser, in one step
+    """The body as FastAPI reads it. A good body of a good request is read by pydantic's JSON parser
+    in one step (the same model); anything it refuses is read again as FastAPI does, so that the
+    answer is FastAPI's: Python's JSON parser (which names no field; pydantic's would refuse deep
+    nesting and lone surrogates before the checks that name the field), then the model."""
+    try:
         return adapter.validate_json(body)
-    except ValueError:  # (ValidationError too) anything else: answered as FastAPI answers it, below
+    except ValueError:  # (ValidationError is one)
         pass
     if not body:
         raise RequestValidationError(

@@ -27,8 +27,7 @@ async def test_a_scan_runs_off_the_loop_and_the_loop_serves_meanwhile(tmp_path: 
             return threading.get_ident(), int(conn.execute(text("SELECT count(*) FROM tasks")).scalar_one())
 
         pending = asyncio.ensure_future(db.read(scan, scan=True))
-        while not started.is_set():
-            await asyncio.sleep(0.001)
+        assert await asyncio.to_thread(started.wait, 10)  # (the loop is free meanwhile, or this hangs)
         other = await db.read(lambda conn: int(conn.execute(text("SELECT 7")).scalar_one()))  # not held
         release.set()
         thread, count = await pending
