@@ -264,12 +264,17 @@ async def own_then_bind(orchestrator: AgentOrchestrator, settings: Settings) -> 
             await asyncio.sleep(2 * CHECK_INTERVAL)
 
 
-async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
-    socket_path = settings.socket
+def socket_gate(settings: Settings) -> SocketGate:
     try:
         uids, gid = allowed_uids(settings.socket_group)
     except KeyError:
         raise SocketInUse(f"socket_group: no group {settings.socket_group!r} on this host") from None
+    return SocketGate(frozenset(uids), gid)
+
+
+async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log: bool = False) -> None:
+    socket_path = settings.socket
+    gate = socket_gate(settings)
     fd_limit = raise_fd_limit()
     watchdog = start_from_env(asyncio.get_running_loop())  # HIVE_LOOP_WATCHDOG=MS: stalls logged
     sock = await own_then_bind(orchestrator, settings)
@@ -282,7 +287,7 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
         app = create_app(
             orchestrator,
             manage_lifecycle=False,
-            peers=SocketGate(frozenset(uids), gid),
+            peers=gate,
             streams=stream_limits(bounds),
         )
         server = HiveServer(
@@ -315,6 +320,7 @@ async def serve(orchestrator: AgentOrchestrator, settings: Settings, access_log:
                 await tcp_task
         if tcp_sock is not None:
             tcp_sock.close()
+        gate.audit.flush(everything=True)  # the counts of the last repeated changes
         log.info("hived stopping: stopping agents")
         with contextlib.suppress(Exception):
             await asyncio.wait_for(orchestrator.shutdown(), timeout=orchestrator.agents.stop_grace + 15)

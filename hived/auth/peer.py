@@ -1,7 +1,7 @@
 """Who is on the other end of the Unix socket: the kernel's SO_PEERCRED (pid, uid, gid) of each
-connection, put in the request's state; mutating requests are logged with it, and only hived's own
-user, root and members of `socket_group` get through (the file mode already keeps others out; this
-holds even if the mode were loosened by hand)."""
+connection, put in the request's state; mutating requests are logged with it (hived.auth.audit),
+and only hived's own user, root and members of `socket_group` get through (the file mode already
+keeps others out; this holds even if the mode were loosened by hand)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from hived.auth.audit import AuditLog
 from hived.auth.middleware import refuse
 
 log = logging.getLogger("hived.api")
@@ -64,10 +65,11 @@ def allowed_uids(group: str | None) -> tuple[set[int], int | None]:
 
 
 class PeerCheck:
-    def __init__(self, app: Any, uids: Iterable[int], gid: int | None) -> None:
+    def __init__(self, app: Any, uids: Iterable[int], gid: int | None, audit: AuditLog | None = None) -> None:
         self.app = app
         self.uids = set(uids)
         self.gid = gid
+        self.audit = audit or AuditLog()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         peer = scope.get("state", {}).get("peer") if scope["type"] == "http" else None
@@ -79,5 +81,5 @@ class PeerCheck:
                 await refuse(send, 403, f"uid {peer.uid} may not use this socket (socket_group)")
                 return
             if scope["method"] not in ("GET", "HEAD"):
-                log.info("%s %s by uid %d (pid %d)", scope["method"], scope["path"], peer.uid, peer.pid)
+                self.audit.changed(scope["method"], scope["path"], peer.uid, peer.pid)
         await self.app(scope, receive, send)

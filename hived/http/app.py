@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from hived.agents import protocol_routes as agent_protocol
 from hived.agents import routes as agent_routes
 from hived.auth import routes as token_routes
+from hived.auth.audit import AuditLog
 from hived.auth.middleware import TokenAuth
 from hived.auth.peer import PeerCheck
 from hived.errors import HiveError
@@ -87,10 +88,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class SocketGate:
-    """For the Unix socket's app: the peer's uid (SO_PEERCRED) checked and logged."""
+    """For the Unix socket's app: the peer's uid (SO_PEERCRED) checked and logged (`audit`: its
+    repeated changes counted, see hived.auth.audit; flushed by whoever serves the app)."""
 
     uids: frozenset[int]
     gid: int | None = None
+    audit: AuditLog = field(default_factory=AuditLog)
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def create_app(
     app.add_middleware(LatencyMiddleware, metrics=orchestrator.metrics)
     app.add_middleware(BodyLimit, max_bytes=orchestrator.limits.max_request_bytes)
     if peers is not None:
-        app.add_middleware(PeerCheck, uids=peers.uids, gid=peers.gid)
+        app.add_middleware(PeerCheck, uids=peers.uids, gid=peers.gid, audit=peers.audit)
     if tcp is not None:
         app.add_middleware(
             TokenAuth,

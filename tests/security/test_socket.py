@@ -25,6 +25,18 @@ def test_changes_are_logged_with_the_callers_uid(hived: Hived) -> None:
     assert "GET /tasks" not in log.replace("GET /tasks/", "")  # reads are not logged
 
 
+def test_a_burst_of_the_same_change_is_one_line_and_its_count(hived: Hived) -> None:
+    """hived.auth.audit: a client submitting in a loop writes one line per window, not one per task;
+    the count of the rest is written at the window's end (or, here, when hived stops)."""
+    for _ in range(30):
+        hived.submit("t", requires=["nobody"])
+    assert hived.stop() == 0
+    log = hived.log()
+    line = f"POST /tasks by uid {os.getuid()} (pid {os.getpid()})"
+    assert log.count(line) == 2, log[-2000:]  # the first, and the count
+    assert f"{line}: 29 more in 10s" in log
+
+
 RUNUSER = shutil.which("runuser")
 CURL = shutil.which("curl")
 
