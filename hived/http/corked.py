@@ -1,7 +1,9 @@
 """One send per response: uvicorn writes a response's head and its body separately, and each write
 to a socket is a system call that wakes the client (on a virtual machine, the dearest part of a
 small request). `CorkedWrites`, mixed into the httptools protocol, gives uvicorn a transport whose
-writes of one loop turn leave together at the end of that turn (as TCP_CORK would)."""
+writes of one loop turn leave together at the end of that turn (as TCP_CORK would), or as soon as
+the response is complete: a response does not wait for what the loop runs next (the work answer
+that a submit just woke, built before the submit's own answer would leave otherwise)."""
 
 from __future__ import annotations
 
@@ -51,3 +53,7 @@ class Corked:
 class CorkedWrites(HttpToolsProtocol):
     def connection_made(self, transport: Any) -> None:  # type: ignore[override]
         super().connection_made(Corked(transport, self.loop))
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]
+        super().on_response_complete()

@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
 from hived.http.corked import Corked
+from hived.http.guard import guarded
 
 
 class Transport:
@@ -55,3 +60,27 @@ async def test_close_sends_what_is_pending_and_abort_drops_it() -> None:
     corked.abort()
     await asyncio.sleep(0)
     assert raw.writes == [] and raw.aborted
+
+
+async def test_a_complete_response_leaves_at_once() -> None:
+    """Through uvicorn's protocol: when the app has sent the whole response, it is on the socket
+    before the app's next step (not at the end of the loop's next turn, after whatever else it runs)."""
+    raw = Transport()
+    seen: dict[str, list[bytes]] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        seen["after head"] = list(raw.writes)
+        await send({"type": "http.response.body", "body": b"{}"})
+        seen["after body"] = list(raw.writes)
+
+    config = uvicorn.Config(app, loop="none", http="httptools", lifespan="off", log_level="warning")
+    config.load()
+    protocol = guarded(HttpToolsProtocol, 10.0)(config=config, server_state=ServerState(), app_state={})
+    protocol.connection_made(raw)  # type: ignore[arg-type]
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: hive\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert seen["after head"] == []  # the head waits for its body
+    assert len(seen["after body"]) == 1 and seen["after body"][0].endswith(b"\r\n\r\n{}")
+    protocol.connection_lost(None)
