@@ -209,6 +209,7 @@ def tcp_gate(settings: Settings) -> TcpGate:
 
 def uvicorn_config(app: Any, access_log: bool, **extra: Any) -> uvicorn.Config:
     extra.setdefault("http", "httptools")
+    extra.setdefault("proxy_headers", False)  # the Unix socket: no proxy there (the TCP listener's: on)
     return uvicorn.Config(
         app,
         loop="none",
@@ -242,7 +243,11 @@ def tcp_listener(
     )
     tls = {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key} if settings.tls_cert else {}
     protocol = guarded(HttpToolsProtocol, bounds.header_timeout)
-    return TcpServer(uvicorn_config(tcp_app, access_log, http=protocol, **tls), cap, bounds.header_timeout)
+    return TcpServer(
+        uvicorn_config(tcp_app, access_log, http=protocol, proxy_headers=True, **tls),
+        cap,
+        bounds.header_timeout,
+    )
 
 
 async def own_then_bind(orchestrator: AgentOrchestrator, settings: Settings) -> socket.socket:

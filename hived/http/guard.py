@@ -55,25 +55,36 @@ def tcp_cap(fd_limit: int, configured: int | None) -> int:
 
 
 class HeaderDeadline(HttpToolsProtocol):
-    """uvicorn's httptools protocol with deadlines for incomplete requests."""
+    """uvicorn's httptools protocol with deadlines for incomplete requests. The deadline is a time
+    (`_due`) that each step of a request moves; one timer per connection looks at it when it fires
+    and waits again for what is left, so a request costs no timer of its own."""
 
     header_timeout: float = 10.0
     on_lost: Callable[[], None] | None = None  # the Acceptor's: frees the connection's place
-    _deadline: asyncio.TimerHandle | None = None
+    _timer: asyncio.TimerHandle | None = None
+    _due: float | None = None  # (loop time) the connection is closed then, unless it moved on
     _in_body = False
 
     def _arm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._deadline = self.loop.call_later(self.header_timeout, self._expired)
+        self._due = self.loop.time() + self.header_timeout
+        if self._timer is None:
+            self._timer = self.loop.call_later(self.header_timeout, self._check)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._due = None  # (the timer, if any, then finds nothing due)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._due is None:
+            return
+        left = self._due - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._check)
+        else:
+            self._due = None
+            self._expired()
 
     def _expired(self) -> None:
-        self._deadline = None
         if not self.transport.is_closing():
             what = "a request body that stopped" if self._in_body else "request headers not complete"
             log.info("closing a connection: %s after %gs", what, self.header_timeout)
@@ -85,19 +96,22 @@ class HeaderDeadline(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
         if self.on_lost is not None:
             self.on_lost()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._in_body and self._deadline is not None:
+        if self._in_body and self._due is not None:
             self._arm()  # the body: an idle timeout, not a deadline
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.scope["state"]["hived.abort"] = self._abort
-        if self._deadline is None:
+        if self._due is None:
             self._arm()
 
     def on_headers_complete(self) -> None:
