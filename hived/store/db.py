@@ -121,6 +121,7 @@ class Database:
         self._reader_conn: Connection | None = None
         # PostgreSQL: each lane's connection (0: every write; 1: submits, see `write`)
         self._async_conns: list[AsyncConnection | None] = [None, None]
+        self._drivers: list[Any] = [None, None]  # their asyncpg connections (a greenlet hop to get)
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -223,10 +224,11 @@ class Database:
             return await self._in_transaction(fn, lane=lane)
         sql, args = found
         try:
-            raw = await conn.get_raw_connection()
+            if (driver := self._drivers[lane]) is None:
+                driver = self._drivers[lane] = (await conn.get_raw_connection()).driver_connection
             if isinstance(fn, OneStatement):  # its rows are its result
-                return fn.read(await raw.driver_connection.fetch(sql, *args))  # type: ignore[union-attr]
-            return await raw.driver_connection.execute(sql, *args)  # type: ignore[union-attr]
+                return fn.read(await driver.fetch(sql, *args))
+            return await driver.execute(sql, *args)
         except Exception as exc:
             if str(getattr(exc, "sqlstate", "")).startswith("23"):  # a constraint: the connection is fine
                 raise IntegrityError(sql, args, exc) from exc
@@ -244,6 +246,7 @@ class Database:
         if conn is None or conn.closed or conn.invalidated:
             assert self._async is not None
             conn = self._async_conns[lane] = await self._async.connect()
+            self._drivers[lane] = None
         return conn
 
     def _scan(self, fn: Callable[[Connection], T]) -> T:

@@ -12,6 +12,7 @@ compiled form needs more than that (a callable default, a RETURNING) goes throug
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -101,6 +102,12 @@ def plan(statement: UpdateBase, dialect: Dialect, keys: tuple[str, ...]) -> Plan
     return compiled.string, slots
 
 
+@functools.lru_cache(maxsize=256)
+def renumbered(sql: str, offset: int) -> str:
+    """`sql` with its parameters $1... moved up by `offset` (the same few statements every time)."""
+    return NUMBERED.sub(lambda m: f"${int(m.group(1)) + offset}", sql) if offset else sql
+
+
 class Statements:
     """A write made of prepared INSERTs (a task and its first attempt), callable on a Connection
     like any write. On PostgreSQL, alone in its batch, the writer runs it as one statement in
@@ -125,7 +132,7 @@ class Statements:
                 return None
             sql, slots = found
             offset = len(args)
-            texts.append(NUMBERED.sub(lambda m, o=offset: f"${int(m.group(1)) + o}", sql))
+            texts.append(renumbered(sql, offset))
             args += [(row[k] if p is None else p(row[k])) if k is not None else c for k, c, p in slots]
         *ctes, last = texts
         if not ctes:
