@@ -40,7 +40,9 @@ class Repeats:
 
     def __init__(self, window: float = WINDOW) -> None:
         self.window = window
-        self.open: dict[Call, list[float]] = {}  # call -> [window start, repeats counted]
+        # call -> [window start, repeats counted], in the order of the windows' starts (the clock
+        # only moves on): the ended ones are found from the front, however many are open
+        self.open: dict[Call, list[float]] = {}
 
     def seen(self, call: Call, now: float) -> tuple[bool, int]:
         """(log this call now, repeats of its previous window, to sum up now)."""
@@ -48,19 +50,26 @@ class Repeats:
         if entry is not None and now - entry[0] < self.window:
             entry[1] += 1
             return False, 0
+        if entry is not None:
+            del self.open[call]  # its new window goes to the back
         self.open[call] = [now, 0]
         return True, int(entry[1]) if entry is not None else 0
 
     def due(self, now: float, everything: bool = False) -> list[tuple[Call, int]]:
         """The windows that ended by `now` (all of them with `everything`), forgotten; each call with
         its repeats, the calls without any left out."""
-        ended = [c for c, e in self.open.items() if everything or now - e[0] >= self.window]
+        ended = []
+        for call, entry in self.open.items():
+            if not everything and now - entry[0] < self.window:
+                break
+            ended.append(call)
         counts = [(c, int(self.open.pop(c)[1])) for c in ended]
         return [(c, n) for c, n in counts if n]
 
     def next_end(self) -> float | None:
-        """When the first open window ends (None: none open)."""
-        return min((e[0] for e in self.open.values()), default=None)
+        """When the first open window started (None: none open); it ends `window` later."""
+        first = next(iter(self.open.values()), None)
+        return None if first is None else first[0]
 
 
 class AuditLog:

@@ -366,7 +366,7 @@ class Database:
             if aconn is not None:
                 with contextlib.suppress(Exception):
                     await aconn.close()
-        self._async_conns = [None, None]
+        self._async_conns, self._drivers = [None, None], [None, None]
         for engine in (self._sync_writer, self._sync_reader):
             if engine is not None:
                 engine.dispose()

@@ -124,3 +124,15 @@ def test_shutdown_writes_the_open_counts(caplog: pytest.LogCaptureFixture) -> No
         "POST /agents/a1/work by uid 0 (pid 77): 2 more in 10s",
     ]
     assert timers.pending[0][2].cancelled  # the window's timer is not left to fire
+
+
+def test_a_new_window_goes_to_the_back_so_the_ended_ones_are_at_the_front() -> None:
+    repeats = Repeats(window=10.0)
+    repeats.seen(SUBMIT, 0.0)
+    repeats.seen(CANCEL, 5.0)
+    repeats.seen(SUBMIT, 11.0)  # SUBMIT's second window: after CANCEL's
+    repeats.seen(SUBMIT, 12.0)
+    assert list(repeats.open) == [CANCEL, SUBMIT] and repeats.next_end() == 5.0
+    assert repeats.due(15.0) == []  # CANCEL's ended without repeats; SUBMIT's has not
+    assert list(repeats.open) == [SUBMIT]
+    assert repeats.due(21.0) == [(SUBMIT, 1)]
