@@ -121,7 +121,8 @@ class Database:
         self._reader_conn: Connection | None = None
         # PostgreSQL: each lane's connection (0: every write; 1: submits, see `write`)
         self._async_conns: list[AsyncConnection | None] = [None, None]
-        self._drivers: list[Any] = [None, None]  # their asyncpg connections (a greenlet hop to get)
+        # each lane's (connection, its asyncpg connection): asking SQLAlchemy for it is a greenlet hop
+        self._drivers: list[tuple[AsyncConnection, Any] | None] = [None, None]
         self.path: str | None = None  # the SQLite file
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -224,8 +225,10 @@ class Database:
             return await self._in_transaction(fn, lane=lane)
         sql, args = found
         try:
-            if (driver := self._drivers[lane]) is None:
-                driver = self._drivers[lane] = (await conn.get_raw_connection()).driver_connection
+            known = self._drivers[lane]
+            if known is None or known[0] is not conn:  # (a new connection since)
+                known = self._drivers[lane] = (conn, (await conn.get_raw_connection()).driver_connection)
+            driver = known[1]
             if isinstance(fn, OneStatement):  # its rows are its result
                 return fn.read(await driver.fetch(sql, *args))
             return await driver.execute(sql, *args)
@@ -246,7 +249,6 @@ class Database:
         if conn is None or conn.closed or conn.invalidated:
             assert self._async is not None
             conn = self._async_conns[lane] = await self._async.connect()
-            self._drivers[lane] = None
         return conn
 
     def _scan(self, fn: Callable[[Connection], T]) -> T:

@@ -5,7 +5,9 @@ answer with `Connection: close` is not reused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from hivectl.agent.http import READ_SIZE, HttpClient
@@ -47,74 +49,61 @@ class Server:
             writer.close()
 
 
-async def serve(tmp_path: Path, server: Server) -> tuple[asyncio.AbstractServer, HttpClient]:
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path, server: Server) -> AsyncIterator[HttpClient]:
+    """A client of `server`, on a Unix socket; both closed at the end."""
     sock = tmp_path / "s.sock"
     srv = await asyncio.start_unix_server(server.handle, path=str(sock))
-    return srv, HttpClient(Endpoint(socket=sock), timeout=5)
-
-
-async def test_connections_are_kept_alive_and_reused(tmp_path: Path) -> None:
-    server = Server()
-    srv, client = await serve(tmp_path, server)
+    client = HttpClient(Endpoint(socket=sock), timeout=5)
     try:
-        for n in range(3):
-            resp = await client.post(f"/p{n}", {"n": n})
-            assert resp.status == 200 and resp.json() == {"n": n}
-        assert server.connections == 1 and server.requests == ["/p0", "/p1", "/p2"]
+        yield client
     finally:
         await client.close()
         srv.close()
 
 
+async def test_connections_are_kept_alive_and_reused(tmp_path: Path) -> None:
+    server = Server()
+    async with served(tmp_path, server) as client:
+        for n in range(3):
+            resp = await client.post(f"/p{n}", {"n": n})
+            assert resp.status == 200 and resp.json() == {"n": n}
+        assert server.connections == 1 and server.requests == ["/p0", "/p1", "/p2"]
+
+
 async def test_a_connection_closed_while_idle_is_replaced(tmp_path: Path) -> None:
     server = Server()
-    srv, client = await serve(tmp_path, server)
-    try:
+    async with served(tmp_path, server) as client:
         await client.post("/a", {})
         server.drop_idle()  # as hived's keep-alive timeout does
         await asyncio.sleep(0)
         resp = await client.post("/b", {"x": 1})
         assert json.loads(resp.body) == {"x": 1}
         assert server.requests == ["/a", "/b"] and server.connections == 2
-    finally:
-        await client.close()
-        srv.close()
 
 
 async def test_connection_close_is_honoured(tmp_path: Path) -> None:
     server = Server(close_after_answer=True)
-    srv, client = await serve(tmp_path, server)
-    try:
+    async with served(tmp_path, server) as client:
         for n in range(2):
             assert (await client.post("/p", {"n": n})).json() == {"n": n}
         assert server.connections == 2
-    finally:
-        await client.close()
-        srv.close()
 
 
 async def test_bodies_orjson_refuses_go_as_json_writes_them(tmp_path: Path) -> None:
     """orjson writes the bodies; an integer beyond 64 bits (which it refuses) goes as json writes it,
     and keys that are not text become text, as json makes them."""
     server = Server()
-    srv, client = await serve(tmp_path, server)
-    try:
+    async with served(tmp_path, server) as client:
         resp = await client.post("/big", {"n": 2**70, "m": {1: "one"}})
         assert resp.json() == {"n": 2**70, "m": {"1": "one"}}
-    finally:
-        await client.close()
-        srv.close()
 
 
 async def test_reads_stay_under_a_mapping_of_their_own_and_a_longer_answer_is_whole(tmp_path: Path) -> None:
     server = Server()
-    srv, client = await serve(tmp_path, server)
-    try:
+    async with served(tmp_path, server) as client:
         big = "x" * (5 * READ_SIZE)  # an answer several reads long
         resp = await client.post("/big", {"s": big})
         assert resp.json() == {"s": big}
         (_reader, writer), *_ = client._idle
         assert writer.transport.max_size == READ_SIZE < 128 * 1024  # (glibc's mmap threshold)
-    finally:
-        await client.close()
-        srv.close()
