@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from hived.model.states import FINAL_TASK
 from hived.store import jsontext
 
-FINISH_CURRENT = """
+_FINISH = """
 WITH r AS (
   SELECT * FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], $4::text[], $5::varchar[],
                        $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::varchar[],
@@ -32,11 +32,27 @@ WITH r AS (
 ), a AS (
   UPDATE task_attempts SET ended_at = $12, outcome = r.outcome, reason = r.reason, error = r.error,
     output = r.output
-  FROM r JOIN t ON t.id = r.id
+  FROM r{join}
   WHERE task_attempts.lease = r.lease AND task_attempts.ended_at IS NULL
 )
 SELECT id FROM t
 """
+# nodes: an attempt ends only with its task's update (the attempt is still the task's current one)
+FINISH_CURRENT = _FINISH.format(join=" JOIN t ON t.id = r.id")
+# one hived: `hived.store.tasks.finish` (the attempt ends, by its lease, whether or not its task's
+# update matched), one round trip where BEGIN, its two UPDATEs and COMMIT took four
+FINISH = _FINISH.format(join="")
+
+
+def finish_statement(rows: list[dict[str, Any]], now: datetime) -> tuple[str, tuple[Any, ...], Any]:
+    """`hived.store.tasks.finish` of these ends as one statement (PostgreSQL), for
+    `hived.store.prepared.OneStatement`: the SQL, its arguments, and the reader of its rows (None:
+    every end counts as written, as with `finish`; one hived owns the database)."""
+    return FINISH, finish_args(rows, now), _written_all
+
+
+def _written_all(_records: Any) -> None:
+    return None
 
 
 def finish_current(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> set[str]:

@@ -20,6 +20,7 @@ from hived.clock import Clock
 from hived.events import AttemptEnded, EventBus, TaskEnded, TaskRetrying
 from hived.limits.gate import LimitGate
 from hived.model.states import AGENT_FAULTS, AttemptReason, TaskStatus
+from hived.store import ends
 from hived.store import limits as limit_store
 from hived.store import tasks as task_store
 from hived.store.db import Database
@@ -251,9 +252,11 @@ class Ledger:
                 limit_store.count_throttled(conn, throttled)
             return current
 
-        alone = (
-            shared.finish_statement(rows, now) if shared is not None and not (closes or throttled) else None
-        )
+        alone = None  # on PostgreSQL, alone in its batch: one statement in autocommit
+        if not (closes or throttled) and self.db.dialect == "postgresql":
+            alone = (
+                shared.finish_statement(rows, now) if shared is not None else ends.finish_statement(rows, now)
+            )
         try:
             current = await self.db.write(write if alone is None else OneStatement(write, *alone))
         except Exception:
