@@ -1,12 +1,13 @@
 """hived's own work per task on the request path of a live task, in this process: the real
-orchestrator (SQLite file, dispatcher, task service, agent protocol) and the real ASGI app with its
-middlewares and lean routes, called directly (no uvicorn, no socket, no agent process). Per task:
-`POST /tasks` as a client sends it, then one `POST /agents/{id}/work` of an agent that hands in the
-last task's result and takes this one's lease: what hived does per live task, less the HTTP
-parsing and the socket's system calls.
+orchestrator (a SQLite file, or the database of `--db`; dispatcher, task service, agent protocol)
+and the real ASGI app with its middlewares and lean routes, called directly (no uvicorn, no socket,
+no agent process). Per task: `POST /tasks` as a client sends it, then one `POST /agents/{id}/work`
+of an agent that hands in the last task's result and takes this one's lease: what hived does per
+live task, less the HTTP parsing and the socket's system calls.
 
     .venv/bin/python bench/requestpath.py [--tasks 3000]                 CPU time per task
     .venv/bin/python bench/requestpath.py --measure instructions [--tasks 1000]
+    .venv/bin/python bench/requestpath.py --db postgresql+asyncpg://USER:PW@HOST/EMPTY_DB [...]
 
 `--measure instructions` counts instructions under valgrind's callgrind (as bench/limits.py does):
 steady to about 0.5 % on a quiet machine, for changes of a few percent (on a busy one more of
@@ -62,12 +63,12 @@ async def call(app: Any, path: str, body: Any) -> tuple[int, Any]:
     return answer["status"], json.loads(answer["body"])
 
 
-async def main(tasks: int) -> None:
+async def main(tasks: int, db: str | None = None) -> None:
     tune_gc()
     out = os.environ.get(UNDER_CALLGRIND)
     meter = Instructions(out) if out else None
     with tempfile.TemporaryDirectory() as folder:
-        orch = AgentOrchestrator(f"sqlite:///{folder}/hive.db", Path(folder) / "state")
+        orch = AgentOrchestrator(db or f"sqlite:///{folder}/hive.db", Path(folder) / "state")
         await orch.start()
         app = create_app(orch, manage_lifecycle=False, lean=True)
         spec = {"name": "bench", "capabilities": ["bench"], "max_concurrency": 16}
@@ -106,7 +107,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=None, help="default 3000; 1000 with instructions")
     parser.add_argument("--measure", choices=["time", "instructions"], default="time")
+    parser.add_argument("--db", default=None, help="an empty database's URL (default: a SQLite file)")
     args = parser.parse_args()
     if args.measure == "instructions" and not os.environ.get(UNDER_CALLGRIND):
         sys.exit(under_callgrind(sys.argv[1:], __file__))
-    asyncio.run(main(args.tasks or (1000 if os.environ.get(UNDER_CALLGRIND) else 3000)))
+    asyncio.run(main(args.tasks or (1000 if os.environ.get(UNDER_CALLGRIND) else 3000), args.db))
