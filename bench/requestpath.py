@@ -7,7 +7,7 @@ live task, less the HTTP parsing and the socket's system calls.
 
     .venv/bin/python bench/requestpath.py [--tasks 3000]                 CPU time per task
     .venv/bin/python bench/requestpath.py --measure instructions [--tasks 1000]
-    .venv/bin/python bench/requestpath.py --db postgresql+asyncpg://USER:PW@HOST/EMPTY_DB [...]
+    .venv/bin/python bench/requestpath.py --db postgresql+asyncpg://USER:PW@HOST/EMPTY_DB --node n1 [...]
 
 `--measure instructions` counts instructions under valgrind's callgrind (as bench/limits.py does):
 steady to about 0.5 % on a quiet machine, for changes of a few percent (on a busy one more of
@@ -63,12 +63,13 @@ async def call(app: Any, path: str, body: Any) -> tuple[int, Any]:
     return answer["status"], json.loads(answer["body"])
 
 
-async def main(tasks: int, db: str | None = None) -> None:
+async def main(tasks: int, db: str | None = None, node: str = "") -> None:
     tune_gc()
     out = os.environ.get(UNDER_CALLGRIND)
     meter = Instructions(out) if out else None
     with tempfile.TemporaryDirectory() as folder:
-        orch = AgentOrchestrator(db or f"sqlite:///{folder}/hive.db", Path(folder) / "state")
+        url = db or f"sqlite:///{folder}/hive.db"
+        orch = AgentOrchestrator(url, Path(folder) / "state", node=(node, 15.0))
         await orch.start()
         app = create_app(orch, manage_lifecycle=False, lean=True)
         spec = {"name": "bench", "capabilities": ["bench"], "max_concurrency": 16}
@@ -108,7 +109,8 @@ if __name__ == "__main__":
     parser.add_argument("--tasks", type=int, default=None, help="default 3000; 1000 with instructions")
     parser.add_argument("--measure", choices=["time", "instructions"], default="time")
     parser.add_argument("--db", default=None, help="an empty database's URL (default: a SQLite file)")
+    parser.add_argument("--node", default="", help="PostgreSQL: run as this node, as the daemon always does")
     args = parser.parse_args()
     if args.measure == "instructions" and not os.environ.get(UNDER_CALLGRIND):
         sys.exit(under_callgrind(sys.argv[1:], __file__))
-    asyncio.run(main(args.tasks or (1000 if os.environ.get(UNDER_CALLGRIND) else 3000), args.db))
+    asyncio.run(main(args.tasks or (1000 if os.environ.get(UNDER_CALLGRIND) else 3000), args.db, args.node))

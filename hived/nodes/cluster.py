@@ -49,6 +49,7 @@ class Cluster:
         self.membership.events_seen = lambda: events.last_id
         self.relay.peers = lambda: self.membership.peers
         self.relay.alone_mark = lambda: self.membership.alone_mark
+        self.sharing.peers = self.relay.peers
         self.placement = Placement(db, agents, node)
         dispatcher.shared = self.sharing
         agents.node = node
@@ -56,6 +57,7 @@ class Cluster:
         self.membership.fenced_ended = self.sharing.end_fenced
         self.membership.lost_handlers.append(self.take_runs)
         self.membership.beat_handlers.append(self.placement.refresh)
+        self.membership.beat_handlers.append(self.relay.beat)
         self.membership.beat_handlers.append(self.steps_ended)
         self.limits: ClusterLimits | None = None
         self.schedules: SharedSchedules | None = None

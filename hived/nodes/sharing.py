@@ -51,6 +51,7 @@ class Sharing:
         self.taken = 0  # tasks this node took from the shared queue (GET /nodes)
         self.lost_claims = 0  # assignments another node won first
         self.limits: ClusterLimits | None = None  # limits held cluster-wide (set by the cluster)
+        self.peers: Callable[[], int | None] = lambda: None  # other nodes up (None: not known)
         wire.on("work", lambda _sender, _body: self._look.set())
         wire.on("cancel", self._cancelled_elsewhere)
         wire.on_reconnect.append(self._look.set)
@@ -166,7 +167,8 @@ class Sharing:
             await self._news.wait()
             await asyncio.sleep(ANNOUNCE_EVERY)
             self._news.clear()
-            await self.wire.send("work", {})
+            if self.peers() != 0:  # alone, nobody would look (a joining node looks when it starts)
+                await self.wire.send("work", {})
 
     # --- cancels and lost nodes -------------------------------------------------------------------
 

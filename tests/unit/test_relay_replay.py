@@ -1,14 +1,16 @@
 """Events across nodes when a node's notification connection drops (hived.nodes.relay): what a node
 could not send is sent when it is back, what it missed is sent again by the others on its asking,
-and every event is published once on the receiving bus, even when a replay overlaps newer events."""
+and every event is published once on the receiving bus, even when a replay overlaps newer events.
+A node alone (no other node up at its last heartbeat) sends neither its events nor its news of work."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from hived.events import AgentStatusChanged, EventBus
+from hived.events import AgentStatusChanged, EventBus, TaskSubmitted
 from hived.nodes.relay import Relay, Taken
+from hived.nodes.sharing import Sharing
 
 
 class Switchboard:
@@ -117,15 +119,36 @@ async def test_a_node_alone_sends_nothing_and_a_node_that_joins_gets_what_came_a
     a.peers, a.alone_mark = lambda: others[0], lambda: mark[0]
     bus_a.publish(status("w1"))  # before the last heartbeat that found nobody: no one needs it
     await until(lambda: a._skipped, "w1 skipped")
-    mark[0], a._skipped = bus_a.last_id, False
+    mark[0] = bus_a.last_id
     bus_a.publish(status("w2"))  # after it: beta may have been up already
-    await until(lambda: a._skipped, "w2 skipped")
+    await a.beat()  # a heartbeat that still finds nobody: the relay looks, and waits for the next
+    await until(lambda: not a._beat.is_set(), "the relay looked")
     assert wire_a.sent == [] and heard(bus_b, "alpha") == []
-    others[0] = 1  # a heartbeat sees beta
+    others[0] = 1
+    await a.beat()  # a heartbeat sees beta: what came after the mark is sent now
+    await until(lambda: heard(bus_b, "alpha") == ["w2"], "w2 on beta")
     bus_a.publish(status("w3"))
-    await until(lambda: sorted(heard(bus_b, "alpha")) == ["w2", "w3"], "w2 and w3 on beta")
+    await until(lambda: sorted(heard(bus_b, "alpha")) == ["w2", "w3"], "w3 on beta")
     bus_a.publish(status("w4"))
     await until(lambda: sorted(heard(bus_b, "alpha")) == ["w2", "w3", "w4"], "w4 on beta")
     assert not a._skipped
     await a.stop()
     await b.stop()
+
+
+async def test_a_node_alone_announces_no_work_and_announces_it_once_another_is_up() -> None:
+    board = Switchboard()
+    wire, bus = FakeWire(board, "alpha"), EventBus()
+    heard_work: list[str] = []
+    FakeWire(board, "beta").on("work", lambda sender, _body: heard_work.append(sender))
+    sharing = Sharing(None, None, wire, bus)  # type: ignore[arg-type]
+    others = [0]
+    sharing.peers = lambda: others[0]
+    announcing = asyncio.ensure_future(sharing._announce_loop())  # (its other loop needs a dispatcher)
+    bus.publish(TaskSubmitted(task_id="t1", type="noop", priority=0))
+    await until(lambda: not sharing._news.is_set(), "the submit seen")
+    assert wire.sent == [] and heard_work == []
+    others[0] = 1
+    bus.publish(TaskSubmitted(task_id="t2", type="noop", priority=0))
+    await until(lambda: heard_work == ["alpha"], "work announced to beta")
+    announcing.cancel()
