@@ -1,8 +1,9 @@
-"""The two requests of every task's life, `POST /tasks` and an agent's `POST /agents/{id}/work`,
-served beside FastAPI's stack rather than through it (and `GET /events` with a plain query:
-`hived.http.sse.LeanEvents`, for hundreds of clients that connect at once).
+"""The requests of every task's life, `POST /tasks`, an agent's `POST /agents/{id}/work` and
+`GET /tasks/{ref}` (the native wait: `?wait=SECONDS`), served beside FastAPI's stack rather than
+through it (and `GET /events` with a plain query: `hived.http.sse.LeanEvents`, for hundreds of
+clients that connect at once).
 
-`LeanApp` is the FastAPI application, whose `__call__` hands these two requests to a short chain:
+`LeanApp` is the FastAPI application, whose `__call__` hands these requests to a short chain:
 Starlette's ServerErrorMiddleware (an unexpected error: 500, logged by uvicorn), then the app's own
 middlewares, the same instances' classes with the same arguments (auth or the socket's peer check,
 body limit, metrics), then a plain ASGI endpoint. The endpoint does what the FastAPI routes do
@@ -19,11 +20,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI
 from fastapi.exceptions import HTTPException, RequestValidationError
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
@@ -36,6 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 SUBMIT = TypeAdapter(TaskSubmit)
 WORK = TypeAdapter(WorkRequest)
+WAIT = TypeAdapter(Annotated[float, Field(ge=0, le=60)])  # GET /tasks/{ref}?wait= (hived/tasks/routes.py)
 JSON_HEADER = (b"content-type", b"application/json")
 
 
@@ -45,6 +48,7 @@ async def _unused(_request: Request) -> None:  # the routes below only name the 
 
 SUBMIT_ROUTE = Route("/tasks", _unused, methods=["POST"], include_in_schema=False)
 WORK_ROUTE = Route("/agents/{agent_id}/work", _unused, methods=["POST"], include_in_schema=False)
+TASK_ROUTE = Route("/tasks/{ref}", _unused, methods=["GET"], include_in_schema=False)
 
 
 def agent_of(path: str) -> str | None:
@@ -55,8 +59,15 @@ def agent_of(path: str) -> str | None:
     return agent_id if agent_id and "/" not in agent_id else None
 
 
+def task_of(path: str) -> str | None:
+    """The ref of `/tasks/{ref}` (one non-empty segment)."""
+    ref = path[7:] if path.startswith("/tasks/") else ""
+    return ref if ref and "/" not in ref else None
+
+
 class LeanApp(FastAPI):
-    """FastAPI, with `POST /tasks` and `POST /agents/{id}/work` served by `lean` (see `enable_lean`)."""
+    """FastAPI, with `POST /tasks`, `POST /agents/{id}/work` and `GET /tasks/{ref}` served by `lean`
+    (see `enable_lean`)."""
 
     lean: ASGI | None = None
     lean_events: ASGI | None = None
@@ -66,6 +77,10 @@ class LeanApp(FastAPI):
         if self.lean is not None and scope["type"] == "http":
             method = scope["method"]
             if method == "POST" and (scope["path"] == "/tasks" or agent_of(scope["path"]) is not None):
+                scope["app"] = self
+                await self.lean(scope, receive, send)
+                return
+            if method == "GET" and task_of(scope["path"]) is not None:
                 scope["app"] = self
                 await self.lean(scope, receive, send)
                 return
@@ -97,15 +112,19 @@ class Endpoint:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
-            body = await read_body(receive)
-            if scope["path"] == "/tasks":
+            if scope["method"] == "GET":
+                scope["route"] = TASK_ROUTE
+                ref = task_of(scope["path"])
+                assert ref is not None
+                status, model = 200, await self.tasks.get(ref, wait_of(scope))
+            elif scope["path"] == "/tasks":
                 scope["route"] = SUBMIT_ROUTE  # the route the metrics name
-                status, model = 201, await self.tasks.submit(read(SUBMIT, body))
+                status, model = 201, await self.tasks.submit(read(SUBMIT, await read_body(receive)))
             else:
                 scope["route"] = WORK_ROUTE
                 agent_id = agent_of(scope["path"])
                 assert agent_id is not None
-                status, model = 200, await self.protocol.work(agent_id, read(WORK, body))
+                status, model = 200, await self.protocol.work(agent_id, read(WORK, await read_body(receive)))
         except Exception as exc:
             handler = next(
                 (
@@ -124,6 +143,20 @@ class Endpoint:
         headers = [(b"content-length", str(len(data)).encode()), JSON_HEADER]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": data})
+
+
+def wait_of(scope: dict[str, Any]) -> float:
+    """`?wait=` as FastAPI reads a query parameter (its last value; 0 when absent)."""
+    raw = QueryParams(scope["query_string"]).get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        return WAIT.validate_python(raw)
+    except ValidationError as exc:
+        errors: list[Any] = [
+            {**err, "loc": ("query", "wait", *err["loc"])} for err in exc.errors(include_url=False)
+        ]
+        raise RequestValidationError(errors) from None
 
 
 async def read_body(receive: Any) -> bytes:

@@ -1,5 +1,6 @@
-"""POST /tasks and POST /agents/{id}/work answer alike through the lean routes (hived/http/lean.py)
-and through FastAPI's: the same status and the same body, for good input and bad."""
+"""POST /tasks, POST /agents/{id}/work and GET /tasks/{ref} answer alike through the lean routes
+(hived/http/lean.py) and through FastAPI's: the same status and the same body, for good input and
+bad."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ WORK = [
     ("nobody", {"slots": 1}),
     ("nobody", {"incarnation": 1, "slots": -1}),
 ]
+WAITS = ["", "wait=0", "wait=0.01", "wait=abc", "wait=-1", "wait=61", "wait=", "wait=abc&wait=0.01", "x=1"]
 
 
 @pytest.fixture
@@ -79,6 +81,15 @@ async def test_the_lean_routes_answer_as_fastapi_does(clients: tuple[httpx.Async
     for agent, body in WORK:
         path = f"/agents/{agent}/work"
         assert shown(await lean.post(path, json=body)) == shown(await full.post(path, json=body)), body
+    task = (await full.post("/tasks", json={"type": "t", "requires": ["nobody-has-it"]})).json()
+    for ref in (task["id"], task["id"][:8], "no-such-task"):
+        for query in WAITS:
+            path = f"/tasks/{ref}?{query}"
+            a, b = await lean.get(path), await full.get(path)
+            assert (a.status_code, a.json()) == (b.status_code, b.json()), path
+    assert (await lean.get(f"/tasks/{task['id']}?wait=abc")).json() == {
+        "detail": "wait: Input should be a valid number, unable to parse string as a number"
+    }
 
 
 async def test_the_lean_routes_keep_the_gates_errors_and_headers(tmp_path: Path) -> None:
@@ -125,6 +136,20 @@ async def test_the_lean_routes_keep_the_gates_errors_and_headers(tmp_path: Path)
             assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), path
         codes = {shown(await lean.post(p, headers=h, **b))[0] for p, b, h in cases}
         assert codes == {401, 403, 413, 201, 200}
+        made = (
+            await full.post("/tasks", json={"type": "t"}, headers={"authorization": f"Bearer {operator}"})
+        ).json()
+        reads = [
+            {},
+            {"authorization": f"Bearer {reader}"},
+            {"authorization": f"Bearer {reader}", "host": "evil"},
+        ]
+        reads.append({"authorization": f"Bearer {agent_token}"})  # an agent reads the tasks it was given
+        for headers in reads:
+            for path in (f"/tasks/{made['id']}?wait=0", "/tasks/no-such-task"):
+                a, b = await lean.get(path, headers=headers), await full.get(path, headers=headers)
+                assert shown(a) == shown(b), (path, headers)
+                assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), path
 
         async def broken(_task: Any) -> None:
             raise RuntimeError("a bug")
