@@ -2,10 +2,12 @@
 agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hive_bench.py does).
 
     .venv/bin/python bench/roundtrip.py [--n 3000] [--lat 300] [--agents 2] [--concurrency 16] [--db URL]
-                                        [--usage]
+                                        [--usage] [--parts]
 
   --usage      every task reports spend: an increment while it runs (report_usage, as a
                `::hive-usage` line does) and `usage` in its result: two usage records per task
+  --parts      also where the native wait's round trips go, by hived's timestamps (the same clock):
+               the medians of each part, and the parts of the slowest 2 %
 
   round trip   idle agents; POST /tasks, then GET /tasks/{id}?wait=5 (the native wait) until the
                result is seen; p50/p99 over --lat samples (and the same with a 2 ms poll, as the peer
@@ -22,6 +24,7 @@ import argparse
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -60,6 +63,35 @@ def round_trip(c: httpx.Client, i: int, poll: float | None) -> float:
             return (time.perf_counter() - started) * 1000
         if poll:
             time.sleep(poll)
+
+
+PARTS = ("post to row", "row to answer", "row to lease", "lease to end", "end to seen")
+
+
+def parts(c: httpx.Client, i: int) -> tuple[float, ...]:
+    """One round trip through the native wait, in ms: its total, then PARTS (the row: the task's
+    created_at; the lease: its started_at, when the agent was sent it; the end: its completed_at)."""
+    started = time.time()
+    task_id = submit(c, i)
+    answered = time.time()
+    task = c.get(f"/tasks/{task_id}", params={"wait": 5}).json()
+    seen = time.time()
+    row, lease, end = (
+        datetime.fromisoformat(task[k]).timestamp() for k in ("created_at", "started_at", "completed_at")
+    )
+    spans = (row - started, answered - row, lease - row, end - lease, seen - end)
+    return tuple(1000 * x for x in (seen - started, *spans))
+
+
+def show_parts(samples: list[tuple[float, ...]]) -> None:
+    samples.sort()
+    medians = "  ".join(
+        f"{name} {percentile([s[k + 1] for s in samples], 50):.2f}" for k, name in enumerate(PARTS)
+    )
+    print(f"  medians (ms): total {percentile([s[0] for s in samples], 50):.2f}  {medians}")
+    print(f"  the slowest 2 % (ms): total | {' | '.join(PARTS)}")
+    for sample in samples[-max(1, len(samples) // 50) :]:
+        print("    " + "  ".join(f"{x:6.2f}" for x in sample))
 
 
 def completed(c: httpx.Client) -> int:
@@ -121,6 +153,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--db", default=None)
     parser.add_argument("--usage", action="store_true", help="every task reports spend (two records)")
+    parser.add_argument(
+        "--parts", action="store_true", help="where the round trips go, by hived's timestamps"
+    )
     args = parser.parse_args()
     if args.usage:
         USAGE["increment"] = {"cost_usd": 0.001, "input_tokens": 100, "model": "bench"}
@@ -144,6 +179,8 @@ def main() -> None:
             for i in range(30):
                 round_trip(c, i, None)
             show("round trip, native wait", [round_trip(c, i, None) for i in range(args.lat)])
+            if args.parts:
+                show_parts([parts(c, i) for i in range(args.lat)])
             show("round trip, 2 ms poll", [round_trip(c, i, 0.002) for i in range(args.lat)])
             print(f"{'live end to end, 1 client':<44} {live(c, args.n):7.0f} tasks/s", flush=True)
             base = completed(c)
