@@ -36,7 +36,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hived.errors import HiveError
 from hived.store.checkpoints import Checkpointer
-from hived.store.engines import postgres_engine, sqlite_engine, sqlite_synchronous, sqlite_transaction
+from hived.store.engines import (
+    pooled_read,
+    postgres_engine,
+    sqlite_engine,
+    sqlite_synchronous,
+    sqlite_transaction,
+)
 from hived.store.files import private_sqlite_files
 from hived.store.prepared import OneStatement
 
@@ -173,8 +179,7 @@ class Database:
                     conn.rollback()  # autocommit reads: this only ends SQLAlchemy's transaction
             engine = self._async if streamed else self._reads
             assert engine is not None
-            async with engine.connect() as aconn:
-                return await aconn.run_sync(fn)
+            return await pooled_read(engine, fn)
         except Exception as exc:
             raise self.translate(exc) from exc
 
@@ -236,8 +241,8 @@ class Database:
             if str(getattr(exc, "sqlstate", "")).startswith("23"):  # a constraint: the connection is fine
                 raise IntegrityError(sql, args, exc) from exc
             self._async_conns[lane] = None  # lost, or in doubt: the next batch takes a fresh one
-            with contextlib.suppress(Exception):
-                await asyncio.shield(conn.close())
+            with contextlib.suppress(Exception):  # (not back to the pool: nothing pings it there)
+                await asyncio.shield(conn.invalidate())
             if type(exc).__module__.startswith("asyncpg") and type(exc).__name__ in CLIENT_SIDE:
                 raise OperationalError(sql, args, exc) from exc  # the connection broke: 503
             raise

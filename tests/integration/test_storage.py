@@ -261,3 +261,31 @@ async def test_a_submit_commits_beside_a_write_that_waits(pg_database: str) -> N
     finally:
         await outside.close()
         await db.close()
+
+
+@pytest.mark.pg
+async def test_a_read_after_the_server_cut_every_session_is_read_again_on_a_new_connection(
+    pg_database: str,
+) -> None:
+    """No ping at each checkout (a round trip per read): a read that meets a pooled connection the
+    server has closed is read again on a new one, and the caller sees its rows, not an error."""
+    db = Database(pg_database)
+    await db.migrate()
+    db.start()
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    outside = await asyncpg.connect(
+        make_url(pg_database).set(drivername="postgresql").render_as_string(False)
+    )
+    pid = text("SELECT pg_backend_pid()")
+    try:
+        first = await asyncio.gather(*(db.read(lambda c: c.execute(pid).scalar()) for _ in range(3)))
+        cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+        await outside.execute(cut + " AND pid <> pg_backend_pid()")
+        again = await db.read(lambda c: c.execute(pid).scalar())
+        assert again not in first  # a new session
+        assert await db.read(lambda c: c.execute(text("SELECT count(*) FROM tasks")).scalar()) == 0
+    finally:
+        await outside.close()
+        await db.close()
