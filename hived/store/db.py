@@ -99,8 +99,7 @@ CLIENT_SIDE = DISCONNECTS | {"InternalClientError"}
 
 
 def _kept(conn: Connection | None, engine: Engine | None) -> Connection:
-    """`conn` while it is usable; a new one of `engine` when there is none yet, or when SQLAlchemy
-    closed or invalidated it after an error."""
+    """`conn` while usable; a new one of `engine` if there is none, or SQLAlchemy closed or invalidated it."""
     if conn is None or conn.closed or conn.invalidated:
         assert engine is not None
         return engine.connect()
@@ -248,8 +247,7 @@ class Database:
             raise
 
     async def _async_writer(self, lane: int = 0) -> AsyncConnection:
-        """PostgreSQL's writer connection, kept open between batches: a checkout from the pool (with
-        its ping) per batch cost as much as the batch."""
+        """PostgreSQL's writer connection, kept open (a checkout per batch cost as much as the batch)."""
         conn = self._async_conns[lane]
         if conn is None or conn.closed or conn.invalidated:
             assert self._async is not None
@@ -267,8 +265,7 @@ class Database:
         return self._reader_conn
 
     def _writer(self) -> Connection:
-        """The SQLite writer's one connection, kept open (a pool checkout per batch cost more than
-        the batch)."""
+        """The SQLite writer's one connection, kept open (a checkout per batch cost more than it)."""
         self._writer_conn = _kept(self._writer_conn, self._sync_writer)
         return self._writer_conn
 
