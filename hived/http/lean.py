@@ -31,14 +31,14 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 
 from hived.http.sse import LeanEvents
-from hived.model.schemas import TaskSubmit, WorkRequest
+from hived.model.schemas import MAX_WAIT, TaskSubmit, WorkRequest
 from hived.orchestrator import AgentOrchestrator
 
 M = TypeVar("M", bound=BaseModel)
 ASGI = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 SUBMIT = TypeAdapter(TaskSubmit)
 WORK = TypeAdapter(WorkRequest)
-WAIT = TypeAdapter(Annotated[float, Field(ge=0, le=60)])  # GET /tasks/{ref}?wait= (hived/tasks/routes.py)
+WAIT = TypeAdapter(Annotated[float, Field(ge=0, le=MAX_WAIT)])  # as hived/tasks/routes.py reads `?wait=`
 JSON_HEADER = (b"content-type", b"application/json")
 
 
@@ -75,12 +75,10 @@ class LeanApp(FastAPI):
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self.lean is not None and scope["type"] == "http":
-            method = scope["method"]
-            if method == "POST" and (scope["path"] == "/tasks" or agent_of(scope["path"]) is not None):
-                scope["app"] = self
-                await self.lean(scope, receive, send)
-                return
-            if method == "GET" and task_of(scope["path"]) is not None:
+            method, path = scope["method"], scope["path"]
+            if (method == "POST" and (path == "/tasks" or agent_of(path) is not None)) or (
+                method == "GET" and task_of(path) is not None
+            ):
                 scope["app"] = self
                 await self.lean(scope, receive, send)
                 return

@@ -40,6 +40,7 @@ NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 MIN_SECRET_CHARS = 4  # a shorter secret_env value cannot be masked in text without masking ordinary words
 MAX_OFFSET = 2**62  # the largest offset, id or count a query takes (the database's integers are 64-bit)
+MAX_WAIT = 60  # s: the longest `?wait=` of GET /tasks/{ref} and GET /runs/{id}
 MAX_VERSION = 2**31 - 1
 
 

@@ -47,9 +47,8 @@ class Cluster:
         engine.driver = node
         self.membership = Membership(db, dispatcher, node, timeout)
         self.membership.events_seen = lambda: events.last_id
-        self.relay.peers = lambda: self.membership.peers
+        self.relay.peers = self.sharing.peers = lambda: self.membership.peers
         self.relay.alone_mark = lambda: self.membership.alone_mark
-        self.sharing.peers = self.relay.peers
         self.placement = Placement(db, agents, node)
         dispatcher.shared = self.sharing
         agents.node = node

@@ -120,9 +120,11 @@ class Relay:
 
     async def _send_loop(self, after: int) -> None:
         while True:
-            if self.peers() == 0:  # nobody to tell: look again at the next heartbeat, not at each event
-                self._skipped, after = True, self.events.last_id  # (a NOTIFY per batch was ~7 % of a
-                self._beat.clear()  # lone hived's CPU, and a wake per event ~6 % more)
+            # Nobody to tell: look again at the next heartbeat, not at each event (a NOTIFY per batch
+            # was ~7 % of a lone hived's CPU, and a wake per event a few % more).
+            if self.peers() == 0:
+                self._skipped, after = True, self.events.last_id
+                self._beat.clear()
                 await self._beat.wait()
                 continue
             if self._skipped:  # someone is up: what came after the last heartbeat that found nobody

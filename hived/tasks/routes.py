@@ -9,7 +9,7 @@ from hived.errors import Invalid
 from hived.http.deps import Bounds, Tasks, TerminalsDep
 from hived.model.fields import parse_label
 from hived.model.queue import BulkRequest, BulkResult, PauseSelector, QueueState, ResumeRequest
-from hived.model.schemas import MAX_OFFSET, Task, TaskDetail, TaskList, TaskSubmit
+from hived.model.schemas import MAX_OFFSET, MAX_WAIT, Task, TaskDetail, TaskList, TaskSubmit
 from hived.model.terminals import TaskInput, Terminal
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -92,7 +92,9 @@ async def resume_queue(request: ResumeRequest, tasks: Tasks) -> QueueState:
 async def get_task(
     ref: str,
     tasks: Tasks,
-    wait: float = Query(0, ge=0, le=60, description="answer once the task has ended, or after this many s"),
+    wait: float = Query(
+        0, ge=0, le=MAX_WAIT, description="answer once the task has ended, or after this many s"
+    ),
 ) -> TaskDetail:
     return await tasks.get(ref, wait)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from hived.errors import Invalid
 from hived.http.deps import Bounds, Workflows
 from hived.model.runs import ContextEntry, ContextPut, Decision, RerunRequest, Run, RunList
-from hived.model.schemas import MAX_OFFSET
+from hived.model.schemas import MAX_OFFSET, MAX_WAIT
 from hived.model.waits import Signal
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -31,7 +31,9 @@ async def list_runs(
 async def get_run(
     ref: str,
     workflows: Workflows,
-    wait: float = Query(0, ge=0, le=60, description="answer once the run has ended, or after this many s"),
+    wait: float = Query(
+        0, ge=0, le=MAX_WAIT, description="answer once the run has ended, or after this many s"
+    ),
     since: int | None = Query(
         None,
         ge=0,
