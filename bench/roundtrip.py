@@ -10,8 +10,9 @@ agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hi
                the medians of each part, and the parts of the slowest 2 %
 
   round trip   idle agents; POST /tasks, then GET /tasks/{id}?wait=5 (the native wait) until the
-               result is seen; p50/p99 over --lat samples (and the same with a 2 ms poll, as the peer
-               script measures it)
+               result is seen, and in turn with it (the same moments of a noisy machine) one request
+               that submits and waits (POST /tasks?wait=5); p50/p99 over --lat samples of each (and
+               then with a 2 ms poll, as the peer script measures it)
   live         one client submits --n tasks one request at a time while the agents work; rate from
                the first submit to the last completion
   under load   POST /tasks p50/p99 with 1 and 8 clients submitting while the agents run flat out
@@ -48,6 +49,18 @@ def submit(c: httpx.Client, i: int) -> str:
     r = c.post("/tasks", json={"type": "noop", "requires": ["bench"], "payload": {"n": i, **USAGE}})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
+
+
+def one_request(c: httpx.Client, i: int) -> float:
+    """Submit and wait in one request (`POST /tasks?wait=5`)."""
+    started = time.perf_counter()
+    r = c.post(
+        "/tasks",
+        params={"wait": 5},
+        json={"type": "noop", "requires": ["bench"], "payload": {"n": i, **USAGE}},
+    )
+    assert r.status_code == 201 and r.json()["status"] == "completed", r.text
+    return (time.perf_counter() - started) * 1000
 
 
 def round_trip(c: httpx.Client, i: int, poll: float | None) -> float:
@@ -153,6 +166,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--db", default=None)
     parser.add_argument("--usage", action="store_true", help="every task reports spend (two records)")
+    parser.add_argument("--handler", default="hivectl.agent.builtin:echo", help="the agents' python handler")
     parser.add_argument(
         "--parts", action="store_true", help="where the round trips go, by hived's timestamps"
     )
@@ -167,9 +181,7 @@ def main() -> None:
                 name=f"b{k}",
                 capabilities=["bench"],
                 max_concurrency=args.concurrency,
-                handler={
-                    "python": "hivectl.agent.builtin:spend" if args.usage else "hivectl.agent.builtin:echo"
-                },
+                handler={"python": "hivectl.agent.builtin:spend" if args.usage else args.handler},
             )
             daemon.client.spawn_agent(spec)
         for k in range(args.agents):
@@ -178,7 +190,9 @@ def main() -> None:
         with http(daemon) as c:
             for i in range(30):
                 round_trip(c, i, None)
-            show("round trip, native wait", [round_trip(c, i, None) for i in range(args.lat)])
+            pairs = [(round_trip(c, i, None), one_request(c, i)) for i in range(args.lat)]  # taken in turn
+            show("round trip, native wait (POST, GET ?wait=)", [two for two, _ in pairs])
+            show("round trip, one request (POST ?wait=)", [one for _, one in pairs])
             if args.parts:
                 show_parts([parts(c, i) for i in range(args.lat)])
             show("round trip, 2 ms poll", [round_trip(c, i, 0.002) for i in range(args.lat)])

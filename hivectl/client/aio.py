@@ -222,8 +222,12 @@ class AsyncClient:
     async def heartbeat(self, agent_id: str, request: HeartbeatRequest) -> HeartbeatResponse:
         return await self.send(Routes.heartbeat(agent_id, request))
 
-    async def submit_task(self, task: TaskSubmit) -> Task:
-        return await self.send(Routes.submit_task(task))
+    async def submit_task(self, task: TaskSubmit, wait: float | None = None) -> Task:
+        """With `wait` (s, at most 60): the task once it has ended, or as it is after `wait` s; one
+        request. A connection lost meanwhile leaves the task submitted and its id unknown: give it an
+        idempotency_key to submit it again safely (or submit, then `wait_task`, which rides out a
+        restarting hived)."""
+        return await self.send(Routes.submit_task(task, wait))
 
     async def submit_tasks(self, tasks: Sequence[TaskSubmit]) -> TaskList:
         return await self.send(Routes.submit_tasks(tasks))
@@ -290,6 +294,7 @@ class AsyncClient:
 
     async def rerun_run(self, ref: str, from_step: str | None = None) -> Run:
         return await self.send(Routes.rerun_run(ref, from_step))
+
     async def resume_run(
         self, ref: str, add_budget: float | None = None, add_tokens: int | None = None
     ) -> Run:

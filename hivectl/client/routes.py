@@ -234,8 +234,12 @@ class Routes:
     # --- tasks ------------------------------------------------------------------------------------
 
     @staticmethod
-    def submit_task(task: TaskSubmit) -> Call[Task]:
-        return Call("POST", "/tasks", _model("Task"), body=_body(task))
+    def submit_task(task: TaskSubmit, wait: float | None = None) -> Call[Task]:
+        """With `wait`: hived answers once the task has ended, or after `wait` s."""
+        timeout = wait + 30 if wait else None
+        return Call(
+            "POST", "/tasks", _model("Task"), body=_body(task), params=_params(wait=wait), timeout=timeout
+        )
 
     @staticmethod
     def submit_tasks(tasks: Sequence[TaskSubmit]) -> Call[TaskList]:

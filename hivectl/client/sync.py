@@ -229,8 +229,12 @@ class Client:
     def heartbeat(self, agent_id: str, request: HeartbeatRequest) -> HeartbeatResponse:
         return self.send(Routes.heartbeat(agent_id, request))
 
-    def submit_task(self, task: TaskSubmit) -> Task:
-        return self.send(Routes.submit_task(task))
+    def submit_task(self, task: TaskSubmit, wait: float | None = None) -> Task:
+        """With `wait` (s, at most 60): the task once it has ended, or as it is after `wait` s; one
+        request. A connection lost meanwhile leaves the task submitted and its id unknown: give it an
+        idempotency_key to submit it again safely (or submit, then `wait_task`, which rides out a
+        restarting hived)."""
+        return self.send(Routes.submit_task(task, wait))
 
     def submit_tasks(self, tasks: Sequence[TaskSubmit]) -> TaskList:
         return self.send(Routes.submit_tasks(tasks))

@@ -1,4 +1,5 @@
-"""The requests of every task's life, `POST /tasks`, an agent's `POST /agents/{id}/work` and
+"""The requests of every task's life, `POST /tasks` (with `?wait=SECONDS`: answered once the task
+has ended), an agent's `POST /agents/{id}/work` and
 `GET /tasks/{ref}` (the native wait: `?wait=SECONDS`), served beside FastAPI's stack rather than
 through it (and `GET /events` with a plain query: `hived.http.sse.LeanEvents`, for hundreds of
 clients that connect at once).
@@ -117,7 +118,8 @@ class Endpoint:
                 status, model = 200, await self.tasks.get(ref, wait_of(scope))
             elif scope["path"] == "/tasks":
                 scope["route"] = SUBMIT_ROUTE  # the route the metrics name
-                status, model = 201, await self.tasks.submit(read(SUBMIT, await read_body(receive)))
+                submission, wait = submit_of(scope, await read_body(receive))
+                status, model = 201, await self.tasks.outcome(await self.tasks.submit(submission), wait)
             else:
                 scope["route"] = WORK_ROUTE
                 agent_id = agent_of(scope["path"])
@@ -155,6 +157,24 @@ def wait_of(scope: dict[str, Any]) -> float:
             {**err, "loc": ("query", "wait", *err["loc"])} for err in exc.errors(include_url=False)
         ]
         raise RequestValidationError(errors) from None
+
+
+def submit_of(scope: dict[str, Any], body: bytes) -> tuple[TaskSubmit, float]:
+    """The submission and its `?wait=`, refused as FastAPI refuses them: a body that is not JSON
+    alone, else the query's errors and the body's together."""
+    try:
+        wait, errors = wait_of(scope), []
+    except RequestValidationError as exc:
+        wait, errors = 0.0, list(exc.errors())
+    try:
+        submission = read(SUBMIT, body)
+    except RequestValidationError as exc:
+        if exc.errors()[0]["type"] == "json_invalid":
+            raise
+        raise RequestValidationError([*errors, *exc.errors()]) from None
+    if errors:
+        raise RequestValidationError(errors)
+    return submission, wait
 
 
 async def read_body(receive: Any) -> bytes:

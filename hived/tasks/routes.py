@@ -16,8 +16,14 @@ router = APIRouter(prefix="/tasks", tags=["tasks"])
 
 
 @router.post("", response_model=Task, status_code=201)
-async def submit_task(task: TaskSubmit, tasks: Tasks) -> Task:
-    return await tasks.submit(task)
+async def submit_task(
+    task: TaskSubmit,
+    tasks: Tasks,
+    wait: float = Query(
+        0, ge=0, le=MAX_WAIT, description="answer once the task has ended, or after this many s"
+    ),
+) -> Task:
+    return await tasks.outcome(await tasks.submit(task), wait)
 
 
 class TaskBatch(BaseModel):

@@ -270,12 +270,24 @@ class TaskService:
             if wait <= 0 or TaskStatus(task.status).final:
                 return task
             task_id = task.id
+        await self._ended(task_id, wait)
+        return await self._detail(task_id)
+
+    async def outcome(self, task: Task, wait: float) -> Task:
+        """`task`, just submitted, once it has ended or `wait` s have passed (`POST /tasks?wait=`)."""
+        if wait <= 0 or TaskStatus(task.status).final:
+            return task
+        await self._ended(task.id, wait)
+        row = await self.db.read(lambda conn: task_store.get_task(conn, task.id))
+        return self.view(row) if row is not None else task
+
+    async def _ended(self, task_id: str, wait: float) -> None:
+        """Until the task (a full id) has ended, or `wait` s have passed."""
 
         def ended(event: TaskEnded | None) -> bool:  # None: has it ended already?
             return event.task_id == task_id if event else not self.dispatcher.holds(task_id)
 
         await self.events.wait_until(TaskEnded, ended, wait)
-        return await self._detail(task_id)
 
     async def _detail(self, ref: str) -> TaskDetail:
         usage_read = self.usage_read

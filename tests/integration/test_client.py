@@ -59,6 +59,9 @@ def test_sync_client_runs_a_task_and_a_workflow_to_their_end(hived: Hived) -> No
         assert isinstance(done, TaskDetail)
         assert (done.id, done.status, done.result) == (task.id, "completed", {"ok": True})
         assert client.list_tasks(status="completed").total == 1
+        one = client.submit_task(act(result={"at": "once"}), wait=30)  # submit and outcome: one request
+        assert (one.status, one.result) == ("completed", {"at": "once"})
+        assert client.submit_task(unroutable(), wait=0.2).status == "pending"  # the wait ran out
 
         assert client.apply_workflow(CHAIN).action == "created"
         run = client.wait_run(client.execute_workflow("two", {}).id, timeout=30)
@@ -127,6 +130,8 @@ async def test_async_client_waits_and_streams(hived: Hived) -> None:
         task = await client.submit_task(act(result={"n": 1}))
         done = await client.wait_task(task.id, timeout=30)
         assert (done.status, done.result) == ("completed", {"n": 1})
+        one = await client.submit_task(act(result={"n": 2}), wait=30)
+        assert (one.status, one.result) == ("completed", {"n": 2})
         await client.apply_workflow(CHAIN)
         run = await client.wait_run((await client.execute_workflow("two", {})).id, timeout=30)
         assert run.status == "succeeded"

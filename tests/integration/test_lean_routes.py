@@ -73,6 +73,16 @@ async def test_the_lean_routes_answer_as_fastapi_does(clients: tuple[httpx.Async
     lean, full = clients
     for n, body in enumerate(SUBMITS):  # a key: the second answer is the task the first made
         assert shown(await lean.post("/tasks", json=body)) == shown(await full.post("/tasks", json=body)), n
+    for query in WAITS:  # POST /tasks?wait=: the task once it has ended (none here: nobody runs it)
+        for body in ({"type": "t", "requires": ["nobody-has-it"]}, {"type": ""}, {"payload": []}):
+            a, b = (
+                await lean.post(f"/tasks?{query}", json=body),
+                await full.post(f"/tasks?{query}", json=body),
+            )
+            assert shown(a) == shown(b), (query, body)
+        raw = {"content": b"{", "headers": {"content-type": "application/json"}}
+        a, b = await lean.post(f"/tasks?{query}", **raw), await full.post(f"/tasks?{query}", **raw)
+        assert shown(a) == shown(b), query
     for raw in RAW:
         headers = {"content-type": "application/json"}
         assert shown(await lean.post("/tasks", content=raw, headers=headers)) == shown(
