@@ -9,10 +9,12 @@ agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hi
   --parts      also where the native wait's round trips go, by hived's timestamps (the same clock):
                the medians of each part, and the parts of the slowest 2 %
 
-  round trip   idle agents; POST /tasks, then GET /tasks/{id}?wait=5 (the native wait) until the
-               result is seen, and in turn with it (the same moments of a noisy machine) one request
-               that submits and waits (POST /tasks?wait=5); p50/p99 over --lat samples of each (and
-               then with a 2 ms poll, as the peer script measures it)
+  round trip   idle agents; submit, and the result seen through the native wait, four ways taken in
+               turn (the same moments of a noisy machine): raw HTTP (httpx, as the peer script)
+               POST /tasks then GET /tasks/{id}?wait=5, or one POST /tasks?wait=5; the client library
+               (hivectl.client.Client, http.client on the Unix socket) submit_task then wait_task, or
+               submit_task(wait=5); p50/p99 over --lat samples of each (then POST and a 2 ms poll, as
+               the peer script measures it)
   live         one client submits --n tasks one request at a time while the agents work; rate from
                the first submit to the last completion
   under load   POST /tasks p50/p99 with 1 and 8 clients submitting while the agents run flat out
@@ -32,7 +34,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Daemon, percentile  # noqa: E402
-from hived.model.schemas import AgentSpec  # noqa: E402
+from hivectl.client import Client  # noqa: E402
+from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
 FINAL = ("completed", "failed", "cancelled")
 
@@ -60,6 +63,15 @@ def one_request(c: httpx.Client, i: int) -> float:
         json={"type": "noop", "requires": ["bench"], "payload": {"n": i, **USAGE}},
     )
     assert r.status_code == 201 and r.json()["status"] == "completed", r.text
+    return (time.perf_counter() - started) * 1000
+
+
+def with_client(client: Client, i: int, one: bool) -> float:
+    """Through the client library (hivectl.client): submit_task(wait=), or submit_task then wait_task."""
+    started = time.perf_counter()
+    task = TaskSubmit(type="noop", requires=["bench"], payload={"n": i, **USAGE})
+    done = client.submit_task(task, wait=5) if one else client.wait_task(client.submit_task(task).id)
+    assert done.status == "completed", done
     return (time.perf_counter() - started) * 1000
 
 
@@ -188,11 +200,21 @@ def main() -> None:
             while daemon.client.get_agent(f"b{k}").status not in ("active", "busy"):
                 time.sleep(0.05)
         with http(daemon) as c:
+            ways = {  # the round trip four ways, taken in turn (the same moments of a noisy machine)
+                "round trip, httpx: POST, GET ?wait=": lambda i: round_trip(c, i, None),
+                "round trip, httpx: POST ?wait=": lambda i: one_request(c, i),
+                "round trip, client: submit_task, wait_task": lambda i: with_client(daemon.client, i, False),
+                "round trip, client: submit_task(wait=)": lambda i: with_client(daemon.client, i, True),
+            }
             for i in range(30):
-                round_trip(c, i, None)
-            pairs = [(round_trip(c, i, None), one_request(c, i)) for i in range(args.lat)]  # taken in turn
-            show("round trip, native wait (POST, GET ?wait=)", [two for two, _ in pairs])
-            show("round trip, one request (POST ?wait=)", [one for _, one in pairs])
+                for way in ways.values():
+                    way(i)
+            samples: dict[str, list[float]] = {name: [] for name in ways}
+            for i in range(args.lat):
+                for name, way in ways.items():
+                    samples[name].append(way(i))
+            for name, values in samples.items():
+                show(name, values)
             if args.parts:
                 show_parts([parts(c, i) for i in range(args.lat)])
             show("round trip, 2 ms poll", [round_trip(c, i, 0.002) for i in range(args.lat)])
