@@ -54,6 +54,8 @@ def test_the_api_section_curl_examples(hived: Hived) -> None:
     submitted, shown = outputs[1], outputs[2]
     assert submitted["priority"] == 7 and submitted["requires"] == ["python"]
     assert shown["id"] == submitted["id"]
+    waited = outputs[3]  # submitted with ?wait=5: no agent runs it, so the wait ran out
+    assert waited["status"] == "pending" and waited["id"] != submitted["id"]
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 command is not installed")
