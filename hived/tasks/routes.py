@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
@@ -13,15 +15,16 @@ from hived.model.schemas import MAX_OFFSET, MAX_WAIT, Task, TaskDetail, TaskList
 from hived.model.terminals import TaskInput, Terminal
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
+Wait = Annotated[
+    float, Query(ge=0, le=MAX_WAIT, description="answer once the task has ended, or after this many s")
+]
 
 
 @router.post("", response_model=Task, status_code=201)
 async def submit_task(
     task: TaskSubmit,
     tasks: Tasks,
-    wait: float = Query(
-        0, ge=0, le=MAX_WAIT, description="answer once the task has ended, or after this many s"
-    ),
+    wait: Wait = 0,
 ) -> Task:
     return await tasks.outcome(await tasks.submit(task), wait)
 
@@ -98,9 +101,7 @@ async def resume_queue(request: ResumeRequest, tasks: Tasks) -> QueueState:
 async def get_task(
     ref: str,
     tasks: Tasks,
-    wait: float = Query(
-        0, ge=0, le=MAX_WAIT, description="answer once the task has ended, or after this many s"
-    ),
+    wait: Wait = 0,
 ) -> TaskDetail:
     return await tasks.get(ref, wait)
 
