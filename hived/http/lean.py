@@ -147,7 +147,7 @@ class Endpoint:
 
 def wait_of(scope: dict[str, Any]) -> float:
     """`?wait=` as FastAPI reads a query parameter (its last value; 0 when absent)."""
-    raw = QueryParams(scope["query_string"]).get("wait")
+    raw = QueryParams(scope["query_string"]).get("wait") if scope["query_string"] else None
     if raw is None:
         return 0.0
     try:
