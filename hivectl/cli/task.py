@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from hivectl.cli import exitcodes, task_terminal
 from hivectl.cli.budget import BudgetTokensOpt, BudgetUsdOpt, EstimateTokensOpt, EstimateUsdOpt, pair
 from hivectl.cli.common import OutputOpt, client, flag_error, usage_error
+from hivectl.cli.names import agent_names, names_of
 from hivectl.cli.output import Output, emit, log_chunk
 from hivectl.client import TASK_FINAL, Routes
 from hived.model.tasks import TaskSubmit
@@ -25,7 +26,6 @@ from hived.model.tasks import TaskSubmit
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from hivectl.client import Client
     from hived.model.tasks import Task
 
 app = typer.Typer(help="Tasks: units of work, queued and routed to agents.", no_args_is_help=True)
@@ -127,11 +127,6 @@ def parse_limit(text: str) -> dict[str, Any]:
     return ref
 
 
-def agent_names(cli: Client) -> dict[str, str]:
-    """id -> name of every agent, fetched once per command, for the AGENT columns."""
-    return {agent.id: agent.name for agent in cli.list_agents().items}
-
-
 def task_view(task: Task, names: Mapping[str, str]) -> RenderableType:
     from hivectl.cli import render
 
@@ -223,7 +218,7 @@ def submit_one(ctx: typer.Context, body: dict[str, Any], wait: bool, output: Out
         emit(task, output, lambda: task.id)
         return
     detail = cli.wait_task(task.id)
-    names = agent_names(cli) if output is Output.table else {}
+    names = names_of(cli, detail) if output is Output.table else {}
     emit(detail, output, lambda: task_view(detail, names))
     if detail.status != "completed":
         raise typer.Exit(exitcodes.FAILURE)
@@ -287,7 +282,7 @@ def show(
     """A task, with its result or error and the history of its attempts."""
     cli = client(ctx)
     task = cli.get_task(ref)
-    names = agent_names(cli) if output is Output.table else {}
+    names = names_of(cli, task) if output is Output.table else {}
     emit(task, output, lambda: task_view(task, names))
 
 

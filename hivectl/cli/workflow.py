@@ -15,6 +15,7 @@ from rich.live import Live
 from hivectl.cli import exitcodes, render
 from hivectl.cli.common import CliError, OutputOpt, client, usage_error
 from hivectl.cli.documents import apply_documents, load_files, read_text
+from hivectl.cli.names import agent_names
 from hivectl.cli.render import Output
 from hivectl.cli.workflow_render import run_view, runs_table, workflow_view, workflows_table
 from hivectl.client import Client
@@ -30,10 +31,6 @@ StepArg = Annotated[str, typer.Argument(help="the approval step's id", metavar="
 FileArg = Annotated[
     list[str], typer.Argument(help="YAML files (- for stdin)", metavar="FILE...", show_default=False)
 ]
-
-
-def agent_names(cli: Client) -> dict[str, str]:
-    return {agent.id: agent.name for agent in cli.list_agents().items}
 
 
 def workflow_docs(documents: list[Document]) -> list[WorkflowSpec]:
@@ -52,8 +49,9 @@ def validate(files: FileArg, output: OutputOpt = Output.table) -> None:
     summary: list[dict[str, object]] = [
         {"workflow": s.name, "steps": len(s.steps), "params": sorted(s.params), "valid": True} for s in specs
     ]
-    summary += [{"schedule": s.name, "cron": s.cron, "timezone": s.timezone, "valid": True}
-                for s in schedules]
+    summary += [
+        {"schedule": s.name, "cron": s.cron, "timezone": s.timezone, "valid": True} for s in schedules
+    ]
     lines = [f"workflow/{s.name} valid ({len(s.steps)} steps)" for s in specs]
     lines += [f"schedule/{s.name} valid (cron {s.cron!r} in {s.timezone})" for s in schedules]
     render.emit(summary, output, lambda: "\n".join(lines))

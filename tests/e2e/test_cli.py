@@ -86,6 +86,9 @@ def test_apply_submit_wait_and_list(env: dict[str, str], tmp_path: Path) -> None
     assert "greet" in table and "completed" in table and "greeter" in table
     shown = hivectl("task", "show", task["id"][:8], "-o", "yaml", env=env)
     assert shown.returncode == 0 and "status: completed" in shown.stdout
+    view = hivectl("task", "show", task["id"][:8], env=env)  # the agents it names, read one by one
+    assert view.returncode == 0
+    assert any(line.split()[:2] == ["1", "greeter"] for line in view.stdout.splitlines()), view.stdout
 
 
 def test_failed_task_with_wait_exits_1(env: dict[str, str], hived: Hived) -> None:
