@@ -223,10 +223,7 @@ class AsyncClient:
         return await self.send(Routes.heartbeat(agent_id, request))
 
     async def submit_task(self, task: TaskSubmit, wait: float | None = None) -> Task:
-        """With `wait` (s, at most 60): the task once it has ended, or as it is after `wait` s; one
-        request. A connection lost meanwhile leaves the task submitted and its id unknown: give it an
-        idempotency_key to submit it again safely (or submit, then `wait_task`, which rides out a
-        restarting hived)."""
+        """As `Client.submit_task` (with `wait`: one request, the task once it has ended)."""
         return await self.send(Routes.submit_task(task, wait))
 
     async def submit_tasks(self, tasks: Sequence[TaskSubmit]) -> TaskList:
