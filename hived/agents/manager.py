@@ -244,17 +244,19 @@ class AgentManager:
 
     async def _watch(self, agent: LiveAgent, proc: AgentProcess, number: int) -> None:
         returncode = await proc.wait()
+        if agent.proc is proc:
+            agent.proc = None  # nothing left to signal (its pid is shown until its status changes)
         await self.processes.sweep(agent.id, agent.name, number)  # before its tasks are retried elsewhere
         if agent.incarnation != number:
             return
         outcome = exit_of(returncode) if returncode is not None else Exit(None, None)
-        agent.proc, agent.pid = None, None
         reason = agent.status_reason if agent.status == S.UNHEALTHY else describe_end(proc, outcome)
         if agent.recycling:
             reason = f"recycled: {agent.recycle_reason}"
         log.info("agent %s: incarnation %d %s", agent.name, number, outcome.describe())
         await self._end_incarnation(agent, outcome, reason or outcome.describe())
         await self.dispatcher.agent_gone(agent.id, error=f"agent {agent.name} {reason}")
+        agent.pid = None  # with the status, in one step: never shown `active` without a process
         if agent.stopping or agent.id not in self.agents:
             self.set_status(agent, S.STOPPED, agent.status_reason or reason)
             return

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -197,3 +199,48 @@ async def test_a_restart_while_a_crash_is_being_recorded_waits_for_it(hive: Core
     assert [p.incarnation for p in hive.processes.running(agent.id)] == [agent.incarnation]
     assert agent.pending_restart is None or agent.pending_restart.done()
     assert agent.proc is not None and agent.proc.pid == hive.processes.current(agent.id).pid
+
+
+async def test_while_a_crash_is_dealt_with_the_agent_keeps_its_pid_until_its_status_changes(
+    hive: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the exit and the restart hived sweeps what the handlers left and writes the end (tens
+    of ms under load): meanwhile the view must not show an `active` agent without its process, which
+    a client waiting for a new pid would take for the restart (a CI flake of test_daemon.py)."""
+    agent = await spawn(hive, restart={"policy": "always", "initial_delay": "1s"})
+    await register(hive, agent)
+    first = hive.processes.current(agent.id)
+    seen: list[tuple[str, int | None, int]] = []
+
+    def look() -> None:
+        view = hive.agents.view(agent)
+        seen.append((view.status, view.pid, view.restarts))
+
+    for owner, name in ((hive.processes, "sweep"), (hive.dispatcher, "agent_gone")):
+        monkeypatch.setattr(owner, name, spy(getattr(owner, name), look))
+    first.exit(-signal.SIGKILL)
+    assert agent.watcher is not None
+    await agent.watcher
+    look()
+    await hive.clock.advance(1)
+    assert agent.pending_restart is not None
+    await agent.pending_restart
+    look()
+    second = hive.processes.current(agent.id).pid
+    assert seen == [
+        ("active", first.pid, 0),
+        ("active", first.pid, 0),
+        ("starting", None, 0),
+        ("starting", second, 1),
+    ]
+    assert agent.proc is not None and agent.proc.pid == second
+
+
+def spy(method: Any, look: Callable[[], None]) -> Any:
+    """`method`, which calls `look` first."""
+
+    async def spied(*args: Any, **kwargs: Any) -> Any:
+        look()
+        return await method(*args, **kwargs)
+
+    return spied
