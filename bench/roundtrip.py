@@ -12,7 +12,7 @@ agents run flat out. Raw HTTP over the Unix socket (httpx, as ../shared/peers/hi
   round trip   idle agents; submit, and the result seen through the native wait, four ways taken in
                turn (the same moments of a noisy machine): raw HTTP (httpx, as the peer script)
                POST /tasks then GET /tasks/{id}?wait=5, or one POST /tasks?wait=5; the client library
-               (hivectl.client.Client, http.client on the Unix socket) submit_task then wait_task, or
+               (hivectl.client.Client, httptools on the Unix socket) submit_task then wait_task, or
                submit_task(wait=5); p50/p99 over --lat samples of each (then POST and a 2 ms poll, as
                the peer script measures it)
   live         one client submits --n tasks one request at a time while the agents work; rate from

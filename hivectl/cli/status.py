@@ -18,7 +18,7 @@ from hivectl.client import Routes
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from hivectl.client.unix_http import Answer
+    from hivectl.client.answers import Answer
 
 
 def _json(resp: Answer) -> Any:

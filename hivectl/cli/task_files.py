@@ -15,7 +15,7 @@ from hivectl.cli.output import Output, emit
 from hivectl.client.routes import Call
 
 if TYPE_CHECKING:
-    from hivectl.client.unix_http import Answer
+    from hivectl.client.answers import Answer
 
 AttemptOpt = Annotated[
     int | None, typer.Option("--attempt", min=1, help="that attempt (default: the latest that has one)")

@@ -12,7 +12,7 @@ from hivectl.endpoint import Endpoint
 from hived.model.errors import format_errors
 
 if TYPE_CHECKING:
-    from hivectl.client.unix_http import Answer
+    from hivectl.client.answers import Answer
 
 
 class ClientError(Exception):
@@ -91,7 +91,7 @@ def transport_errors(endpoint: Endpoint) -> Iterator[None]:
 
 
 def _transport_error(endpoint: Endpoint, exc: Exception) -> ClientError | None:
-    from hivectl.client.unix_http import TransportFailure
+    from hivectl.client.answers import TransportFailure
 
     if isinstance(exc, TransportFailure):
         connect, timeout = exc.connect, exc.timeout

@@ -15,7 +15,7 @@ from hivectl.client.errors import ClientError
 if TYPE_CHECKING:  # imported when first used: they are most of a command's start-up time
     from pydantic import BaseModel
 
-    from hivectl.client.unix_http import Answer
+    from hivectl.client.answers import Answer
     from hived.model.limits import AppliedLimit, LimitInfo, LimitList, LimitSpec
     from hived.model.queue import BulkResult, QueueState
     from hived.model.runs import AppliedWorkflow, ContextEntry, Run, RunList, WorkflowInfo, WorkflowList

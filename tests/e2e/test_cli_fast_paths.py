@@ -163,7 +163,7 @@ import json, sys
 from hivectl.cli.main import main
 code = main(sys.argv[1:])
 heavy = ["hived.model.schemas", "hived.model.tasks", "hived.model.runs", "hived.model.workflow", "yaml",
-         "rich", "celpy", "psutil", "httpx"]
+         "rich", "celpy", "psutil", "httpx", "http.client", "ssl"]
 print(json.dumps({"code": code, "loaded": [name for name in heavy if name in sys.modules]}), file=sys.stderr)
 """
 
@@ -183,7 +183,7 @@ def test_status_and_version_import_little(hived: Hived) -> None:
     assert imported_by(hived.env, "--version") == []
     submit = imported_by(hived.env, "task", "submit", "t", "-o", "json")
     assert submit == ["hived.model.tasks"]  # the submission is checked before it is sent
-    # (over the Unix socket the client needs no httpx: hivectl/client/unix_http.py)
+    # (over the Unix socket the client needs neither httpx nor http.client: hivectl/client/unix_http.py)
 
 
 def test_help_lists_every_command() -> None:

@@ -186,3 +186,42 @@ def test_no_listener_is_unreachable_and_no_answer_is_a_timeout(tmp_path: Path) -
                 UnixHttp(str(path), {}, timeout=0.2).request("GET", "/status")
     finally:
         silent.close()
+
+
+def test_a_chunked_answer_is_read_whole_and_a_line_break_in_a_header_is_refused(server: Server) -> None:
+    client = UnixHttp(server.server_address, {}, timeout=5)  # type: ignore[arg-type]
+    try:
+        whole = client.request("GET", "/stream")
+        assert whole.status_code == 200 and whole.text == "id: 1\ndata: {}\n\nid: 2\r\n"
+        assert whole.headers["Transfer-Encoding"] == "chunked"
+        forged = UnixHttp(server.server_address, {"Authorization": "Bearer x\r\nX-Admin: 1"}, timeout=5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="line break in the header 'Authorization'"):
+            forged.request("GET", "/a")
+        with pytest.raises(ValueError, match="control character"):
+            client.request("GET", "/a b")
+        assert [seen["path"] for seen in server.seen] == ["/stream"]  # type: ignore[attr-defined]
+    finally:
+        client.close()
+
+
+def test_an_answer_cut_short_is_a_transport_failure(tmp_path: Path) -> None:
+    path = tmp_path / "cut.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def half_answer() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"half":')
+        conn.close()
+
+    thread = threading.Thread(target=half_answer, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TransportFailure, match="closed the connection") as failure:
+            UnixHttp(str(path), {}, timeout=5).request("GET", "/status")
+        assert not failure.value.connect and not failure.value.timeout
+    finally:
+        thread.join(5)
+        listener.close()
