@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import REPO, Daemon, percentile  # noqa: E402
+from bench.common import REPO, Daemon, Stolen, percentile  # noqa: E402
 from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
 PEERS_VENV = Path("/tmp/peers/venv/bin")
@@ -72,6 +72,15 @@ def hive_daemon(agents: int, concurrency: int, db: str | None) -> Daemon:
     return daemon
 
 
+def measure(args: argparse.Namespace, daemon: Daemon, celery: list[float], hive: list[float]) -> None:
+    """`args.blocks` blocks of each, in turns."""
+    for block in range(args.blocks):
+        celery += celery_block(args.peers, args.lat)
+        hive += hive_block(daemon, args.lat)
+        last = (percentile(xs[-args.lat :], 50) for xs in (celery, hive))
+        print(f"block {block + 1}/{args.blocks}: p50 celery %.2f ms, hive %.2f ms" % tuple(last), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,13 +98,8 @@ def main() -> None:
         celery_block(args.peers, 10)  # the worker is up and warm
         celery: list[float] = []
         hive: list[float] = []
-        for block in range(args.blocks):
-            celery += celery_block(args.peers, args.lat)
-            hive += hive_block(daemon, args.lat)
-            last = (percentile(xs[-args.lat :], 50) for xs in (celery, hive))
-            print(
-                f"block {block + 1}/{args.blocks}: p50 celery %.2f ms, hive %.2f ms" % tuple(last), flush=True
-            )
+        with Stolen() as stolen:
+            measure(args, daemon, celery, hive)
     finally:
         daemon.close()
         worker.terminate()
@@ -108,6 +112,7 @@ def main() -> None:
         print(f"round trip, {name:<38} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   (n={n})")
     print(f"Hive / Celery: p50 {h50 / c50:.2f}x (bar: 1.5x or less), p99 {h99 / c99:.2f}x")
     print(f"Hive p99 {h99:.2f} ms (bar: under 5 ms)")
+    print(f"CPU time taken by the hypervisor meanwhile (steal): {stolen.share:.1%}")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import Daemon, percentile  # noqa: E402
+from bench.common import Daemon, Stolen, percentile  # noqa: E402
 from hivectl.client import Client  # noqa: E402
 from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
 
@@ -199,7 +199,7 @@ def main() -> None:
         for k in range(args.agents):
             while daemon.client.get_agent(f"b{k}").status not in ("active", "busy"):
                 time.sleep(0.05)
-        with http(daemon) as c:
+        with Stolen() as stolen, http(daemon) as c:
             ways = {  # the round trip four ways, taken in turn (the same moments of a noisy machine)
                 "round trip, httpx: POST, GET ?wait=": lambda i: round_trip(c, i, None),
                 "round trip, httpx: POST ?wait=": lambda i: one_request(c, i),
@@ -223,6 +223,7 @@ def main() -> None:
             show("POST /tasks under load, 1 client", under_load(daemon, 1, args.n))
             show("POST /tasks under load, 8 clients", under_load(daemon, 8, args.n // 8))
             wait_completed(c, base + args.n + (args.n // 8) * 8)
+        print(f"CPU time taken by the hypervisor meanwhile (steal): {stolen.share:.1%}")
     finally:
         daemon.close()
 
