@@ -1,8 +1,10 @@
 """What the client reads of hived's answers, whichever way they came (hivectl/client/unix_http.py,
-hivectl/client/unix_stream.py, or httpx over TCP), and how a failed exchange is told."""
+hivectl/client/unix_stream.py, or httpx over TCP), how a failed exchange is told, and the connect
+to hived's socket both Unix paths make."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -43,3 +45,19 @@ class TransportFailure(Exception):
 class Sent:
     def __init__(self, headers: Mapping[str, str]) -> None:
         self.headers = headers
+
+
+def connect(path: str, timeout: float | None) -> socket.socket:
+    """A connection to hived's socket at `path`; not reached within CONNECT_TIMEOUT (or `timeout`,
+    if shorter) or refused: a TransportFailure that says nothing was sent."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(min(CONNECT_TIMEOUT, timeout or CONNECT_TIMEOUT))
+        sock.connect(path)
+    except TimeoutError:
+        sock.close()
+        raise TransportFailure("connection timed out", connect=True, timeout=True) from None
+    except OSError as exc:
+        sock.close()
+        raise TransportFailure(exc.strerror or type(exc).__name__, connect=True) from None
+    return sock

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 
 import httptools
 
-from hivectl.client.answers import CONNECT_TIMEOUT, Sent, TransportFailure
+from hivectl.client.answers import CONNECT_TIMEOUT, Sent, TransportFailure, connect
 
 READ_SIZE = 65536
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})  # sent with Content-Length: 0 when empty (http.client)
@@ -120,18 +120,8 @@ class _Connection:
         return Reply(status, reason, parsed.headers, b"".join(parsed.body), headers)
 
     def _connect(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(min(CONNECT_TIMEOUT, self.timeout or CONNECT_TIMEOUT))
-            sock.connect(self.path)
-        except TimeoutError:
-            sock.close()
-            raise TransportFailure("connection timed out", connect=True, timeout=True) from None
-        except OSError as exc:
-            sock.close()
-            raise TransportFailure(exc.strerror or type(exc).__name__, connect=True) from None
-        self.sock = sock
-        return sock
+        self.sock = connect(self.path, self.timeout)
+        return self.sock
 
     def dropped(self) -> bool:
         """Closed by hived since the last answer (readable while idle: its EOF)."""

@@ -7,11 +7,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json as jsonlib
-import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from hivectl.client.answers import CONNECT_TIMEOUT, Sent, TransportFailure
+from hivectl.client.answers import Sent, TransportFailure, connect
 
 
 class Streamed:
@@ -53,18 +52,8 @@ class _Connection(http.client.HTTPConnection):
         self.socket_path = path
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(min(CONNECT_TIMEOUT, self.timeout or CONNECT_TIMEOUT))
-            sock.connect(self.socket_path)
-            sock.settimeout(self.timeout)
-        except TimeoutError:
-            sock.close()
-            raise TransportFailure("connection timed out", connect=True, timeout=True) from None
-        except OSError as exc:
-            sock.close()
-            raise TransportFailure(exc.strerror or type(exc).__name__, connect=True) from None
-        self.sock = sock
+        self.sock = connect(self.socket_path, self.timeout)
+        self.sock.settimeout(self.timeout)
 
 
 @contextlib.contextmanager
