@@ -46,7 +46,9 @@ class Headers(dict[str, str]):
 class Reply:
     """A whole answer."""
 
-    def __init__(self, status: int, reason: str, headers: Headers, content: bytes, sent: Mapping[str, str]):
+    def __init__(
+        self, status: int, reason: str, headers: Headers, content: bytes, sent: Mapping[str, str]
+    ) -> None:
         self.status_code = status
         self.reason_phrase = reason
         self.headers = headers
