@@ -71,6 +71,18 @@ class Daemon:
                 time.sleep(0.05)
         raise RuntimeError(f"hived did not start; see {self.state / 'hived.log'}")
 
+    def spawn_bench_agents(self, agents: int, concurrency: int, handler: str) -> None:
+        """Python agents b0, b1, ... of the capability `bench` running `handler`; returns once all
+        are active."""
+        from hived.model.schemas import AgentSpec
+
+        for k in range(agents):
+            spec = {"name": f"b{k}", "capabilities": ["bench"], "max_concurrency": concurrency}
+            self.client.spawn_agent(AgentSpec.model_validate({**spec, "handler": {"python": handler}}))
+        for k in range(agents):
+            while self.client.get_agent(f"b{k}").status not in ("active", "busy"):
+                time.sleep(0.05)
+
     def async_client(self) -> AsyncClient:
         return AsyncClient(self.endpoint, timeout=60)
 

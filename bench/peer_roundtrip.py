@@ -20,12 +20,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import REPO, Daemon, Stolen, percentile  # noqa: E402
-from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
+from bench.roundtrip import with_client  # noqa: E402
 
 PEERS_VENV = Path("/tmp/peers/venv/bin")
 
@@ -50,26 +49,7 @@ def celery_block(peers: Path, lat: int) -> list[float]:
 
 def hive_block(daemon: Daemon, lat: int) -> list[float]:
     """`lat` Hive round trips (ms) through the native wait, after 10 unmeasured ones (as the peers')."""
-    samples = []
-    for i in range(lat + 10):
-        started = time.perf_counter()
-        task = TaskSubmit(type="noop", requires=["bench"], payload={"n": i})
-        done = daemon.client.submit_task(task, wait=5)
-        assert done.status == "completed", done
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples[10:]
-
-
-def hive_daemon(agents: int, concurrency: int, db: str | None) -> Daemon:
-    daemon = Daemon(db)
-    for k in range(agents):
-        handler = {"python": "hivectl.agent.builtin:echo"}
-        spec = AgentSpec(name=f"b{k}", capabilities=["bench"], max_concurrency=concurrency, handler=handler)
-        daemon.client.spawn_agent(spec)
-    for k in range(agents):
-        while daemon.client.get_agent(f"b{k}").status not in ("active", "busy"):
-            time.sleep(0.05)
-    return daemon
+    return [with_client(daemon.client, i, one=True) for i in range(lat + 10)][10:]
 
 
 def measure(args: argparse.Namespace, daemon: Daemon, celery: list[float], hive: list[float]) -> None:
@@ -93,8 +73,9 @@ def main() -> None:
     if not (PEERS_VENV / "celery").exists() or not Path("/tmp/peers/redis.pid").exists():
         raise SystemExit(f"the peers' venv or Redis is missing: run bash {args.peers}/setup.sh first")
     worker = celery_worker(args.peers)
-    daemon = hive_daemon(agents=2, concurrency=16, db=args.db)
+    daemon = Daemon(args.db)
     try:
+        daemon.spawn_bench_agents(agents=2, concurrency=16, handler="hivectl.agent.builtin:echo")
         celery_block(args.peers, 10)  # the worker is up and warm
         celery: list[float] = []
         hive: list[float] = []

@@ -35,7 +35,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import Daemon, Stolen, percentile  # noqa: E402
 from hivectl.client import Client  # noqa: E402
-from hived.model.schemas import AgentSpec, TaskSubmit  # noqa: E402
+from hived.model.schemas import TaskSubmit  # noqa: E402
 
 FINAL = ("completed", "failed", "cancelled")
 
@@ -188,17 +188,8 @@ def main() -> None:
         USAGE["usage"] = {"cost_usd": 0.002, "output_tokens": 50, "model": "bench"}
     daemon = Daemon(args.db)
     try:
-        for k in range(args.agents):
-            spec = AgentSpec(
-                name=f"b{k}",
-                capabilities=["bench"],
-                max_concurrency=args.concurrency,
-                handler={"python": "hivectl.agent.builtin:spend" if args.usage else args.handler},
-            )
-            daemon.client.spawn_agent(spec)
-        for k in range(args.agents):
-            while daemon.client.get_agent(f"b{k}").status not in ("active", "busy"):
-                time.sleep(0.05)
+        handler = "hivectl.agent.builtin:spend" if args.usage else args.handler
+        daemon.spawn_bench_agents(args.agents, args.concurrency, handler)
         with Stolen() as stolen, http(daemon) as c:
             ways = {  # the round trip four ways, taken in turn (the same moments of a noisy machine)
                 "round trip, httpx: POST, GET ?wait=": lambda i: round_trip(c, i, None),
